@@ -1,0 +1,95 @@
+//! One cell of the grid, end to end: model, sampler, training, and the rows that record it.
+
+use anyhow::{Context, Result};
+use rand::SeedableRng;
+use rand_pcg::Pcg64Mcg;
+use tch::{nn, Device};
+
+use crate::data::Dataset;
+use crate::provenance;
+use crate::store::{CellInfo, CurveRow, MetricRow};
+use crate::suite::RunSpec;
+use crate::train::{self, TrainLog, TrainStreams};
+
+/// Everything a finished cell writes.
+pub struct CellOutput {
+    pub info: CellInfo,
+    pub metrics: Vec<MetricRow>,
+    pub curves: Vec<CurveRow>,
+}
+
+/// Trains one cell on `data` and returns its rows. `threads` is libtorch's intra-op thread count for this
+/// worker thread.
+pub fn run_cell(spec: &RunSpec, data: &Dataset, config_hash: &str, threads: usize, device: Device) -> Result<CellOutput> {
+    tch::set_num_threads(threads as i32);
+    let vs = nn::VarStore::new(device);
+    let model = spec.domain.config.model.build(&vs.root(), data.n_users, data.n_items, spec.stream_seed("init"));
+    let mut sampler = spec.sampler.config.build(data).with_context(|| format!("building sampler for {}", spec.id()))?;
+    let mut streams = TrainStreams {
+        shuffle: Pcg64Mcg::seed_from_u64(spec.stream_seed("shuffle")),
+        sampler: Pcg64Mcg::seed_from_u64(spec.stream_seed("sampler")),
+    };
+    let log = train::fit(&spec.train, data, model.as_ref(), &vs, sampler.as_mut(), spec.ratio as usize, device, &mut streams)
+        .with_context(|| format!("training {}", spec.id()))?;
+
+    let info = CellInfo {
+        suite: spec.suite.clone(),
+        run_id: spec.id(),
+        domain: spec.domain.name.clone(),
+        dataset: data.name.clone(),
+        model: spec.domain.config.model.name().into(),
+        sampler: spec.sampler.label.clone(),
+        sampler_kind: spec.sampler.config.kind().into(),
+        sampler_params: serde_json::to_string(&spec.sampler.config)?,
+        ratio: spec.ratio,
+        seed: spec.seed,
+        epochs_trained: log.epochs.len() as u32,
+        selected_epoch: log.selected_epoch,
+        n_users: data.n_users as u64,
+        n_items: data.n_items as u64,
+        n_train: data.train.len() as u64,
+        n_test: data.test.len() as u64,
+        git_rev: provenance::GIT_REV.into(),
+        nsbench_version: provenance::NSBENCH_VERSION.into(),
+        libtorch_version: provenance::LIBTORCH_VERSION.into(),
+        threads: threads as u32,
+        device: format!("{device:?}").to_lowercase(),
+        config_hash: config_hash.into(),
+        finished_unix: provenance::unix_now(),
+    };
+    Ok(CellOutput { info, metrics: metric_rows(&log), curves: curve_rows(&log) })
+}
+
+fn metric_rows(log: &TrainLog) -> Vec<MetricRow> {
+    let mut rows: Vec<MetricRow> = log
+        .test
+        .iter()
+        .map(|(m, v)| MetricRow { category: "effectiveness", metric: m.clone(), value: *v })
+        .collect();
+    let epochs = log.epochs.len().max(1) as f64;
+    let efficiency = [
+        ("epoch_seconds", log.train_seconds / epochs),
+        ("sampling_seconds_per_epoch", log.sampling_seconds / epochs),
+        ("sampler_share", if log.train_seconds > 0.0 { log.sampling_seconds / log.train_seconds } else { 0.0 }),
+        ("train_seconds", log.train_seconds),
+        ("eval_seconds", log.eval_seconds),
+        ("positives_per_second", if log.train_seconds > 0.0 { log.positives_seen as f64 / log.train_seconds } else { 0.0 }),
+        ("process_peak_rss_mib", provenance::peak_rss_mib()),
+    ];
+    rows.extend(efficiency.into_iter().map(|(m, v)| MetricRow { category: "efficiency", metric: m.into(), value: v }));
+    rows
+}
+
+fn curve_rows(log: &TrainLog) -> Vec<CurveRow> {
+    let mut rows = Vec::new();
+    for e in &log.epochs {
+        let row = |split: &str, metric: &str, value: f64| CurveRow { epoch: e.epoch, split: split.into(), metric: metric.into(), value };
+        rows.push(row("train", "loss", e.loss));
+        rows.push(row("train", "epoch_seconds", e.train_seconds));
+        rows.push(row("train", "sampling_seconds", e.sampling_seconds));
+        for ev in &e.evaluations {
+            rows.extend(ev.metrics.iter().map(|(m, v)| row(ev.split, m, *v)));
+        }
+    }
+    rows
+}

@@ -1,0 +1,303 @@
+//! Implicit-feedback data: the `[domain].data` configuration, the loaded and split `Dataset`, and the
+//! per-user item lists everything else looks positives up in.
+//!
+//! Users and items get dense ids `0..n` in order of first appearance in the files (train file first), so
+//! the same files always give the same ids.
+
+mod loaders;
+mod split;
+mod synthetic;
+
+pub use split::SplitConfig;
+pub use synthetic::SyntheticConfig;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+use crate::error::DataError;
+
+/// Where the interactions come from (`[domain].data`, tagged by `format`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "format", rename_all = "kebab-case")]
+pub enum DataConfig {
+    /// The embedded generator (latent factors plus popularity skew), with known ground truth.
+    Synthetic(SyntheticConfig),
+    /// MovieLens files: `u.data` (tab), `ratings.dat` (`::`), `ratings.csv` (comma, header).
+    Movielens(FileConfig),
+    /// Any delimited `user,item[,rating[,timestamp]]` file.
+    Delimited(FileConfig),
+    /// NGCF / LightGCN releases: one line per user, `user item item ...`.
+    Adjacency(FileConfig),
+}
+
+/// Files of one data set: either one `path` (split by `[domain].split`) or given `train` + `test` files
+/// (and optionally `valid`). Relative paths are relative to the suite file.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid: Option<PathBuf>,
+    /// Field separator of `delimited` files (default `,`; `\t` for tabs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
+    /// Whether a `delimited` file starts with a header line (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<bool>,
+    /// Keep only interactions rated at least this much (needs a rating column).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_rating: Option<f64>,
+}
+
+impl FileConfig {
+    /// Every file this configuration names, as (key, path).
+    pub fn files(&self) -> Vec<(&'static str, &PathBuf)> {
+        [("path", &self.path), ("train", &self.train), ("test", &self.test), ("valid", &self.valid)]
+            .into_iter()
+            .filter_map(|(k, p)| p.as_ref().map(|p| (k, p)))
+            .collect()
+    }
+
+    /// True when the files come already split into train/test.
+    pub fn is_given_split(&self) -> bool {
+        self.train.is_some()
+    }
+
+    /// The same configuration with every relative path made relative to `dir`.
+    pub fn resolved(&self, dir: &Path) -> FileConfig {
+        let fix = |p: &Option<PathBuf>| p.as_ref().map(|p| crate::suite::resolve_path(dir, p));
+        FileConfig {
+            path: fix(&self.path),
+            train: fix(&self.train),
+            test: fix(&self.test),
+            valid: fix(&self.valid),
+            ..self.clone()
+        }
+    }
+}
+
+impl DataConfig {
+    pub fn format(&self) -> &'static str {
+        match self {
+            DataConfig::Synthetic(_) => "synthetic",
+            DataConfig::Movielens(_) => "movielens",
+            DataConfig::Delimited(_) => "delimited",
+            DataConfig::Adjacency(_) => "adjacency",
+        }
+    }
+
+    pub fn file_config(&self) -> Option<&FileConfig> {
+        match self {
+            DataConfig::Synthetic(_) => None,
+            DataConfig::Movielens(f) | DataConfig::Delimited(f) | DataConfig::Adjacency(f) => Some(f),
+        }
+    }
+
+    /// A short label for run ids when the domain has no `name`: `synthetic`, or the data file's folder.
+    pub fn default_name(&self) -> String {
+        let Some(files) = self.file_config() else {
+            return "synthetic".into();
+        };
+        let first = files.files().first().map(|(_, p)| (*p).clone()).unwrap_or_default();
+        first
+            .canonicalize()
+            .unwrap_or(first)
+            .parent()
+            .and_then(|d| d.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.format().into())
+    }
+}
+
+/// (user, item) pairs as two parallel columns of dense ids.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Interactions {
+    pub users: Vec<u32>,
+    pub items: Vec<u32>,
+}
+
+impl Interactions {
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+    pub fn push(&mut self, user: u32, item: u32) {
+        self.users.push(user);
+        self.items.push(item);
+    }
+}
+
+/// Each user's items, sorted and without duplicates (compressed sparse rows).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserItems {
+    offsets: Vec<usize>,
+    items: Vec<u32>,
+}
+
+impl UserItems {
+    pub fn from_interactions(n_users: usize, data: &Interactions) -> UserItems {
+        let mut counts = vec![0usize; n_users + 1];
+        for &u in &data.users {
+            counts[u as usize + 1] += 1;
+        }
+        for u in 0..n_users {
+            counts[u + 1] += counts[u];
+        }
+        let mut fill = counts.clone();
+        let mut items = vec![0u32; data.len()];
+        for (&u, &i) in data.users.iter().zip(&data.items) {
+            items[fill[u as usize]] = i;
+            fill[u as usize] += 1;
+        }
+        // Sort and dedup each row, then compact.
+        let mut offsets = Vec::with_capacity(n_users + 1);
+        let mut out = Vec::with_capacity(items.len());
+        offsets.push(0);
+        for u in 0..n_users {
+            let row = &mut items[counts[u]..counts[u + 1]];
+            row.sort_unstable();
+            let start = out.len();
+            for &i in row.iter() {
+                if out.len() == start || *out.last().unwrap() != i {
+                    out.push(i);
+                }
+            }
+            offsets.push(out.len());
+        }
+        UserItems { offsets, items: out }
+    }
+
+    pub fn n_users(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+
+    /// The user's items, sorted ascending.
+    pub fn items(&self, user: usize) -> &[u32] {
+        &self.items[self.offsets[user]..self.offsets[user + 1]]
+    }
+
+    pub fn contains(&self, user: usize, item: u32) -> bool {
+        self.items(user).binary_search(&item).is_ok()
+    }
+
+    /// Total number of (user, item) entries.
+    pub fn nnz(&self) -> usize {
+        self.items.len()
+    }
+}
+
+/// A loaded, split data set with dense ids.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub name: String,
+    pub n_users: usize,
+    pub n_items: usize,
+    pub train: Interactions,
+    pub valid: Interactions,
+    pub test: Interactions,
+    pub train_by_user: UserItems,
+    pub valid_by_user: UserItems,
+    pub test_by_user: UserItems,
+    /// Synthetic data only: every item the generating model deems relevant to each user (observed or
+    /// not), so a sampler's false-negative rate can be measured exactly.
+    pub relevant: Option<UserItems>,
+}
+
+impl Dataset {
+    pub fn new(
+        name: String,
+        n_users: usize,
+        n_items: usize,
+        train: Interactions,
+        valid: Interactions,
+        test: Interactions,
+        relevant: Option<UserItems>,
+    ) -> Dataset {
+        Dataset {
+            train_by_user: UserItems::from_interactions(n_users, &train),
+            valid_by_user: UserItems::from_interactions(n_users, &valid),
+            test_by_user: UserItems::from_interactions(n_users, &test),
+            name,
+            n_users,
+            n_items,
+            train,
+            valid,
+            test,
+            relevant,
+        }
+    }
+
+    pub fn has_validation(&self) -> bool {
+        !self.valid.is_empty()
+    }
+
+    /// How often each item occurs in the training interactions.
+    pub fn item_counts(&self) -> Vec<u64> {
+        let mut counts = vec![0u64; self.n_items];
+        for &i in &self.train.items {
+            counts[i as usize] += 1;
+        }
+        counts
+    }
+}
+
+/// Loads and splits a domain's data. `seed` drives the synthetic generator and random splits; it comes from
+/// (suite, domain, seed) so every sampler of a seed sees the same data.
+pub fn load(
+    name: &str,
+    config: &DataConfig,
+    split: Option<&SplitConfig>,
+    seed: u64,
+) -> Result<Dataset, DataError> {
+    let raw = match config {
+        DataConfig::Synthetic(c) => return synthetic::generate(name, c, split, seed),
+        DataConfig::Movielens(f) => loaders::load_files(f, loaders::Format::Movielens)?,
+        DataConfig::Delimited(f) => loaders::load_files(f, loaders::Format::Delimited)?,
+        DataConfig::Adjacency(f) => loaders::load_files(f, loaders::Format::Adjacency)?,
+    };
+    split::apply(name, raw, split, seed)
+}
+
+/// A digest of the data's configuration and of the bytes of every file it reads: a cell whose data
+/// changed is not taken as already finished.
+pub fn fingerprint(config: &DataConfig) -> Result<String, DataError> {
+    let mut h = Sha256::new();
+    h.update(serde_json::to_string(config).unwrap_or_default());
+    if let Some(files) = config.file_config() {
+        for (_, path) in files.files() {
+            let bytes = std::fs::read(path).map_err(|source| DataError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            h.update(&bytes);
+        }
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_items_sorts_and_dedups_each_row() {
+        let mut x = Interactions::default();
+        for (u, i) in [(1, 5), (0, 3), (1, 2), (1, 5), (0, 1)] {
+            x.push(u, i);
+        }
+        let ui = UserItems::from_interactions(3, &x);
+        assert_eq!(ui.items(0), &[1, 3]);
+        assert_eq!(ui.items(1), &[2, 5]);
+        assert_eq!(ui.items(2), &[] as &[u32]);
+        assert!(ui.contains(1, 5) && !ui.contains(1, 3));
+        assert_eq!(ui.nnz(), 4);
+    }
+}

@@ -1,0 +1,190 @@
+//! Train / validation / test splits: a random per-user holdout, leave-last-out by timestamp, or the files
+//! as given. Every split is per user, so each user with enough interactions is evaluated.
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_pcg::Pcg64Mcg;
+use serde::{Deserialize, Serialize};
+
+use super::loaders::{RawData, RawSplit, Record};
+use super::{Dataset, Interactions};
+use crate::error::DataError;
+
+/// `[domain].split`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum SplitConfig {
+    /// For each user, round(test · n) random items to test, round(valid · n) to validation.
+    Random(RandomSplit),
+    /// For each user, the last interaction by timestamp to test (and the one before to validation).
+    LeaveLastOut(LeaveLastOut),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RandomSplit {
+    #[serde(default = "default_test")]
+    pub test: f64,
+    #[serde(default)]
+    pub valid: f64,
+}
+
+fn default_test() -> f64 {
+    0.2
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaveLastOut {
+    #[serde(default)]
+    pub valid: bool,
+}
+
+impl Default for SplitConfig {
+    fn default() -> Self {
+        SplitConfig::Random(RandomSplit { test: default_test(), valid: 0.0 })
+    }
+}
+
+impl SplitConfig {
+    /// Whether the split sets a validation part aside.
+    pub fn has_validation(&self) -> bool {
+        match self {
+            SplitConfig::Random(r) => r.valid > 0.0,
+            SplitConfig::LeaveLastOut(l) => l.valid,
+        }
+    }
+}
+
+/// Splits raw records (or keeps a given split) into a `Dataset`.
+pub fn apply(name: &str, raw: RawData, split: Option<&SplitConfig>, seed: u64) -> Result<Dataset, DataError> {
+    let pairs = |recs: &[Record]| {
+        let mut x = Interactions::default();
+        for r in recs {
+            x.push(r.user, r.item);
+        }
+        x
+    };
+    let (train, valid, test) = match raw.split {
+        RawSplit::Given { train, valid, test } => (pairs(&train), pairs(&valid), pairs(&test)),
+        RawSplit::Single(records) => {
+            let by_user = group_by_user(raw.n_users, records);
+            match split.cloned().unwrap_or_default() {
+                SplitConfig::Random(r) => random_holdout(&by_user, r.test, r.valid, seed),
+                SplitConfig::LeaveLastOut(l) => leave_last_out(name, &by_user, l.valid)?,
+            }
+        }
+    };
+    Ok(Dataset::new(name.to_string(), raw.n_users, raw.n_items, train, valid, test, None))
+}
+
+/// Each user's records, duplicates of an item collapsed to the latest interaction.
+fn group_by_user(n_users: usize, records: Vec<Record>) -> Vec<Vec<Record>> {
+    let mut by_user: Vec<Vec<Record>> = vec![Vec::new(); n_users];
+    for r in records {
+        by_user[r.user as usize].push(r);
+    }
+    for recs in &mut by_user {
+        recs.sort_by_key(|r| (r.item, std::cmp::Reverse(r.timestamp)));
+        recs.dedup_by_key(|r| r.item);
+    }
+    by_user
+}
+
+/// Per-user random holdout. Users keep at least one training item.
+pub fn random_holdout(
+    by_user: &[Vec<Record>],
+    test: f64,
+    valid: f64,
+    seed: u64,
+) -> (Interactions, Interactions, Interactions) {
+    let mut rng = Pcg64Mcg::seed_from_u64(seed);
+    let (mut tr, mut va, mut te) = Default::default();
+    for recs in by_user {
+        let mut items: Vec<(u32, u32)> = recs.iter().map(|r| (r.user, r.item)).collect();
+        items.shuffle(&mut rng);
+        let n = items.len();
+        let n_test = ((test * n as f64).round() as usize).min(n.saturating_sub(1));
+        let n_valid = ((valid * n as f64).round() as usize).min(n.saturating_sub(1 + n_test));
+        for (j, &(u, i)) in items.iter().enumerate() {
+            let part: &mut Interactions = if j < n_test {
+                &mut te
+            } else if j < n_test + n_valid {
+                &mut va
+            } else {
+                &mut tr
+            };
+            part.push(u, i);
+        }
+    }
+    (tr, va, te)
+}
+
+fn leave_last_out(
+    name: &str,
+    by_user: &[Vec<Record>],
+    with_valid: bool,
+) -> Result<(Interactions, Interactions, Interactions), DataError> {
+    let (mut tr, mut va, mut te) = (Interactions::default(), Interactions::default(), Interactions::default());
+    let held = 1 + usize::from(with_valid);
+    for recs in by_user {
+        let mut recs = recs.clone();
+        if recs.iter().any(|r| r.timestamp.is_none()) {
+            return Err(DataError::Invalid {
+                what: format!("domain {name}"),
+                message: "split `leave-last-out` needs a timestamp column (user,item,rating,timestamp); \
+                          use `random` for data without timestamps"
+                    .into(),
+            });
+        }
+        recs.sort_by_key(|r| (r.timestamp, r.item));
+        let n = recs.len();
+        // A user needs one training item besides those held out.
+        let keep = if n > held { n - held } else { n };
+        for (j, r) in recs.iter().enumerate() {
+            if j < keep {
+                tr.push(r.user, r.item)
+            } else if j == n - 1 {
+                te.push(r.user, r.item)
+            } else {
+                va.push(r.user, r.item)
+            }
+        }
+    }
+    Ok((tr, va, te))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recs(n_users: u32, per_user: u32) -> Vec<Vec<Record>> {
+        (0..n_users)
+            .map(|u| (0..per_user).map(|i| Record { user: u, item: i, timestamp: Some(i as i64 * 10) }).collect())
+            .collect()
+    }
+
+    #[test]
+    fn random_holdout_takes_the_fraction_of_every_user_and_is_seeded() {
+        let by_user = recs(5, 10);
+        let (tr, va, te) = random_holdout(&by_user, 0.2, 0.1, 7);
+        assert_eq!((tr.len(), va.len(), te.len()), (35, 5, 10));
+        let again = random_holdout(&by_user, 0.2, 0.1, 7);
+        assert_eq!(te, again.2);
+        assert_ne!(te, random_holdout(&by_user, 0.2, 0.1, 8).2);
+    }
+
+    #[test]
+    fn leave_last_out_holds_out_the_latest_items() {
+        let (tr, va, te) = leave_last_out("t", &recs(2, 4), true).unwrap();
+        assert_eq!(te.items, vec![3, 3]);
+        assert_eq!(va.items, vec![2, 2]);
+        assert_eq!(tr.len(), 4);
+    }
+
+    #[test]
+    fn a_user_with_one_item_keeps_it_for_training() {
+        let (tr, _, te) = random_holdout(&recs(1, 1), 0.5, 0.0, 0);
+        assert_eq!((tr.len(), te.len()), (1, 0));
+    }
+}

@@ -1,0 +1,18 @@
+//! Effectiveness metrics: pure per-user functions (`ranking`) and the batched full-ranking evaluator.
+
+mod evaluate;
+pub mod ranking;
+
+pub use evaluate::{Evaluator, MetricValues};
+
+/// Names of every metric the evaluator reports for cut-offs `ks`, in a fixed order.
+pub fn metric_names(ks: &[usize]) -> Vec<String> {
+    let mut names = Vec::new();
+    for prefix in ["recall", "ndcg", "hr", "precision"] {
+        for k in ks {
+            names.push(format!("{prefix}@{k}"));
+        }
+    }
+    names.push("mrr".into());
+    names
+}

@@ -1,0 +1,265 @@
+//! Figures, each as SVG and PNG: per domain and metric, (1) the metric against the number of negatives
+//! per positive, one line per sampler with a ±1 std band over seeds, and (2) convergence: the metric
+//! against the epoch, one panel per ratio. Text is drawn with the bundled DejaVu Sans, so no system
+//! fonts are needed.
+
+use anyhow::{anyhow, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use super::summary::{mean_std, Summary};
+use crate::store::{CurveRow, ResultRow};
+
+static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Cannot fail for the bundled font; a failure would show as a drawing error below.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+/// One line: (x, mean, std) points.
+struct Series {
+    label: String,
+    color: RGBColor,
+    points: Vec<(f64, f64, f64)>,
+}
+
+struct Panel {
+    title: String,
+    x_label: String,
+    y_label: String,
+    /// x holds log2 of the value; ticks are labelled with the value.
+    log2_x: bool,
+    series: Vec<Series>,
+}
+
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// A fixed colour per sampler name, the same in every figure and every report.
+fn sampler_color(name: &str) -> RGBColor {
+    const FIXED: [&str; 6] = ["uniform", "popularity", "dns", "in-batch", "self-adversarial", "full"];
+    let slot = FIXED.iter().position(|n| *n == name).unwrap_or_else(|| {
+        let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+        (h % PALETTE.len() as u64) as usize
+    });
+    PALETTE[slot]
+}
+
+/// File-name form of a metric: `recall@20` → `recall_at_20`.
+fn slug(metric: &str) -> String {
+    metric.replace('@', "_at_")
+}
+
+pub fn render_all(summary: &Summary, curves: &[(ResultRow, CurveRow)], dir: &Path) -> Result<Vec<PathBuf>> {
+    register_font();
+    std::fs::create_dir_all(dir)?;
+    let mut files = Vec::new();
+    for domain in summary.distinct(|r| r.domain.clone()) {
+        let metrics: Vec<String> = summary
+            .distinct(|r| (r.metric.clone(), r.category.clone()))
+            .into_iter()
+            .filter(|(m, c)| c == "effectiveness" || m == "epoch_seconds")
+            .map(|(m, _)| m)
+            .collect();
+        for metric in &metrics {
+            let panel = ratio_panel(summary, &domain, metric);
+            files.extend(save(dir, &format!("{domain}-{}-vs-ratio", slug(metric)), (900, 600), &[panel])?);
+        }
+        let convergence_metrics: Vec<&String> = metrics.iter().filter(|m| *m != "epoch_seconds").collect();
+        for metric in convergence_metrics.into_iter().chain(std::iter::once(&"loss".to_string())) {
+            let panels = convergence_panels(summary, curves, &domain, metric);
+            if panels.is_empty() {
+                continue;
+            }
+            let width = (420 * panels.len() as u32).max(900);
+            files.extend(save(dir, &format!("{domain}-{}-convergence", slug(metric)), (width, 520), &panels)?);
+        }
+    }
+    Ok(files)
+}
+
+fn ratio_panel(summary: &Summary, domain: &str, metric: &str) -> Panel {
+    let mut n_seeds = 0;
+    let series = summary
+        .distinct(|r| r.sampler.clone())
+        .into_iter()
+        .map(|sampler| {
+            let points: Vec<(f64, f64, f64)> = summary
+                .rows
+                .iter()
+                .filter(|r| r.domain == domain && r.sampler == sampler && r.metric == metric)
+                .map(|r| {
+                    n_seeds = n_seeds.max(r.n_seeds);
+                    ((r.ratio as f64).log2(), r.mean, r.std)
+                })
+                .collect();
+            Series { color: sampler_color(&sampler), label: sampler, points }
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect();
+    Panel {
+        title: format!("{domain}: {metric} (mean ± std over {n_seeds} seeds)"),
+        x_label: "negatives per positive (k, log scale)".into(),
+        y_label: metric.into(),
+        log2_x: true,
+        series,
+    }
+}
+
+fn convergence_panels(summary: &Summary, curves: &[(ResultRow, CurveRow)], domain: &str, metric: &str) -> Vec<Panel> {
+    let split = if metric == "loss" { "train" } else { "test" };
+    // (sampler, ratio) -> epoch -> values over seeds
+    let mut groups: BTreeMap<(String, u32), BTreeMap<u32, Vec<f64>>> = BTreeMap::new();
+    for (r, c) in curves {
+        if r.domain == domain && c.metric == metric && c.split == split {
+            groups.entry((r.sampler.clone(), r.ratio)).or_default().entry(c.epoch).or_default().push(c.value);
+        }
+    }
+    let samplers = summary.distinct(|r| r.sampler.clone());
+    let mut ratios: Vec<u32> = groups.keys().map(|(_, r)| *r).collect();
+    ratios.sort_unstable();
+    ratios.dedup();
+    ratios
+        .into_iter()
+        .map(|ratio| Panel {
+            title: format!("{domain}, k = {ratio}"),
+            x_label: "epoch".into(),
+            y_label: format!("{metric} ({split})"),
+            log2_x: false,
+            series: samplers
+                .iter()
+                .filter_map(|s| groups.get(&(s.clone(), ratio)).map(|g| (s, g)))
+                .map(|(s, by_epoch)| Series {
+                    label: s.clone(),
+                    color: sampler_color(s),
+                    points: by_epoch
+                        .iter()
+                        .map(|(e, v)| {
+                            let (m, sd) = mean_std(v);
+                            (*e as f64, m, sd)
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Draws `panels` side by side into `<name>.svg` and `<name>.png`.
+fn save(dir: &Path, name: &str, size: (u32, u32), panels: &[Panel]) -> Result<Vec<PathBuf>> {
+    let svg = dir.join(format!("{name}.svg"));
+    let png = dir.join(format!("{name}.png"));
+    draw(SVGBackend::new(&svg, size).into_drawing_area(), panels)?;
+    draw(BitMapBackend::new(&png, size).into_drawing_area(), panels)?;
+    Ok(vec![svg, png])
+}
+
+fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, panels: &[Panel]) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(err)?;
+    let areas = root.split_evenly((1, panels.len().max(1)));
+    for (area, panel) in areas.iter().zip(panels) {
+        draw_panel(area, panel)?;
+    }
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow!("drawing failed: {e:?}")
+}
+
+fn bounds(panel: &Panel) -> (f64, f64, f64, f64) {
+    let pts = panel.series.iter().flat_map(|s| s.points.iter());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+    for &(x, m, sd) in pts {
+        let sd = if sd.is_finite() { sd } else { 0.0 };
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(m - sd), y1.max(m + sd));
+    }
+    if !x0.is_finite() {
+        return (0.0, 1.0, 0.0, 1.0);
+    }
+    let xpad = if panel.log2_x { 0.3 } else { 0.0 } + if x1 - x0 < 1e-9 { 1.0 } else { 0.0 };
+    let ypad = ((y1 - y0) * 0.08).max(1e-6 + y1.abs() * 0.02);
+    (x0 - xpad, x1 + xpad, y0 - ypad, y1 + ypad)
+}
+
+fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let (x0, x1, y0, y1) = bounds(panel);
+    let mut chart = ChartBuilder::on(area)
+        .caption(&panel.title, ("sans-serif", 20))
+        .margin(14)
+        .x_label_area_size(44)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(err)?;
+    let log2 = panel.log2_x;
+    let x_fmt = move |v: &f64| {
+        if !log2 {
+            format!("{v:.0}")
+        } else if (v - v.round()).abs() < 1e-6 {
+            format!("{}", 2f64.powi(v.round() as i32))
+        } else {
+            String::new()
+        }
+    };
+    let y_fmt = |v: &f64| format!("{v:.3}");
+    chart
+        .configure_mesh()
+        .x_desc(panel.x_label.as_str())
+        .y_desc(panel.y_label.as_str())
+        .x_labels(if log2 { ((x1 - x0).ceil() as usize + 1).max(2) } else { 8 })
+        .x_label_formatter(&x_fmt)
+        .y_label_formatter(&y_fmt)
+        .label_style(("sans-serif", 14))
+        .axis_desc_style(("sans-serif", 15))
+        .light_line_style(RGBColor(235, 235, 235))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .draw()
+        .map_err(err)?;
+    for s in &panel.series {
+        let color = s.color;
+        if s.points.len() > 1 && s.points.iter().any(|p| p.2 > 0.0) {
+            let mut band: Vec<(f64, f64)> = s.points.iter().map(|&(x, m, sd)| (x, m + sd)).collect();
+            band.extend(s.points.iter().rev().map(|&(x, m, sd)| (x, m - sd)));
+            chart.draw_series(std::iter::once(Polygon::new(band, color.mix(0.15)))).map_err(err)?;
+        }
+        chart
+            .draw_series(LineSeries::new(s.points.iter().map(|&(x, m, _)| (x, m)), color.stroke_width(2)))
+            .map_err(err)?
+            .label(s.label.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3)));
+        chart.draw_series(s.points.iter().map(|&(x, m, _)| Circle::new((x, m), 3, color.filled()))).map_err(err)?;
+    }
+    chart
+        .configure_series_labels()
+        .label_font(("sans-serif", 14))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(160, 160, 160))
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! Aggregation over seeds: mean and sample standard deviation of every (domain, sampler, ratio, metric).
+
+use std::collections::BTreeMap;
+
+use crate::store::ResultRow;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryRow {
+    pub domain: String,
+    pub sampler: String,
+    pub ratio: u32,
+    pub category: String,
+    pub metric: String,
+    pub mean: f64,
+    /// Sample standard deviation over seeds (0 with one seed).
+    pub std: f64,
+    pub n_seeds: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub rows: Vec<SummaryRow>,
+}
+
+/// Mean and std of `xs`.
+pub fn mean_std(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    if xs.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = if xs.len() > 1 { xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    (mean, var.sqrt())
+}
+
+/// Groups rows by (domain, sampler, ratio, metric) in order of first appearance.
+pub fn summarize(rows: &[ResultRow]) -> Summary {
+    let mut order = Vec::new();
+    let mut groups: BTreeMap<(String, String, u32, String), (String, Vec<f64>)> = BTreeMap::new();
+    for r in rows {
+        let key = (r.domain.clone(), r.sampler.clone(), r.ratio, r.metric.clone());
+        groups
+            .entry(key.clone())
+            .or_insert_with(|| {
+                order.push(key);
+                (r.category.clone(), Vec::new())
+            })
+            .1
+            .push(r.value);
+    }
+    let rows = order
+        .into_iter()
+        .map(|key| {
+            let (category, values) = &groups[&key];
+            let (mean, std) = mean_std(values);
+            SummaryRow {
+                domain: key.0,
+                sampler: key.1,
+                ratio: key.2,
+                category: category.clone(),
+                metric: key.3,
+                mean,
+                std,
+                n_seeds: values.len(),
+            }
+        })
+        .collect();
+    Summary { rows }
+}
+
+impl Summary {
+    /// Distinct values in order of first appearance.
+    pub fn distinct<T: PartialEq + Clone>(&self, f: impl Fn(&SummaryRow) -> T) -> Vec<T> {
+        let mut out = Vec::new();
+        for r in &self.rows {
+            let v = f(r);
+            if !out.contains(&v) {
+                out.push(v);
+            }
+        }
+        out
+    }
+
+    pub fn get(&self, domain: &str, sampler: &str, ratio: u32, metric: &str) -> Option<&SummaryRow> {
+        self.rows.iter().find(|r| r.domain == domain && r.sampler == sampler && r.ratio == ratio && r.metric == metric)
+    }
+
+    /// One table per domain: sampler × ratio rows; the largest-K recall and NDCG, MRR, and time per epoch.
+    pub fn markdown_table(&self) -> String {
+        let mut out = String::new();
+        for domain in self.distinct(|r| r.domain.clone()) {
+            let metrics = self.distinct(|r| r.metric.clone());
+            let largest = |prefix: &str| {
+                metrics
+                    .iter()
+                    .filter_map(|m| m.strip_prefix(prefix).and_then(|k| k.parse::<usize>().ok()).map(|k| (k, m.clone())))
+                    .max()
+                    .map(|(_, m)| m)
+            };
+            let mut cols: Vec<String> = [largest("recall@"), largest("ndcg@")].into_iter().flatten().collect();
+            cols.extend(["mrr", "epoch_seconds", "sampler_share"].map(String::from));
+            out.push_str(&format!("## {domain}\n\n| sampler | k | seeds | {} |\n|---|---:|---:|", cols.join(" | ")));
+            out.push_str(&"---:|".repeat(cols.len()));
+            out.push('\n');
+            for sampler in self.distinct(|r| r.sampler.clone()) {
+                for ratio in self.distinct(|r| r.ratio) {
+                    let Some(first) = self.rows.iter().find(|r| r.domain == domain && r.sampler == sampler && r.ratio == ratio) else {
+                        continue;
+                    };
+                    out.push_str(&format!("| {sampler} | {ratio} | {} |", first.n_seeds));
+                    for c in &cols {
+                        match self.get(&domain, &sampler, ratio, c) {
+                            Some(r) if c == "sampler_share" => out.push_str(&format!(" {:.1}% |", 100.0 * r.mean)),
+                            Some(r) if c == "epoch_seconds" => out.push_str(&format!(" {:.3} ± {:.3} |", r.mean, r.std)),
+                            Some(r) => out.push_str(&format!(" {:.4} ± {:.4} |", r.mean, r.std)),
+                            None => out.push_str(" – |"),
+                        }
+                    }
+                    out.push('\n');
+                }
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(sampler: &str, seed: u64, value: f64) -> ResultRow {
+        ResultRow {
+            run_id: format!("{sampler}-{seed}"),
+            domain: "d".into(),
+            sampler: sampler.into(),
+            ratio: 4,
+            seed,
+            category: "effectiveness".into(),
+            metric: "recall@20".into(),
+            value,
+        }
+    }
+
+    #[test]
+    fn mean_and_sample_std_over_seeds() {
+        let s = summarize(&[row("u", 0, 1.0), row("u", 1, 2.0), row("u", 2, 3.0), row("p", 0, 5.0)]);
+        let u = s.get("d", "u", 4, "recall@20").unwrap();
+        assert_eq!((u.mean, u.std, u.n_seeds), (2.0, 1.0, 3));
+        assert_eq!(s.get("d", "p", 4, "recall@20").unwrap().std, 0.0);
+        assert_eq!(s.distinct(|r| r.sampler.clone()), vec!["u", "p"]);
+        assert!(s.markdown_table().contains("| u | 4 | 3 | 2.0000 ± 1.0000 |"));
+    }
+}

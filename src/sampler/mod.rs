@@ -1,0 +1,176 @@
+//! Negative samplers behind one trait.
+//!
+//! A sampler receives a batch of positives (query, item) and returns k negatives per positive. The
+//! interface carries what every family in the literature needs:
+//! - model-aware samplers (hard negatives) score candidates through `SampleContext::model` in one batched
+//!   call;
+//! - stateful samplers (caches, queues) keep state across steps and see the scores of what they drew
+//!   (`observe`) and epoch boundaries (`end_epoch`);
+//! - weighting samplers return per-negative loss weights, bias-corrected ones a log-proposal `log_q`;
+//! - embedding-level samplers (mixing, queues) return negative embeddings instead of ids.
+//!
+//! Randomness comes only from the `rng` in the context, which derives from (suite, cell, seed).
+
+mod alias;
+mod popularity;
+mod uniform;
+
+pub use alias::AliasTable;
+pub use popularity::{Popularity, PopularityConfig};
+pub use uniform::{Uniform, UniformConfig};
+
+use rand_pcg::Pcg64Mcg;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Tensor};
+
+use crate::data::{Dataset, UserItems};
+use crate::error::SamplerError;
+use crate::model::ContrastiveModel;
+
+/// `[[sampler]]`, tagged by `kind`; the kind doubles as the registry name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum SamplerConfig {
+    Uniform(UniformConfig),
+    Popularity(PopularityConfig),
+}
+
+/// Every registered sampler: (kind, one-line description).
+pub const REGISTRY: &[(&str, &str)] = &[
+    ("uniform", "uniform over the item pool (BPR); exclude_positives = true|false (default true)"),
+    (
+        "popularity",
+        "P(c) ∝ (count(c) + smoothing)^alpha by an alias table (word2vec); alpha = 0.75, smoothing = 1, \
+         exclude_positives = true",
+    ),
+];
+
+impl SamplerConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SamplerConfig::Uniform(_) => "uniform",
+            SamplerConfig::Popularity(_) => "popularity",
+        }
+    }
+
+    /// A short tag of the non-default parameters, used to tell two samplers of one kind apart in run ids.
+    pub fn params_tag(&self) -> String {
+        match self {
+            SamplerConfig::Uniform(c) => c.tag(),
+            SamplerConfig::Popularity(c) => c.tag(),
+        }
+    }
+
+    /// Problems with the parameters, as (key, message).
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        match self {
+            SamplerConfig::Uniform(_) => Vec::new(),
+            SamplerConfig::Popularity(c) => c.problems(),
+        }
+    }
+
+    /// The registry: one arm per sampler.
+    pub fn build(&self, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerError> {
+        Ok(match self {
+            SamplerConfig::Uniform(c) => Box::new(Uniform::new(c, data)),
+            SamplerConfig::Popularity(c) => Box::new(Popularity::new(c, data)?),
+        })
+    }
+}
+
+/// One training batch as a sampler sees it: ids on the host (for CPU-side samplers) and on the device.
+pub struct Batch<'a> {
+    pub queries: &'a [i64],
+    pub positives: &'a [i64],
+    /// (B) i64 on the training device.
+    pub queries_t: &'a Tensor,
+    /// (B) i64 on the training device.
+    pub positives_t: &'a Tensor,
+}
+
+impl Batch<'_> {
+    pub fn len(&self) -> usize {
+        self.queries.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.queries.is_empty()
+    }
+}
+
+/// What a sampler may use besides the batch.
+pub struct SampleContext<'a> {
+    pub rng: &'a mut Pcg64Mcg,
+    pub model: &'a dyn ContrastiveModel,
+    pub device: Device,
+    pub epoch: u32,
+    pub step: u64,
+}
+
+/// The negatives themselves.
+pub enum NegativeItems {
+    /// Candidate ids, (B, k) i64.
+    Ids(Tensor),
+    /// Synthesised or stored negative embeddings, (B, k, D).
+    Embeddings(Tensor),
+}
+
+/// A sampler's answer for one batch. Shapes stay rectangular: rows are never dropped, `valid` masks.
+pub struct Negatives {
+    pub items: NegativeItems,
+    /// Per-negative loss weights (B, k), no gradient; each row sums to 1 when given.
+    pub weights: Option<Tensor>,
+    /// log proposal probability of each negative (B, k), for logQ correction.
+    pub log_q: Option<Tensor>,
+    /// (B, k) bool: false marks a slot that must not count as a negative.
+    pub valid: Option<Tensor>,
+}
+
+impl Negatives {
+    pub fn ids(ids: Tensor) -> Negatives {
+        Negatives { items: NegativeItems::Ids(ids), weights: None, log_q: None, valid: None }
+    }
+}
+
+/// Draws `k` negatives for every positive of a batch.
+pub trait Sampler: Send {
+    fn name(&self) -> &'static str;
+
+    /// k negatives per positive of `batch`.
+    fn sample(&mut self, batch: &Batch, k: usize, cx: &mut SampleContext) -> Result<Negatives, SamplerError>;
+
+    /// Scores the model gave the drawn negatives (B, k), after the forward pass; for samplers that learn
+    /// from them (caches, score memories, generators). Default: nothing.
+    fn observe(&mut self, _batch: &Batch, _negatives: &Negatives, _scores: &Tensor) {}
+
+    /// Called after every epoch. Default: nothing.
+    fn end_epoch(&mut self, _epoch: u32) {}
+}
+
+/// Draws ids with `draw` into a (B, k) tensor, redrawing a candidate that is a known positive of the query
+/// when `exclude` is given (up to `MAX_REJECTIONS` tries, after which the last draw stands: a user who has
+/// interacted with nearly the whole pool cannot be served otherwise).
+pub(crate) fn draw_ids(
+    batch: &Batch,
+    k: usize,
+    exclude: Option<&UserItems>,
+    device: Device,
+    mut draw: impl FnMut() -> u32,
+) -> Tensor {
+    const MAX_REJECTIONS: usize = 64;
+    let mut out = Vec::with_capacity(batch.len() * k);
+    for &q in batch.queries {
+        let known = exclude.map(|e| e.items(q as usize));
+        for _ in 0..k {
+            let mut c = draw();
+            if let Some(known) = known {
+                let mut tries = 0;
+                while tries < MAX_REJECTIONS && known.binary_search(&c).is_ok() {
+                    c = draw();
+                    tries += 1;
+                }
+            }
+            out.push(c as i64);
+        }
+    }
+    Tensor::from_slice(&out).view([batch.len() as i64, k as i64]).to_device(device)
+}

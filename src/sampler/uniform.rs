@@ -1,0 +1,53 @@
+//! Uniform negatives (Rendle et al., "BPR: Bayesian Personalized Ranking from Implicit Feedback", UAI
+//! 2009): every item of the pool equally likely; with `exclude_positives` (the paper's j ∉ I⁺_u, and the
+//! default) an item the user interacted with in training is redrawn.
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::{draw_ids, Batch, Negatives, SampleContext, Sampler};
+use crate::data::{Dataset, UserItems};
+use crate::error::SamplerError;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UniformConfig {
+    /// Redraw items the query has among its training positives.
+    pub exclude_positives: bool,
+}
+
+impl Default for UniformConfig {
+    fn default() -> Self {
+        UniformConfig { exclude_positives: true }
+    }
+}
+
+impl UniformConfig {
+    pub fn tag(&self) -> String {
+        if self.exclude_positives { "uniform".into() } else { "uniform-all".into() }
+    }
+}
+
+pub struct Uniform {
+    n_items: u32,
+    known: Option<UserItems>,
+}
+
+impl Uniform {
+    pub fn new(c: &UniformConfig, data: &Dataset) -> Uniform {
+        Uniform { n_items: data.n_items as u32, known: c.exclude_positives.then(|| data.train_by_user.clone()) }
+    }
+}
+
+impl Sampler for Uniform {
+    fn name(&self) -> &'static str {
+        "uniform"
+    }
+
+    fn sample(&mut self, batch: &Batch, k: usize, cx: &mut SampleContext) -> Result<Negatives, SamplerError> {
+        let n = self.n_items;
+        let rng = &mut *cx.rng;
+        let ids = draw_ids(batch, k, self.known.as_ref(), cx.device, || rng.random_range(0..n));
+        Ok(Negatives::ids(ids))
+    }
+}

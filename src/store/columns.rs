@@ -1,0 +1,167 @@
+//! The parquet schemas: rows ⇄ polars columns. Tidy (long) rows keep the schema fixed as metrics are
+//! added; every column is documented in README.md ("Results").
+
+use polars::prelude::*;
+
+/// Everything that describes one finished cell; repeated on each of its rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellInfo {
+    pub suite: String,
+    pub run_id: String,
+    pub domain: String,
+    pub dataset: String,
+    pub model: String,
+    /// Sampler label (kind, plus parameters when a suite has two of a kind).
+    pub sampler: String,
+    pub sampler_kind: String,
+    /// The sampler's full configuration as JSON.
+    pub sampler_params: String,
+    pub ratio: u32,
+    pub seed: u64,
+    pub epochs_trained: u32,
+    pub selected_epoch: u32,
+    pub n_users: u64,
+    pub n_items: u64,
+    pub n_train: u64,
+    pub n_test: u64,
+    pub git_rev: String,
+    pub nsbench_version: String,
+    pub libtorch_version: String,
+    pub threads: u32,
+    pub device: String,
+    pub config_hash: String,
+    /// Seconds since the Unix epoch when the cell finished.
+    pub finished_unix: u64,
+}
+
+/// One metric of a cell: `category` is `effectiveness` or `efficiency`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricRow {
+    pub category: &'static str,
+    pub metric: String,
+    pub value: f64,
+}
+
+/// One point of a training curve: `split` is `train` (loss, timings), `valid` or `test`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CurveRow {
+    pub epoch: u32,
+    pub split: String,
+    pub metric: String,
+    pub value: f64,
+}
+
+/// The fields of a stored row that reports and comparisons use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultRow {
+    pub run_id: String,
+    pub domain: String,
+    pub sampler: String,
+    pub ratio: u32,
+    pub seed: u64,
+    pub category: String,
+    pub metric: String,
+    pub value: f64,
+}
+
+fn info_columns(info: &CellInfo, n: usize) -> Vec<Column> {
+    let s = |name: &str, v: &str| Column::new(name.into(), vec![v; n]);
+    vec![
+        s("suite", &info.suite),
+        s("run_id", &info.run_id),
+        s("domain", &info.domain),
+        s("dataset", &info.dataset),
+        s("model", &info.model),
+        s("sampler", &info.sampler),
+        s("sampler_kind", &info.sampler_kind),
+        s("sampler_params", &info.sampler_params),
+        Column::new("ratio".into(), vec![info.ratio; n]),
+        Column::new("seed".into(), vec![info.seed; n]),
+    ]
+}
+
+fn provenance_columns(info: &CellInfo, n: usize) -> Vec<Column> {
+    let s = |name: &str, v: &str| Column::new(name.into(), vec![v; n]);
+    vec![
+        Column::new("epochs_trained".into(), vec![info.epochs_trained; n]),
+        Column::new("selected_epoch".into(), vec![info.selected_epoch; n]),
+        Column::new("n_users".into(), vec![info.n_users; n]),
+        Column::new("n_items".into(), vec![info.n_items; n]),
+        Column::new("n_train".into(), vec![info.n_train; n]),
+        Column::new("n_test".into(), vec![info.n_test; n]),
+        s("git_rev", &info.git_rev),
+        s("nsbench_version", &info.nsbench_version),
+        s("libtorch_version", &info.libtorch_version),
+        Column::new("threads".into(), vec![info.threads; n]),
+        s("device", &info.device),
+        s("config_hash", &info.config_hash),
+        Column::new("finished_unix".into(), vec![info.finished_unix; n]),
+    ]
+}
+
+pub fn metric_frame(info: &CellInfo, rows: &[MetricRow]) -> PolarsResult<DataFrame> {
+    let n = rows.len();
+    let mut cols = info_columns(info, n);
+    cols.push(Column::new("category".into(), rows.iter().map(|r| r.category).collect::<Vec<_>>()));
+    cols.push(Column::new("metric".into(), rows.iter().map(|r| r.metric.as_str()).collect::<Vec<_>>()));
+    cols.push(Column::new("value".into(), rows.iter().map(|r| r.value).collect::<Vec<_>>()));
+    cols.extend(provenance_columns(info, n));
+    DataFrame::new(n, cols)
+}
+
+pub fn curve_frame(info: &CellInfo, rows: &[CurveRow]) -> PolarsResult<DataFrame> {
+    let n = rows.len();
+    let mut cols = info_columns(info, n);
+    cols.push(Column::new("epoch".into(), rows.iter().map(|r| r.epoch).collect::<Vec<_>>()));
+    cols.push(Column::new("split".into(), rows.iter().map(|r| r.split.as_str()).collect::<Vec<_>>()));
+    cols.push(Column::new("metric".into(), rows.iter().map(|r| r.metric.as_str()).collect::<Vec<_>>()));
+    cols.push(Column::new("value".into(), rows.iter().map(|r| r.value).collect::<Vec<_>>()));
+    cols.push(Column::new("config_hash".into(), vec![info.config_hash.as_str(); n]));
+    DataFrame::new(n, cols)
+}
+
+fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
+    Ok(df.column(name)?.str()?.iter().map(|v| v.unwrap_or_default().to_string()).collect())
+}
+
+fn result_rows_of(df: &DataFrame) -> PolarsResult<Vec<ResultRow>> {
+    let (run_id, domain, sampler) = (strings(df, "run_id")?, strings(df, "domain")?, strings(df, "sampler")?);
+    let ratio: Vec<u32> = df.column("ratio")?.u32()?.iter().map(|v| v.unwrap_or(0)).collect();
+    let seed: Vec<u64> = df.column("seed")?.u64()?.iter().map(|v| v.unwrap_or(0)).collect();
+    let metric = strings(df, "metric")?;
+    let value: Vec<f64> = df.column("value")?.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect();
+    let category = match df.column("category") {
+        Ok(_) => strings(df, "category")?,
+        Err(_) => vec![String::new(); df.height()],
+    };
+    Ok((0..df.height())
+        .map(|i| ResultRow {
+            run_id: run_id[i].clone(),
+            domain: domain[i].clone(),
+            sampler: sampler[i].clone(),
+            ratio: ratio[i],
+            seed: seed[i],
+            category: category[i].clone(),
+            metric: metric[i].clone(),
+            value: value[i],
+        })
+        .collect())
+}
+
+pub fn result_rows(df: &DataFrame) -> PolarsResult<Vec<ResultRow>> {
+    result_rows_of(df)
+}
+
+pub fn curve_rows(df: &DataFrame) -> PolarsResult<Vec<(ResultRow, CurveRow)>> {
+    let base = result_rows_of(df)?;
+    let epoch: Vec<u32> = df.column("epoch")?.u32()?.iter().map(|v| v.unwrap_or(0)).collect();
+    let split = strings(df, "split")?;
+    Ok(base
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let c = CurveRow { epoch: epoch[i], split: split[i].clone(), metric: r.metric.clone(), value: r.value };
+            (r, c)
+        })
+        .collect())
+}

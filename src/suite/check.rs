@@ -1,0 +1,285 @@
+//! Validation: `SuiteFile` → `Suite`, once, before any work starts. Every message names the file, the key
+//! and what is allowed.
+
+use serde::Serialize;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use super::file::{DomainConfig, SuiteFile};
+use crate::error::SuiteError;
+use crate::sampler::SamplerConfig;
+use crate::train::TrainConfig;
+
+/// A validated suite: every axis non-empty, every value in range, every data file present, every path
+/// resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Suite {
+    pub name: String,
+    #[serde(skip)]
+    pub path: PathBuf,
+    pub seeds: Vec<u64>,
+    pub ratios: Vec<u32>,
+    pub threads: Option<usize>,
+    pub jobs: Option<usize>,
+    pub device: String,
+    pub train: TrainConfig,
+    pub domains: Vec<Domain>,
+    pub samplers: Vec<SamplerEntry>,
+}
+
+/// A domain with its label and resolved paths.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Domain {
+    pub name: String,
+    pub config: DomainConfig,
+}
+
+/// A sampler with the label that names it in run ids (its kind, plus its parameters when two samplers of
+/// a suite share a kind).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SamplerEntry {
+    pub label: String,
+    pub config: SamplerConfig,
+}
+
+/// Names that become directory and file names: letters, digits, `-`, `_`, `.`; no leading dot.
+pub fn is_safe_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with('.')
+        && s.len() <= 100
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Lower-cases and replaces every character that is not filename-safe with `-`.
+pub fn make_filename_safe(s: &str) -> String {
+    let out: String = s
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '_' { c.to_ascii_lowercase() } else { '-' })
+        .collect();
+    out.trim_matches(|c| c == '-' || c == '.').to_string()
+}
+
+pub const DEVICES: &str = "`cpu`, `cuda` or `cuda:N`";
+
+/// The device to train on, or why it cannot be used.
+pub fn check_device(name: &str) -> Result<tch::Device, String> {
+    match parse_device(name) {
+        None => Err(format!("unknown device {name:?}; allowed: {DEVICES}")),
+        Some(tch::Device::Cuda(_)) if !tch::Cuda::is_available() => Err(format!(
+            "device {name:?} asked for, but this libtorch has no usable CUDA: point LIBTORCH at a CUDA \
+             libtorch 2.13 and rebuild, or use --device cpu"
+        )),
+        Some(d) => Ok(d),
+    }
+}
+
+/// Parses a device name.
+pub fn parse_device(s: &str) -> Option<tch::Device> {
+    match s {
+        "cpu" => Some(tch::Device::Cpu),
+        "cuda" => Some(tch::Device::Cuda(0)),
+        _ => s.strip_prefix("cuda:").and_then(|n| n.parse().ok()).map(tch::Device::Cuda),
+    }
+}
+
+impl SuiteFile {
+    pub fn check(self, path: &Path) -> Result<Suite, SuiteError> {
+        let err = |key: &str, message: String| SuiteError::Invalid {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            message,
+        };
+        let s = &self.suite;
+        if !is_safe_name(&s.name) {
+            return Err(err(
+                "suite.name",
+                format!(
+                    "{:?} cannot name a results directory: use letters, digits, `-`, `_` and `.` \
+                     (no `/`, no leading dot)",
+                    s.name
+                ),
+            ));
+        }
+        if s.seeds.is_empty() {
+            return Err(err("suite.seeds", "needs at least one seed, e.g. seeds = [0, 1, 2]".into()));
+        }
+        if let Some(d) = first_duplicate(&s.seeds) {
+            return Err(err("suite.seeds", format!("seed {d} is listed twice")));
+        }
+        if s.ratios.is_empty() {
+            return Err(err("suite.ratios", "needs at least one ratio, e.g. ratios = [1, 4, 16]".into()));
+        }
+        if let Some(r) = s.ratios.iter().find(|&&r| r == 0) {
+            return Err(err("suite.ratios", format!("ratio must be >= 1 negative per positive (got {r})")));
+        }
+        if let Some(d) = first_duplicate(&s.ratios) {
+            return Err(err("suite.ratios", format!("ratio {d} is listed twice")));
+        }
+        for (key, v) in [("suite.threads", s.threads), ("suite.jobs", s.jobs)] {
+            if v == Some(0) {
+                return Err(err(key, "must be >= 1".into()));
+            }
+        }
+        let device = s.device.clone().unwrap_or_else(|| "cpu".into());
+        if parse_device(&device).is_none() {
+            return Err(err("suite.device", format!("unknown device {device:?}; allowed: {DEVICES}")));
+        }
+        check_train(&self.train).map_err(|(k, m)| err(&format!("train.{k}"), m))?;
+
+        if self.domains.is_empty() {
+            return Err(err("domain", "needs at least one [[domain]] table".into()));
+        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut domains = Vec::new();
+        for (n, d) in self.domains.iter().enumerate() {
+            let key = |k: &str| format!("domain[{n}].{k}");
+            let domain = check_domain(d, dir, &self.train).map_err(|(k, m)| err(&key(&k), m))?;
+            if domains.iter().any(|x: &Domain| x.name == domain.name) {
+                return Err(err(
+                    &key("name"),
+                    format!("two domains are named {:?}: give each a distinct `name`", domain.name),
+                ));
+            }
+            domains.push(domain);
+        }
+
+        if self.samplers.is_empty() {
+            return Err(err("sampler", "needs at least one [[sampler]] table, e.g. { kind = \"uniform\" }".into()));
+        }
+        let mut samplers: Vec<SamplerEntry> = Vec::new();
+        for (n, c) in self.samplers.iter().enumerate() {
+            if let Some((k, m)) = c.problems().into_iter().next() {
+                return Err(err(&format!("sampler[{n}].{k}"), m));
+            }
+            let shared_kind = self.samplers.iter().filter(|o| o.kind() == c.kind()).count() > 1;
+            let label = make_filename_safe(&if shared_kind { c.params_tag() } else { c.kind().to_string() });
+            if samplers.iter().any(|s| s.label == label) {
+                return Err(err(&format!("sampler[{n}]"), format!("sampler {label:?} is listed twice")));
+            }
+            samplers.push(SamplerEntry { label, config: c.clone() });
+        }
+
+        Ok(Suite {
+            name: s.name.clone(),
+            path: path.to_path_buf(),
+            seeds: s.seeds.clone(),
+            ratios: s.ratios.clone(),
+            threads: s.threads,
+            jobs: s.jobs,
+            device,
+            train: self.train.clone(),
+            domains,
+            samplers,
+        })
+    }
+}
+
+fn first_duplicate<T: Copy + Eq + std::hash::Hash>(xs: &[T]) -> Option<T> {
+    let mut seen = HashSet::new();
+    xs.iter().copied().find(|x| !seen.insert(*x))
+}
+
+type Problem = (String, String);
+
+fn check_train(t: &TrainConfig) -> Result<(), Problem> {
+    let p = |k: &str, m: String| Err((k.to_string(), m));
+    if t.epochs == 0 {
+        return p("epochs", "must be >= 1".into());
+    }
+    if t.batch_size == 0 {
+        return p("batch_size", "must be >= 1".into());
+    }
+    if !(t.lr > 0.0 && t.lr.is_finite()) {
+        return p("lr", format!("must be > 0 (got {})", t.lr));
+    }
+    if !(t.l2 >= 0.0 && t.l2.is_finite()) {
+        return p("l2", format!("must be >= 0 (got {})", t.l2));
+    }
+    if t.eval_every == 0 {
+        return p("eval_every", "must be >= 1 (epochs between evaluations)".into());
+    }
+    if t.ks.is_empty() || t.ks.contains(&0) {
+        return p("ks", format!("needs cut-offs >= 1, e.g. ks = [10, 20] (got {:?})", t.ks));
+    }
+    if let Some(es) = &t.early_stopping {
+        let names = crate::metrics::metric_names(&t.ks);
+        if !names.contains(&es.metric) {
+            return p("early_stopping.metric", format!("{:?} is not reported; allowed: {}", es.metric, names.join(", ")));
+        }
+        if es.patience == 0 {
+            return p("early_stopping.patience", "must be >= 1".into());
+        }
+    }
+    Ok(())
+}
+
+fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Domain, Problem> {
+    use crate::data::{DataConfig, SplitConfig};
+    let p = |k: &str, m: String| Err((k.to_string(), m));
+    let mut config = d.clone();
+    match &mut config.data {
+        DataConfig::Synthetic(c) => {
+            if let Some((k, m)) = c.problems().into_iter().next() {
+                return p(&format!("data.{k}"), m);
+            }
+        }
+        DataConfig::Movielens(f) | DataConfig::Delimited(f) | DataConfig::Adjacency(f) => {
+            *f = f.resolved(dir);
+            match (&f.path, &f.train, &f.test) {
+                (Some(_), None, None) => {}
+                (None, Some(_), Some(_)) => {
+                    if d.split.is_some() {
+                        return p("split", "the data gives its own train/test files: remove `split`".into());
+                    }
+                }
+                _ => {
+                    return p(
+                        "data",
+                        "give either `path` (one file, split by `split`) or `train` + `test` (+ `valid`)".into(),
+                    )
+                }
+            }
+            if f.valid.is_some() && f.train.is_none() {
+                return p("data.valid", "`valid` goes with `train` + `test`".into());
+            }
+            for (key, file) in f.files() {
+                if !file.is_file() {
+                    return p(&format!("data.{key}"), format!("data file {} does not exist", file.display()));
+                }
+            }
+        }
+    }
+    match &d.split {
+        Some(SplitConfig::Random(r)) => {
+            if !(0.0..1.0).contains(&r.test) || !(0.0..1.0).contains(&r.valid) || r.test + r.valid >= 1.0 {
+                return p("split", format!("need 0 <= test, valid and test + valid < 1 (got test = {}, valid = {})", r.test, r.valid));
+            }
+        }
+        Some(SplitConfig::LeaveLastOut(_)) | None => {}
+    }
+    let crate::model::ModelConfig::Mf(m) = &d.model;
+    if m.dim < 1 || !(m.init_std >= 0.0 && m.init_std.is_finite()) {
+        return p("model", format!("mf needs dim >= 1 and init_std >= 0 (got dim = {}, init_std = {})", m.dim, m.init_std));
+    }
+    if train.early_stopping.is_some() {
+        let has_valid = match (&config.data.file_config(), &d.split) {
+            (Some(f), _) if f.is_given_split() => f.valid.is_some(),
+            (_, Some(s)) => s.has_validation(),
+            _ => false,
+        };
+        if !has_valid {
+            return p(
+                "split",
+                "train.early_stopping needs a validation split: set `valid` in `split` (or a `valid` file)".into(),
+            );
+        }
+    }
+    let name = match &d.name {
+        Some(n) if !is_safe_name(n) => {
+            return p("name", format!("{n:?} is not filename-safe: use letters, digits, `-`, `_`, `.`"))
+        }
+        Some(n) => n.clone(),
+        None => make_filename_safe(&config.data.default_name()),
+    };
+    Ok(Domain { name, config })
+}

@@ -1,0 +1,104 @@
+//! The suite file as written: serde structs of the TOML, nothing validated yet (see `check.rs`).
+//! Every table rejects unknown keys, so a typo is an error instead of a silently ignored setting.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+use crate::data::{DataConfig, SplitConfig};
+use crate::error::SuiteError;
+use crate::model::ModelConfig;
+use crate::sampler::SamplerConfig;
+use crate::train::TrainConfig;
+
+/// `[suite]`: the grid's axes and where the cells run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteSection {
+    /// Names the results directory (`results/<name>/`): letters, digits, `-`, `_`, `.`.
+    pub name: String,
+    /// One cell per seed; the seed drives every random stream of the cell.
+    pub seeds: Vec<u64>,
+    /// Negatives per positive (k); each is a grid axis value.
+    pub ratios: Vec<u32>,
+    /// libtorch intra-op threads per cell (default 1; `--threads` wins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
+    /// Cells trained at once (default: cores / threads; `--jobs` wins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<usize>,
+    /// `cpu`, `cuda` or `cuda:N` (default `cpu`; `--device` wins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+}
+
+/// The task family a domain belongs to. Only implicit-feedback recommendation exists so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DomainKind {
+    Rec,
+}
+
+impl DomainKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DomainKind::Rec => "rec",
+        }
+    }
+}
+
+/// `[[domain]]`: a data set, how it is split, and the model trained on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainConfig {
+    pub kind: DomainKind,
+    /// Label used in run ids and plots; defaults to a name derived from the data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub data: DataConfig,
+    /// How to split a single interaction file; omitted when the data gives its own train/test files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<SplitConfig>,
+    #[serde(default)]
+    pub model: ModelConfig,
+}
+
+/// The whole file: `[suite]`, optional `[train]`, one or more `[[domain]]` and `[[sampler]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteFile {
+    pub suite: SuiteSection,
+    #[serde(default)]
+    pub train: TrainConfig,
+    #[serde(rename = "domain", default)]
+    pub domains: Vec<DomainConfig>,
+    #[serde(rename = "sampler", default)]
+    pub samplers: Vec<SamplerConfig>,
+}
+
+impl SuiteFile {
+    /// Reads and parses a suite file; the parse error names the line and column.
+    pub fn load(path: &Path) -> Result<SuiteFile, SuiteError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SuiteError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses suite text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<SuiteFile, SuiteError> {
+        toml::from_str(text).map_err(|e| SuiteError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })
+    }
+}
+
+/// Resolves a path from a suite file: relative paths are relative to the suite file's directory.
+pub fn resolve_path(suite_dir: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        suite_dir.join(p)
+    }
+}

@@ -1,0 +1,19 @@
+//! Suites: the TOML file (`file`), its validation into a `Suite` (`check`), and the grid of cells
+//! (`grid`).
+
+mod check;
+mod file;
+mod grid;
+
+pub use check::{check_device, is_safe_name, make_filename_safe, parse_device, Domain, SamplerEntry, Suite, DEVICES};
+pub use file::{resolve_path, DomainConfig, DomainKind, SuiteFile, SuiteSection};
+pub use grid::{expand, RunSpec};
+
+use std::path::Path;
+
+use crate::error::SuiteError;
+
+/// Loads and validates a suite file.
+pub fn load(path: &Path) -> Result<Suite, SuiteError> {
+    SuiteFile::load(path)?.check(path)
+}

@@ -1,0 +1,195 @@
+//! The epoch loop: shuffle, sample, score, BPR + L2, optimiser step; evaluate every `eval_every` epochs
+//! with full ranking; optional early stopping on the validation split.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use rand::seq::SliceRandom;
+use rand_pcg::Pcg64Mcg;
+use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
+
+use super::{loss, OptimizerKind, TrainConfig};
+use crate::data::Dataset;
+use crate::metrics::{Evaluator, MetricValues};
+use crate::model::ContrastiveModel;
+use crate::sampler::{Batch, NegativeItems, SampleContext, Sampler};
+
+/// The random streams of one cell's training, each seeded from (suite, cell, seed).
+pub struct TrainStreams {
+    /// Order of the training pairs in every epoch.
+    pub shuffle: Pcg64Mcg,
+    /// Everything the sampler draws.
+    pub sampler: Pcg64Mcg,
+}
+
+/// Metrics on one split at one epoch.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// `valid` or `test`.
+    pub split: &'static str,
+    pub metrics: MetricValues,
+}
+
+#[derive(Debug, Clone)]
+pub struct EpochLog {
+    pub epoch: u32,
+    /// Mean training loss over the epoch's positives.
+    pub loss: f64,
+    /// Wall time of the epoch's training steps (evaluation excluded).
+    pub train_seconds: f64,
+    /// Time spent inside the sampler during the epoch.
+    pub sampling_seconds: f64,
+    pub evaluations: Vec<Evaluation>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TrainLog {
+    pub epochs: Vec<EpochLog>,
+    /// Test metrics of the selected epoch (the last one, or the best validation epoch with early stopping).
+    pub test: MetricValues,
+    pub selected_epoch: u32,
+    pub stopped_early: bool,
+    pub positives_seen: u64,
+    pub train_seconds: f64,
+    pub sampling_seconds: f64,
+    pub eval_seconds: f64,
+}
+
+/// Trains `model` (whose parameters live in `vs`) on `data` with `ratio` negatives per positive.
+#[allow(clippy::too_many_arguments)]
+pub fn fit(
+    cfg: &TrainConfig,
+    data: &Dataset,
+    model: &dyn ContrastiveModel,
+    vs: &nn::VarStore,
+    sampler: &mut dyn Sampler,
+    ratio: usize,
+    device: Device,
+    streams: &mut TrainStreams,
+) -> Result<TrainLog> {
+    let mut opt = match cfg.optimizer {
+        OptimizerKind::Adam => nn::Adam::default().build(vs, cfg.lr)?,
+        OptimizerKind::Sgd => nn::Sgd::default().build(vs, cfg.lr)?,
+    };
+    let test_eval = Evaluator::new(&cfg.ks, &[&data.train_by_user, &data.valid_by_user], &data.test_by_user, device);
+    let valid_eval = data
+        .has_validation()
+        .then(|| Evaluator::new(&cfg.ks, &[&data.train_by_user], &data.valid_by_user, device));
+    let early = cfg.early_stopping.as_ref().filter(|_| valid_eval.is_some());
+
+    let n = data.train.len();
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    let (mut queries, mut positives) = (vec![0i64; n], vec![0i64; n]);
+    let mut log = TrainLog {
+        epochs: Vec::new(),
+        test: Vec::new(),
+        selected_epoch: 0,
+        stopped_early: false,
+        positives_seen: 0,
+        train_seconds: 0.0,
+        sampling_seconds: 0.0,
+        eval_seconds: 0.0,
+    };
+    let (mut best, mut since_best) = (f64::NEG_INFINITY, 0u32);
+    let mut step = 0u64;
+    for epoch in 1..=cfg.epochs {
+        let started = Instant::now();
+        let mut sampling = Duration::ZERO;
+        order.shuffle(&mut streams.shuffle);
+        for (j, &o) in order.iter().enumerate() {
+            queries[j] = data.train.users[o as usize] as i64;
+            positives[j] = data.train.items[o as usize] as i64;
+        }
+        let queries_t = Tensor::from_slice(&queries).to_device(device);
+        let positives_t = Tensor::from_slice(&positives).to_device(device);
+        let mut loss_sum = Tensor::zeros([], (Kind::Float, device));
+        for start in (0..n).step_by(cfg.batch_size) {
+            let len = cfg.batch_size.min(n - start);
+            let q_t = queries_t.narrow(0, start as i64, len as i64);
+            let p_t = positives_t.narrow(0, start as i64, len as i64);
+            let batch = Batch {
+                queries: &queries[start..start + len],
+                positives: &positives[start..start + len],
+                queries_t: &q_t,
+                positives_t: &p_t,
+            };
+            let t = Instant::now();
+            let mut cx = SampleContext { rng: &mut streams.sampler, model, device, epoch, step };
+            let negatives = sampler.sample(&batch, ratio, &mut cx)?;
+            sampling += t.elapsed();
+
+            let u = model.queries(&q_t);
+            let p = model.items(&p_t);
+            let neg_emb = match &negatives.items {
+                NegativeItems::Ids(ids) => model.items(ids),
+                NegativeItems::Embeddings(e) => e.shallow_clone(),
+            };
+            let pos_score = (&u * &p).sum_dim_intlist(-1, false, None);
+            let neg_score = (u.unsqueeze(1) * &neg_emb).sum_dim_intlist(-1, false, None);
+            let mut loss = loss::bpr(&pos_score, &neg_score, negatives.weights.as_ref(), negatives.valid.as_ref());
+            if cfg.l2 > 0.0 {
+                let norms = u.square().sum(Kind::Float)
+                    + p.square().sum(Kind::Float)
+                    + neg_emb.square().sum(Kind::Float) / ratio as f64;
+                loss = loss + norms * (cfg.l2 / 2.0 / len as f64);
+            }
+            opt.backward_step(&loss);
+            sampler.observe(&batch, &negatives, &neg_score.detach());
+            loss_sum += loss.detach() * len as f64;
+            step += 1;
+        }
+        sampler.end_epoch(epoch);
+        let mean_loss = f64::try_from(&loss_sum)? / n.max(1) as f64;
+        let train_seconds = started.elapsed().as_secs_f64();
+        log.train_seconds += train_seconds;
+        log.sampling_seconds += sampling.as_secs_f64();
+        log.positives_seen += n as u64;
+
+        let mut evaluations = Vec::new();
+        let last = epoch == cfg.epochs;
+        if epoch % cfg.eval_every.max(1) == 0 || last {
+            let t = Instant::now();
+            let valid = valid_eval.as_ref().map(|e| e.evaluate(model));
+            let test = test_eval.evaluate(model);
+            log.eval_seconds += t.elapsed().as_secs_f64();
+            match (early, &valid) {
+                (Some(es), Some(v)) => {
+                    let value = metric(v, &es.metric);
+                    if value > best {
+                        (best, since_best) = (value, 0);
+                        log.test = test.clone();
+                        log.selected_epoch = epoch;
+                    } else {
+                        since_best += 1;
+                    }
+                }
+                _ => {
+                    log.test = test.clone();
+                    log.selected_epoch = epoch;
+                }
+            }
+            if let Some(v) = valid {
+                evaluations.push(Evaluation { split: "valid", metrics: v });
+            }
+            evaluations.push(Evaluation { split: "test", metrics: test });
+        }
+        log.epochs.push(EpochLog {
+            epoch,
+            loss: mean_loss,
+            train_seconds,
+            sampling_seconds: sampling.as_secs_f64(),
+            evaluations,
+        });
+        if let Some(es) = early {
+            if since_best >= es.patience && !last {
+                log.stopped_early = true;
+                break;
+            }
+        }
+    }
+    Ok(log)
+}
+
+fn metric(values: &MetricValues, name: &str) -> f64 {
+    values.iter().find(|(n, _)| n == name).map_or(f64::NEG_INFINITY, |(_, v)| *v)
+}

@@ -1,0 +1,78 @@
+//! Training: the `[train]` configuration, the losses and the epoch loop.
+
+mod fit;
+pub mod loss;
+
+pub use fit::{fit, EpochLog, Evaluation, TrainLog, TrainStreams};
+
+use serde::{Deserialize, Serialize};
+
+/// `[train]`: shared by every cell of a suite.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub epochs: u32,
+    pub batch_size: usize,
+    pub optimizer: OptimizerKind,
+    pub lr: f64,
+    /// L2 penalty on the embeddings used in a batch: l2/2 · (‖u‖² + ‖p‖² + mean_k ‖n‖²), batch mean.
+    pub l2: f64,
+    pub loss: LossKind,
+    /// Evaluate every this many epochs (and after the last).
+    pub eval_every: u32,
+    /// Cut-offs K of the top-K metrics.
+    pub ks: Vec<usize>,
+    /// Stop when the validation metric has not improved for `patience` evaluations (needs a validation
+    /// split); the reported test metrics are those of the best validation epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<EarlyStopping>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 20,
+            batch_size: 1024,
+            optimizer: OptimizerKind::Adam,
+            lr: 1e-3,
+            l2: 1e-4,
+            loss: LossKind::Bpr,
+            eval_every: 5,
+            ks: vec![10, 20],
+            early_stopping: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptimizerKind {
+    Adam,
+    Sgd,
+}
+
+/// The training loss; BPR is the loss of the recommendation domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossKind {
+    Bpr,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EarlyStopping {
+    /// A metric the evaluator reports, e.g. `ndcg@20`.
+    #[serde(default = "default_es_metric")]
+    pub metric: String,
+    /// Evaluations without improvement before stopping.
+    #[serde(default = "default_patience")]
+    pub patience: u32,
+}
+
+fn default_es_metric() -> String {
+    "ndcg@20".into()
+}
+
+fn default_patience() -> u32 {
+    3
+}
