@@ -147,11 +147,14 @@ pub fn run(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
 
 /// `recall@K ndcg@K` at the largest K, for progress lines.
 fn headline(rows: &[store::MetricRow]) -> String {
-    rows.iter()
-        .filter(|r| r.category == "effectiveness" && (r.metric.starts_with("recall@") || r.metric.starts_with("ndcg@")))
-        .rev()
-        .take(2)
-        .map(|r| format!("{}={:.4}", r.metric, r.value))
+    ["recall@", "ndcg@"]
+        .iter()
+        .filter_map(|prefix| {
+            rows.iter()
+                .filter_map(|r| r.metric.strip_prefix(prefix)?.parse::<usize>().ok().map(|k| (k, r)))
+                .max_by_key(|(k, _)| *k)
+                .map(|(_, r)| format!("{}={:.4}", r.metric, r.value))
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -167,10 +170,16 @@ fn progress_bar(len: u64, visible: bool) -> ProgressBar {
 
 /// Saves the validated suite, defaults filled in, beside the results.
 fn write_resolved_suite(suite: &Suite, out: &Path) -> Result<()> {
-    let text = toml::to_string_pretty(suite).context("serialising the resolved suite")?;
+    let text = toml::to_string_pretty(&suite.to_file()).context("serialising the resolved suite")?;
     let path = out.join("suite.resolved.toml");
     let tmp = out.join(".suite.resolved.toml.tmp");
-    std::fs::write(&tmp, format!("# {} as validated by nsbench {}\n{text}", suite.path.display(), crate::provenance::NSBENCH_VERSION))?;
+    let header = format!(
+        "# {} as validated by nsbench {}: every default filled in, every path resolved.\n\
+         # It is itself a suite file: `nsbench run` on it repeats this grid.\n",
+        suite.path.display(),
+        crate::provenance::NSBENCH_VERSION
+    );
+    std::fs::write(&tmp, header + &text)?;
     std::fs::rename(&tmp, &path)?;
     Ok(())
 }

@@ -57,6 +57,10 @@ impl ContrastiveModel for Mf {
         self.items.index_select(0, &ids.reshape([-1])).view(shape.as_slice())
     }
 
+    fn all_queries(&self) -> Tensor {
+        self.users.shallow_clone()
+    }
+
     fn all_items(&self) -> Tensor {
         self.items.shallow_clone()
     }

@@ -43,6 +43,8 @@ pub trait ContrastiveModel: Send {
     fn queries(&self, ids: &Tensor) -> Tensor;
     /// Item embeddings, `ids` of any shape (...) i64 → (..., D).
     fn items(&self, ids: &Tensor) -> Tensor;
+    /// Every query's embedding, (Q, D).
+    fn all_queries(&self) -> Tensor;
     /// Every item's embedding, (N, D): for full ranking and non-sampling losses.
     fn all_items(&self) -> Tensor;
     /// Number of items in the candidate pool.

@@ -176,9 +176,11 @@ where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE).map_err(err)?;
+    // Side-by-side panels share the y range, so they compare at a glance.
+    let y = panels.iter().map(bounds).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), b| (lo.min(b.2), hi.max(b.3)));
     let areas = root.split_evenly((1, panels.len().max(1)));
     for (area, panel) in areas.iter().zip(panels) {
-        draw_panel(area, panel)?;
+        draw_panel(area, panel, y)?;
     }
     root.present().map_err(err)?;
     Ok(())
@@ -203,11 +205,11 @@ fn bounds(panel: &Panel) -> (f64, f64, f64, f64) {
     (x0 - xpad, x1 + xpad, y0 - ypad, y1 + ypad)
 }
 
-fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) -> Result<()>
+fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel, (y0, y1): (f64, f64)) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
-    let (x0, x1, y0, y1) = bounds(panel);
+    let (x0, x1, _, _) = bounds(panel);
     let mut chart = ChartBuilder::on(area)
         .caption(&panel.title, ("sans-serif", 20))
         .margin(14)
@@ -217,12 +219,12 @@ where
         .map_err(err)?;
     let log2 = panel.log2_x;
     let x_fmt = move |v: &f64| {
-        if !log2 {
-            format!("{v:.0}")
-        } else if (v - v.round()).abs() < 1e-6 {
-            format!("{}", 2f64.powi(v.round() as i32))
-        } else {
+        if (v - v.round()).abs() > 1e-6 {
             String::new()
+        } else if !log2 {
+            format!("{v:.0}")
+        } else {
+            format!("{}", 2f64.powi(v.round() as i32))
         }
     };
     let y_fmt = |v: &f64| format!("{v:.3}");

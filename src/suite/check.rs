@@ -42,6 +42,29 @@ pub struct SamplerEntry {
     pub config: SamplerConfig,
 }
 
+impl Suite {
+    /// The suite as a suite file again, with every default filled in and every path resolved.
+    pub fn to_file(&self) -> SuiteFile {
+        SuiteFile {
+            suite: super::file::SuiteSection {
+                name: self.name.clone(),
+                seeds: self.seeds.clone(),
+                ratios: self.ratios.clone(),
+                threads: self.threads,
+                jobs: self.jobs,
+                device: Some(self.device.clone()),
+            },
+            train: self.train.clone(),
+            domains: self
+                .domains
+                .iter()
+                .map(|d| DomainConfig { name: Some(d.name.clone()), ..d.config.clone() })
+                .collect(),
+            samplers: self.samplers.iter().map(|s| s.config.clone()).collect(),
+        }
+    }
+}
+
 /// Names that become directory and file names: letters, digits, `-`, `_`, `.`; no leading dot.
 pub fn is_safe_name(s: &str) -> bool {
     !s.is_empty()

@@ -12,7 +12,7 @@ use super::{loss, OptimizerKind, TrainConfig};
 use crate::data::Dataset;
 use crate::metrics::{Evaluator, MetricValues};
 use crate::model::ContrastiveModel;
-use crate::sampler::{Batch, NegativeItems, SampleContext, Sampler};
+use crate::sampler::{Batch, NegativeItems, Negatives, SampleContext, Sampler};
 
 /// The random streams of one cell's training, each seeded from (suite, cell, seed).
 pub struct TrainStreams {
@@ -118,21 +118,7 @@ pub fn fit(
             let negatives = sampler.sample(&batch, ratio, &mut cx)?;
             sampling += t.elapsed();
 
-            let u = model.queries(&q_t);
-            let p = model.items(&p_t);
-            let neg_emb = match &negatives.items {
-                NegativeItems::Ids(ids) => model.items(ids),
-                NegativeItems::Embeddings(e) => e.shallow_clone(),
-            };
-            let pos_score = (&u * &p).sum_dim_intlist(-1, false, None);
-            let neg_score = (u.unsqueeze(1) * &neg_emb).sum_dim_intlist(-1, false, None);
-            let mut loss = loss::bpr(&pos_score, &neg_score, negatives.weights.as_ref(), negatives.valid.as_ref());
-            if cfg.l2 > 0.0 {
-                let norms = u.square().sum(Kind::Float)
-                    + p.square().sum(Kind::Float)
-                    + neg_emb.square().sum(Kind::Float) / ratio as f64;
-                loss = loss + norms * (cfg.l2 / 2.0 / len as f64);
-            }
+            let (loss, neg_score) = step_loss(cfg, model, &q_t, &p_t, &negatives, ratio);
             opt.backward_step(&loss);
             sampler.observe(&batch, &negatives, &neg_score.detach());
             loss_sum += loss.detach() * len as f64;
@@ -188,6 +174,63 @@ pub fn fit(
         }
     }
     Ok(log)
+}
+
+/// The batch loss (BPR + L2 on the batch's embeddings) and the negatives' scores (B, k).
+/// The positive and the id negatives are looked up in one gather, scored in one product.
+fn step_loss(
+    cfg: &TrainConfig,
+    model: &dyn ContrastiveModel,
+    queries: &Tensor,
+    positives: &Tensor,
+    negatives: &Negatives,
+    ratio: usize,
+) -> (Tensor, Tensor) {
+    let u = model.queries(queries);
+    let items = match &negatives.items {
+        NegativeItems::Ids(ids) => model.items(&Tensor::cat(&[positives.unsqueeze(1), ids.shallow_clone()], 1)),
+        NegativeItems::Embeddings(e) => Tensor::cat(&[model.items(positives).unsqueeze(1), e.shallow_clone()], 1),
+    };
+    let scores = (u.unsqueeze(1) * &items).sum_dim_intlist(-1, false, None);
+    let (pos, neg) = (scores.select(1, 0), scores.narrow(1, 1, ratio as i64));
+    let mut loss = loss::bpr(&pos, &neg, negatives.weights.as_ref(), negatives.valid.as_ref());
+    if cfg.l2 > 0.0 {
+        let penalty = batch_l2(model, queries, &u, &items, &negatives.items, positives, ratio);
+        loss = loss + penalty * (cfg.l2 / 2.0 / queries.size()[0] as f64);
+    }
+    (loss, neg)
+}
+
+/// Σ ‖u‖² + Σ ‖p‖² + Σ ‖n‖² / k over the embedding rows the batch used (a row used twice counts twice).
+/// Computed on the gathered rows, or, when the embedding tables are smaller than the gathered batch
+/// (small pools, large batches), as the same sum over table rows weighted by how often the batch used
+/// each row: identical value and gradient, a fraction of the work.
+fn batch_l2(
+    model: &dyn ContrastiveModel,
+    queries: &Tensor,
+    u: &Tensor,
+    items: &Tensor,
+    negatives: &NegativeItems,
+    positives: &Tensor,
+    ratio: usize,
+) -> Tensor {
+    let sq = |t: &Tensor| t.square().sum(Kind::Float);
+    let gathered = |t: &Tensor| sq(&t.select(1, 0)) + sq(&t.narrow(1, 1, ratio as i64)) / ratio as f64;
+    let NegativeItems::Ids(ids) = negatives else {
+        return sq(u) + gathered(items);
+    };
+    let (user_table, item_table) = (model.all_queries(), model.all_items());
+    let batch = queries.size()[0];
+    if user_table.size()[0] + item_table.size()[0] > batch * (2 + ratio as i64) {
+        return sq(u) + gathered(items);
+    }
+    let row_norms = |table: &Tensor| table.square().sum_dim_intlist(1, false, Kind::Float);
+    let n_users = user_table.size()[0];
+    let n_items = item_table.size()[0];
+    let user_counts = queries.bincount(None::<Tensor>, n_users).to_kind(Kind::Float);
+    let item_counts = positives.bincount(None::<Tensor>, n_items).to_kind(Kind::Float)
+        + ids.reshape([-1]).bincount(None::<Tensor>, n_items).to_kind(Kind::Float) / ratio as f64;
+    (row_norms(&user_table) * user_counts).sum(Kind::Float) + (row_norms(&item_table) * item_counts).sum(Kind::Float)
 }
 
 fn metric(values: &MetricValues, name: &str) -> f64 {
