@@ -12,7 +12,10 @@ fn main() {
         let header = Path::new(&libtorch).join("include/torch/csrc/api/include/torch/version.h");
         println!("cargo:rerun-if-changed={}", header.display());
         if let Ok(text) = std::fs::read_to_string(&header) {
-            if let Some(v) = text.lines().find_map(|l| l.strip_prefix("#define TORCH_VERSION \"")) {
+            if let Some(v) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("#define TORCH_VERSION \""))
+            {
                 libtorch_version = v.trim_end_matches('"').to_string();
             }
         }
@@ -34,8 +37,13 @@ fn main() {
     };
     let rev = match git(&["rev-parse", "--short=12", "HEAD"]) {
         Some(rev) => {
-            let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-            if dirty { format!("{rev}-dirty") } else { rev }
+            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            if dirty {
+                format!("{rev}-dirty")
+            } else {
+                rev
+            }
         }
         None => "unknown".into(),
     };

@@ -20,17 +20,41 @@ pub struct CellOutput {
 
 /// Trains one cell on `data` and returns its rows. `threads` is libtorch's intra-op thread count for this
 /// worker thread.
-pub fn run_cell(spec: &RunSpec, data: &Dataset, config_hash: &str, threads: usize, device: Device) -> Result<CellOutput> {
+pub fn run_cell(
+    spec: &RunSpec,
+    data: &Dataset,
+    config_hash: &str,
+    threads: usize,
+    device: Device,
+) -> Result<CellOutput> {
     tch::set_num_threads(threads as i32);
     let vs = nn::VarStore::new(device);
-    let model = spec.domain.config.model.build(&vs.root(), data.n_users, data.n_items, spec.stream_seed("init"));
-    let mut sampler = spec.sampler.config.build(data).with_context(|| format!("building sampler for {}", spec.id()))?;
+    let model = spec.domain.config.model.build(
+        &vs.root(),
+        data.n_users,
+        data.n_items,
+        spec.stream_seed("init"),
+    );
+    let mut sampler = spec
+        .sampler
+        .config
+        .build(data)
+        .with_context(|| format!("building sampler for {}", spec.id()))?;
     let mut streams = TrainStreams {
         shuffle: Pcg64Mcg::seed_from_u64(spec.stream_seed("shuffle")),
         sampler: Pcg64Mcg::seed_from_u64(spec.stream_seed("sampler")),
     };
-    let log = train::fit(&spec.train, data, model.as_ref(), &vs, sampler.as_mut(), spec.ratio as usize, device, &mut streams)
-        .with_context(|| format!("training {}", spec.id()))?;
+    let log = train::fit(
+        &spec.train,
+        data,
+        model.as_ref(),
+        &vs,
+        sampler.as_mut(),
+        spec.ratio as usize,
+        device,
+        &mut streams,
+    )
+    .with_context(|| format!("training {}", spec.id()))?;
 
     let info = CellInfo {
         suite: spec.suite.clone(),
@@ -57,33 +81,64 @@ pub fn run_cell(spec: &RunSpec, data: &Dataset, config_hash: &str, threads: usiz
         config_hash: config_hash.into(),
         finished_unix: provenance::unix_now(),
     };
-    Ok(CellOutput { info, metrics: metric_rows(&log), curves: curve_rows(&log) })
+    Ok(CellOutput {
+        info,
+        metrics: metric_rows(&log),
+        curves: curve_rows(&log),
+    })
 }
 
 fn metric_rows(log: &TrainLog) -> Vec<MetricRow> {
     let mut rows: Vec<MetricRow> = log
         .test
         .iter()
-        .map(|(m, v)| MetricRow { category: "effectiveness", metric: m.clone(), value: *v })
+        .map(|(m, v)| MetricRow {
+            category: "effectiveness",
+            metric: m.clone(),
+            value: *v,
+        })
         .collect();
     let epochs = log.epochs.len().max(1) as f64;
     let efficiency = [
         ("epoch_seconds", log.train_seconds / epochs),
         ("sampling_seconds_per_epoch", log.sampling_seconds / epochs),
-        ("sampler_share", if log.train_seconds > 0.0 { log.sampling_seconds / log.train_seconds } else { 0.0 }),
+        (
+            "sampler_share",
+            if log.train_seconds > 0.0 {
+                log.sampling_seconds / log.train_seconds
+            } else {
+                0.0
+            },
+        ),
         ("train_seconds", log.train_seconds),
         ("eval_seconds", log.eval_seconds),
-        ("positives_per_second", if log.train_seconds > 0.0 { log.positives_seen as f64 / log.train_seconds } else { 0.0 }),
+        (
+            "positives_per_second",
+            if log.train_seconds > 0.0 {
+                log.positives_seen as f64 / log.train_seconds
+            } else {
+                0.0
+            },
+        ),
         ("process_peak_rss_mib", provenance::peak_rss_mib()),
     ];
-    rows.extend(efficiency.into_iter().map(|(m, v)| MetricRow { category: "efficiency", metric: m.into(), value: v }));
+    rows.extend(efficiency.into_iter().map(|(m, v)| MetricRow {
+        category: "efficiency",
+        metric: m.into(),
+        value: v,
+    }));
     rows
 }
 
 fn curve_rows(log: &TrainLog) -> Vec<CurveRow> {
     let mut rows = Vec::new();
     for e in &log.epochs {
-        let row = |split: &str, metric: &str, value: f64| CurveRow { epoch: e.epoch, split: split.into(), metric: metric.into(), value };
+        let row = |split: &str, metric: &str, value: f64| CurveRow {
+            epoch: e.epoch,
+            split: split.into(),
+            metric: metric.into(),
+            value,
+        };
         rows.push(row("train", "loss", e.loss));
         rows.push(row("train", "epoch_seconds", e.train_seconds));
         rows.push(row("train", "sampling_seconds", e.sampling_seconds));

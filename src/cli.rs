@@ -74,7 +74,15 @@ pub enum Command {
 
 pub fn run() -> Result<()> {
     match Cli::parse().command {
-        Command::Run { suite, out, dry_run, threads, jobs, device, no_plots } => {
+        Command::Run {
+            suite,
+            out,
+            dry_run,
+            threads,
+            jobs,
+            device,
+            no_plots,
+        } => {
             let suite = suite::load(&suite)?;
             let opts = runner::RunOptions::resolve(&suite, out, threads, jobs, device);
             if dry_run {
@@ -121,7 +129,11 @@ pub fn run() -> Result<()> {
 fn print_grid(suite: &suite::Suite, out: &Path, opts: Option<&runner::RunOptions>) -> Result<()> {
     let cells = runner::plan(suite, out)?;
     for c in &cells {
-        println!("{}\t{}", c.id, if c.finished { "finished" } else { "pending" });
+        println!(
+            "{}\t{}",
+            c.id,
+            if c.finished { "finished" } else { "pending" }
+        );
     }
     let pending = cells.iter().filter(|c| !c.finished).count();
     eprintln!(
@@ -135,7 +147,10 @@ fn print_grid(suite: &suite::Suite, out: &Path, opts: Option<&runner::RunOptions
         out.display()
     );
     if let Some(o) = opts {
-        eprintln!("would run {} at a time with {} thread(s) each on {}", o.jobs, o.threads, o.device);
+        eprintln!(
+            "would run {} at a time with {} thread(s) each on {}",
+            o.jobs, o.threads, o.device
+        );
     }
     Ok(())
 }
@@ -143,7 +158,14 @@ fn print_grid(suite: &suite::Suite, out: &Path, opts: Option<&runner::RunOptions
 fn plot(dir: &Path) -> Result<()> {
     let (table, files) = report::render(dir)?;
     println!("{table}");
-    let figures = files.iter().filter(|f| f.extension().is_some_and(|e| e == "png")).count();
-    eprintln!("wrote {} and {figures} figures (SVG + PNG) in {}", files[0].display(), dir.join("plots").display());
+    let figures = files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "png"))
+        .count();
+    eprintln!(
+        "wrote {} and {figures} figures (SVG + PNG) in {}",
+        files[0].display(),
+        dir.join("plots").display()
+    );
     Ok(())
 }

@@ -7,20 +7,34 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum SuiteError {
     #[error("cannot read suite file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{path} [{key}]: {message}")]
-    Invalid { path: PathBuf, key: String, message: String },
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
 }
 
 /// A data file that is missing or malformed. Always the user's input: exit code 2.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("cannot read data file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}: {message}")]
-    Line { path: PathBuf, line: usize, message: String },
+    Line {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("{what}: {message}")]
     Invalid { what: String, message: String },
 }
@@ -29,7 +43,10 @@ pub enum DataError {
 #[derive(Debug, thiserror::Error)]
 pub enum SamplerError {
     #[error("sampler {sampler}: {message}")]
-    Invalid { sampler: &'static str, message: String },
+    Invalid {
+        sampler: &'static str,
+        message: String,
+    },
     #[error(transparent)]
     Torch(#[from] tch::TchError),
 }
@@ -38,9 +55,15 @@ pub enum SamplerError {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {source}")]
-    Polars { path: PathBuf, source: polars::error::PolarsError },
+    Polars {
+        path: PathBuf,
+        source: polars::error::PolarsError,
+    },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
 }
@@ -51,7 +74,13 @@ pub fn is_user_error(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
         e.is::<SuiteError>()
             || e.is::<DataError>()
-            || matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Invalid { .. }))
-            || matches!(e.downcast_ref::<SamplerError>(), Some(SamplerError::Invalid { .. }))
+            || matches!(
+                e.downcast_ref::<StoreError>(),
+                Some(StoreError::Invalid { .. })
+            )
+            || matches!(
+                e.downcast_ref::<SamplerError>(),
+                Some(SamplerError::Invalid { .. })
+            )
     })
 }

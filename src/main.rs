@@ -4,7 +4,11 @@ fn main() {
     passive_openmp();
     if let Err(e) = nsbench::cli::run() {
         eprintln!("Error: {e:#}");
-        exit(if nsbench::error::is_user_error(&e) { 2 } else { 1 });
+        exit(if nsbench::error::is_user_error(&e) {
+            2
+        } else {
+            1
+        });
     }
 }
 
@@ -17,7 +21,13 @@ fn passive_openmp() {
     }
     use std::os::unix::process::CommandExt;
     let mut args = std::env::args_os();
-    let (Some(arg0), Ok(exe)) = (args.next(), std::env::current_exe()) else { return };
+    let (Some(arg0), Ok(exe)) = (args.next(), std::env::current_exe()) else {
+        return;
+    };
     // `exec` only returns if it failed; then carry on with the default policy.
-    let _ = std::process::Command::new(exe).arg0(arg0).args(args).env("OMP_WAIT_POLICY", "PASSIVE").exec();
+    let _ = std::process::Command::new(exe)
+        .arg0(arg0)
+        .args(args)
+        .env("OMP_WAIT_POLICY", "PASSIVE")
+        .exec();
 }

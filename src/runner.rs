@@ -28,10 +28,19 @@ pub struct RunOptions {
 
 impl RunOptions {
     /// Flags win over the suite, the suite over defaults (1 thread per cell, as many cells as cores).
-    pub fn resolve(suite: &Suite, out: Option<PathBuf>, threads: Option<usize>, jobs: Option<usize>, device: Option<String>) -> RunOptions {
+    pub fn resolve(
+        suite: &Suite,
+        out: Option<PathBuf>,
+        threads: Option<usize>,
+        jobs: Option<usize>,
+        device: Option<String>,
+    ) -> RunOptions {
         let threads = threads.or(suite.threads).unwrap_or(1).max(1);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let jobs = jobs.or(suite.jobs).unwrap_or((cores / threads).max(1)).max(1);
+        let jobs = jobs
+            .or(suite.jobs)
+            .unwrap_or((cores / threads).max(1))
+            .max(1);
         RunOptions {
             out: out.unwrap_or_else(|| PathBuf::from("results").join(&suite.name)),
             threads,
@@ -62,7 +71,12 @@ pub fn plan(suite: &Suite, out: &Path) -> Result<Vec<PlannedCell>> {
             let id = spec.id();
             let config_hash = spec.config_hash(&fingerprints[&spec.domain.name]);
             let finished = store::finished_hash(out, &id).as_deref() == Some(config_hash.as_str());
-            PlannedCell { spec, id, config_hash, finished }
+            PlannedCell {
+                spec,
+                id,
+                config_hash,
+                finished,
+            }
         })
         .collect())
 }
@@ -84,7 +98,8 @@ pub fn run(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
     let cells = plan(suite, &opts.out)?;
     let pending: Vec<&PlannedCell> = cells.iter().filter(|c| !c.finished).collect();
     let skipped = cells.len() - pending.len();
-    std::fs::create_dir_all(&opts.out).with_context(|| format!("creating {}", opts.out.display()))?;
+    std::fs::create_dir_all(&opts.out)
+        .with_context(|| format!("creating {}", opts.out.display()))?;
     write_resolved_suite(suite, &opts.out)?;
 
     // Load every data set the pending cells need up front, so bad data fails before any training.
@@ -93,18 +108,29 @@ pub fn run(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
         let key = (c.spec.domain.name.clone(), c.spec.seed);
         if !datasets.contains_key(&key) {
             let d = &c.spec.domain;
-            let loaded = data::load(&d.name, &d.config.data, d.config.split.as_ref(), c.spec.stream_seed("data"))?;
+            let loaded = data::load(
+                &d.name,
+                &d.config.data,
+                d.config.split.as_ref(),
+                c.spec.stream_seed("data"),
+            )?;
             datasets.insert(key, Arc::new(loaded));
         }
     }
 
     let bar = progress_bar(pending.len() as u64, opts.progress);
     if skipped > 0 {
-        bar.println(format!("{skipped} of {} cells already finished in {}: skipped", cells.len(), opts.out.display()));
+        bar.println(format!(
+            "{skipped} of {} cells already finished in {}: skipped",
+            cells.len(),
+            opts.out.display()
+        ));
     }
     let failures = Mutex::new(Vec::new());
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs)
+        .build()?;
     let total = pending.len();
     pool.scope_fifo(|scope| {
         for &cell in &pending {
@@ -112,22 +138,31 @@ pub fn run(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
             scope.spawn_fifo(move |_| {
                 let data = &datasets[&(cell.spec.domain.name.clone(), cell.spec.seed)];
                 let t = Instant::now();
-                let result = run_cell(&cell.spec, data, &cell.config_hash, opts.threads, device).and_then(|o| {
-                    store::write_cell(&opts.out, &o.info, &o.metrics, &o.curves)?;
-                    Ok(o)
-                });
+                let result = run_cell(&cell.spec, data, &cell.config_hash, opts.threads, device)
+                    .and_then(|o| {
+                        store::write_cell(&opts.out, &o.info, &o.metrics, &o.curves)?;
+                        Ok(o)
+                    });
                 let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
                 match result {
                     Ok(o) => {
                         let headline = headline(&o.metrics);
                         bar.set_message(format!("{} {headline}", cell.id));
                         if !opts.progress {
-                            eprintln!("[{n}/{}] {} {headline} ({:.1}s)", total, cell.id, t.elapsed().as_secs_f64());
+                            eprintln!(
+                                "[{n}/{}] {} {headline} ({:.1}s)",
+                                total,
+                                cell.id,
+                                t.elapsed().as_secs_f64()
+                            );
                         }
                     }
                     Err(e) => {
                         bar.println(format!("cell {} failed: {e:#}", cell.id));
-                        failures.lock().expect("no poisoned lock").push((cell.id.clone(), e));
+                        failures
+                            .lock()
+                            .expect("no poisoned lock")
+                            .push((cell.id.clone(), e));
                     }
                 }
                 bar.inc(1);
@@ -142,7 +177,12 @@ pub fn run(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
     if let Some((id, first)) = failures.into_iter().next() {
         bail!("cell {id} failed (finished cells are kept; run again to retry): {first:#}");
     }
-    Ok(RunSummary { trained: pending.len(), skipped, merged, seconds: started.elapsed().as_secs_f64() })
+    Ok(RunSummary {
+        trained: pending.len(),
+        skipped,
+        merged,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// `recall@K ndcg@K` at the largest K, for progress lines.
@@ -151,7 +191,13 @@ fn headline(rows: &[store::MetricRow]) -> String {
         .iter()
         .filter_map(|prefix| {
             rows.iter()
-                .filter_map(|r| r.metric.strip_prefix(prefix)?.parse::<usize>().ok().map(|k| (k, r)))
+                .filter_map(|r| {
+                    r.metric
+                        .strip_prefix(prefix)?
+                        .parse::<usize>()
+                        .ok()
+                        .map(|k| (k, r))
+                })
                 .max_by_key(|(k, _)| *k)
                 .map(|(_, r)| format!("{}={:.4}", r.metric, r.value))
         })
@@ -160,17 +206,27 @@ fn headline(rows: &[store::MetricRow]) -> String {
 }
 
 fn progress_bar(len: u64, visible: bool) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(len), if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+    let bar = ProgressBar::with_draw_target(
+        Some(len),
+        if visible {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
     bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} cells  {elapsed_precise} eta {eta}  {wide_msg}")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} cells  {elapsed_precise} eta {eta}  {wide_msg}",
+        )
+        .expect("valid template"),
     );
     bar
 }
 
 /// Saves the validated suite, defaults filled in, beside the results.
 fn write_resolved_suite(suite: &Suite, out: &Path) -> Result<()> {
-    let text = toml::to_string_pretty(&suite.to_file()).context("serialising the resolved suite")?;
+    let text =
+        toml::to_string_pretty(&suite.to_file()).context("serialising the resolved suite")?;
     let path = out.join("suite.resolved.toml");
     let tmp = out.join(".suite.resolved.toml.tmp");
     let header = format!(

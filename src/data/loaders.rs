@@ -22,7 +22,11 @@ pub enum RawSplit {
     /// One file: split by `[domain].split`.
     Single(Vec<Record>),
     /// Given train / valid / test files.
-    Given { train: Vec<Record>, valid: Vec<Record>, test: Vec<Record> },
+    Given {
+        train: Vec<Record>,
+        valid: Vec<Record>,
+        test: Vec<Record>,
+    },
 }
 
 #[derive(Debug)]
@@ -58,7 +62,12 @@ struct Reader<'a> {
 }
 
 pub fn load_files(config: &FileConfig, format: Format) -> Result<RawData, DataError> {
-    let mut r = Reader { config, format, users: Interner::default(), items: Interner::default() };
+    let mut r = Reader {
+        config,
+        format,
+        users: Interner::default(),
+        items: Interner::default(),
+    };
     let split = if let Some(train) = &config.train {
         let test = config.test.as_ref().ok_or_else(|| DataError::Invalid {
             what: format!("data file {}", train.display()),
@@ -78,7 +87,11 @@ pub fn load_files(config: &FileConfig, format: Format) -> Result<RawData, DataEr
         })?;
         RawSplit::Single(r.read(path)?)
     };
-    Ok(RawData { n_users: r.users.0.len(), n_items: r.items.0.len(), split })
+    Ok(RawData {
+        n_users: r.users.0.len(),
+        n_items: r.items.0.len(),
+        split,
+    })
 }
 
 /// How one delimited file is laid out.
@@ -118,7 +131,11 @@ impl Reader<'_> {
         layout: &Layout,
         out: &mut Vec<Record>,
     ) -> Result<(), DataError> {
-        let bad = |line: usize, message: String| DataError::Line { path: path.to_path_buf(), line, message };
+        let bad = |line: usize, message: String| DataError::Line {
+            path: path.to_path_buf(),
+            line,
+            message,
+        };
         let delim = layout.delimiter.as_str();
         for (n, line) in text.lines().enumerate().skip(usize::from(layout.header)) {
             let line_no = n + 1;
@@ -149,7 +166,10 @@ impl Reader<'_> {
             };
             let timestamp = match fields.get(3) {
                 Some(s) if !s.is_empty() => Some(s.parse::<i64>().map_err(|_| {
-                    bad(line_no, format!("timestamp {s:?} is not an integer (seconds)"))
+                    bad(
+                        line_no,
+                        format!("timestamp {s:?} is not an integer (seconds)"),
+                    )
                 })?),
                 _ => None,
             };
@@ -167,12 +187,21 @@ impl Reader<'_> {
             }
             let user = self.users.id(fields[0]);
             let item = self.items.id(fields[1]);
-            out.push(Record { user, item, timestamp });
+            out.push(Record {
+                user,
+                item,
+                timestamp,
+            });
         }
         Ok(())
     }
 
-    fn read_adjacency(&mut self, path: &Path, text: &str, out: &mut Vec<Record>) -> Result<(), DataError> {
+    fn read_adjacency(
+        &mut self,
+        path: &Path,
+        text: &str,
+        out: &mut Vec<Record>,
+    ) -> Result<(), DataError> {
         for (n, line) in text.lines().enumerate() {
             let mut fields = line.split_whitespace();
             let Some(user) = fields.next() else { continue };
@@ -180,7 +209,9 @@ impl Reader<'_> {
                 return Err(DataError::Line {
                     path: path.to_path_buf(),
                     line: n + 1,
-                    message: format!("expected `user item item ...` with integer ids, got {user:?}"),
+                    message: format!(
+                        "expected `user item item ...` with integer ids, got {user:?}"
+                    ),
                 });
             }
             let user = self.users.id(user);
@@ -192,7 +223,11 @@ impl Reader<'_> {
                         message: format!("item id {item:?} is not an integer"),
                     });
                 }
-                out.push(Record { user, item: self.items.id(item), timestamp: None });
+                out.push(Record {
+                    user,
+                    item: self.items.id(item),
+                    timestamp: None,
+                });
             }
         }
         Ok(())
@@ -202,15 +237,30 @@ impl Reader<'_> {
 /// MovieLens layouts by file name, else by the first line: `::` (ratings.dat), tab (u.data), comma
 /// with a header (ratings.csv).
 fn movielens_layout(path: &Path, text: &str) -> Layout {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let first = text.lines().next().unwrap_or("");
     if name.ends_with(".dat") || first.contains("::") {
-        Layout { delimiter: "::".into(), header: false }
+        Layout {
+            delimiter: "::".into(),
+            header: false,
+        }
     } else if name.ends_with(".csv") || (!first.contains('\t') && first.contains(',')) {
-        let header = first.split(',').next().is_some_and(|f| f.trim().parse::<i64>().is_err());
-        Layout { delimiter: ",".into(), header }
+        let header = first
+            .split(',')
+            .next()
+            .is_some_and(|f| f.trim().parse::<i64>().is_err());
+        Layout {
+            delimiter: ",".into(),
+            header,
+        }
     } else {
-        Layout { delimiter: "\t".into(), header: false }
+        Layout {
+            delimiter: "\t".into(),
+            header: false,
+        }
     }
 }
 
@@ -229,7 +279,10 @@ mod tests {
 
     fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
         let p = dir.join(name);
-        std::fs::File::create(&p).unwrap().write_all(text.as_bytes()).unwrap();
+        std::fs::File::create(&p)
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
         p
     }
 
@@ -253,12 +306,23 @@ mod tests {
             ),
         ];
         for f in files {
-            let config = FileConfig { path: Some(f.clone()), min_rating: Some(2.0), ..Default::default() };
+            let config = FileConfig {
+                path: Some(f.clone()),
+                min_rating: Some(2.0),
+                ..Default::default()
+            };
             let raw = load_files(&config, Format::Movielens).unwrap();
             assert_eq!((raw.n_users, raw.n_items), (2, 2), "{}", f.display());
             let recs = single(raw);
             assert_eq!(recs.len(), 2, "the rating below min_rating is dropped");
-            assert_eq!(recs[0], Record { user: 0, item: 0, timestamp: Some(881250949) });
+            assert_eq!(
+                recs[0],
+                Record {
+                    user: 0,
+                    item: 0,
+                    timestamp: Some(881250949)
+                }
+            );
         }
     }
 
@@ -266,13 +330,26 @@ mod tests {
     fn a_bad_line_names_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
         let f = write(dir.path(), "x.csv", "1,2,5\n3\n");
-        let config = FileConfig { path: Some(f), ..Default::default() };
-        let err = load_files(&config, Format::Delimited).unwrap_err().to_string();
+        let config = FileConfig {
+            path: Some(f),
+            ..Default::default()
+        };
+        let err = load_files(&config, Format::Delimited)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("x.csv:2:"), "{err}");
         let f = write(dir.path(), "y.csv", "1,2,five\n");
-        let config = FileConfig { path: Some(f), ..Default::default() };
-        let err = load_files(&config, Format::Delimited).unwrap_err().to_string();
-        assert!(err.contains("y.csv:1:") && err.contains("not a number"), "{err}");
+        let config = FileConfig {
+            path: Some(f),
+            ..Default::default()
+        };
+        let err = load_files(&config, Format::Delimited)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("y.csv:1:") && err.contains("not a number"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -280,12 +357,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let train = write(dir.path(), "train.txt", "0 10 11 12\n1 11\n");
         let test = write(dir.path(), "test.txt", "0 13\n1 10\n");
-        let config = FileConfig { train: Some(train), test: Some(test), ..Default::default() };
+        let config = FileConfig {
+            train: Some(train),
+            test: Some(test),
+            ..Default::default()
+        };
         let raw = load_files(&config, Format::Adjacency).unwrap();
         assert_eq!((raw.n_users, raw.n_items), (2, 4));
-        let RawSplit::Given { train, valid, test } = raw.split else { panic!() };
+        let RawSplit::Given { train, valid, test } = raw.split else {
+            panic!()
+        };
         assert_eq!(train.len(), 4);
         assert!(valid.is_empty());
-        assert_eq!(test.iter().map(|r| (r.user, r.item)).collect::<Vec<_>>(), vec![(0, 3), (1, 0)]);
+        assert_eq!(
+            test.iter().map(|r| (r.user, r.item)).collect::<Vec<_>>(),
+            vec![(0, 3), (1, 0)]
+        );
     }
 }

@@ -58,10 +58,15 @@ pub struct FileConfig {
 impl FileConfig {
     /// Every file this configuration names, as (key, path).
     pub fn files(&self) -> Vec<(&'static str, &PathBuf)> {
-        [("path", &self.path), ("train", &self.train), ("test", &self.test), ("valid", &self.valid)]
-            .into_iter()
-            .filter_map(|(k, p)| p.as_ref().map(|p| (k, p)))
-            .collect()
+        [
+            ("path", &self.path),
+            ("train", &self.train),
+            ("test", &self.test),
+            ("valid", &self.valid),
+        ]
+        .into_iter()
+        .filter_map(|(k, p)| p.as_ref().map(|p| (k, p)))
+        .collect()
     }
 
     /// True when the files come already split into train/test.
@@ -95,7 +100,9 @@ impl DataConfig {
     pub fn file_config(&self) -> Option<&FileConfig> {
         match self {
             DataConfig::Synthetic(_) => None,
-            DataConfig::Movielens(f) | DataConfig::Delimited(f) | DataConfig::Adjacency(f) => Some(f),
+            DataConfig::Movielens(f) | DataConfig::Delimited(f) | DataConfig::Adjacency(f) => {
+                Some(f)
+            }
         }
     }
 
@@ -104,7 +111,11 @@ impl DataConfig {
         let Some(files) = self.file_config() else {
             return "synthetic".into();
         };
-        let first = files.files().first().map(|(_, p)| (*p).clone()).unwrap_or_default();
+        let first = files
+            .files()
+            .first()
+            .map(|(_, p)| (*p).clone())
+            .unwrap_or_default();
         first
             .canonicalize()
             .unwrap_or(first)
@@ -172,7 +183,10 @@ impl UserItems {
             }
             offsets.push(out.len());
         }
-        UserItems { offsets, items: out }
+        UserItems {
+            offsets,
+            items: out,
+        }
     }
 
     pub fn n_users(&self) -> usize {

@@ -42,7 +42,10 @@ pub struct LeaveLastOut {
 
 impl Default for SplitConfig {
     fn default() -> Self {
-        SplitConfig::Random(RandomSplit { test: default_test(), valid: 0.0 })
+        SplitConfig::Random(RandomSplit {
+            test: default_test(),
+            valid: 0.0,
+        })
     }
 }
 
@@ -57,7 +60,12 @@ impl SplitConfig {
 }
 
 /// Splits raw records (or keeps a given split) into a `Dataset`.
-pub fn apply(name: &str, raw: RawData, split: Option<&SplitConfig>, seed: u64) -> Result<Dataset, DataError> {
+pub fn apply(
+    name: &str,
+    raw: RawData,
+    split: Option<&SplitConfig>,
+    seed: u64,
+) -> Result<Dataset, DataError> {
     let pairs = |recs: &[Record]| {
         let mut x = Interactions::default();
         for r in recs {
@@ -75,7 +83,15 @@ pub fn apply(name: &str, raw: RawData, split: Option<&SplitConfig>, seed: u64) -
             }
         }
     };
-    Ok(Dataset::new(name.to_string(), raw.n_users, raw.n_items, train, valid, test, None))
+    Ok(Dataset::new(
+        name.to_string(),
+        raw.n_users,
+        raw.n_items,
+        train,
+        valid,
+        test,
+        None,
+    ))
 }
 
 /// Each user's records, duplicates of an item collapsed to the latest interaction.
@@ -125,16 +141,21 @@ fn leave_last_out(
     by_user: &[Vec<Record>],
     with_valid: bool,
 ) -> Result<(Interactions, Interactions, Interactions), DataError> {
-    let (mut tr, mut va, mut te) = (Interactions::default(), Interactions::default(), Interactions::default());
+    let (mut tr, mut va, mut te) = (
+        Interactions::default(),
+        Interactions::default(),
+        Interactions::default(),
+    );
     let held = 1 + usize::from(with_valid);
     for recs in by_user {
         let mut recs = recs.clone();
         if recs.iter().any(|r| r.timestamp.is_none()) {
             return Err(DataError::Invalid {
                 what: format!("domain {name}"),
-                message: "split `leave-last-out` needs a timestamp column (user,item,rating,timestamp); \
+                message:
+                    "split `leave-last-out` needs a timestamp column (user,item,rating,timestamp); \
                           use `random` for data without timestamps"
-                    .into(),
+                        .into(),
             });
         }
         recs.sort_by_key(|r| (r.timestamp, r.item));
@@ -160,7 +181,15 @@ mod tests {
 
     fn recs(n_users: u32, per_user: u32) -> Vec<Vec<Record>> {
         (0..n_users)
-            .map(|u| (0..per_user).map(|i| Record { user: u, item: i, timestamp: Some(i as i64 * 10) }).collect())
+            .map(|u| {
+                (0..per_user)
+                    .map(|i| Record {
+                        user: u,
+                        item: i,
+                        timestamp: Some(i as i64 * 10),
+                    })
+                    .collect()
+            })
             .collect()
     }
 

@@ -50,16 +50,28 @@ impl SyntheticConfig {
     pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut p = Vec::new();
         if self.users < 1 || self.items < 2 {
-            p.push(("users", format!("need users >= 1 and items >= 2 (got {} and {})", self.users, self.items)));
+            p.push((
+                "users",
+                format!(
+                    "need users >= 1 and items >= 2 (got {} and {})",
+                    self.users, self.items
+                ),
+            ));
         }
         if self.dim < 1 {
             p.push(("dim", "must be >= 1".into()));
         }
         if !(self.relevant_fraction > 0.0 && self.relevant_fraction <= 1.0) {
-            p.push(("relevant_fraction", format!("must be in (0, 1] (got {})", self.relevant_fraction)));
+            p.push((
+                "relevant_fraction",
+                format!("must be in (0, 1] (got {})", self.relevant_fraction),
+            ));
         }
         if !(self.interactions_per_user >= 1.0 && self.interactions_per_user.is_finite()) {
-            p.push(("interactions_per_user", format!("must be >= 1 (got {})", self.interactions_per_user)));
+            p.push((
+                "interactions_per_user",
+                format!("must be >= 1 (got {})", self.interactions_per_user),
+            ));
         }
         if !self.popularity_skew.is_finite() {
             p.push(("popularity_skew", "must be a finite number".into()));
@@ -76,7 +88,8 @@ pub fn generate(
     seed: u64,
 ) -> Result<Dataset, DataError> {
     let mut rng = Pcg64Mcg::seed_from_u64(seed);
-    let mut normal = |n: usize| -> Vec<f32> { (0..n).map(|_| StandardNormal.sample(&mut rng)).collect() };
+    let mut normal =
+        |n: usize| -> Vec<f32> { (0..n).map(|_| StandardNormal.sample(&mut rng)).collect() };
     let user_f = normal(c.users * c.dim);
     let item_f = normal(c.items * c.dim);
 
@@ -84,7 +97,10 @@ pub fn generate(
     rand::seq::SliceRandom::shuffle(rank.as_mut_slice(), &mut rng);
     let log_rank: Vec<f64> = rank.iter().map(|&r| (1.0 + r as f64).ln()).collect();
     let mean = log_rank.iter().sum::<f64>() / c.items as f64;
-    let prior: Vec<f32> = log_rank.iter().map(|l| (-c.popularity_skew * (l - mean)) as f32).collect();
+    let prior: Vec<f32> = log_rank
+        .iter()
+        .map(|l| (-c.popularity_skew * (l - mean)) as f32)
+        .collect();
 
     let n_relevant = ((c.relevant_fraction * c.items as f64).ceil() as usize).clamp(1, c.items);
     let scale = 1.0 / (c.dim as f32).sqrt();
@@ -106,22 +122,41 @@ pub fn generate(
         }
         order.clear();
         order.extend(0..c.items as u32);
-        order.select_nth_unstable_by(n_relevant - 1, |&a, &b| affinity[b as usize].total_cmp(&affinity[a as usize]));
+        order.select_nth_unstable_by(n_relevant - 1, |&a, &b| {
+            affinity[b as usize].total_cmp(&affinity[a as usize])
+        });
         let rel = &order[..n_relevant];
         for &i in rel {
             relevant.push(u as u32, i);
         }
-        let n_u = (poisson.sample(&mut rng) as usize).clamp(3, n_relevant.max(3)).min(n_relevant);
-        let mut keyed: Vec<(f32, u32)> =
-            rel.iter().map(|&i| (affinity[i as usize] + gumbel.sample(&mut rng), i)).collect();
+        let n_u = (poisson.sample(&mut rng) as usize)
+            .clamp(3, n_relevant.max(3))
+            .min(n_relevant);
+        let mut keyed: Vec<(f32, u32)> = rel
+            .iter()
+            .map(|&i| (affinity[i as usize] + gumbel.sample(&mut rng), i))
+            .collect();
         keyed.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         for &(_, i) in &keyed[..n_u] {
-            records.push(Record { user: u as u32, item: i, timestamp: Some(rng.random_range(0..1_000_000)) });
+            records.push(Record {
+                user: u as u32,
+                item: i,
+                timestamp: Some(rng.random_range(0..1_000_000)),
+            });
         }
     }
-    let raw = RawData { n_users: c.users, n_items: c.items, split: RawSplit::Single(records) };
+    let raw = RawData {
+        n_users: c.users,
+        n_items: c.items,
+        split: RawSplit::Single(records),
+    };
     // The split draws from its own stream, so changing the split leaves the generated data unchanged.
-    let mut data = split::apply(name, raw, split_config, seed.wrapping_add(0x9E37_79B9_7F4A_7C15))?;
+    let mut data = split::apply(
+        name,
+        raw,
+        split_config,
+        seed.wrapping_add(0x9E37_79B9_7F4A_7C15),
+    )?;
     data.relevant = Some(UserItems::from_interactions(c.users, &relevant));
     Ok(data)
 }
@@ -131,7 +166,11 @@ mod tests {
     use super::*;
 
     fn small() -> SyntheticConfig {
-        SyntheticConfig { users: 50, items: 200, ..Default::default() }
+        SyntheticConfig {
+            users: 50,
+            items: 200,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -139,7 +178,13 @@ mod tests {
         let d = generate("s", &small(), None, 3).unwrap();
         let rel = d.relevant.as_ref().unwrap();
         assert_eq!(rel.nnz(), 50 * 20, "top 10% of 200 items per user");
-        for (u, i) in d.train.users.iter().zip(&d.train.items).chain(d.test.users.iter().zip(&d.test.items)) {
+        for (u, i) in d
+            .train
+            .users
+            .iter()
+            .zip(&d.train.items)
+            .chain(d.test.users.iter().zip(&d.test.items))
+        {
             assert!(rel.contains(*u as usize, *i));
         }
         assert!(d.test.len() > 0 && d.train.len() > 3 * d.test.len());
@@ -151,11 +196,17 @@ mod tests {
         let b = generate("s", &small(), None, 3).unwrap();
         assert_eq!(a.train, b.train);
         assert_ne!(a.train, generate("s", &small(), None, 4).unwrap().train);
-        let skewed = SyntheticConfig { popularity_skew: 2.0, ..small() };
+        let skewed = SyntheticConfig {
+            popularity_skew: 2.0,
+            ..small()
+        };
         let mut counts = generate("s", &skewed, None, 3).unwrap().item_counts();
         counts.sort_unstable_by(|x, y| y.cmp(x));
         let top_decile: u64 = counts[..20].iter().sum();
         let total: u64 = counts.iter().sum();
-        assert!(top_decile as f64 > 0.25 * total as f64, "top 10% of items hold {top_decile}/{total}");
+        assert!(
+            top_decile as f64 > 0.25 * total as f64,
+            "top 10% of items hold {top_decile}/{total}"
+        );
     }
 }

@@ -23,7 +23,13 @@ pub fn hit_rate_at_k(hits: &[bool], k: usize) -> f64 {
 }
 
 pub fn ndcg_at_k(hits: &[bool], k: usize, n_relevant: usize) -> f64 {
-    let dcg: f64 = hits.iter().take(k).enumerate().filter(|(_, h)| **h).map(|(r, _)| discount(r)).sum();
+    let dcg: f64 = hits
+        .iter()
+        .take(k)
+        .enumerate()
+        .filter(|(_, h)| **h)
+        .map(|(r, _)| discount(r))
+        .sum();
     let ideal: f64 = (0..k.min(n_relevant)).map(discount).sum();
     if ideal == 0.0 {
         0.0

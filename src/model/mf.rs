@@ -20,7 +20,10 @@ pub struct MfConfig {
 
 impl Default for MfConfig {
     fn default() -> Self {
-        MfConfig { dim: 64, init_std: 0.1 }
+        MfConfig {
+            dim: 64,
+            init_std: 0.1,
+        }
     }
 }
 
@@ -33,13 +36,19 @@ pub struct Mf {
 impl Mf {
     pub fn new(root: &nn::Path, c: &MfConfig, n_users: usize, n_items: usize, seed: u64) -> Mf {
         let mut rng = Pcg64Mcg::seed_from_u64(seed);
-        let normal = Normal::new(0.0f32, c.init_std as f32).expect("init_std is checked to be finite and >= 0");
+        let normal = Normal::new(0.0f32, c.init_std as f32)
+            .expect("init_std is checked to be finite and >= 0");
         let mut init = |rows: usize| {
-            let values: Vec<f32> = (0..rows * c.dim as usize).map(|_| normal.sample(&mut rng)).collect();
+            let values: Vec<f32> = (0..rows * c.dim as usize)
+                .map(|_| normal.sample(&mut rng))
+                .collect();
             Tensor::from_slice(&values).view([rows as i64, c.dim])
         };
         let (u, i) = (init(n_users), init(n_items));
-        Mf { users: root.var_copy("user", &u), items: root.var_copy("item", &i) }
+        Mf {
+            users: root.var_copy("user", &u),
+            items: root.var_copy("item", &i),
+        }
     }
 }
 
@@ -54,7 +63,9 @@ impl ContrastiveModel for Mf {
         }
         let mut shape = ids.size();
         shape.push(self.items.size()[1]);
-        self.items.index_select(0, &ids.reshape([-1])).view(shape.as_slice())
+        self.items
+            .index_select(0, &ids.reshape([-1]))
+            .view(shape.as_slice())
     }
 
     fn all_queries(&self) -> Tensor {
@@ -77,14 +88,20 @@ mod tests {
     #[test]
     fn init_is_seeded_and_scores_are_dot_products() {
         let vs = nn::VarStore::new(tch::Device::Cpu);
-        let c = MfConfig { dim: 4, init_std: 0.1 };
+        let c = MfConfig {
+            dim: 4,
+            init_std: 0.1,
+        };
         let a = Mf::new(&vs.root().sub("a"), &c, 3, 5, 9);
         let b = Mf::new(&vs.root().sub("b"), &c, 3, 5, 9);
         assert!(a.items.equal(&b.items) && a.users.equal(&b.users));
         let q = Tensor::from_slice(&[0i64, 2]);
         let cand = Tensor::from_slice(&[1i64, 4, 3, 0]).view([2, 2]);
         let s = a.score_candidates(&q, &cand);
-        let manual = a.queries(&q).get(1).dot(&a.items(&Tensor::from_slice(&[3i64])).get(0));
+        let manual = a
+            .queries(&q)
+            .get(1)
+            .dot(&a.items(&Tensor::from_slice(&[3i64])).get(0));
         assert!((s.double_value(&[1, 0]) - manual.double_value(&[])).abs() < 1e-6);
         assert_eq!(s.size(), vec![2, 2]);
         assert_eq!(s.kind(), tch::Kind::Float);

@@ -30,7 +30,13 @@ impl ModelConfig {
 
     /// Builds the model's parameters in `root`, initialised from `seed` (not from libtorch's global
     /// generator, which cells running in parallel would share).
-    pub fn build(&self, root: &nn::Path, n_queries: usize, n_items: usize, seed: u64) -> Box<dyn ContrastiveModel> {
+    pub fn build(
+        &self,
+        root: &nn::Path,
+        n_queries: usize,
+        n_items: usize,
+        seed: u64,
+    ) -> Box<dyn ContrastiveModel> {
         match self {
             ModelConfig::Mf(c) => Box::new(Mf::new(root, c, n_queries, n_items, seed)),
         }

@@ -18,7 +18,10 @@ pub fn render(dir: &Path) -> Result<(String, Vec<PathBuf>)> {
     let summary = summarize(&rows);
     let table = summary.markdown_table();
     let mut files = vec![dir.join("summary.md")];
-    std::fs::write(&files[0], format!("# Results of {}\n\n{table}", dir.display()))?;
+    std::fs::write(
+        &files[0],
+        format!("# Results of {}\n\n{table}", dir.display()),
+    )?;
     files.extend(plots::render_all(&summary, &curves, &dir.join("plots"))?);
     Ok((table, files))
 }

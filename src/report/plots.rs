@@ -54,9 +54,18 @@ const PALETTE: [RGBColor; 10] = [
 
 /// A fixed colour per sampler name, the same in every figure and every report.
 fn sampler_color(name: &str) -> RGBColor {
-    const FIXED: [&str; 6] = ["uniform", "popularity", "dns", "in-batch", "self-adversarial", "full"];
+    const FIXED: [&str; 6] = [
+        "uniform",
+        "popularity",
+        "dns",
+        "in-batch",
+        "self-adversarial",
+        "full",
+    ];
     let slot = FIXED.iter().position(|n| *n == name).unwrap_or_else(|| {
-        let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+        let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+        });
         (h % PALETTE.len() as u64) as usize
     });
     PALETTE[slot]
@@ -67,7 +76,11 @@ fn slug(metric: &str) -> String {
     metric.replace('@', "_at_")
 }
 
-pub fn render_all(summary: &Summary, curves: &[(ResultRow, CurveRow)], dir: &Path) -> Result<Vec<PathBuf>> {
+pub fn render_all(
+    summary: &Summary,
+    curves: &[(ResultRow, CurveRow)],
+    dir: &Path,
+) -> Result<Vec<PathBuf>> {
     register_font();
     std::fs::create_dir_all(dir)?;
     let mut files = Vec::new();
@@ -80,16 +93,30 @@ pub fn render_all(summary: &Summary, curves: &[(ResultRow, CurveRow)], dir: &Pat
             .collect();
         for metric in &metrics {
             let panel = ratio_panel(summary, &domain, metric);
-            files.extend(save(dir, &format!("{domain}-{}-vs-ratio", slug(metric)), (900, 600), &[panel])?);
+            files.extend(save(
+                dir,
+                &format!("{domain}-{}-vs-ratio", slug(metric)),
+                (900, 600),
+                &[panel],
+            )?);
         }
-        let convergence_metrics: Vec<&String> = metrics.iter().filter(|m| *m != "epoch_seconds").collect();
-        for metric in convergence_metrics.into_iter().chain(std::iter::once(&"loss".to_string())) {
+        let convergence_metrics: Vec<&String> =
+            metrics.iter().filter(|m| *m != "epoch_seconds").collect();
+        for metric in convergence_metrics
+            .into_iter()
+            .chain(std::iter::once(&"loss".to_string()))
+        {
             let panels = convergence_panels(summary, curves, &domain, metric);
             if panels.is_empty() {
                 continue;
             }
             let width = (420 * panels.len() as u32).max(900);
-            files.extend(save(dir, &format!("{domain}-{}-convergence", slug(metric)), (width, 520), &panels)?);
+            files.extend(save(
+                dir,
+                &format!("{domain}-{}-convergence", slug(metric)),
+                (width, 520),
+                &panels,
+            )?);
         }
     }
     Ok(files)
@@ -110,7 +137,11 @@ fn ratio_panel(summary: &Summary, domain: &str, metric: &str) -> Panel {
                     ((r.ratio as f64).log2(), r.mean, r.std)
                 })
                 .collect();
-            Series { color: sampler_color(&sampler), label: sampler, points }
+            Series {
+                color: sampler_color(&sampler),
+                label: sampler,
+                points,
+            }
         })
         .filter(|s| !s.points.is_empty())
         .collect();
@@ -123,13 +154,23 @@ fn ratio_panel(summary: &Summary, domain: &str, metric: &str) -> Panel {
     }
 }
 
-fn convergence_panels(summary: &Summary, curves: &[(ResultRow, CurveRow)], domain: &str, metric: &str) -> Vec<Panel> {
+fn convergence_panels(
+    summary: &Summary,
+    curves: &[(ResultRow, CurveRow)],
+    domain: &str,
+    metric: &str,
+) -> Vec<Panel> {
     let split = if metric == "loss" { "train" } else { "test" };
     // (sampler, ratio) -> epoch -> values over seeds
     let mut groups: BTreeMap<(String, u32), BTreeMap<u32, Vec<f64>>> = BTreeMap::new();
     for (r, c) in curves {
         if r.domain == domain && c.metric == metric && c.split == split {
-            groups.entry((r.sampler.clone(), r.ratio)).or_default().entry(c.epoch).or_default().push(c.value);
+            groups
+                .entry((r.sampler.clone(), r.ratio))
+                .or_default()
+                .entry(c.epoch)
+                .or_default()
+                .push(c.value);
         }
     }
     let samplers = summary.distinct(|r| r.sampler.clone());
@@ -177,7 +218,12 @@ where
 {
     root.fill(&WHITE).map_err(err)?;
     // Side-by-side panels share the y range, so they compare at a glance.
-    let y = panels.iter().map(bounds).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), b| (lo.min(b.2), hi.max(b.3)));
+    let y = panels
+        .iter()
+        .map(bounds)
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), b| {
+            (lo.min(b.2), hi.max(b.3))
+        });
     let areas = root.split_evenly((1, panels.len().max(1)));
     for (area, panel) in areas.iter().zip(panels) {
         draw_panel(area, panel, y)?;
@@ -192,7 +238,12 @@ fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
 
 fn bounds(panel: &Panel) -> (f64, f64, f64, f64) {
     let pts = panel.series.iter().flat_map(|s| s.points.iter());
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+    let (mut x0, mut x1, mut y0, mut y1) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
     for &(x, m, sd) in pts {
         let sd = if sd.is_finite() { sd } else { 0.0 };
         (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(m - sd), y1.max(m + sd));
@@ -205,7 +256,11 @@ fn bounds(panel: &Panel) -> (f64, f64, f64, f64) {
     (x0 - xpad, x1 + xpad, y0 - ypad, y1 + ypad)
 }
 
-fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel, (y0, y1): (f64, f64)) -> Result<()>
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    panel: &Panel,
+    (y0, y1): (f64, f64),
+) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
@@ -232,7 +287,11 @@ where
         .configure_mesh()
         .x_desc(panel.x_label.as_str())
         .y_desc(panel.y_label.as_str())
-        .x_labels(if log2 { ((x1 - x0).ceil() as usize + 1).max(2) } else { 8 })
+        .x_labels(if log2 {
+            ((x1 - x0).ceil() as usize + 1).max(2)
+        } else {
+            8
+        })
         .x_label_formatter(&x_fmt)
         .y_label_formatter(&y_fmt)
         .label_style(("sans-serif", 14))
@@ -244,16 +303,30 @@ where
     for s in &panel.series {
         let color = s.color;
         if s.points.len() > 1 && s.points.iter().any(|p| p.2 > 0.0) {
-            let mut band: Vec<(f64, f64)> = s.points.iter().map(|&(x, m, sd)| (x, m + sd)).collect();
+            let mut band: Vec<(f64, f64)> =
+                s.points.iter().map(|&(x, m, sd)| (x, m + sd)).collect();
             band.extend(s.points.iter().rev().map(|&(x, m, sd)| (x, m - sd)));
-            chart.draw_series(std::iter::once(Polygon::new(band, color.mix(0.15)))).map_err(err)?;
+            chart
+                .draw_series(std::iter::once(Polygon::new(band, color.mix(0.15))))
+                .map_err(err)?;
         }
         chart
-            .draw_series(LineSeries::new(s.points.iter().map(|&(x, m, _)| (x, m)), color.stroke_width(2)))
+            .draw_series(LineSeries::new(
+                s.points.iter().map(|&(x, m, _)| (x, m)),
+                color.stroke_width(2),
+            ))
             .map_err(err)?
             .label(s.label.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3)));
-        chart.draw_series(s.points.iter().map(|&(x, m, _)| Circle::new((x, m), 3, color.filled()))).map_err(err)?;
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3))
+            });
+        chart
+            .draw_series(
+                s.points
+                    .iter()
+                    .map(|&(x, m, _)| Circle::new((x, m), 3, color.filled())),
+            )
+            .map_err(err)?;
     }
     chart
         .configure_series_labels()

@@ -29,7 +29,11 @@ pub fn mean_std(xs: &[f64]) -> (f64, f64) {
         return (f64::NAN, f64::NAN);
     }
     let mean = xs.iter().sum::<f64>() / n;
-    let var = if xs.len() > 1 { xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    let var = if xs.len() > 1 {
+        xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
     (mean, var.sqrt())
 }
 
@@ -38,7 +42,12 @@ pub fn summarize(rows: &[ResultRow]) -> Summary {
     let mut order = Vec::new();
     let mut groups: BTreeMap<(String, String, u32, String), (String, Vec<f64>)> = BTreeMap::new();
     for r in rows {
-        let key = (r.domain.clone(), r.sampler.clone(), r.ratio, r.metric.clone());
+        let key = (
+            r.domain.clone(),
+            r.sampler.clone(),
+            r.ratio,
+            r.metric.clone(),
+        );
         groups
             .entry(key.clone())
             .or_insert_with(|| {
@@ -81,8 +90,16 @@ impl Summary {
         out
     }
 
-    pub fn get(&self, domain: &str, sampler: &str, ratio: u32, metric: &str) -> Option<&SummaryRow> {
-        self.rows.iter().find(|r| r.domain == domain && r.sampler == sampler && r.ratio == ratio && r.metric == metric)
+    pub fn get(
+        &self,
+        domain: &str,
+        sampler: &str,
+        ratio: u32,
+        metric: &str,
+    ) -> Option<&SummaryRow> {
+        self.rows.iter().find(|r| {
+            r.domain == domain && r.sampler == sampler && r.ratio == ratio && r.metric == metric
+        })
     }
 
     /// One table per domain: sampler × ratio rows; the largest-K recall and NDCG, MRR, and time per epoch.
@@ -93,25 +110,43 @@ impl Summary {
             let largest = |prefix: &str| {
                 metrics
                     .iter()
-                    .filter_map(|m| m.strip_prefix(prefix).and_then(|k| k.parse::<usize>().ok()).map(|k| (k, m.clone())))
+                    .filter_map(|m| {
+                        m.strip_prefix(prefix)
+                            .and_then(|k| k.parse::<usize>().ok())
+                            .map(|k| (k, m.clone()))
+                    })
                     .max()
                     .map(|(_, m)| m)
             };
-            let mut cols: Vec<String> = [largest("recall@"), largest("ndcg@")].into_iter().flatten().collect();
+            let mut cols: Vec<String> = [largest("recall@"), largest("ndcg@")]
+                .into_iter()
+                .flatten()
+                .collect();
             cols.extend(["mrr", "epoch_seconds", "sampler_share"].map(String::from));
-            out.push_str(&format!("## {domain}\n\n| sampler | k | seeds | {} |\n|---|---:|---:|", cols.join(" | ")));
+            out.push_str(&format!(
+                "## {domain}\n\n| sampler | k | seeds | {} |\n|---|---:|---:|",
+                cols.join(" | ")
+            ));
             out.push_str(&"---:|".repeat(cols.len()));
             out.push('\n');
             for sampler in self.distinct(|r| r.sampler.clone()) {
                 for ratio in self.distinct(|r| r.ratio) {
-                    let Some(first) = self.rows.iter().find(|r| r.domain == domain && r.sampler == sampler && r.ratio == ratio) else {
+                    let Some(first) = self
+                        .rows
+                        .iter()
+                        .find(|r| r.domain == domain && r.sampler == sampler && r.ratio == ratio)
+                    else {
                         continue;
                     };
                     out.push_str(&format!("| {sampler} | {ratio} | {} |", first.n_seeds));
                     for c in &cols {
                         match self.get(&domain, &sampler, ratio, c) {
-                            Some(r) if c == "sampler_share" => out.push_str(&format!(" {:.1}% |", 100.0 * r.mean)),
-                            Some(r) if c == "epoch_seconds" => out.push_str(&format!(" {:.3} ± {:.3} |", r.mean, r.std)),
+                            Some(r) if c == "sampler_share" => {
+                                out.push_str(&format!(" {:.1}% |", 100.0 * r.mean))
+                            }
+                            Some(r) if c == "epoch_seconds" => {
+                                out.push_str(&format!(" {:.3} ± {:.3} |", r.mean, r.std))
+                            }
                             Some(r) => out.push_str(&format!(" {:.4} ± {:.4} |", r.mean, r.std)),
                             None => out.push_str(" – |"),
                         }
@@ -144,11 +179,18 @@ mod tests {
 
     #[test]
     fn mean_and_sample_std_over_seeds() {
-        let s = summarize(&[row("u", 0, 1.0), row("u", 1, 2.0), row("u", 2, 3.0), row("p", 0, 5.0)]);
+        let s = summarize(&[
+            row("u", 0, 1.0),
+            row("u", 1, 2.0),
+            row("u", 2, 3.0),
+            row("p", 0, 5.0),
+        ]);
         let u = s.get("d", "u", 4, "recall@20").unwrap();
         assert_eq!((u.mean, u.std, u.n_seeds), (2.0, 1.0, 3));
         assert_eq!(s.get("d", "p", 4, "recall@20").unwrap().std, 0.0);
         assert_eq!(s.distinct(|r| r.sampler.clone()), vec!["u", "p"]);
-        assert!(s.markdown_table().contains("| u | 4 | 3 | 2.0000 ± 1.0000 |"));
+        assert!(s
+            .markdown_table()
+            .contains("| u | 4 | 3 | 2.0000 ± 1.0000 |"));
     }
 }

@@ -14,11 +14,16 @@ impl AliasTable {
     pub fn new(weights: &[f64]) -> Option<AliasTable> {
         let n = weights.len();
         let total: f64 = weights.iter().sum();
-        if n == 0 || n > u32::MAX as usize || !(total > 0.0 && total.is_finite()) || weights.iter().any(|w| *w < 0.0) {
+        if n == 0
+            || n > u32::MAX as usize
+            || !(total > 0.0 && total.is_finite())
+            || weights.iter().any(|w| *w < 0.0)
+        {
             return None;
         }
         let mut scaled: Vec<f64> = weights.iter().map(|w| w * n as f64 / total).collect();
-        let (mut small, mut large): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| scaled[i] < 1.0);
+        let (mut small, mut large): (Vec<usize>, Vec<usize>) =
+            (0..n).partition(|&i| scaled[i] < 1.0);
         let mut keep = vec![1.0; n];
         let mut alias: Vec<u32> = (0..n as u32).collect();
         while let (Some(s), Some(&l)) = (small.pop(), large.last()) {
@@ -46,7 +51,11 @@ impl AliasTable {
     #[inline]
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> u32 {
         let i = rng.random_range(0..self.keep.len() as u32);
-        if rng.random::<f64>() < self.keep[i as usize] { i } else { self.alias[i as usize] }
+        if rng.random::<f64>() < self.keep[i as usize] {
+            i
+        } else {
+            self.alias[i as usize]
+        }
     }
 
     /// The probability the table draws `i` with (for tests and logQ corrections).
@@ -80,7 +89,10 @@ mod tests {
             counts[t.sample(&mut rng) as usize] += 1;
         }
         assert_eq!(counts[1], 0);
-        assert!((counts[3] as f64 / 100_000.0 - 0.6).abs() < 0.01, "{counts:?}");
+        assert!(
+            (counts[3] as f64 / 100_000.0 - 0.6).abs() < 0.01,
+            "{counts:?}"
+        );
     }
 
     #[test]

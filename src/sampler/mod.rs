@@ -127,7 +127,12 @@ pub struct Negatives {
 
 impl Negatives {
     pub fn ids(ids: Tensor) -> Negatives {
-        Negatives { items: NegativeItems::Ids(ids), weights: None, log_q: None, valid: None }
+        Negatives {
+            items: NegativeItems::Ids(ids),
+            weights: None,
+            log_q: None,
+            valid: None,
+        }
     }
 }
 
@@ -136,7 +141,12 @@ pub trait Sampler: Send {
     fn name(&self) -> &'static str;
 
     /// k negatives per positive of `batch`.
-    fn sample(&mut self, batch: &Batch, k: usize, cx: &mut SampleContext) -> Result<Negatives, SamplerError>;
+    fn sample(
+        &mut self,
+        batch: &Batch,
+        k: usize,
+        cx: &mut SampleContext,
+    ) -> Result<Negatives, SamplerError>;
 
     /// Scores the model gave the drawn negatives (B, k), after the forward pass; for samplers that learn
     /// from them (caches, score memories, generators). Default: nothing.
@@ -172,5 +182,155 @@ pub(crate) fn draw_ids(
             out.push(c as i64);
         }
     }
-    Tensor::from_slice(&out).view([batch.len() as i64, k as i64]).to_device(device)
+    Tensor::from_slice(&out)
+        .view([batch.len() as i64, k as i64])
+        .to_device(device)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::data::Interactions;
+    use crate::model::{Mf, MfConfig};
+    use rand::SeedableRng;
+
+    /// 3 users over 10 items; user 0 has items 0..8 (all but 8 and 9).
+    pub fn tiny_data() -> Dataset {
+        let mut train = Interactions::default();
+        for i in 0..8 {
+            train.push(0, i);
+        }
+        for (u, i) in [(1, 0), (1, 0), (1, 1), (2, 5)] {
+            train.push(u, i);
+        }
+        Dataset::new(
+            "tiny".into(),
+            3,
+            10,
+            train,
+            Interactions::default(),
+            Interactions::default(),
+            None,
+        )
+    }
+
+    /// Draws `k` negatives for each of `queries` with a fixed seed; returns them row by row.
+    pub fn draw(
+        sampler: &mut dyn Sampler,
+        data: &Dataset,
+        queries: &[i64],
+        k: usize,
+        seed: u64,
+    ) -> Vec<Vec<i64>> {
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        let model = Mf::new(
+            &vs.root(),
+            &MfConfig::default(),
+            data.n_users,
+            data.n_items,
+            0,
+        );
+        let positives = vec![0i64; queries.len()];
+        let (q_t, p_t) = (Tensor::from_slice(queries), Tensor::from_slice(&positives));
+        let batch = Batch {
+            queries,
+            positives: &positives,
+            queries_t: &q_t,
+            positives_t: &p_t,
+        };
+        let mut rng = Pcg64Mcg::seed_from_u64(seed);
+        let mut cx = SampleContext {
+            rng: &mut rng,
+            model: &model,
+            device: Device::Cpu,
+            epoch: 1,
+            step: 0,
+        };
+        let negatives = sampler.sample(&batch, k, &mut cx).unwrap();
+        let NegativeItems::Ids(ids) = negatives.items else {
+            panic!("expected ids")
+        };
+        assert_eq!(ids.size(), vec![queries.len() as i64, k as i64]);
+        Vec::<Vec<i64>>::try_from(ids).unwrap()
+    }
+
+    #[test]
+    fn every_registered_sampler_draws_in_bounds_reproducibly_and_never_a_known_positive() {
+        let data = tiny_data();
+        let configs = [
+            SamplerConfig::Uniform(UniformConfig::default()),
+            SamplerConfig::Popularity(PopularityConfig::default()),
+            SamplerConfig::Popularity(PopularityConfig {
+                alpha: -1.0,
+                ..Default::default()
+            }),
+        ];
+        assert_eq!(REGISTRY.len(), 2, "a new sampler joins this contract test");
+        for c in configs {
+            let queries = [0i64, 1, 2, 0];
+            let a = draw(c.build(&data).unwrap().as_mut(), &data, &queries, 50, 7);
+            let b = draw(c.build(&data).unwrap().as_mut(), &data, &queries, 50, 7);
+            assert_eq!(a, b, "{}: same seed, same draws", c.kind());
+            assert_ne!(
+                a,
+                draw(c.build(&data).unwrap().as_mut(), &data, &queries, 50, 8),
+                "{}",
+                c.kind()
+            );
+            for (q, row) in queries.iter().zip(&a) {
+                for &i in row {
+                    assert!((0..10).contains(&i), "{}: id {i} out of range", c.kind());
+                    assert!(
+                        !data.train_by_user.contains(*q as usize, i as u32),
+                        "{}: user {q} got positive {i}",
+                        c.kind()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn without_exclusion_uniform_draws_every_item() {
+        let data = tiny_data();
+        let mut s = Uniform::new(
+            &UniformConfig {
+                exclude_positives: false,
+            },
+            &data,
+        );
+        let rows = draw(&mut s, &data, &[0], 2000, 1);
+        let mut counts = [0usize; 10];
+        rows[0].iter().for_each(|&i| counts[i as usize] += 1);
+        assert!(
+            counts.iter().all(|&c| (140..260).contains(&c)),
+            "{counts:?}"
+        );
+    }
+
+    #[test]
+    fn popularity_follows_smoothed_counts_to_the_power_alpha() {
+        let data = tiny_data();
+        let c = PopularityConfig {
+            alpha: 0.75,
+            smoothing: 1.0,
+            exclude_positives: false,
+        };
+        let mut s = Popularity::new(&c, &data).unwrap();
+        let n = 200_000;
+        let rows = draw(&mut s, &data, &[2], n, 3);
+        let mut observed = [0f64; 10];
+        rows[0].iter().for_each(|&i| observed[i as usize] += 1.0);
+        let w = c.weights(&data.item_counts());
+        let total: f64 = w.iter().sum();
+        // Pearson chi-square with 9 degrees of freedom: 27.9 is the 0.999 quantile.
+        let chi2: f64 = w
+            .iter()
+            .zip(&observed)
+            .map(|(wi, o)| (o - n as f64 * wi / total).powi(2) / (n as f64 * wi / total))
+            .sum();
+        assert!(chi2 < 27.9, "chi2 = {chi2}, observed {observed:?}");
+        // Item 0 (3 interactions) is drawn (4/1)^0.75 ≈ 2.8 times as often as item 9 (none).
+        assert!((observed[0] / observed[9] - 4f64.powf(0.75)).abs() < 0.15);
+    }
 }

@@ -20,7 +20,11 @@ pub struct PopularityConfig {
 
 impl Default for PopularityConfig {
     fn default() -> Self {
-        PopularityConfig { alpha: 0.75, smoothing: 1.0, exclude_positives: true }
+        PopularityConfig {
+            alpha: 0.75,
+            smoothing: 1.0,
+            exclude_positives: true,
+        }
     }
 }
 
@@ -32,7 +36,10 @@ impl PopularityConfig {
     pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut p = Vec::new();
         if !self.alpha.is_finite() {
-            p.push(("alpha", format!("must be a finite number (got {})", self.alpha)));
+            p.push((
+                "alpha",
+                format!("must be a finite number (got {})", self.alpha),
+            ));
         }
         if !(self.smoothing > 0.0 && self.smoothing.is_finite()) {
             p.push(("smoothing", format!("must be > 0 (got {})", self.smoothing)));
@@ -42,7 +49,10 @@ impl PopularityConfig {
 
     /// The sampling weight of every item.
     pub fn weights(&self, counts: &[u64]) -> Vec<f64> {
-        counts.iter().map(|&c| (c as f64 + self.smoothing).powf(self.alpha)).collect()
+        counts
+            .iter()
+            .map(|&c| (c as f64 + self.smoothing).powf(self.alpha))
+            .collect()
     }
 }
 
@@ -53,11 +63,19 @@ pub struct Popularity {
 
 impl Popularity {
     pub fn new(c: &PopularityConfig, data: &Dataset) -> Result<Popularity, SamplerError> {
-        let table = AliasTable::new(&c.weights(&data.item_counts())).ok_or_else(|| SamplerError::Invalid {
-            sampler: "popularity",
-            message: format!("alpha = {} gives weights that cannot be normalised", c.alpha),
+        let table = AliasTable::new(&c.weights(&data.item_counts())).ok_or_else(|| {
+            SamplerError::Invalid {
+                sampler: "popularity",
+                message: format!(
+                    "alpha = {} gives weights that cannot be normalised",
+                    c.alpha
+                ),
+            }
         })?;
-        Ok(Popularity { table, known: c.exclude_positives.then(|| data.train_by_user.clone()) })
+        Ok(Popularity {
+            table,
+            known: c.exclude_positives.then(|| data.train_by_user.clone()),
+        })
     }
 }
 
@@ -66,9 +84,16 @@ impl Sampler for Popularity {
         "popularity"
     }
 
-    fn sample(&mut self, batch: &Batch, k: usize, cx: &mut SampleContext) -> Result<Negatives, SamplerError> {
+    fn sample(
+        &mut self,
+        batch: &Batch,
+        k: usize,
+        cx: &mut SampleContext,
+    ) -> Result<Negatives, SamplerError> {
         let (table, rng) = (&self.table, &mut *cx.rng);
-        let ids = draw_ids(batch, k, self.known.as_ref(), cx.device, || table.sample(rng));
+        let ids = draw_ids(batch, k, self.known.as_ref(), cx.device, || {
+            table.sample(rng)
+        });
         Ok(Negatives::ids(ids))
     }
 }

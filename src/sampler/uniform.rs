@@ -18,13 +18,19 @@ pub struct UniformConfig {
 
 impl Default for UniformConfig {
     fn default() -> Self {
-        UniformConfig { exclude_positives: true }
+        UniformConfig {
+            exclude_positives: true,
+        }
     }
 }
 
 impl UniformConfig {
     pub fn tag(&self) -> String {
-        if self.exclude_positives { "uniform".into() } else { "uniform-all".into() }
+        if self.exclude_positives {
+            "uniform".into()
+        } else {
+            "uniform-all".into()
+        }
     }
 }
 
@@ -35,7 +41,10 @@ pub struct Uniform {
 
 impl Uniform {
     pub fn new(c: &UniformConfig, data: &Dataset) -> Uniform {
-        Uniform { n_items: data.n_items as u32, known: c.exclude_positives.then(|| data.train_by_user.clone()) }
+        Uniform {
+            n_items: data.n_items as u32,
+            known: c.exclude_positives.then(|| data.train_by_user.clone()),
+        }
     }
 }
 
@@ -44,10 +53,17 @@ impl Sampler for Uniform {
         "uniform"
     }
 
-    fn sample(&mut self, batch: &Batch, k: usize, cx: &mut SampleContext) -> Result<Negatives, SamplerError> {
+    fn sample(
+        &mut self,
+        batch: &Batch,
+        k: usize,
+        cx: &mut SampleContext,
+    ) -> Result<Negatives, SamplerError> {
         let n = self.n_items;
         let rng = &mut *cx.rng;
-        let ids = draw_ids(batch, k, self.known.as_ref(), cx.device, || rng.random_range(0..n));
+        let ids = draw_ids(batch, k, self.known.as_ref(), cx.device, || {
+            rng.random_range(0..n)
+        });
         Ok(Negatives::ids(ids))
     }
 }

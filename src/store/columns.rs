@@ -102,9 +102,18 @@ fn provenance_columns(info: &CellInfo, n: usize) -> Vec<Column> {
 pub fn metric_frame(info: &CellInfo, rows: &[MetricRow]) -> PolarsResult<DataFrame> {
     let n = rows.len();
     let mut cols = info_columns(info, n);
-    cols.push(Column::new("category".into(), rows.iter().map(|r| r.category).collect::<Vec<_>>()));
-    cols.push(Column::new("metric".into(), rows.iter().map(|r| r.metric.as_str()).collect::<Vec<_>>()));
-    cols.push(Column::new("value".into(), rows.iter().map(|r| r.value).collect::<Vec<_>>()));
+    cols.push(Column::new(
+        "category".into(),
+        rows.iter().map(|r| r.category).collect::<Vec<_>>(),
+    ));
+    cols.push(Column::new(
+        "metric".into(),
+        rows.iter().map(|r| r.metric.as_str()).collect::<Vec<_>>(),
+    ));
+    cols.push(Column::new(
+        "value".into(),
+        rows.iter().map(|r| r.value).collect::<Vec<_>>(),
+    ));
     cols.extend(provenance_columns(info, n));
     DataFrame::new(n, cols)
 }
@@ -112,24 +121,63 @@ pub fn metric_frame(info: &CellInfo, rows: &[MetricRow]) -> PolarsResult<DataFra
 pub fn curve_frame(info: &CellInfo, rows: &[CurveRow]) -> PolarsResult<DataFrame> {
     let n = rows.len();
     let mut cols = info_columns(info, n);
-    cols.push(Column::new("epoch".into(), rows.iter().map(|r| r.epoch).collect::<Vec<_>>()));
-    cols.push(Column::new("split".into(), rows.iter().map(|r| r.split.as_str()).collect::<Vec<_>>()));
-    cols.push(Column::new("metric".into(), rows.iter().map(|r| r.metric.as_str()).collect::<Vec<_>>()));
-    cols.push(Column::new("value".into(), rows.iter().map(|r| r.value).collect::<Vec<_>>()));
-    cols.push(Column::new("config_hash".into(), vec![info.config_hash.as_str(); n]));
+    cols.push(Column::new(
+        "epoch".into(),
+        rows.iter().map(|r| r.epoch).collect::<Vec<_>>(),
+    ));
+    cols.push(Column::new(
+        "split".into(),
+        rows.iter().map(|r| r.split.as_str()).collect::<Vec<_>>(),
+    ));
+    cols.push(Column::new(
+        "metric".into(),
+        rows.iter().map(|r| r.metric.as_str()).collect::<Vec<_>>(),
+    ));
+    cols.push(Column::new(
+        "value".into(),
+        rows.iter().map(|r| r.value).collect::<Vec<_>>(),
+    ));
+    cols.push(Column::new(
+        "config_hash".into(),
+        vec![info.config_hash.as_str(); n],
+    ));
     DataFrame::new(n, cols)
 }
 
 fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
-    Ok(df.column(name)?.str()?.iter().map(|v| v.unwrap_or_default().to_string()).collect())
+    Ok(df
+        .column(name)?
+        .str()?
+        .iter()
+        .map(|v| v.unwrap_or_default().to_string())
+        .collect())
 }
 
 fn result_rows_of(df: &DataFrame) -> PolarsResult<Vec<ResultRow>> {
-    let (run_id, domain, sampler) = (strings(df, "run_id")?, strings(df, "domain")?, strings(df, "sampler")?);
-    let ratio: Vec<u32> = df.column("ratio")?.u32()?.iter().map(|v| v.unwrap_or(0)).collect();
-    let seed: Vec<u64> = df.column("seed")?.u64()?.iter().map(|v| v.unwrap_or(0)).collect();
+    let (run_id, domain, sampler) = (
+        strings(df, "run_id")?,
+        strings(df, "domain")?,
+        strings(df, "sampler")?,
+    );
+    let ratio: Vec<u32> = df
+        .column("ratio")?
+        .u32()?
+        .iter()
+        .map(|v| v.unwrap_or(0))
+        .collect();
+    let seed: Vec<u64> = df
+        .column("seed")?
+        .u64()?
+        .iter()
+        .map(|v| v.unwrap_or(0))
+        .collect();
     let metric = strings(df, "metric")?;
-    let value: Vec<f64> = df.column("value")?.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect();
+    let value: Vec<f64> = df
+        .column("value")?
+        .f64()?
+        .iter()
+        .map(|v| v.unwrap_or(f64::NAN))
+        .collect();
     let category = match df.column("category") {
         Ok(_) => strings(df, "category")?,
         Err(_) => vec![String::new(); df.height()],
@@ -154,13 +202,23 @@ pub fn result_rows(df: &DataFrame) -> PolarsResult<Vec<ResultRow>> {
 
 pub fn curve_rows(df: &DataFrame) -> PolarsResult<Vec<(ResultRow, CurveRow)>> {
     let base = result_rows_of(df)?;
-    let epoch: Vec<u32> = df.column("epoch")?.u32()?.iter().map(|v| v.unwrap_or(0)).collect();
+    let epoch: Vec<u32> = df
+        .column("epoch")?
+        .u32()?
+        .iter()
+        .map(|v| v.unwrap_or(0))
+        .collect();
     let split = strings(df, "split")?;
     Ok(base
         .into_iter()
         .enumerate()
         .map(|(i, r)| {
-            let c = CurveRow { epoch: epoch[i], split: split[i].clone(), metric: r.metric.clone(), value: r.value };
+            let c = CurveRow {
+                epoch: epoch[i],
+                split: split[i].clone(),
+                metric: r.metric.clone(),
+                value: r.value,
+            };
             (r, c)
         })
         .collect())

@@ -36,9 +36,20 @@ pub fn curve_path(dir: &Path, run_id: &str) -> PathBuf {
 }
 
 /// Writes one finished cell: curves first, then the run file, whose presence marks the cell finished.
-pub fn write_cell(dir: &Path, info: &CellInfo, metrics: &[MetricRow], curves: &[CurveRow]) -> Result<(), StoreError> {
-    write_parquet(&curve_path(dir, &info.run_id), columns::curve_frame(info, curves))?;
-    write_parquet(&run_path(dir, &info.run_id), columns::metric_frame(info, metrics))
+pub fn write_cell(
+    dir: &Path,
+    info: &CellInfo,
+    metrics: &[MetricRow],
+    curves: &[CurveRow],
+) -> Result<(), StoreError> {
+    write_parquet(
+        &curve_path(dir, &info.run_id),
+        columns::curve_frame(info, curves),
+    )?;
+    write_parquet(
+        &run_path(dir, &info.run_id),
+        columns::metric_frame(info, metrics),
+    )
 }
 
 /// The config hash a finished cell was recorded with, or None if the cell has not finished (or its file
@@ -49,15 +60,27 @@ pub fn finished_hash(dir: &Path, run_id: &str) -> Option<String> {
         return None;
     }
     let df = read_parquet(&path).ok()?;
-    let hash = df.column("config_hash").ok()?.str().ok()?.get(0)?.to_string();
+    let hash = df
+        .column("config_hash")
+        .ok()?
+        .str()
+        .ok()?
+        .get(0)?
+        .to_string();
     curve_path(dir, run_id).is_file().then_some(hash)
 }
 
 /// Merges the cells `run_ids` (those finished) into `results.parquet` and `curves.parquet`; returns the
 /// number of cells merged.
 pub fn merge(dir: &Path, run_ids: &[String]) -> Result<usize, StoreError> {
-    let finished: Vec<&String> = run_ids.iter().filter(|id| run_path(dir, id).is_file()).collect();
-    for (out, path_of) in [(RESULTS_FILE, run_path as fn(&Path, &str) -> PathBuf), (CURVES_FILE, curve_path)] {
+    let finished: Vec<&String> = run_ids
+        .iter()
+        .filter(|id| run_path(dir, id).is_file())
+        .collect();
+    for (out, path_of) in [
+        (RESULTS_FILE, run_path as fn(&Path, &str) -> PathBuf),
+        (CURVES_FILE, curve_path),
+    ] {
         let mut all: Option<DataFrame> = None;
         for id in &finished {
             let path = path_of(dir, id);
@@ -68,7 +91,11 @@ pub fn merge(dir: &Path, run_ids: &[String]) -> Result<usize, StoreError> {
             match &mut all {
                 None => all = Some(df),
                 Some(a) => {
-                    a.vstack_mut_owned(df).map_err(|source| StoreError::Polars { path: path.clone(), source })?;
+                    a.vstack_mut_owned(df)
+                        .map_err(|source| StoreError::Polars {
+                            path: path.clone(),
+                            source,
+                        })?;
                 }
             }
         }
@@ -89,7 +116,8 @@ pub fn read_results(dir: &Path) -> Result<Vec<ResultRow>, StoreError> {
             message: "no results here: run `nsbench run SUITE --out DIR` first".into(),
         });
     }
-    columns::result_rows(&read_parquet(&path)?).map_err(|source| StoreError::Polars { path, source })
+    columns::result_rows(&read_parquet(&path)?)
+        .map_err(|source| StoreError::Polars { path, source })
 }
 
 /// Reads the merged curves of a results directory (empty if there are none).
@@ -102,15 +130,29 @@ pub fn read_curves(dir: &Path) -> Result<Vec<(ResultRow, CurveRow)>, StoreError>
 }
 
 pub fn read_parquet(path: &Path) -> Result<DataFrame, StoreError> {
-    let file = File::open(path).map_err(|source| StoreError::Io { path: path.to_path_buf(), source })?;
-    ParquetReader::new(file).finish().map_err(|source| StoreError::Polars { path: path.to_path_buf(), source })
+    let file = File::open(path).map_err(|source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    ParquetReader::new(file)
+        .finish()
+        .map_err(|source| StoreError::Polars {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Writes `df` to `path` through a temporary file and a rename, so a reader (or a crash) never sees a
 /// half-written file.
 pub fn write_parquet(path: &Path, df: PolarsResult<DataFrame>) -> Result<(), StoreError> {
-    let io = |source| StoreError::Io { path: path.to_path_buf(), source };
-    let mut df = df.map_err(|source| StoreError::Polars { path: path.to_path_buf(), source })?;
+    let io = |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut df = df.map_err(|source| StoreError::Polars {
+        path: path.to_path_buf(),
+        source,
+    })?;
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io)?;
     }
@@ -118,7 +160,10 @@ pub fn write_parquet(path: &Path, df: PolarsResult<DataFrame>) -> Result<(), Sto
     let file = File::create(&tmp).map_err(io)?;
     ParquetWriter::new(&file)
         .finish(&mut df)
-        .map_err(|source| StoreError::Polars { path: path.to_path_buf(), source })?;
+        .map_err(|source| StoreError::Polars {
+            path: path.to_path_buf(),
+            source,
+        })?;
     file.sync_all().map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
 }

@@ -55,11 +55,7 @@ impl Suite {
                 device: Some(self.device.clone()),
             },
             train: self.train.clone(),
-            domains: self
-                .domains
-                .iter()
-                .map(|d| DomainConfig { name: Some(d.name.clone()), ..d.config.clone() })
-                .collect(),
+            domains: self.domains.iter().map(|d| d.config.clone()).collect(),
             samplers: self.samplers.iter().map(|s| s.config.clone()).collect(),
         }
     }
@@ -70,14 +66,21 @@ pub fn is_safe_name(s: &str) -> bool {
     !s.is_empty()
         && !s.starts_with('.')
         && s.len() <= 100
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// Lower-cases and replaces every character that is not filename-safe with `-`.
 pub fn make_filename_safe(s: &str) -> String {
     let out: String = s
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '_' { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     out.trim_matches(|c| c == '-' || c == '.').to_string()
 }
@@ -101,7 +104,10 @@ pub fn parse_device(s: &str) -> Option<tch::Device> {
     match s {
         "cpu" => Some(tch::Device::Cpu),
         "cuda" => Some(tch::Device::Cuda(0)),
-        _ => s.strip_prefix("cuda:").and_then(|n| n.parse().ok()).map(tch::Device::Cuda),
+        _ => s
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse().ok())
+            .map(tch::Device::Cuda),
     }
 }
 
@@ -124,16 +130,25 @@ impl SuiteFile {
             ));
         }
         if s.seeds.is_empty() {
-            return Err(err("suite.seeds", "needs at least one seed, e.g. seeds = [0, 1, 2]".into()));
+            return Err(err(
+                "suite.seeds",
+                "needs at least one seed, e.g. seeds = [0, 1, 2]".into(),
+            ));
         }
         if let Some(d) = first_duplicate(&s.seeds) {
             return Err(err("suite.seeds", format!("seed {d} is listed twice")));
         }
         if s.ratios.is_empty() {
-            return Err(err("suite.ratios", "needs at least one ratio, e.g. ratios = [1, 4, 16]".into()));
+            return Err(err(
+                "suite.ratios",
+                "needs at least one ratio, e.g. ratios = [1, 4, 16]".into(),
+            ));
         }
         if let Some(r) = s.ratios.iter().find(|&&r| r == 0) {
-            return Err(err("suite.ratios", format!("ratio must be >= 1 negative per positive (got {r})")));
+            return Err(err(
+                "suite.ratios",
+                format!("ratio must be >= 1 negative per positive (got {r})"),
+            ));
         }
         if let Some(d) = first_duplicate(&s.ratios) {
             return Err(err("suite.ratios", format!("ratio {d} is listed twice")));
@@ -145,7 +160,10 @@ impl SuiteFile {
         }
         let device = s.device.clone().unwrap_or_else(|| "cpu".into());
         if parse_device(&device).is_none() {
-            return Err(err("suite.device", format!("unknown device {device:?}; allowed: {DEVICES}")));
+            return Err(err(
+                "suite.device",
+                format!("unknown device {device:?}; allowed: {DEVICES}"),
+            ));
         }
         check_train(&self.train).map_err(|(k, m)| err(&format!("train.{k}"), m))?;
 
@@ -160,26 +178,47 @@ impl SuiteFile {
             if domains.iter().any(|x: &Domain| x.name == domain.name) {
                 return Err(err(
                     &key("name"),
-                    format!("two domains are named {:?}: give each a distinct `name`", domain.name),
+                    format!(
+                        "two domains are named {:?}: give each a distinct `name`",
+                        domain.name
+                    ),
                 ));
             }
             domains.push(domain);
         }
 
         if self.samplers.is_empty() {
-            return Err(err("sampler", "needs at least one [[sampler]] table, e.g. { kind = \"uniform\" }".into()));
+            return Err(err(
+                "sampler",
+                "needs at least one [[sampler]] table, e.g. { kind = \"uniform\" }".into(),
+            ));
         }
         let mut samplers: Vec<SamplerEntry> = Vec::new();
         for (n, c) in self.samplers.iter().enumerate() {
             if let Some((k, m)) = c.problems().into_iter().next() {
                 return Err(err(&format!("sampler[{n}].{k}"), m));
             }
-            let shared_kind = self.samplers.iter().filter(|o| o.kind() == c.kind()).count() > 1;
-            let label = make_filename_safe(&if shared_kind { c.params_tag() } else { c.kind().to_string() });
+            let shared_kind = self
+                .samplers
+                .iter()
+                .filter(|o| o.kind() == c.kind())
+                .count()
+                > 1;
+            let label = make_filename_safe(&if shared_kind {
+                c.params_tag()
+            } else {
+                c.kind().to_string()
+            });
             if samplers.iter().any(|s| s.label == label) {
-                return Err(err(&format!("sampler[{n}]"), format!("sampler {label:?} is listed twice")));
+                return Err(err(
+                    &format!("sampler[{n}]"),
+                    format!("sampler {label:?} is listed twice"),
+                ));
             }
-            samplers.push(SamplerEntry { label, config: c.clone() });
+            samplers.push(SamplerEntry {
+                label,
+                config: c.clone(),
+            });
         }
 
         Ok(Suite {
@@ -219,15 +258,28 @@ fn check_train(t: &TrainConfig) -> Result<(), Problem> {
         return p("l2", format!("must be >= 0 (got {})", t.l2));
     }
     if t.eval_every == 0 {
-        return p("eval_every", "must be >= 1 (epochs between evaluations)".into());
+        return p(
+            "eval_every",
+            "must be >= 1 (epochs between evaluations)".into(),
+        );
     }
     if t.ks.is_empty() || t.ks.contains(&0) {
-        return p("ks", format!("needs cut-offs >= 1, e.g. ks = [10, 20] (got {:?})", t.ks));
+        return p(
+            "ks",
+            format!("needs cut-offs >= 1, e.g. ks = [10, 20] (got {:?})", t.ks),
+        );
     }
     if let Some(es) = &t.early_stopping {
         let names = crate::metrics::metric_names(&t.ks);
         if !names.contains(&es.metric) {
-            return p("early_stopping.metric", format!("{:?} is not reported; allowed: {}", es.metric, names.join(", ")));
+            return p(
+                "early_stopping.metric",
+                format!(
+                    "{:?} is not reported; allowed: {}",
+                    es.metric,
+                    names.join(", ")
+                ),
+            );
         }
         if es.patience == 0 {
             return p("early_stopping.patience", "must be >= 1".into());
@@ -267,22 +319,40 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
             }
             for (key, file) in f.files() {
                 if !file.is_file() {
-                    return p(&format!("data.{key}"), format!("data file {} does not exist", file.display()));
+                    return p(
+                        &format!("data.{key}"),
+                        format!("data file {} does not exist", file.display()),
+                    );
                 }
             }
         }
     }
     match &d.split {
         Some(SplitConfig::Random(r)) => {
-            if !(0.0..1.0).contains(&r.test) || !(0.0..1.0).contains(&r.valid) || r.test + r.valid >= 1.0 {
-                return p("split", format!("need 0 <= test, valid and test + valid < 1 (got test = {}, valid = {})", r.test, r.valid));
+            if !(0.0..1.0).contains(&r.test)
+                || !(0.0..1.0).contains(&r.valid)
+                || r.test + r.valid >= 1.0
+            {
+                return p(
+                    "split",
+                    format!(
+                        "need 0 <= test, valid and test + valid < 1 (got test = {}, valid = {})",
+                        r.test, r.valid
+                    ),
+                );
             }
         }
         Some(SplitConfig::LeaveLastOut(_)) | None => {}
     }
     let crate::model::ModelConfig::Mf(m) = &d.model;
     if m.dim < 1 || !(m.init_std >= 0.0 && m.init_std.is_finite()) {
-        return p("model", format!("mf needs dim >= 1 and init_std >= 0 (got dim = {}, init_std = {})", m.dim, m.init_std));
+        return p(
+            "model",
+            format!(
+                "mf needs dim >= 1 and init_std >= 0 (got dim = {}, init_std = {})",
+                m.dim, m.init_std
+            ),
+        );
     }
     if train.early_stopping.is_some() {
         let has_valid = match (&config.data.file_config(), &d.split) {
@@ -299,10 +369,15 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
     }
     let name = match &d.name {
         Some(n) if !is_safe_name(n) => {
-            return p("name", format!("{n:?} is not filename-safe: use letters, digits, `-`, `_`, `.`"))
+            return p(
+                "name",
+                format!("{n:?} is not filename-safe: use letters, digits, `-`, `_`, `.`"),
+            )
         }
         Some(n) => n.clone(),
         None => make_filename_safe(&config.data.default_name()),
     };
+    // The label is part of the resolved configuration, so a resolved suite hashes like its source.
+    config.name = Some(name.clone());
     Ok(Domain { name, config })
 }

@@ -21,7 +21,8 @@ pub struct RunSpec {
 
 /// domains × samplers × ratios × seeds, in that nesting order.
 pub fn expand(s: &Suite) -> Vec<RunSpec> {
-    let mut cells = Vec::with_capacity(s.domains.len() * s.samplers.len() * s.ratios.len() * s.seeds.len());
+    let mut cells =
+        Vec::with_capacity(s.domains.len() * s.samplers.len() * s.ratios.len() * s.seeds.len());
     for domain in &s.domains {
         for sampler in &s.samplers {
             for &ratio in &s.ratios {
@@ -64,7 +65,10 @@ impl RunSpec {
             "sampler" => self.id(),
             _ => format!("{}-{}", self.domain.config.kind.as_str(), self.domain.name),
         };
-        let digest = Sha256::digest(format!("nsbench/{}/{}/{}/{}", self.suite, scope, self.seed, stream));
+        let digest = Sha256::digest(format!(
+            "nsbench/{}/{}/{}/{}",
+            self.suite, scope, self.seed, stream
+        ));
         u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
     }
 
@@ -84,7 +88,10 @@ mod tests {
     use std::path::Path;
 
     fn suite(text: &str) -> Suite {
-        SuiteFile::parse(text, Path::new("t.toml")).unwrap().check(Path::new("t.toml")).unwrap()
+        SuiteFile::parse(text, Path::new("t.toml"))
+            .unwrap()
+            .check(Path::new("t.toml"))
+            .unwrap()
     }
 
     const GRID_2X2X2X2: &str = r#"
@@ -105,7 +112,10 @@ mod tests {
 
     #[test]
     fn expands_in_the_documented_order() {
-        let ids: Vec<String> = expand(&suite(GRID_2X2X2X2)).iter().map(|c| c.id()).collect();
+        let ids: Vec<String> = expand(&suite(GRID_2X2X2X2))
+            .iter()
+            .map(|c| c.id())
+            .collect();
         let mut expected = Vec::new();
         for d in ["a", "b"] {
             for s in ["uniform", "popularity"] {
@@ -123,11 +133,22 @@ mod tests {
     fn streams_are_shared_where_documented_and_distinct_elsewhere() {
         let cells = expand(&suite(GRID_2X2X2X2));
         let (a0, a1, pop) = (&cells[0], &cells[1], &cells[4]);
-        assert_eq!(a0.stream_seed("data"), pop.stream_seed("data"), "same domain and seed: same data");
-        assert_ne!(a0.stream_seed("data"), a1.stream_seed("data"), "another seed: other data");
+        assert_eq!(
+            a0.stream_seed("data"),
+            pop.stream_seed("data"),
+            "same domain and seed: same data"
+        );
+        assert_ne!(
+            a0.stream_seed("data"),
+            a1.stream_seed("data"),
+            "another seed: other data"
+        );
         assert_ne!(a0.stream_seed("sampler"), pop.stream_seed("sampler"));
         assert_ne!(a0.stream_seed("data"), a0.stream_seed("init"));
-        assert_eq!(a0.stream_seed("sampler"), expand(&suite(GRID_2X2X2X2))[0].stream_seed("sampler"));
+        assert_eq!(
+            a0.stream_seed("sampler"),
+            expand(&suite(GRID_2X2X2X2))[0].stream_seed("sampler")
+        );
     }
 
     #[test]

@@ -5,7 +5,10 @@ mod check;
 mod file;
 mod grid;
 
-pub use check::{check_device, is_safe_name, make_filename_safe, parse_device, Domain, SamplerEntry, Suite, DEVICES};
+pub use check::{
+    check_device, is_safe_name, make_filename_safe, parse_device, Domain, SamplerEntry, Suite,
+    DEVICES,
+};
 pub use file::{resolve_path, DomainConfig, DomainKind, SuiteFile, SuiteSection};
 pub use grid::{expand, RunSpec};
 

@@ -71,7 +71,12 @@ pub fn fit(
         OptimizerKind::Adam => nn::Adam::default().build(vs, cfg.lr)?,
         OptimizerKind::Sgd => nn::Sgd::default().build(vs, cfg.lr)?,
     };
-    let test_eval = Evaluator::new(&cfg.ks, &[&data.train_by_user, &data.valid_by_user], &data.test_by_user, device);
+    let test_eval = Evaluator::new(
+        &cfg.ks,
+        &[&data.train_by_user, &data.valid_by_user],
+        &data.test_by_user,
+        device,
+    );
     let valid_eval = data
         .has_validation()
         .then(|| Evaluator::new(&cfg.ks, &[&data.train_by_user], &data.valid_by_user, device));
@@ -114,7 +119,13 @@ pub fn fit(
                 positives_t: &p_t,
             };
             let t = Instant::now();
-            let mut cx = SampleContext { rng: &mut streams.sampler, model, device, epoch, step };
+            let mut cx = SampleContext {
+                rng: &mut streams.sampler,
+                model,
+                device,
+                epoch,
+                step,
+            };
             let negatives = sampler.sample(&batch, ratio, &mut cx)?;
             sampling += t.elapsed();
 
@@ -155,9 +166,15 @@ pub fn fit(
                 }
             }
             if let Some(v) = valid {
-                evaluations.push(Evaluation { split: "valid", metrics: v });
+                evaluations.push(Evaluation {
+                    split: "valid",
+                    metrics: v,
+                });
             }
-            evaluations.push(Evaluation { split: "test", metrics: test });
+            evaluations.push(Evaluation {
+                split: "test",
+                metrics: test,
+            });
         }
         log.epochs.push(EpochLog {
             epoch,
@@ -188,14 +205,32 @@ fn step_loss(
 ) -> (Tensor, Tensor) {
     let u = model.queries(queries);
     let items = match &negatives.items {
-        NegativeItems::Ids(ids) => model.items(&Tensor::cat(&[positives.unsqueeze(1), ids.shallow_clone()], 1)),
-        NegativeItems::Embeddings(e) => Tensor::cat(&[model.items(positives).unsqueeze(1), e.shallow_clone()], 1),
+        NegativeItems::Ids(ids) => model.items(&Tensor::cat(
+            &[positives.unsqueeze(1), ids.shallow_clone()],
+            1,
+        )),
+        NegativeItems::Embeddings(e) => {
+            Tensor::cat(&[model.items(positives).unsqueeze(1), e.shallow_clone()], 1)
+        }
     };
     let scores = (u.unsqueeze(1) * &items).sum_dim_intlist(-1, false, None);
     let (pos, neg) = (scores.select(1, 0), scores.narrow(1, 1, ratio as i64));
-    let mut loss = loss::bpr(&pos, &neg, negatives.weights.as_ref(), negatives.valid.as_ref());
+    let mut loss = loss::bpr(
+        &pos,
+        &neg,
+        negatives.weights.as_ref(),
+        negatives.valid.as_ref(),
+    );
     if cfg.l2 > 0.0 {
-        let penalty = batch_l2(model, queries, &u, &items, &negatives.items, positives, ratio);
+        let penalty = batch_l2(
+            model,
+            queries,
+            &u,
+            &items,
+            &negatives.items,
+            positives,
+            ratio,
+        );
         loss = loss + penalty * (cfg.l2 / 2.0 / queries.size()[0] as f64);
     }
     (loss, neg)
@@ -215,7 +250,8 @@ fn batch_l2(
     ratio: usize,
 ) -> Tensor {
     let sq = |t: &Tensor| t.square().sum(Kind::Float);
-    let gathered = |t: &Tensor| sq(&t.select(1, 0)) + sq(&t.narrow(1, 1, ratio as i64)) / ratio as f64;
+    let gathered =
+        |t: &Tensor| sq(&t.select(1, 0)) + sq(&t.narrow(1, 1, ratio as i64)) / ratio as f64;
     let NegativeItems::Ids(ids) = negatives else {
         return sq(u) + gathered(items);
     };
@@ -227,12 +263,24 @@ fn batch_l2(
     let row_norms = |table: &Tensor| table.square().sum_dim_intlist(1, false, Kind::Float);
     let n_users = user_table.size()[0];
     let n_items = item_table.size()[0];
-    let user_counts = queries.bincount(None::<Tensor>, n_users).to_kind(Kind::Float);
-    let item_counts = positives.bincount(None::<Tensor>, n_items).to_kind(Kind::Float)
-        + ids.reshape([-1]).bincount(None::<Tensor>, n_items).to_kind(Kind::Float) / ratio as f64;
-    (row_norms(&user_table) * user_counts).sum(Kind::Float) + (row_norms(&item_table) * item_counts).sum(Kind::Float)
+    let user_counts = queries
+        .bincount(None::<Tensor>, n_users)
+        .to_kind(Kind::Float);
+    let item_counts = positives
+        .bincount(None::<Tensor>, n_items)
+        .to_kind(Kind::Float)
+        + ids
+            .reshape([-1])
+            .bincount(None::<Tensor>, n_items)
+            .to_kind(Kind::Float)
+            / ratio as f64;
+    (row_norms(&user_table) * user_counts).sum(Kind::Float)
+        + (row_norms(&item_table) * item_counts).sum(Kind::Float)
 }
 
 fn metric(values: &MetricValues, name: &str) -> f64 {
-    values.iter().find(|(n, _)| n == name).map_or(f64::NEG_INFINITY, |(_, v)| *v)
+    values
+        .iter()
+        .find(|(n, _)| n == name)
+        .map_or(f64::NEG_INFINITY, |(_, v)| *v)
 }

@@ -18,7 +18,9 @@ pub fn bpr(pos: &Tensor, neg: &Tensor, weights: Option<&Tensor>, valid: Option<&
             w / total
         }
     };
-    (per_negative * weights).sum_dim_intlist(1, false, Kind::Float).mean(Kind::Float)
+    (per_negative * weights)
+        .sum_dim_intlist(1, false, Kind::Float)
+        .mean(Kind::Float)
 }
 
 #[cfg(test)]

@@ -1,0 +1,494 @@
+//! End-to-end tests of the `nsbench` binary: real libtorch training on small suites, the files it writes
+//! read back, resuming, and the errors bad input gets.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use std::path::{Path, PathBuf};
+
+fn nsbench() -> Command {
+    Command::cargo_bin("nsbench").unwrap()
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A small, fast suite in `dir` training `epochs` epochs, with `extra_train` appended to its [train] table.
+fn write_suite(dir: &Path, name: &str, epochs: u32, extra_train: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[suite]
+name = "{name}"
+seeds = [0, 1]
+ratios = [1, 3]
+[train]
+epochs = {epochs}
+batch_size = 128
+lr = 0.01
+eval_every = 1
+{extra_train}
+[[domain]]
+kind = "rec"
+data = {{ format = "synthetic", users = 60, items = 80, interactions_per_user = 12 }}
+model = {{ kind = "mf", dim = 8 }}
+[[sampler]]
+kind = "uniform"
+[[sampler]]
+kind = "popularity"
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn effectiveness(dir: &Path) -> Vec<(String, String, f64)> {
+    let rows = nsbench::store::read_results(dir).unwrap();
+    let mut out: Vec<_> = rows
+        .into_iter()
+        .filter(|r| r.category == "effectiveness")
+        .map(|r| (r.run_id, r.metric, r.value))
+        .collect();
+    out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    out
+}
+
+#[test]
+fn the_smoke_suite_runs_end_to_end_and_its_files_read_back() {
+    let out = tempfile::tempdir().unwrap();
+    nsbench()
+        .args(["run", "suites/smoke.toml", "--out"])
+        .arg(out.path())
+        .current_dir(repo())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("| uniform | 4 | 2 |"));
+
+    let df = nsbench::store::read_parquet(&out.path().join("results.parquet")).unwrap();
+    // 8 cells × (4 top-K metrics × 2 cut-offs + MRR + 7 efficiency metrics).
+    assert_eq!(df.height(), 8 * 16);
+    for col in [
+        "suite",
+        "run_id",
+        "domain",
+        "dataset",
+        "model",
+        "sampler",
+        "sampler_params",
+        "ratio",
+        "seed",
+        "category",
+        "metric",
+        "value",
+        "git_rev",
+        "nsbench_version",
+        "libtorch_version",
+        "threads",
+        "device",
+        "config_hash",
+    ] {
+        assert!(df.column(col).is_ok(), "results.parquet lacks column {col}");
+    }
+    let rows = nsbench::store::read_results(out.path()).unwrap();
+    let ids: std::collections::BTreeSet<_> = rows.iter().map(|r| r.run_id.clone()).collect();
+    assert_eq!(ids.len(), 8);
+    for id in &ids {
+        assert!(out
+            .path()
+            .join("runs")
+            .join(format!("{id}.parquet"))
+            .is_file());
+    }
+    for r in &rows {
+        assert!(
+            r.value.is_finite(),
+            "{} {} = {}",
+            r.run_id,
+            r.metric,
+            r.value
+        );
+        if r.category == "effectiveness" {
+            assert!(
+                (0.0..=1.0).contains(&r.value),
+                "{} {} = {}",
+                r.run_id,
+                r.metric,
+                r.value
+            );
+        }
+    }
+    let recall = |id: &str| {
+        rows.iter()
+            .find(|r| r.run_id == id && r.metric == "recall@10")
+            .unwrap()
+            .value
+    };
+    assert!(
+        recall("rec-synthetic-uniform-r4-s0") > 0.05,
+        "training learned something"
+    );
+
+    // Curves: loss every epoch for every cell, validation and test metrics at each evaluation.
+    let curves = nsbench::store::read_curves(out.path()).unwrap();
+    let losses = curves.iter().filter(|(_, c)| c.metric == "loss").count();
+    assert_eq!(losses, 8 * 3);
+    assert!(curves
+        .iter()
+        .any(|(_, c)| c.split == "valid" && c.metric == "ndcg@10"));
+    let first_loss = curves.iter().find(|(r, c)| {
+        r.run_id == "rec-synthetic-uniform-r1-s0" && c.metric == "loss" && c.epoch == 1
+    });
+    let last_loss = curves.iter().find(|(r, c)| {
+        r.run_id == "rec-synthetic-uniform-r1-s0" && c.metric == "loss" && c.epoch == 3
+    });
+    assert!(
+        last_loss.unwrap().1.value < first_loss.unwrap().1.value,
+        "the loss falls"
+    );
+
+    for f in [
+        "summary.md",
+        "suite.resolved.toml",
+        "plots/synthetic-recall_at_10-vs-ratio.png",
+        "plots/synthetic-loss-convergence.svg",
+    ] {
+        let meta = std::fs::metadata(out.path().join(f)).unwrap_or_else(|_| panic!("{f} missing"));
+        assert!(meta.len() > 300, "{f} is nearly empty");
+    }
+    // The resolved suite is a suite file that names the same grid.
+    nsbench()
+        .args(["list"])
+        .arg(out.path().join("suite.resolved.toml"))
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "rec-synthetic-popularity-r4-s1\tfinished",
+        ));
+}
+
+#[test]
+fn the_same_suite_twice_gives_identical_effectiveness_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = write_suite(dir.path(), "repro", 3, "");
+    for out in ["a", "b"] {
+        nsbench()
+            .arg("run")
+            .arg(&suite)
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .arg("--no-plots")
+            .assert()
+            .success();
+    }
+    let (a, b) = (
+        effectiveness(&dir.path().join("a")),
+        effectiveness(&dir.path().join("b")),
+    );
+    assert_eq!(a.len(), 8 * 9);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn a_rerun_skips_finished_cells_and_reruns_changed_or_missing_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let suite = write_suite(dir.path(), "resume", 3, "");
+    let run = || {
+        nsbench()
+            .arg("run")
+            .arg(&suite)
+            .arg("--out")
+            .arg(&out)
+            .arg("--no-plots")
+            .assert()
+            .success()
+    };
+    run().stderr(predicate::str::contains("trained 8 cells, skipped 0"));
+    let kept = out.join("runs/rec-synthetic-uniform-r1-s0.parquet");
+    let before = std::fs::read(&kept).unwrap();
+    std::fs::remove_file(out.join("runs/rec-synthetic-popularity-r3-s1.parquet")).unwrap();
+    run().stderr(predicate::str::contains("trained 1 cells, skipped 7"));
+    assert_eq!(
+        std::fs::read(&kept).unwrap(),
+        before,
+        "a finished cell is left untouched"
+    );
+    assert_eq!(nsbench::store::read_results(&out).unwrap().len(), 8 * 16);
+    // A changed configuration is not taken as finished.
+    let suite = write_suite(dir.path(), "resume", 3, "l2 = 0.001");
+    nsbench()
+        .arg("run")
+        .arg(&suite)
+        .arg("--out")
+        .arg(&out)
+        .arg("--no-plots")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("trained 8 cells, skipped 0"));
+}
+
+#[test]
+fn a_killed_run_loses_at_most_the_cells_in_flight_and_a_rerun_finishes_the_grid() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let suite = write_suite(dir.path(), "killed", 200, "");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("nsbench"))
+        .arg("run")
+        .arg(&suite)
+        .arg("--out")
+        .arg(&out)
+        .args(["--jobs", "1", "--no-plots"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let finished = || {
+        std::fs::read_dir(out.join("runs")).map_or(0, |d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "parquet"))
+                .count()
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while finished() < 2
+        && std::time::Instant::now() < deadline
+        && child.try_wait().unwrap().is_none()
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done = finished();
+    assert!((2..8).contains(&done), "killed after {done} cells");
+    for entry in std::fs::read_dir(out.join("runs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|x| x == "parquet") {
+            nsbench::store::read_parquet(&path).expect("every finished cell file is complete");
+        }
+    }
+    nsbench()
+        .arg("run")
+        .arg(&suite)
+        .arg("--out")
+        .arg(&out)
+        .arg("--no-plots")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(format!(
+            "trained {} cells, skipped {done}",
+            8 - done
+        )));
+    assert_eq!(nsbench::store::read_results(&out).unwrap().len(), 8 * 16);
+}
+
+#[test]
+fn bad_suites_exit_2_naming_the_file_the_key_and_what_is_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(write_suite(dir.path(), "bad", 3, "")).unwrap();
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "typo in a sampler key",
+            "[[sampler]]\nkind = \"popularity\"\nalpah = 0.5\n",
+            &["unknown field `alpah`", "alpha", "line"],
+        ),
+        (
+            "unknown sampler",
+            "[[sampler]]\nkind = \"fancy\"\n",
+            &["unknown variant `fancy`", "uniform", "popularity"],
+        ),
+        (
+            "unknown key in uniform",
+            "[[sampler]]\nkind = \"uniform\"\nalpha = 0.5\n",
+            &["unknown field `alpha`"],
+        ),
+    ];
+    for (what, extra, expected) in cases {
+        let path = dir.path().join("case.toml");
+        std::fs::write(&path, format!("{base}{extra}")).unwrap();
+        let assert = nsbench()
+            .arg("run")
+            .arg(&path)
+            .arg("--dry-run")
+            .assert()
+            .code(2);
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+        assert!(stderr.contains("case.toml"), "{what}: {stderr}");
+        for e in *expected {
+            assert!(stderr.contains(e), "{what}: expected {e:?} in {stderr}");
+        }
+    }
+    let replaced: &[(&str, &str, &str, &[&str])] = &[
+        (
+            "ratio 0",
+            "ratios = [1, 3]",
+            "ratios = [0, 3]",
+            &["[suite.ratios]", "ratio must be >= 1"],
+        ),
+        (
+            "no seeds",
+            "seeds = [0, 1]",
+            "seeds = []",
+            &["[suite.seeds]", "at least one seed"],
+        ),
+        (
+            "escaping name",
+            "name = \"bad\"",
+            "name = \"../../etc\"",
+            &["[suite.name]", "cannot name a results directory"],
+        ),
+        (
+            "missing data file",
+            "format = \"synthetic\", users = 60, items = 80, interactions_per_user = 12",
+            "format = \"movielens\", path = \"nowhere/u.data\"",
+            &["[domain[0].data.path]", "does not exist", "nowhere/u.data"],
+        ),
+        (
+            "negative ratio",
+            "ratios = [1, 3]",
+            "ratios = [-1]",
+            &["ratios", "line"],
+        ),
+        (
+            "bad device",
+            "seeds = [0, 1]",
+            "seeds = [0, 1]\ndevice = \"tpu\"",
+            &["[suite.device]", "cuda:N"],
+        ),
+        (
+            "bad split",
+            "model = {",
+            "split = { kind = \"random\", test = 1.5 }\nmodel = {",
+            &["[domain[0].split]", "test + valid < 1"],
+        ),
+    ];
+    for (what, from, to, expected) in replaced {
+        let path = dir.path().join("case.toml");
+        std::fs::write(&path, base.replacen(from, to, 1)).unwrap();
+        let assert = nsbench().arg("run").arg(&path).assert().code(2);
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+        assert!(stderr.contains("case.toml"), "{what}: {stderr}");
+        for e in *expected {
+            assert!(stderr.contains(e), "{what}: expected {e:?} in {stderr}");
+        }
+    }
+    nsbench()
+        .args(["run", "no/such/suite.toml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no/such/suite.toml"));
+}
+
+#[test]
+fn a_bad_data_line_exits_2_with_file_and_line_and_records_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ratings.csv"),
+        "u1,i1,5\nu1,i2,4\nu2,i1\nu2\n",
+    )
+    .unwrap();
+    let suite = dir.path().join("csv.toml");
+    std::fs::write(
+        &suite,
+        "[suite]\nname = \"csv\"\nseeds = [0]\nratios = [1]\n[[domain]]\nkind = \"rec\"\n\
+         data = { format = \"delimited\", path = \"ratings.csv\" }\n[[sampler]]\nkind = \"uniform\"\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    nsbench()
+        .arg("run")
+        .arg(&suite)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("ratings.csv:4:").and(predicate::str::contains("user,item")),
+        );
+    assert!(!out.join("runs").exists());
+}
+
+#[test]
+fn list_and_dry_run_print_the_grid_in_order_and_list_samplers_describes_them() {
+    let assert = nsbench()
+        .args(["list", "suites/rec.toml", "--out", "/nonexistent"])
+        .current_dir(repo())
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
+    let ids: Vec<&str> = stdout
+        .lines()
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 18);
+    assert_eq!(
+        ids[..4],
+        [
+            "rec-synthetic-uniform-r1-s0",
+            "rec-synthetic-uniform-r1-s1",
+            "rec-synthetic-uniform-r1-s2",
+            "rec-synthetic-uniform-r4-s0"
+        ]
+    );
+    assert_eq!(ids[17], "rec-synthetic-popularity-r16-s2");
+    nsbench()
+        .args([
+            "run",
+            "suites/rec.toml",
+            "--dry-run",
+            "--out",
+            "/nonexistent",
+        ])
+        .current_dir(repo())
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "18 cells (1 domains × 2 samplers × 3 ratios × 3 seeds): 18 to run",
+        ));
+    nsbench()
+        .args(["list", "samplers"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("uniform").and(predicate::str::contains("alpha")));
+}
+
+#[test]
+fn every_suite_in_the_repo_parses_and_validates_where_its_data_is_present() {
+    for entry in std::fs::read_dir(repo().join("suites")).unwrap() {
+        let path = entry.unwrap().path();
+        let file = nsbench::suite::SuiteFile::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        match file.check(&path) {
+            Ok(suite) => assert!(!nsbench::suite::expand(&suite).is_empty()),
+            Err(e) => assert!(
+                e.to_string().contains("does not exist"),
+                "{}: {e}",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// The MovieLens-100K reference numbers (needs the shared data sets beside the repository; skipped
+/// without them, since nsbench never requires them).
+#[test]
+fn movielens_100k_reaches_the_reference_quality() {
+    let split = repo().join("../shared/datasets/ml-100k/split-80-20-seed0/train.tsv");
+    if !split.is_file() {
+        eprintln!("skipped: {} not found", split.display());
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    nsbench()
+        .args(["run", "suites/ml100k.toml", "--no-plots", "--out"])
+        .arg(out.path())
+        .current_dir(repo())
+        .assert()
+        .success();
+    let rows = nsbench::store::read_results(out.path()).unwrap();
+    let get = |m: &str| rows.iter().find(|r| r.metric == m).unwrap().value;
+    assert!(get("recall@20") >= 0.33, "recall@20 = {}", get("recall@20"));
+    assert!(get("ndcg@20") >= 0.38, "ndcg@20 = {}", get("ndcg@20"));
+}
