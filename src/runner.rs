@@ -106,7 +106,7 @@ pub fn run(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
     let mut datasets: HashMap<(String, u64), Arc<Dataset>> = HashMap::new();
     for c in &pending {
         let key = (c.spec.domain.name.clone(), c.spec.seed);
-        if !datasets.contains_key(&key) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = datasets.entry(key) {
             let d = &c.spec.domain;
             let loaded = data::load(
                 &d.name,
@@ -114,7 +114,7 @@ pub fn run(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
                 d.config.split.as_ref(),
                 c.spec.stream_seed("data"),
             )?;
-            datasets.insert(key, Arc::new(loaded));
+            slot.insert(Arc::new(loaded));
         }
     }
 

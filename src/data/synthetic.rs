@@ -187,7 +187,7 @@ mod tests {
         {
             assert!(rel.contains(*u as usize, *i));
         }
-        assert!(d.test.len() > 0 && d.train.len() > 3 * d.test.len());
+        assert!(!d.test.is_empty() && d.train.len() > 3 * d.test.len());
     }
 
     #[test]

@@ -37,10 +37,13 @@ pub fn mean_std(xs: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// (domain, sampler, ratio, metric).
+type GroupKey = (String, String, u32, String);
+
 /// Groups rows by (domain, sampler, ratio, metric) in order of first appearance.
 pub fn summarize(rows: &[ResultRow]) -> Summary {
     let mut order = Vec::new();
-    let mut groups: BTreeMap<(String, String, u32, String), (String, Vec<f64>)> = BTreeMap::new();
+    let mut groups: BTreeMap<GroupKey, (String, Vec<f64>)> = BTreeMap::new();
     for r in rows {
         let key = (
             r.domain.clone(),

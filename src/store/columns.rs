@@ -153,7 +153,7 @@ fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
         .collect())
 }
 
-fn result_rows_of(df: &DataFrame) -> PolarsResult<Vec<ResultRow>> {
+pub fn result_rows(df: &DataFrame) -> PolarsResult<Vec<ResultRow>> {
     let (run_id, domain, sampler) = (
         strings(df, "run_id")?,
         strings(df, "domain")?,
@@ -196,12 +196,8 @@ fn result_rows_of(df: &DataFrame) -> PolarsResult<Vec<ResultRow>> {
         .collect())
 }
 
-pub fn result_rows(df: &DataFrame) -> PolarsResult<Vec<ResultRow>> {
-    result_rows_of(df)
-}
-
 pub fn curve_rows(df: &DataFrame) -> PolarsResult<Vec<(ResultRow, CurveRow)>> {
-    let base = result_rows_of(df)?;
+    let base = result_rows(df)?;
     let epoch: Vec<u32> = df
         .column("epoch")?
         .u32()?

@@ -231,7 +231,7 @@ fn step_loss(
             positives,
             ratio,
         );
-        loss = loss + penalty * (cfg.l2 / 2.0 / queries.size()[0] as f64);
+        loss += penalty * (cfg.l2 / 2.0 / queries.size()[0] as f64);
     }
     (loss, neg)
 }
