@@ -100,6 +100,7 @@ pub fn run(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
     let skipped = cells.len() - pending.len();
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("creating {}", opts.out.display()))?;
+    store::remove_stale_temp_files(&opts.out);
     write_resolved_suite(suite, &opts.out)?;
 
     // Load every data set the pending cells need up front, so bad data fails before any training.

@@ -283,6 +283,15 @@ fn a_killed_run_loses_at_most_the_cells_in_flight_and_a_rerun_finishes_the_grid(
             8 - done
         )));
     assert_eq!(nsbench::store::read_results(&out).unwrap().len(), 8 * 16);
+    let leftovers: Vec<_> = std::fs::read_dir(out.join("runs"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temporary files left behind: {leftovers:?}"
+    );
 }
 
 #[test]
@@ -491,4 +500,157 @@ fn movielens_100k_reaches_the_reference_quality() {
     let get = |m: &str| rows.iter().find(|r| r.metric == m).unwrap().value;
     assert!(get("recall@20") >= 0.33, "recall@20 = {}", get("recall@20"));
     assert!(get("ndcg@20") >= 0.38, "ndcg@20 = {}", get("ndcg@20"));
+}
+
+#[test]
+fn early_stopping_reports_the_test_metrics_of_the_best_validation_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(write_suite(
+        dir.path(),
+        "early",
+        60,
+        "early_stopping = { metric = \"ndcg@10\", patience = 2 }",
+    ))
+    .unwrap()
+    .replace("lr = 0.01", "lr = 0.1")
+    .replace(
+        "model = {",
+        "split = { kind = \"random\", test = 0.2, valid = 0.2 }\nmodel = {",
+    );
+    let suite = dir.path().join("early.toml");
+    std::fs::write(&suite, text).unwrap();
+    let out = dir.path().join("out");
+    nsbench()
+        .arg("run")
+        .arg(&suite)
+        .arg("--out")
+        .arg(&out)
+        .arg("--no-plots")
+        .assert()
+        .success();
+    let df = nsbench::store::read_parquet(&out.join("results.parquet")).unwrap();
+    let col_u32 = |name: &str| -> Vec<u32> {
+        df.column(name)
+            .unwrap()
+            .u32()
+            .unwrap()
+            .into_no_null_iter()
+            .collect()
+    };
+    let (trained, selected) = (col_u32("epochs_trained"), col_u32("selected_epoch"));
+    let rows = nsbench::store::read_results(&out).unwrap();
+    let curves = nsbench::store::read_curves(&out).unwrap();
+    let curve = |run: &str, split: &str, epoch: u32| {
+        curves
+            .iter()
+            .find(|(c, p)| {
+                c.run_id == run && p.split == split && p.metric == "ndcg@10" && p.epoch == epoch
+            })
+            .map(|(_, p)| p.value)
+            .unwrap()
+    };
+    let mut stopped_early = 0;
+    for (i, r) in rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.metric == "ndcg@10")
+    {
+        let (trained, selected) = (trained[i], selected[i]);
+        if trained < 60 {
+            stopped_early += 1;
+            assert_eq!(
+                trained,
+                selected + 2,
+                "{}: stops `patience` evaluations after the best",
+                r.run_id
+            );
+        }
+        assert_eq!(
+            r.value,
+            curve(&r.run_id, "test", selected),
+            "{}: reports the selected epoch",
+            r.run_id
+        );
+        let best_valid = (1..=trained)
+            .map(|e| curve(&r.run_id, "valid", e))
+            .fold(f64::MIN, f64::max);
+        assert_eq!(
+            curve(&r.run_id, "valid", selected),
+            best_valid,
+            "{}: selects the best validation epoch",
+            r.run_id
+        );
+    }
+    assert!(
+        stopped_early > 0,
+        "overfitting at lr 0.1 stops some cells early"
+    );
+}
+
+#[test]
+fn asking_for_cuda_without_it_is_a_clear_error() {
+    if tch::Cuda::is_available() {
+        return;
+    }
+    nsbench()
+        .args(["run", "suites/smoke.toml", "--device", "cuda", "--out"])
+        .arg(tempfile::tempdir().unwrap().path())
+        .current_dir(repo())
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("no usable CUDA").and(predicate::str::contains("LIBTORCH")),
+        );
+}
+
+/// The shared real data sets load with the counts their READMEs give (skipped without them).
+#[test]
+fn the_shared_movielens_files_load_with_their_documented_counts() {
+    use nsbench::data::{load, DataConfig, FileConfig, SplitConfig};
+    let shared = repo().join("../shared/datasets");
+    if !shared.is_dir() {
+        eprintln!("skipped: {} not found", shared.display());
+        return;
+    }
+    let u_data = FileConfig {
+        path: Some(shared.join("ml-100k/u.data")),
+        ..Default::default()
+    };
+    let d = load("ml100k", &DataConfig::Movielens(u_data.clone()), None, 0).unwrap();
+    assert_eq!(
+        (d.n_users, d.n_items, d.train.len() + d.test.len()),
+        (943, 1682, 100_000)
+    );
+    let llo: SplitConfig = toml::from_str("kind = \"leave-last-out\"\nvalid = true").unwrap();
+    let d = load("ml100k", &DataConfig::Movielens(u_data), Some(&llo), 0).unwrap();
+    assert_eq!(
+        (d.test.len(), d.valid.len()),
+        (943, 943),
+        "one test and one validation item per user"
+    );
+    let four = FileConfig {
+        path: Some(shared.join("ml-100k/u.data")),
+        min_rating: Some(4.0),
+        ..Default::default()
+    };
+    let d = load("ml100k", &DataConfig::Movielens(four), None, 0).unwrap();
+    assert_eq!(
+        d.train.len() + d.test.len(),
+        34_174 + 21_201,
+        "ratings 4 and 5"
+    );
+
+    let dir = shared.join("ml-1m-implicit");
+    let adjacency = FileConfig {
+        train: Some(dir.join("train.txt")),
+        valid: Some(dir.join("valid.txt")),
+        test: Some(dir.join("test.txt")),
+        ..Default::default()
+    };
+    let d = load("ml1m", &DataConfig::Adjacency(adjacency), None, 0).unwrap();
+    assert_eq!(
+        (d.train.len(), d.valid.len(), d.test.len()),
+        (590_733, 80_897, 164_848)
+    );
+    assert_eq!((d.n_users, d.n_items), (6_039, 3_628));
 }

@@ -70,6 +70,22 @@ pub fn finished_hash(dir: &Path, run_id: &str) -> Option<String> {
     curve_path(dir, run_id).is_file().then_some(hash)
 }
 
+/// Removes temporary files a killed run left behind in `dir/runs` and `dir/curves` (never a finished
+/// cell's file, which is only ever created by renaming a complete temporary file).
+pub fn remove_stale_temp_files(dir: &Path) {
+    for sub in [RUNS_DIR, CURVES_DIR] {
+        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if name.to_string_lossy().contains(".parquet.tmp") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
 /// Merges the cells `run_ids` (those finished) into `results.parquet` and `curves.parquet`; returns the
 /// number of cells merged.
 pub fn merge(dir: &Path, run_ids: &[String]) -> Result<usize, StoreError> {
