@@ -9,14 +9,18 @@ fn main() {
     let mut libtorch_version = "unknown".to_string();
     if let Ok(libtorch) = std::env::var("LIBTORCH") {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{libtorch}/lib");
-        let header = Path::new(&libtorch).join("include/torch/csrc/api/include/torch/version.h");
-        println!("cargo:rerun-if-changed={}", header.display());
-        if let Ok(text) = std::fs::read_to_string(&header) {
-            if let Some(v) = text
-                .lines()
-                .find_map(|l| l.strip_prefix("#define TORCH_VERSION \""))
+        for header in [
+            "include/torch/headeronly/version.h",
+            "include/torch/csrc/api/include/torch/version.h",
+        ] {
+            let header = Path::new(&libtorch).join(header);
+            println!("cargo:rerun-if-changed={}", header.display());
+            if let Some(v) = std::fs::read_to_string(&header)
+                .ok()
+                .and_then(|t| parse_version(&t))
             {
-                libtorch_version = v.trim_end_matches('"').to_string();
+                libtorch_version = v;
+                break;
             }
         }
     }
@@ -48,4 +52,20 @@ fn main() {
         None => "unknown".into(),
     };
     println!("cargo:rustc-env=NSBENCH_GIT_REV={rev}");
+}
+
+/// `MAJOR.MINOR.PATCH` from the TORCH_VERSION_* defines of a libtorch version header.
+fn parse_version(header: &str) -> Option<String> {
+    let part = |name: &str| {
+        header
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("#define TORCH_VERSION_{name} ")))
+            .map(|v| v.trim().to_string())
+    };
+    Some(format!(
+        "{}.{}.{}",
+        part("MAJOR")?,
+        part("MINOR")?,
+        part("PATCH")?
+    ))
 }

@@ -7,6 +7,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -127,47 +128,46 @@ pub fn run(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
             opts.out.display()
         ));
     }
+    // Each worker takes the next cell in grid order, so an interrupted run has finished a prefix of the
+    // grid (plus what was in flight).
     let failures = Mutex::new(Vec::new());
-    let done = std::sync::atomic::AtomicUsize::new(0);
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let total = pending.len();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs)
         .build()?;
-    let total = pending.len();
-    pool.scope_fifo(|scope| {
-        for &cell in &pending {
-            let (bar, failures, done, datasets) = (&bar, &failures, &done, &datasets);
-            scope.spawn_fifo(move |_| {
-                let data = &datasets[&(cell.spec.domain.name.clone(), cell.spec.seed)];
-                let t = Instant::now();
-                let result = run_cell(&cell.spec, data, &cell.config_hash, opts.threads, device)
-                    .and_then(|o| {
-                        store::write_cell(&opts.out, &o.info, &o.metrics, &o.curves)?;
-                        Ok(o)
-                    });
-                let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                match result {
-                    Ok(o) => {
-                        let headline = headline(&o.metrics);
-                        bar.set_message(format!("{} {headline}", cell.id));
-                        if !opts.progress {
-                            eprintln!(
-                                "[{n}/{}] {} {headline} ({:.1}s)",
-                                total,
-                                cell.id,
-                                t.elapsed().as_secs_f64()
-                            );
-                        }
-                    }
-                    Err(e) => {
-                        bar.println(format!("cell {} failed: {e:#}", cell.id));
-                        failures
-                            .lock()
-                            .expect("no poisoned lock")
-                            .push((cell.id.clone(), e));
+    pool.broadcast(|_| {
+        while let Some(&cell) = pending.get(next.fetch_add(1, Ordering::SeqCst)) {
+            let data = &datasets[&(cell.spec.domain.name.clone(), cell.spec.seed)];
+            let t = Instant::now();
+            let result = run_cell(&cell.spec, data, &cell.config_hash, opts.threads, device)
+                .and_then(|o| {
+                    store::write_cell(&opts.out, &o.info, &o.metrics, &o.curves)?;
+                    Ok(o)
+                });
+            let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+            match result {
+                Ok(o) => {
+                    let headline = headline(&o.metrics);
+                    bar.set_message(format!("{} {headline}", cell.id));
+                    if !opts.progress {
+                        eprintln!(
+                            "[{n}/{total}] {} {headline} ({:.1}s)",
+                            cell.id,
+                            t.elapsed().as_secs_f64()
+                        );
                     }
                 }
-                bar.inc(1);
-            });
+                Err(e) => {
+                    bar.println(format!("cell {} failed: {e:#}", cell.id));
+                    failures
+                        .lock()
+                        .expect("no poisoned lock")
+                        .push((cell.id.clone(), e));
+                }
+            }
+            bar.inc(1);
         }
     });
     bar.finish_and_clear();
@@ -215,6 +215,10 @@ fn progress_bar(len: u64, visible: bool) -> ProgressBar {
             ProgressDrawTarget::hidden()
         },
     );
+    if visible {
+        // Keeps the elapsed time and ETA moving while long cells train.
+        bar.enable_steady_tick(std::time::Duration::from_millis(500));
+    }
     bar.set_style(
         ProgressStyle::with_template(
             "{bar:30} {pos}/{len} cells  {elapsed_precise} eta {eta}  {wide_msg}",
