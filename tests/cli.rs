@@ -45,6 +45,18 @@ kind = "popularity"
     path
 }
 
+/// `nsbench run SUITE --out OUT --no-plots`, asserted to succeed.
+fn run_ok(suite: &Path, out: &Path) -> assert_cmd::assert::Assert {
+    nsbench()
+        .arg("run")
+        .arg(suite)
+        .arg("--out")
+        .arg(out)
+        .arg("--no-plots")
+        .assert()
+        .success()
+}
+
 fn effectiveness(dir: &Path) -> Vec<(String, String, f64)> {
     let rows = nsbench::store::read_results(dir).unwrap();
     let mut out: Vec<_> = rows
@@ -198,21 +210,11 @@ fn a_rerun_skips_finished_cells_and_reruns_changed_or_missing_ones() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let suite = write_suite(dir.path(), "resume", 3, "");
-    let run = || {
-        nsbench()
-            .arg("run")
-            .arg(&suite)
-            .arg("--out")
-            .arg(&out)
-            .arg("--no-plots")
-            .assert()
-            .success()
-    };
-    run().stderr(predicate::str::contains("trained 8 cells, skipped 0"));
+    run_ok(&suite, &out).stderr(predicate::str::contains("trained 8 cells, skipped 0"));
     let kept = out.join("runs/rec-synthetic-uniform-r1-s0.parquet");
     let before = std::fs::read(&kept).unwrap();
     std::fs::remove_file(out.join("runs/rec-synthetic-popularity-r3-s1.parquet")).unwrap();
-    run().stderr(predicate::str::contains("trained 1 cells, skipped 7"));
+    run_ok(&suite, &out).stderr(predicate::str::contains("trained 1 cells, skipped 7"));
     assert_eq!(
         std::fs::read(&kept).unwrap(),
         before,
@@ -221,15 +223,7 @@ fn a_rerun_skips_finished_cells_and_reruns_changed_or_missing_ones() {
     assert_eq!(nsbench::store::read_results(&out).unwrap().len(), 8 * 16);
     // A changed configuration is not taken as finished.
     let suite = write_suite(dir.path(), "resume", 3, "l2 = 0.001");
-    nsbench()
-        .arg("run")
-        .arg(&suite)
-        .arg("--out")
-        .arg(&out)
-        .arg("--no-plots")
-        .assert()
-        .success()
-        .stderr(predicate::str::contains("trained 8 cells, skipped 0"));
+    run_ok(&suite, &out).stderr(predicate::str::contains("trained 8 cells, skipped 0"));
 }
 
 #[test]
@@ -270,18 +264,10 @@ fn a_killed_run_loses_at_most_the_cells_in_flight_and_a_rerun_finishes_the_grid(
             nsbench::store::read_parquet(&path).expect("every finished cell file is complete");
         }
     }
-    nsbench()
-        .arg("run")
-        .arg(&suite)
-        .arg("--out")
-        .arg(&out)
-        .arg("--no-plots")
-        .assert()
-        .success()
-        .stderr(predicate::str::contains(format!(
-            "trained {} cells, skipped {done}",
-            8 - done
-        )));
+    run_ok(&suite, &out).stderr(predicate::str::contains(format!(
+        "trained {} cells, skipped {done}",
+        8 - done
+    )));
     assert_eq!(nsbench::store::read_results(&out).unwrap().len(), 8 * 16);
     let leftovers: Vec<_> = std::fs::read_dir(out.join("runs"))
         .unwrap()
@@ -520,14 +506,7 @@ fn early_stopping_reports_the_test_metrics_of_the_best_validation_epoch() {
     let suite = dir.path().join("early.toml");
     std::fs::write(&suite, text).unwrap();
     let out = dir.path().join("out");
-    nsbench()
-        .arg("run")
-        .arg(&suite)
-        .arg("--out")
-        .arg(&out)
-        .arg("--no-plots")
-        .assert()
-        .success();
+    run_ok(&suite, &out);
     let df = nsbench::store::read_parquet(&out.join("results.parquet")).unwrap();
     let col_u32 = |name: &str| -> Vec<u32> {
         df.column(name)

@@ -99,21 +99,20 @@ fn provenance_columns(info: &CellInfo, n: usize) -> Vec<Column> {
     ]
 }
 
+/// A column of one field of every row.
+fn column<'a, R, T>(name: &str, rows: &'a [R], field: impl Fn(&'a R) -> T) -> Column
+where
+    Series: NamedFrom<Vec<T>, [T]>,
+{
+    Column::new(name.into(), rows.iter().map(field).collect::<Vec<T>>())
+}
+
 pub fn metric_frame(info: &CellInfo, rows: &[MetricRow]) -> PolarsResult<DataFrame> {
     let n = rows.len();
     let mut cols = info_columns(info, n);
-    cols.push(Column::new(
-        "category".into(),
-        rows.iter().map(|r| r.category).collect::<Vec<_>>(),
-    ));
-    cols.push(Column::new(
-        "metric".into(),
-        rows.iter().map(|r| r.metric.as_str()).collect::<Vec<_>>(),
-    ));
-    cols.push(Column::new(
-        "value".into(),
-        rows.iter().map(|r| r.value).collect::<Vec<_>>(),
-    ));
+    cols.push(column("category", rows, |r| r.category));
+    cols.push(column("metric", rows, |r| r.metric.as_str()));
+    cols.push(column("value", rows, |r| r.value));
     cols.extend(provenance_columns(info, n));
     DataFrame::new(n, cols)
 }
@@ -121,22 +120,10 @@ pub fn metric_frame(info: &CellInfo, rows: &[MetricRow]) -> PolarsResult<DataFra
 pub fn curve_frame(info: &CellInfo, rows: &[CurveRow]) -> PolarsResult<DataFrame> {
     let n = rows.len();
     let mut cols = info_columns(info, n);
-    cols.push(Column::new(
-        "epoch".into(),
-        rows.iter().map(|r| r.epoch).collect::<Vec<_>>(),
-    ));
-    cols.push(Column::new(
-        "split".into(),
-        rows.iter().map(|r| r.split.as_str()).collect::<Vec<_>>(),
-    ));
-    cols.push(Column::new(
-        "metric".into(),
-        rows.iter().map(|r| r.metric.as_str()).collect::<Vec<_>>(),
-    ));
-    cols.push(Column::new(
-        "value".into(),
-        rows.iter().map(|r| r.value).collect::<Vec<_>>(),
-    ));
+    cols.push(column("epoch", rows, |r| r.epoch));
+    cols.push(column("split", rows, |r| r.split.as_str()));
+    cols.push(column("metric", rows, |r| r.metric.as_str()));
+    cols.push(column("value", rows, |r| r.value));
     cols.push(Column::new(
         "config_hash".into(),
         vec![info.config_hash.as_str(); n],
