@@ -122,6 +122,21 @@ fn metric_rows(log: &TrainLog) -> Vec<MetricRow> {
         ),
         ("process_peak_rss_mib", provenance::peak_rss_mib()),
     ];
+    // Sampler diagnostics: the mean over epochs.
+    let mut diag: Vec<(&'static str, f64)> = Vec::new();
+    for e in &log.epochs {
+        for &(m, v) in &e.diagnostics {
+            match diag.iter_mut().find(|(n, _)| *n == m) {
+                Some(d) => d.1 += v / epochs,
+                None => diag.push((m, v / epochs)),
+            }
+        }
+    }
+    rows.extend(diag.into_iter().map(|(m, v)| MetricRow {
+        category: "sampler",
+        metric: m.into(),
+        value: v,
+    }));
     rows.extend(efficiency.into_iter().map(|(m, v)| MetricRow {
         category: "efficiency",
         metric: m.into(),
@@ -142,6 +157,7 @@ fn curve_rows(log: &TrainLog) -> Vec<CurveRow> {
         rows.push(row("train", "loss", e.loss));
         rows.push(row("train", "epoch_seconds", e.train_seconds));
         rows.push(row("train", "sampling_seconds", e.sampling_seconds));
+        rows.extend(e.diagnostics.iter().map(|&(m, v)| row("train", m, v)));
         for ev in &e.evaluations {
             rows.extend(ev.metrics.iter().map(|(m, v)| row(ev.split, m, *v)));
         }

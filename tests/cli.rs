@@ -5,6 +5,10 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use std::path::{Path, PathBuf};
 
+/// Rows per cell of a synthetic suite with two cut-offs: 9 effectiveness metrics (4 top-K metrics × 2
+/// cut-offs + MRR), 6 sampler diagnostics, 7 efficiency metrics.
+const ROWS_PER_CELL: usize = 9 + 6 + 7;
+
 fn nsbench() -> Command {
     Command::cargo_bin("nsbench").unwrap()
 }
@@ -80,8 +84,7 @@ fn the_smoke_suite_runs_end_to_end_and_its_files_read_back() {
         .stdout(predicate::str::contains("| uniform | 4 | 2 |"));
 
     let df = nsbench::store::read_parquet(&out.path().join("results.parquet")).unwrap();
-    // 8 cells × (4 top-K metrics × 2 cut-offs + MRR + 7 efficiency metrics).
-    assert_eq!(df.height(), 8 * 16);
+    assert_eq!(df.height(), 8 * ROWS_PER_CELL);
     for col in [
         "suite",
         "run_id",
@@ -132,6 +135,30 @@ fn the_smoke_suite_runs_end_to_end_and_its_files_read_back() {
             );
         }
     }
+    // Diagnostics: shares in [0, 1]; popularity concentrates its draws more than uniform does.
+    let value = |id: &str, m: &str| {
+        rows.iter()
+            .find(|r| r.run_id == id && r.metric == m)
+            .unwrap()
+            .value
+    };
+    for r in rows
+        .iter()
+        .filter(|r| r.category == "sampler" && r.metric != "ns_per_negative")
+    {
+        assert!(
+            (0.0..=1.0).contains(&r.value),
+            "{} {} = {}",
+            r.run_id,
+            r.metric,
+            r.value
+        );
+    }
+    assert!(
+        value("rec-synthetic-popularity-r4-s0", "gini")
+            > value("rec-synthetic-uniform-r4-s0", "gini") + 0.1
+    );
+    assert!(value("rec-synthetic-uniform-r4-s0", "coverage") > 0.9);
     let recall = |id: &str| {
         rows.iter()
             .find(|r| r.run_id == id && r.metric == "recall@10")
@@ -220,7 +247,10 @@ fn a_rerun_skips_finished_cells_and_reruns_changed_or_missing_ones() {
         before,
         "a finished cell is left untouched"
     );
-    assert_eq!(nsbench::store::read_results(&out).unwrap().len(), 8 * 16);
+    assert_eq!(
+        nsbench::store::read_results(&out).unwrap().len(),
+        8 * ROWS_PER_CELL
+    );
     // A changed configuration is not taken as finished.
     let suite = write_suite(dir.path(), "resume", 3, "l2 = 0.001");
     run_ok(&suite, &out).stderr(predicate::str::contains("trained 8 cells, skipped 0"));
@@ -268,7 +298,10 @@ fn a_killed_run_loses_at_most_the_cells_in_flight_and_a_rerun_finishes_the_grid(
         "trained {} cells, skipped {done}",
         8 - done
     )));
-    assert_eq!(nsbench::store::read_results(&out).unwrap().len(), 8 * 16);
+    assert_eq!(
+        nsbench::store::read_results(&out).unwrap().len(),
+        8 * ROWS_PER_CELL
+    );
     let leftovers: Vec<_> = std::fs::read_dir(out.join("runs"))
         .unwrap()
         .filter_map(Result::ok)

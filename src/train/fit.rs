@@ -8,6 +8,7 @@ use rand::seq::SliceRandom;
 use rand_pcg::Pcg64Mcg;
 use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 
+use super::diagnostics::Diagnostics;
 use super::{loss, OptimizerKind, TrainConfig};
 use crate::data::Dataset;
 use crate::metrics::{Evaluator, MetricValues};
@@ -39,6 +40,8 @@ pub struct EpochLog {
     pub train_seconds: f64,
     /// Time spent inside the sampler during the epoch.
     pub sampling_seconds: f64,
+    /// Sampler diagnostics of the epoch (see `diagnostics`).
+    pub diagnostics: Vec<(&'static str, f64)>,
     pub evaluations: Vec<Evaluation>,
 }
 
@@ -97,9 +100,11 @@ pub fn fit(
     };
     let (mut best, mut since_best) = (f64::NEG_INFINITY, 0u32);
     let mut step = 0u64;
+    let mut diagnostics = Diagnostics::new(data.n_items);
     for epoch in 1..=cfg.epochs {
         let started = Instant::now();
         let mut sampling = Duration::ZERO;
+        let mut diagnosing = Duration::ZERO;
         order.shuffle(&mut streams.shuffle);
         for (j, &o) in order.iter().enumerate() {
             queries[j] = data.train.users[o as usize] as i64;
@@ -128,6 +133,12 @@ pub fn fit(
             };
             let negatives = sampler.sample(&batch, ratio, &mut cx)?;
             sampling += t.elapsed();
+            if let NegativeItems::Ids(ids) = &negatives.items {
+                let t = Instant::now();
+                diagnostics.record(data, batch.queries, ids);
+                diagnostics.record_hardness(model, &q_t, ids);
+                diagnosing += t.elapsed();
+            }
 
             let (loss, neg_score) = step_loss(cfg, model, &q_t, &p_t, &negatives, ratio);
             opt.backward_step(&loss);
@@ -137,7 +148,8 @@ pub fn fit(
         }
         sampler.end_epoch(epoch);
         let mean_loss = f64::try_from(&loss_sum)? / n.max(1) as f64;
-        let train_seconds = started.elapsed().as_secs_f64();
+        let diagnostics_of_epoch = diagnostics.finish_epoch(data, sampling.as_secs_f64());
+        let train_seconds = (started.elapsed() - diagnosing).as_secs_f64();
         log.train_seconds += train_seconds;
         log.sampling_seconds += sampling.as_secs_f64();
         log.positives_seen += n as u64;
@@ -181,6 +193,7 @@ pub fn fit(
             loss: mean_loss,
             train_seconds,
             sampling_seconds: sampling.as_secs_f64(),
+            diagnostics: diagnostics_of_epoch,
             evaluations,
         });
         if let Some(es) = early {

@@ -1,5 +1,6 @@
 //! Training: the `[train]` configuration, the losses and the epoch loop.
 
+pub mod diagnostics;
 mod fit;
 pub mod loss;
 
