@@ -12,11 +12,17 @@
 //! Randomness comes only from the `rng` in the context, which derives from (suite, cell, seed).
 
 mod alias;
+mod dns;
+mod in_batch;
 mod popularity;
+mod self_adversarial;
 mod uniform;
 
 pub use alias::AliasTable;
+pub use dns::{Dns, DnsConfig};
+pub use in_batch::{InBatch, InBatchConfig};
 pub use popularity::{Popularity, PopularityConfig};
+pub use self_adversarial::{SelfAdversarial, SelfAdversarialConfig};
 pub use uniform::{Uniform, UniformConfig};
 
 use rand_pcg::Pcg64Mcg;
@@ -33,6 +39,9 @@ use crate::model::ContrastiveModel;
 pub enum SamplerConfig {
     Uniform(UniformConfig),
     Popularity(PopularityConfig),
+    Dns(DnsConfig),
+    SelfAdversarial(SelfAdversarialConfig),
+    InBatch(InBatchConfig),
 }
 
 /// Every registered sampler: (kind, one-line description).
@@ -43,6 +52,21 @@ pub const REGISTRY: &[(&str, &str)] = &[
         "P(c) ∝ (count(c) + smoothing)^alpha by an alias table (word2vec); alpha = 0.75, smoothing = 1, \
          exclude_positives = true",
     ),
+    (
+        "dns",
+        "dynamic negative sampling (Zhang et al. 2013): best-scored of M uniform candidates per negative; \
+         candidates = 10, exclude_positives = true",
+    ),
+    (
+        "self-adversarial",
+        "uniform negatives weighted by softmax(alpha · score) without gradient (RotatE); alpha = 1, \
+         exclude_positives = true",
+    ),
+    (
+        "in-batch",
+        "the other positives of the batch (Yi et al. 2019); logq = false (score − log q correction), \
+         exclude_positives = true (masked)",
+    ),
 ];
 
 impl SamplerConfig {
@@ -50,6 +74,9 @@ impl SamplerConfig {
         match self {
             SamplerConfig::Uniform(_) => "uniform",
             SamplerConfig::Popularity(_) => "popularity",
+            SamplerConfig::Dns(_) => "dns",
+            SamplerConfig::SelfAdversarial(_) => "self-adversarial",
+            SamplerConfig::InBatch(_) => "in-batch",
         }
     }
 
@@ -58,14 +85,19 @@ impl SamplerConfig {
         match self {
             SamplerConfig::Uniform(c) => c.tag(),
             SamplerConfig::Popularity(c) => c.tag(),
+            SamplerConfig::Dns(c) => c.tag(),
+            SamplerConfig::SelfAdversarial(c) => c.tag(),
+            SamplerConfig::InBatch(c) => c.tag(),
         }
     }
 
     /// Problems with the parameters, as (key, message).
     pub fn problems(&self) -> Vec<(&'static str, String)> {
         match self {
-            SamplerConfig::Uniform(_) => Vec::new(),
+            SamplerConfig::Uniform(_) | SamplerConfig::InBatch(_) => Vec::new(),
             SamplerConfig::Popularity(c) => c.problems(),
+            SamplerConfig::Dns(c) => c.problems(),
+            SamplerConfig::SelfAdversarial(c) => c.problems(),
         }
     }
 
@@ -74,6 +106,9 @@ impl SamplerConfig {
         Ok(match self {
             SamplerConfig::Uniform(c) => Box::new(Uniform::new(c, data)),
             SamplerConfig::Popularity(c) => Box::new(Popularity::new(c, data)?),
+            SamplerConfig::Dns(c) => Box::new(Dns::new(c, data)),
+            SamplerConfig::SelfAdversarial(c) => Box::new(SelfAdversarial::new(c, data)),
+            SamplerConfig::InBatch(c) => Box::new(InBatch::new(c, data)),
         })
     }
 }
@@ -214,23 +249,25 @@ pub(crate) mod tests {
         )
     }
 
-    /// Draws `k` negatives for each of `queries` with a fixed seed; returns them row by row.
-    pub fn draw(
+    /// Samples `k` negatives for each of `queries` (each with its last training item as the positive)
+    /// with a fixed seed and a fixed model; returns the negatives and every query's scores over the pool.
+    pub fn sample_with_model(
         sampler: &mut dyn Sampler,
         data: &Dataset,
         queries: &[i64],
         k: usize,
         seed: u64,
-    ) -> Vec<Vec<i64>> {
+    ) -> (Negatives, Vec<Vec<f32>>) {
         let vs = tch::nn::VarStore::new(Device::Cpu);
-        let model = Mf::new(
-            &vs.root(),
-            &MfConfig::default(),
-            data.n_users,
-            data.n_items,
-            0,
-        );
-        let positives = vec![0i64; queries.len()];
+        let config = MfConfig {
+            dim: 8,
+            init_std: 1.0,
+        };
+        let model = Mf::new(&vs.root(), &config, data.n_users, data.n_items, 0);
+        let positives: Vec<i64> = queries
+            .iter()
+            .map(|&q| *data.train_by_user.items(q as usize).last().unwrap() as i64)
+            .collect();
         let (q_t, p_t) = (Tensor::from_slice(queries), Tensor::from_slice(&positives));
         let batch = Batch {
             queries,
@@ -247,11 +284,34 @@ pub(crate) mod tests {
             step: 0,
         };
         let negatives = sampler.sample(&batch, k, &mut cx).unwrap();
+        let scores = model.queries(&q_t).matmul(&model.all_items().tr()).detach();
+        (negatives, Vec::<Vec<f32>>::try_from(scores).unwrap())
+    }
+
+    /// The ids `sample_with_model` draws, row by row, checked to be (B, k), with the scores.
+    pub fn draw_with_model(
+        sampler: &mut dyn Sampler,
+        data: &Dataset,
+        queries: &[i64],
+        k: usize,
+        seed: u64,
+    ) -> (Vec<Vec<i64>>, Vec<Vec<f32>>) {
+        let (negatives, scores) = sample_with_model(sampler, data, queries, k, seed);
         let NegativeItems::Ids(ids) = negatives.items else {
             panic!("expected ids")
         };
         assert_eq!(ids.size(), vec![queries.len() as i64, k as i64]);
-        Vec::<Vec<i64>>::try_from(ids).unwrap()
+        (Vec::<Vec<i64>>::try_from(ids).unwrap(), scores)
+    }
+
+    pub fn draw(
+        sampler: &mut dyn Sampler,
+        data: &Dataset,
+        queries: &[i64],
+        k: usize,
+        seed: u64,
+    ) -> Vec<Vec<i64>> {
+        draw_with_model(sampler, data, queries, k, seed).0
     }
 
     #[test]
@@ -264,28 +324,53 @@ pub(crate) mod tests {
                 alpha: -1.0,
                 ..Default::default()
             }),
+            SamplerConfig::Dns(DnsConfig::default()),
+            SamplerConfig::SelfAdversarial(SelfAdversarialConfig::default()),
+            SamplerConfig::InBatch(InBatchConfig {
+                logq: true,
+                exclude_positives: true,
+            }),
         ];
-        assert_eq!(REGISTRY.len(), 2, "a new sampler joins this contract test");
-        for c in configs {
-            let queries = [0i64, 1, 2, 0];
-            let a = draw(c.build(&data).unwrap().as_mut(), &data, &queries, 50, 7);
-            let b = draw(c.build(&data).unwrap().as_mut(), &data, &queries, 50, 7);
-            assert_eq!(a, b, "{}: same seed, same draws", c.kind());
-            assert_ne!(
-                a,
-                draw(c.build(&data).unwrap().as_mut(), &data, &queries, 50, 8),
-                "{}",
-                c.kind()
-            );
-            for (q, row) in queries.iter().zip(&a) {
-                for &i in row {
-                    assert!((0..10).contains(&i), "{}: id {i} out of range", c.kind());
+        let kinds: std::collections::BTreeSet<_> = configs.iter().map(|c| c.kind()).collect();
+        assert_eq!(
+            kinds.len(),
+            REGISTRY.len(),
+            "every registered sampler joins this contract test"
+        );
+        let queries = [0i64, 1, 2, 0];
+        let run = |c: &SamplerConfig, seed| {
+            sample_with_model(c.build(&data).unwrap().as_mut(), &data, &queries, 50, seed).0
+        };
+        let ids = |n: &Negatives| match &n.items {
+            NegativeItems::Ids(t) => Vec::<Vec<i64>>::try_from(t).unwrap(),
+            NegativeItems::Embeddings(_) => panic!("id samplers only so far"),
+        };
+        for c in &configs {
+            let (a, b, other) = (run(c, 7), run(c, 7), run(c, 8));
+            let kind = c.kind();
+            assert_eq!(ids(&a), ids(&b), "{kind}: same seed, same draws");
+            assert_ne!(ids(&a), ids(&other), "{kind}: another seed, other draws");
+            let valid = a
+                .valid
+                .as_ref()
+                .map(|v| Vec::<Vec<bool>>::try_from(v).unwrap());
+            for (row, (q, drawn)) in queries.iter().zip(ids(&a)).enumerate() {
+                assert_eq!(drawn.len(), 50, "{kind}: k per row");
+                for (j, &i) in drawn.iter().enumerate() {
+                    assert!((0..10).contains(&i), "{kind}: id {i} out of range");
+                    let counted = valid.as_ref().is_none_or(|v| v[row][j]);
                     assert!(
-                        !data.train_by_user.contains(*q as usize, i as u32),
-                        "{}: user {q} got positive {i}",
-                        c.kind()
+                        !(counted && data.train_by_user.contains(*q as usize, i as u32)),
+                        "{kind}: user {q} got its positive {i} as a negative"
                     );
                 }
+            }
+            for t in [&a.weights, &a.log_q].into_iter().flatten() {
+                let values = Vec::<Vec<f32>>::try_from(t).unwrap();
+                assert!(
+                    values.iter().flatten().all(|x| x.is_finite()),
+                    "{kind}: NaN or inf"
+                );
             }
         }
     }

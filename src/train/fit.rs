@@ -228,9 +228,11 @@ fn step_loss(
     };
     let scores = (u.unsqueeze(1) * &items).sum_dim_intlist(-1, false, None);
     let (pos, neg) = (scores.select(1, 0), scores.narrow(1, 1, ratio as i64));
+    // logQ correction: the negatives' scores minus their log proposal probability.
+    let corrected = negatives.log_q.as_ref().map(|lq| &neg - lq);
     let mut loss = loss::bpr(
         &pos,
-        &neg,
+        corrected.as_ref().unwrap_or(&neg),
         negatives.weights.as_ref(),
         negatives.valid.as_ref(),
     );

@@ -1,0 +1,120 @@
+//! Self-adversarial negative sampling (Sun et al., "RotatE: Knowledge Graph Embedding by Relational
+//! Rotation in Complex Space", ICLR 2019): draw k negatives uniformly, then weight each in the loss by
+//! softmax(α · s(q, c)) over the k, computed without gradient, so harder negatives count more without
+//! the cost of sampling from the model's distribution. α is the sampling temperature (RotatE: 0.5–1).
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tch::Kind;
+
+use super::{draw_ids, Batch, NegativeItems, Negatives, SampleContext, Sampler};
+use crate::data::{Dataset, UserItems};
+use crate::error::SamplerError;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SelfAdversarialConfig {
+    /// Temperature α of the weights softmax(α · s).
+    pub alpha: f64,
+    pub exclude_positives: bool,
+}
+
+impl Default for SelfAdversarialConfig {
+    fn default() -> Self {
+        SelfAdversarialConfig {
+            alpha: 1.0,
+            exclude_positives: true,
+        }
+    }
+}
+
+impl SelfAdversarialConfig {
+    pub fn tag(&self) -> String {
+        format!("self-adversarial-a{}", self.alpha)
+    }
+
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        if !self.alpha.is_finite() {
+            return vec![(
+                "alpha",
+                format!("must be a finite number (got {})", self.alpha),
+            )];
+        }
+        Vec::new()
+    }
+}
+
+pub struct SelfAdversarial {
+    alpha: f64,
+    n_items: u32,
+    known: Option<UserItems>,
+}
+
+impl SelfAdversarial {
+    pub fn new(c: &SelfAdversarialConfig, data: &Dataset) -> SelfAdversarial {
+        SelfAdversarial {
+            alpha: c.alpha,
+            n_items: data.n_items as u32,
+            known: c.exclude_positives.then(|| data.train_by_user.clone()),
+        }
+    }
+}
+
+impl Sampler for SelfAdversarial {
+    fn name(&self) -> &'static str {
+        "self-adversarial"
+    }
+
+    fn sample(
+        &mut self,
+        batch: &Batch,
+        k: usize,
+        cx: &mut SampleContext,
+    ) -> Result<Negatives, SamplerError> {
+        let n = self.n_items;
+        let rng = &mut *cx.rng;
+        let ids = draw_ids(batch, k, self.known.as_ref(), cx.device, || {
+            rng.random_range(0..n)
+        });
+        let _no_grad = tch::no_grad_guard();
+        let scores = cx.model.score_candidates(batch.queries_t, &ids);
+        let weights = (scores * self.alpha).softmax(1, Kind::Float).detach();
+        Ok(Negatives {
+            items: NegativeItems::Ids(ids),
+            weights: Some(weights),
+            log_q: None,
+            valid: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sampler::tests::{sample_with_model, tiny_data};
+
+    #[test]
+    fn weights_are_the_softmax_of_alpha_times_the_scores() {
+        let data = tiny_data();
+        let mut s = SelfAdversarial::new(
+            &SelfAdversarialConfig {
+                alpha: 2.0,
+                exclude_positives: true,
+            },
+            &data,
+        );
+        let (negatives, scores) = sample_with_model(&mut s, &data, &[1, 2], 4, 9);
+        let NegativeItems::Ids(ids) = &negatives.items else {
+            panic!()
+        };
+        let weights = Vec::<Vec<f32>>::try_from(negatives.weights.unwrap()).unwrap();
+        let ids = Vec::<Vec<i64>>::try_from(ids).unwrap();
+        for ((w, row), s) in weights.iter().zip(&ids).zip(&scores) {
+            let z: f32 = row.iter().map(|&i| (2.0 * s[i as usize]).exp()).sum();
+            for (wj, &i) in w.iter().zip(row) {
+                assert!((wj - (2.0 * s[i as usize]).exp() / z).abs() < 1e-5);
+            }
+            assert!((w.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        }
+    }
+}
