@@ -12,15 +12,19 @@
 //! Randomness comes only from the `rng` in the context, which derives from (suite, cell, seed).
 
 mod alias;
+mod bounded;
 mod dns;
 mod in_batch;
+mod mixed;
 mod popularity;
 mod self_adversarial;
 mod uniform;
 
 pub use alias::AliasTable;
+pub use bounded::{Bounded, BoundedConfig};
 pub use dns::{Dns, DnsConfig};
 pub use in_batch::{InBatch, InBatchConfig};
+pub use mixed::{Mixed, MixedConfig};
 pub use popularity::{Popularity, PopularityConfig};
 pub use self_adversarial::{SelfAdversarial, SelfAdversarialConfig};
 pub use uniform::{Uniform, UniformConfig};
@@ -42,6 +46,8 @@ pub enum SamplerConfig {
     Dns(DnsConfig),
     SelfAdversarial(SelfAdversarialConfig),
     InBatch(InBatchConfig),
+    Bounded(BoundedConfig),
+    Mixed(MixedConfig),
 }
 
 /// Every registered sampler: (kind, one-line description).
@@ -67,6 +73,15 @@ pub const REGISTRY: &[(&str, &str)] = &[
         "the other positives of the batch (Yi et al. 2019); logq = false (score − log q correction), \
          exclude_positives = true (masked)",
     ),
+    (
+        "bounded",
+        "hardest of M uniform candidates scored at most s(q, p) − margin (Qin et al. 2021); candidates = 10, \
+         margin = 0, exclude_positives = true",
+    ),
+    (
+        "mixed",
+        "in-batch plus uniform negatives (Yang et al. 2020); uniform_share = 0.5, exclude_positives = true",
+    ),
 ];
 
 impl SamplerConfig {
@@ -77,6 +92,8 @@ impl SamplerConfig {
             SamplerConfig::Dns(_) => "dns",
             SamplerConfig::SelfAdversarial(_) => "self-adversarial",
             SamplerConfig::InBatch(_) => "in-batch",
+            SamplerConfig::Bounded(_) => "bounded",
+            SamplerConfig::Mixed(_) => "mixed",
         }
     }
 
@@ -88,6 +105,8 @@ impl SamplerConfig {
             SamplerConfig::Dns(c) => c.tag(),
             SamplerConfig::SelfAdversarial(c) => c.tag(),
             SamplerConfig::InBatch(c) => c.tag(),
+            SamplerConfig::Bounded(c) => c.tag(),
+            SamplerConfig::Mixed(c) => c.tag(),
         }
     }
 
@@ -98,6 +117,8 @@ impl SamplerConfig {
             SamplerConfig::Popularity(c) => c.problems(),
             SamplerConfig::Dns(c) => c.problems(),
             SamplerConfig::SelfAdversarial(c) => c.problems(),
+            SamplerConfig::Bounded(c) => c.problems(),
+            SamplerConfig::Mixed(c) => c.problems(),
         }
     }
 
@@ -109,6 +130,8 @@ impl SamplerConfig {
             SamplerConfig::Dns(c) => Box::new(Dns::new(c, data)),
             SamplerConfig::SelfAdversarial(c) => Box::new(SelfAdversarial::new(c, data)),
             SamplerConfig::InBatch(c) => Box::new(InBatch::new(c, data)),
+            SamplerConfig::Bounded(c) => Box::new(Bounded::new(c, data)),
+            SamplerConfig::Mixed(c) => Box::new(Mixed::new(c, data)),
         })
     }
 }
@@ -330,6 +353,8 @@ pub(crate) mod tests {
                 logq: true,
                 exclude_positives: true,
             }),
+            SamplerConfig::Bounded(BoundedConfig::default()),
+            SamplerConfig::Mixed(MixedConfig::default()),
         ];
         let kinds: std::collections::BTreeSet<_> = configs.iter().map(|c| c.kind()).collect();
         assert_eq!(
