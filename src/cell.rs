@@ -112,6 +112,7 @@ fn metric_rows(log: &TrainLog) -> Vec<MetricRow> {
         ),
         ("train_seconds", log.train_seconds),
         ("eval_seconds", log.eval_seconds),
+        ("diagnostics_seconds", log.diagnostics_seconds),
         (
             "positives_per_second",
             if log.train_seconds > 0.0 {

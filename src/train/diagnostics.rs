@@ -72,16 +72,19 @@ impl Diagnostics {
             return;
         }
         let _no_grad = tch::no_grad_guard();
-        let rows = queries.size()[0].min(HARDNESS_ROWS);
+        let (k, pool) = (ids.size()[1], model.n_items());
+        // Compare every drawn negative with the whole pool, on as many rows as keep that to 16M pairs.
+        let rows = queries.size()[0]
+            .min(HARDNESS_ROWS)
+            .min((16_000_000 / (k * pool).max(1)).max(1));
         let (q, ids) = (queries.narrow(0, 0, rows), ids.narrow(0, 0, rows));
         let all = model.queries(&q).matmul(&model.all_items().tr()); // (r, N)
-        let neg = all.gather(1, &ids, false).contiguous(); // (r, k)
-        let (sorted, _) = all.sort(1, false);
-        // Items scored strictly below each negative: its insertion point on the left of ties.
-        let below = neg
-            .searchsorted(&sorted, false, false, "left", None::<Tensor>)
-            .to_kind(Kind::Float);
-        let pool = (all.size()[1] - 1).max(1) as f64;
+        let neg = all.gather(1, &ids, false); // (r, k)
+        let below = all
+            .unsqueeze(1)
+            .lt_tensor(&neg.unsqueeze(2))
+            .sum_dim_intlist(2, false, Kind::Float);
+        let pool = (pool - 1).max(1) as f64;
         self.hardness = Some((below / pool).mean(Kind::Float).double_value(&[]));
     }
 

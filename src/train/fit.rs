@@ -56,6 +56,8 @@ pub struct TrainLog {
     pub train_seconds: f64,
     pub sampling_seconds: f64,
     pub eval_seconds: f64,
+    /// Time spent measuring sampler diagnostics (kept out of `train_seconds`).
+    pub diagnostics_seconds: f64,
 }
 
 /// Trains `model` (whose parameters live in `vs`) on `data` with `ratio` negatives per positive.
@@ -97,6 +99,7 @@ pub fn fit(
         train_seconds: 0.0,
         sampling_seconds: 0.0,
         eval_seconds: 0.0,
+        diagnostics_seconds: 0.0,
     };
     let (mut best, mut since_best) = (f64::NEG_INFINITY, 0u32);
     let mut step = 0u64;
@@ -149,6 +152,7 @@ pub fn fit(
         sampler.end_epoch(epoch);
         let mean_loss = f64::try_from(&loss_sum)? / n.max(1) as f64;
         let diagnostics_of_epoch = diagnostics.finish_epoch(data, sampling.as_secs_f64());
+        log.diagnostics_seconds += diagnosing.as_secs_f64();
         let train_seconds = (started.elapsed() - diagnosing).as_secs_f64();
         log.train_seconds += train_seconds;
         log.sampling_seconds += sampling.as_secs_f64();
