@@ -6,8 +6,8 @@ use predicates::prelude::*;
 use std::path::{Path, PathBuf};
 
 /// Rows per cell of a synthetic suite with two cut-offs: 9 effectiveness metrics (4 top-K metrics × 2
-/// cut-offs + MRR), 6 sampler diagnostics, 7 efficiency metrics.
-const ROWS_PER_CELL: usize = 9 + 6 + 7;
+/// cut-offs + MRR), 6 sampler diagnostics, 8 efficiency metrics.
+const ROWS_PER_CELL: usize = 9 + 6 + 8;
 
 fn nsbench() -> Command {
     Command::cargo_bin("nsbench").unwrap()
