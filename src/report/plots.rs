@@ -6,7 +6,7 @@
 use anyhow::{anyhow, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
@@ -39,7 +39,8 @@ struct Panel {
     series: Vec<Series>,
 }
 
-const PALETTE: [RGBColor; 10] = [
+/// Tableau 20: ten strong colours, then their light variants.
+const PALETTE: [RGBColor; 20] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -50,25 +51,41 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(127, 127, 127),
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
+    RGBColor(174, 199, 232),
+    RGBColor(255, 187, 120),
+    RGBColor(152, 223, 138),
+    RGBColor(255, 152, 150),
+    RGBColor(197, 176, 213),
+    RGBColor(196, 156, 148),
+    RGBColor(247, 182, 210),
+    RGBColor(199, 199, 199),
+    RGBColor(219, 219, 141),
+    RGBColor(158, 218, 229),
 ];
 
-/// A fixed colour per sampler name, the same in every figure and every report.
-fn sampler_color(name: &str) -> RGBColor {
-    const FIXED: [&str; 6] = [
-        "uniform",
-        "popularity",
-        "dns",
-        "in-batch",
-        "self-adversarial",
-        "full",
-    ];
-    let slot = FIXED.iter().position(|n| *n == name).unwrap_or_else(|| {
-        let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-        });
-        (h % PALETTE.len() as u64) as usize
-    });
-    PALETTE[slot]
+/// Colours of a report's samplers: a sampler named by its kind always gets its kind's colour (by
+/// registry order), so `uniform` looks the same in every report; other labels (two samplers of one
+/// kind) take the first colour no sampler of this report has, so no two lines share a colour.
+fn sampler_colors(samplers: &[String]) -> HashMap<String, RGBColor> {
+    let fixed = |name: &str| {
+        crate::sampler::REGISTRY
+            .iter()
+            .position(|(kind, _)| *kind == name)
+    };
+    let mut used: Vec<usize> = samplers.iter().filter_map(|s| fixed(s)).collect();
+    samplers
+        .iter()
+        .map(|s| {
+            let slot = fixed(s).unwrap_or_else(|| {
+                let free = (0..PALETTE.len())
+                    .find(|i| !used.contains(i))
+                    .unwrap_or(used.len() % PALETTE.len());
+                used.push(free);
+                free
+            });
+            (s.clone(), PALETTE[slot % PALETTE.len()])
+        })
+        .collect()
 }
 
 /// File-name form of a metric: `recall@20` → `recall_at_20`.
@@ -84,6 +101,7 @@ pub fn render_all(
     register_font();
     std::fs::create_dir_all(dir)?;
     let mut files = Vec::new();
+    let colors = sampler_colors(&summary.distinct(|r| r.sampler.clone()));
     for domain in summary.distinct(|r| r.domain.clone()) {
         let metrics: Vec<String> = summary
             .distinct(|r| (r.metric.clone(), r.category.clone()))
@@ -92,7 +110,7 @@ pub fn render_all(
             .map(|(m, _)| m)
             .collect();
         for metric in &metrics {
-            let panel = ratio_panel(summary, &domain, metric);
+            let panel = ratio_panel(summary, &colors, &domain, metric);
             files.extend(save(
                 dir,
                 &format!("{domain}-{}-vs-ratio", slug(metric)),
@@ -106,7 +124,7 @@ pub fn render_all(
             .into_iter()
             .chain(std::iter::once(&"loss".to_string()))
         {
-            let panels = convergence_panels(summary, curves, &domain, metric);
+            let panels = convergence_panels(summary, &colors, curves, &domain, metric);
             if panels.is_empty() {
                 continue;
             }
@@ -122,7 +140,12 @@ pub fn render_all(
     Ok(files)
 }
 
-fn ratio_panel(summary: &Summary, domain: &str, metric: &str) -> Panel {
+fn ratio_panel(
+    summary: &Summary,
+    colors: &HashMap<String, RGBColor>,
+    domain: &str,
+    metric: &str,
+) -> Panel {
     let mut n_seeds = 0;
     let series = summary
         .distinct(|r| r.sampler.clone())
@@ -138,7 +161,7 @@ fn ratio_panel(summary: &Summary, domain: &str, metric: &str) -> Panel {
                 })
                 .collect();
             Series {
-                color: sampler_color(&sampler),
+                color: colors[&sampler],
                 label: sampler,
                 points,
             }
@@ -156,6 +179,7 @@ fn ratio_panel(summary: &Summary, domain: &str, metric: &str) -> Panel {
 
 fn convergence_panels(
     summary: &Summary,
+    colors: &HashMap<String, RGBColor>,
     curves: &[(ResultRow, CurveRow)],
     domain: &str,
     metric: &str,
@@ -189,7 +213,7 @@ fn convergence_panels(
                 .filter_map(|s| groups.get(&(s.clone(), ratio)).map(|g| (s, g)))
                 .map(|(s, by_epoch)| Series {
                     label: s.clone(),
-                    color: sampler_color(s),
+                    color: colors[s],
                     points: by_epoch
                         .iter()
                         .map(|(e, v)| {
@@ -337,4 +361,31 @@ where
         .draw()
         .map_err(err)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_keep_their_colour_and_no_two_samplers_share_one() {
+        let names: Vec<String> = [
+            "popularity",
+            "in-batch-logq",
+            "uniform",
+            "popularity-a0",
+            "dns",
+        ]
+        .map(String::from)
+        .to_vec();
+        let colors = sampler_colors(&names);
+        let alone = sampler_colors(&["uniform".to_string()]);
+        assert_eq!(
+            colors["uniform"], alone["uniform"],
+            "a kind's colour does not depend on the company"
+        );
+        let distinct: std::collections::HashSet<_> =
+            colors.values().map(|c| (c.0, c.1, c.2)).collect();
+        assert_eq!(distinct.len(), names.len());
+    }
 }
