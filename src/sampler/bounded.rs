@@ -3,12 +3,11 @@
 //! s(q, p) − margin (too hard: likely false negatives), and keep the hardest of the rest. A slot whose M
 //! candidates are all too hard is masked out of the loss rather than filled with one.
 
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::Kind;
 
-use super::{draw_ids, Batch, NegativeItems, Negatives, SampleContext, Sampler};
-use crate::data::{Dataset, UserItems};
+use super::{Batch, NegativeItems, Negatives, SampleContext, Sampler, Uniform, UniformConfig};
+use crate::data::Dataset;
 use crate::error::SamplerError;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,16 +52,17 @@ impl BoundedConfig {
 
 pub struct Bounded {
     config: BoundedConfig,
-    n_items: u32,
-    known: Option<UserItems>,
+    uniform: Uniform,
 }
 
 impl Bounded {
     pub fn new(c: &BoundedConfig, data: &Dataset) -> Bounded {
+        let uniform = UniformConfig {
+            exclude_positives: c.exclude_positives,
+        };
         Bounded {
             config: c.clone(),
-            n_items: data.n_items as u32,
-            known: c.exclude_positives.then(|| data.train_by_user.clone()),
+            uniform: Uniform::new(&uniform, data),
         }
     }
 }
@@ -78,15 +78,8 @@ impl Sampler for Bounded {
         k: usize,
         cx: &mut SampleContext,
     ) -> Result<Negatives, SamplerError> {
-        let (n, m) = (self.n_items, self.config.candidates as i64);
-        let rng = &mut *cx.rng;
-        let candidates = draw_ids(
-            batch,
-            k * m as usize,
-            self.known.as_ref(),
-            cx.device,
-            || rng.random_range(0..n),
-        );
+        let m = self.config.candidates as i64;
+        let candidates = self.uniform.draw(batch, k * m as usize, cx);
         let _no_grad = tch::no_grad_guard();
         let scores = cx.model.score_candidates(batch.queries_t, &candidates); // (B, k·M)
         let positive = cx

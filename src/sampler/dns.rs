@@ -3,12 +3,11 @@
 //! (known positives redrawn, as in BPR), score them all with the current model in one batched call, and
 //! keep the best-scored. M = 1 is uniform sampling; larger M gives harder negatives.
 
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::Kind;
 
-use super::{draw_ids, Batch, Negatives, SampleContext, Sampler};
-use crate::data::{Dataset, UserItems};
+use super::{Batch, Negatives, SampleContext, Sampler, Uniform, UniformConfig};
+use crate::data::Dataset;
 use crate::error::SamplerError;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,16 +42,17 @@ impl DnsConfig {
 
 pub struct Dns {
     candidates: usize,
-    n_items: u32,
-    known: Option<UserItems>,
+    uniform: Uniform,
 }
 
 impl Dns {
     pub fn new(c: &DnsConfig, data: &Dataset) -> Dns {
+        let uniform = UniformConfig {
+            exclude_positives: c.exclude_positives,
+        };
         Dns {
             candidates: c.candidates,
-            n_items: data.n_items as u32,
-            known: c.exclude_positives.then(|| data.train_by_user.clone()),
+            uniform: Uniform::new(&uniform, data),
         }
     }
 }
@@ -68,11 +68,8 @@ impl Sampler for Dns {
         k: usize,
         cx: &mut SampleContext,
     ) -> Result<Negatives, SamplerError> {
-        let (n, m) = (self.n_items, self.candidates);
-        let rng = &mut *cx.rng;
-        let candidates = draw_ids(batch, k * m, self.known.as_ref(), cx.device, || {
-            rng.random_range(0..n)
-        });
+        let m = self.candidates;
+        let candidates = self.uniform.draw(batch, k * m, cx);
         let _no_grad = tch::no_grad_guard();
         let scores = cx.model.score_candidates(batch.queries_t, &candidates); // (B, k·M)
         let b = batch.len() as i64;

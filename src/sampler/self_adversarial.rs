@@ -3,12 +3,11 @@
 //! softmax(α · s(q, c)) over the k, computed without gradient, so harder negatives count more without
 //! the cost of sampling from the model's distribution. α is the sampling temperature (RotatE: 0.5–1).
 
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::Kind;
 
-use super::{draw_ids, Batch, NegativeItems, Negatives, SampleContext, Sampler};
-use crate::data::{Dataset, UserItems};
+use super::{Batch, NegativeItems, Negatives, SampleContext, Sampler, Uniform, UniformConfig};
+use crate::data::Dataset;
 use crate::error::SamplerError;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,16 +45,17 @@ impl SelfAdversarialConfig {
 
 pub struct SelfAdversarial {
     alpha: f64,
-    n_items: u32,
-    known: Option<UserItems>,
+    uniform: Uniform,
 }
 
 impl SelfAdversarial {
     pub fn new(c: &SelfAdversarialConfig, data: &Dataset) -> SelfAdversarial {
+        let uniform = UniformConfig {
+            exclude_positives: c.exclude_positives,
+        };
         SelfAdversarial {
             alpha: c.alpha,
-            n_items: data.n_items as u32,
-            known: c.exclude_positives.then(|| data.train_by_user.clone()),
+            uniform: Uniform::new(&uniform, data),
         }
     }
 }
@@ -71,11 +71,7 @@ impl Sampler for SelfAdversarial {
         k: usize,
         cx: &mut SampleContext,
     ) -> Result<Negatives, SamplerError> {
-        let n = self.n_items;
-        let rng = &mut *cx.rng;
-        let ids = draw_ids(batch, k, self.known.as_ref(), cx.device, || {
-            rng.random_range(0..n)
-        });
+        let ids = self.uniform.draw(batch, k, cx);
         let _no_grad = tch::no_grad_guard();
         let scores = cx.model.score_candidates(batch.queries_t, &ids);
         let weights = (scores * self.alpha).softmax(1, Kind::Float).detach();

@@ -4,6 +4,7 @@
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use tch::Tensor;
 
 use super::{draw_ids, Batch, Negatives, SampleContext, Sampler};
 use crate::data::{Dataset, UserItems};
@@ -46,6 +47,16 @@ impl Uniform {
             known: c.exclude_positives.then(|| data.train_by_user.clone()),
         }
     }
+
+    /// `count` uniform candidates for every positive of `batch`, (B, count) i64: the draw every
+    /// candidate-scoring sampler (dns, bounded, self-adversarial) starts from.
+    pub fn draw(&self, batch: &Batch, count: usize, cx: &mut SampleContext) -> Tensor {
+        let n = self.n_items;
+        let rng = &mut *cx.rng;
+        draw_ids(batch, count, self.known.as_ref(), cx.device, || {
+            rng.random_range(0..n)
+        })
+    }
 }
 
 impl Sampler for Uniform {
@@ -59,11 +70,6 @@ impl Sampler for Uniform {
         k: usize,
         cx: &mut SampleContext,
     ) -> Result<Negatives, SamplerError> {
-        let n = self.n_items;
-        let rng = &mut *cx.rng;
-        let ids = draw_ids(batch, k, self.known.as_ref(), cx.device, || {
-            rng.random_range(0..n)
-        });
-        Ok(Negatives::ids(ids))
+        Ok(Negatives::ids(self.draw(batch, k, cx)))
     }
 }
