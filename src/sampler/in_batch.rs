@@ -94,11 +94,11 @@ impl Sampler for InBatch {
             }
         }
         let shape = [b as i64, k as i64];
-        let ids = Tensor::from_slice(&ids).view(shape).to_device(cx.device);
         let log_q = self.log_q.as_ref().map(|lq| {
-            let values: Vec<f32> = ids_iter(&ids).map(|i| lq[i as usize]).collect();
+            let values: Vec<f32> = ids.iter().map(|&i| lq[i as usize]).collect();
             Tensor::from_slice(&values).view(shape).to_device(cx.device)
         });
+        let ids = Tensor::from_slice(&ids).view(shape).to_device(cx.device);
         let valid = Tensor::from_slice(&valid)
             .view(shape)
             .to_kind(Kind::Bool)
@@ -110,12 +110,6 @@ impl Sampler for InBatch {
             valid: Some(valid),
         })
     }
-}
-
-fn ids_iter(ids: &Tensor) -> impl Iterator<Item = i64> {
-    Vec::<i64>::try_from(ids.reshape([-1]).to_device(tch::Device::Cpu))
-        .unwrap_or_default()
-        .into_iter()
 }
 
 #[cfg(test)]
