@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use tch::Kind;
 
-use super::{Batch, NegativeItems, Negatives, SampleContext, Sampler, Uniform, UniformConfig};
+use super::{Batch, Negatives, SampleContext, Sampler, Uniform, UniformConfig};
 use crate::data::Dataset;
 use crate::error::SamplerError;
 
@@ -95,12 +95,7 @@ impl Sampler for Bounded {
             .squeeze_dim(2)
             .to_kind(Kind::Int64);
         let valid = allowed.view(shape).any_dim(2, false);
-        Ok(Negatives {
-            items: NegativeItems::Ids(ids),
-            weights: None,
-            log_q: None,
-            valid: Some(valid),
-        })
+        Ok(Negatives::ids(ids).with_valid(valid))
     }
 }
 
@@ -108,6 +103,7 @@ impl Sampler for Bounded {
 mod tests {
     use super::*;
     use crate::sampler::tests::{sample_with_model, tiny_data};
+    use crate::sampler::NegativeItems;
 
     #[test]
     fn never_returns_a_candidate_scored_above_the_positive_minus_the_margin() {

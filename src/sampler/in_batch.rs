@@ -9,7 +9,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
-use super::{Batch, NegativeItems, Negatives, SampleContext, Sampler};
+use super::{Batch, Negatives, SampleContext, Sampler};
 use crate::data::{Dataset, UserItems};
 use crate::error::SamplerError;
 
@@ -103,12 +103,7 @@ impl Sampler for InBatch {
             .view(shape)
             .to_kind(Kind::Bool)
             .to_device(cx.device);
-        Ok(Negatives {
-            items: NegativeItems::Ids(ids),
-            weights: None,
-            log_q,
-            valid: Some(valid),
-        })
+        Ok(Negatives::ids(ids).with_log_q(log_q).with_valid(valid))
     }
 }
 
@@ -116,6 +111,7 @@ impl Sampler for InBatch {
 mod tests {
     use super::*;
     use crate::sampler::tests::{sample_with_model, tiny_data};
+    use crate::sampler::NegativeItems;
 
     #[test]
     fn draws_only_the_batchs_positives_and_masks_the_rows_own() {

@@ -82,7 +82,7 @@ impl Mixed {
 fn ids_of(n: Negatives) -> (Tensor, Option<Tensor>) {
     match n.items {
         NegativeItems::Ids(ids) => (ids, n.valid),
-        NegativeItems::Embeddings(_) => unreachable!("uniform and in-batch return ids"),
+        _ => unreachable!("uniform and in-batch return ids"),
     }
 }
 
@@ -110,12 +110,7 @@ impl Sampler for Mixed {
                 ids.push(i);
             }
         }
-        Ok(Negatives {
-            items: NegativeItems::Ids(Tensor::cat(&ids, 1)),
-            weights: None,
-            log_q: None,
-            valid: Some(Tensor::cat(&valid, 1)),
-        })
+        Ok(Negatives::ids(Tensor::cat(&ids, 1)).with_valid(Tensor::cat(&valid, 1)))
     }
 }
 

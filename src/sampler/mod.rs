@@ -13,20 +13,33 @@
 
 mod alias;
 mod bounded;
+mod cache;
+mod debiased;
 mod dns;
+mod fn_filter;
+mod full;
+mod hard_debiased;
 mod in_batch;
 mod mixed;
 mod popularity;
+mod queue;
 mod self_adversarial;
+mod topk;
 mod uniform;
-
 pub use alias::AliasTable;
 pub use bounded::{Bounded, BoundedConfig};
+pub use cache::{Cache, CacheConfig};
+pub use debiased::{Debiased, DebiasedConfig};
 pub use dns::{Dns, DnsConfig};
+pub use fn_filter::{FnFilter, FnFilterConfig};
+pub use full::{Full, FullConfig};
+pub use hard_debiased::HardDebiasedConfig;
 pub use in_batch::{InBatch, InBatchConfig};
 pub use mixed::{Mixed, MixedConfig};
 pub use popularity::{Popularity, PopularityConfig};
+pub use queue::{Queue, QueueConfig};
 pub use self_adversarial::{SelfAdversarial, SelfAdversarialConfig};
+pub use topk::{Topk, TopkConfig};
 pub use uniform::{Uniform, UniformConfig};
 
 use rand_pcg::Pcg64Mcg;
@@ -48,6 +61,13 @@ pub enum SamplerConfig {
     InBatch(InBatchConfig),
     Bounded(BoundedConfig),
     Mixed(MixedConfig),
+    Cache(CacheConfig),
+    Debiased(DebiasedConfig),
+    FnFilter(FnFilterConfig),
+    Full(FullConfig),
+    HardDebiased(HardDebiasedConfig),
+    Queue(QueueConfig),
+    Topk(TopkConfig),
 }
 
 /// Every registered sampler: (kind, one-line description).
@@ -82,6 +102,34 @@ pub const REGISTRY: &[(&str, &str)] = &[
         "mixed",
         "in-batch plus uniform negatives (Yang et al. 2020); uniform_share = 0.5, exclude_positives = true",
     ),
+    (
+        "cache",
+        "per-query cache of high-scored negatives refreshed with fresh uniform candidates (NSCaching); cache_size = 50, candidates = 50, refresh_every = 1, exclude_positives = true",
+    ),
+    (
+        "debiased",
+        "uniform negatives with the debiased contrastive loss (DCL, Chuang et al. 2020); tau_plus = 0.1, temperature = 1, exclude_positives = true",
+    ),
+    (
+        "fn-filter",
+        "uniform negatives minus suspected false negatives (score above the positive's, or cosine-near it); by = score|similarity, margin = 0, similarity = 0.9, downweight = 0 (drop), exclude_positives = true",
+    ),
+    (
+        "full",
+        "non-sampling reference: every non-positive candidate is a negative (whole-pool loss); ratio ignored; no parameters",
+    ),
+    (
+        "hard-debiased",
+        "debiased loss with negatives reweighted by softmax(beta · score) (HCL, Robinson et al. 2021); tau_plus = 0.1, beta = 1, temperature = 1, exclude_positives = true",
+    ),
+    (
+        "queue",
+        "FIFO queue of past batches' positive embeddings, stale by construction (MoCo); size = 4096, exclude_positives = true",
+    ),
+    (
+        "topk",
+        "exact top-scored non-positives over the pool, index rebuilt every R steps, stale between (ANCE); top = 200, refresh_steps = 50, exclude_positives = true",
+    ),
 ];
 
 impl SamplerConfig {
@@ -94,6 +142,13 @@ impl SamplerConfig {
             SamplerConfig::InBatch(_) => "in-batch",
             SamplerConfig::Bounded(_) => "bounded",
             SamplerConfig::Mixed(_) => "mixed",
+            SamplerConfig::Cache(_) => "cache",
+            SamplerConfig::Debiased(_) => "debiased",
+            SamplerConfig::FnFilter(_) => "fn-filter",
+            SamplerConfig::Full(_) => "full",
+            SamplerConfig::HardDebiased(_) => "hard-debiased",
+            SamplerConfig::Queue(_) => "queue",
+            SamplerConfig::Topk(_) => "topk",
         }
     }
 
@@ -107,18 +162,33 @@ impl SamplerConfig {
             SamplerConfig::InBatch(c) => c.tag(),
             SamplerConfig::Bounded(c) => c.tag(),
             SamplerConfig::Mixed(c) => c.tag(),
+            SamplerConfig::Cache(c) => c.tag(),
+            SamplerConfig::Debiased(c) => c.tag(),
+            SamplerConfig::FnFilter(c) => c.tag(),
+            SamplerConfig::Full(c) => c.tag(),
+            SamplerConfig::HardDebiased(c) => c.tag(),
+            SamplerConfig::Queue(c) => c.tag(),
+            SamplerConfig::Topk(c) => c.tag(),
         }
     }
 
     /// Problems with the parameters, as (key, message).
     pub fn problems(&self) -> Vec<(&'static str, String)> {
         match self {
-            SamplerConfig::Uniform(_) | SamplerConfig::InBatch(_) => Vec::new(),
+            SamplerConfig::Uniform(_) | SamplerConfig::InBatch(_) | SamplerConfig::Full(_) => {
+                Vec::new()
+            }
             SamplerConfig::Popularity(c) => c.problems(),
             SamplerConfig::Dns(c) => c.problems(),
             SamplerConfig::SelfAdversarial(c) => c.problems(),
             SamplerConfig::Bounded(c) => c.problems(),
             SamplerConfig::Mixed(c) => c.problems(),
+            SamplerConfig::Cache(c) => c.problems(),
+            SamplerConfig::Debiased(c) => c.problems(),
+            SamplerConfig::FnFilter(c) => c.problems(),
+            SamplerConfig::HardDebiased(c) => c.problems(),
+            SamplerConfig::Queue(c) => c.problems(),
+            SamplerConfig::Topk(c) => c.problems(),
         }
     }
 
@@ -132,6 +202,13 @@ impl SamplerConfig {
             SamplerConfig::InBatch(c) => Box::new(InBatch::new(c, data)),
             SamplerConfig::Bounded(c) => Box::new(Bounded::new(c, data)),
             SamplerConfig::Mixed(c) => Box::new(Mixed::new(c, data)),
+            SamplerConfig::Cache(c) => Box::new(Cache::new(c, data)),
+            SamplerConfig::Debiased(c) => Box::new(Debiased::new(c, data)),
+            SamplerConfig::FnFilter(c) => Box::new(FnFilter::new(c, data)),
+            SamplerConfig::Full(c) => Box::new(Full::new(c, data)),
+            SamplerConfig::HardDebiased(c) => Box::new(c.build(data)),
+            SamplerConfig::Queue(c) => Box::new(Queue::new(c, data)),
+            SamplerConfig::Topk(c) => Box::new(Topk::new(c, data)),
         })
     }
 }
@@ -160,7 +237,11 @@ pub struct SampleContext<'a> {
     pub rng: &'a mut Pcg64Mcg,
     pub model: &'a dyn ContrastiveModel,
     pub device: Device,
+    /// The current epoch, from 1.
     pub epoch: u32,
+    /// Epochs the training will run (for schedules).
+    pub epochs: u32,
+    /// Steps taken so far, from 0.
     pub step: u64,
 }
 
@@ -170,6 +251,23 @@ pub enum NegativeItems {
     Ids(Tensor),
     /// Synthesised or stored negative embeddings, (B, k, D).
     Embeddings(Tensor),
+    /// Every candidate of the pool (non-sampling losses); `valid` (B, N) masks the known positives.
+    All,
+}
+
+/// The loss the negatives feed. Samplers that correct the loss itself (debiased contrastive learning)
+/// say so here; everything else trains with the domain's loss.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Objective {
+    /// The domain's loss (BPR for recommendation).
+    Domain,
+    /// Debiased contrastive loss (Chuang et al. 2020) with positive prior `tau_plus`; `beta` > 0 adds the
+    /// hardness reweighting of Robinson et al. 2021; scores are divided by `temperature`.
+    Debiased {
+        tau_plus: f64,
+        beta: f64,
+        temperature: f64,
+    },
 }
 
 /// A sampler's answer for one batch. Shapes stay rectangular: rows are never dropped, `valid` masks.
@@ -181,6 +279,10 @@ pub struct Negatives {
     pub log_q: Option<Tensor>,
     /// (B, k) bool: false marks a slot that must not count as a negative.
     pub valid: Option<Tensor>,
+    /// For embedding negatives: the (B, k) ids they were stored from or synthesised around, so the
+    /// diagnostics can count them.
+    pub origin: Option<Tensor>,
+    pub objective: Objective,
 }
 
 impl Negatives {
@@ -190,6 +292,41 @@ impl Negatives {
             weights: None,
             log_q: None,
             valid: None,
+            origin: None,
+            objective: Objective::Domain,
+        }
+    }
+
+    pub fn with_weights(mut self, weights: Tensor) -> Negatives {
+        self.weights = Some(weights);
+        self
+    }
+
+    /// `log_q` may be absent (a correction the configuration turned off).
+    pub fn with_log_q(mut self, log_q: Option<Tensor>) -> Negatives {
+        self.log_q = log_q;
+        self
+    }
+
+    pub fn with_valid(mut self, valid: Tensor) -> Negatives {
+        self.valid = Some(valid);
+        self
+    }
+
+    /// The ids the diagnostics count: the drawn ids, or the origin of embedding negatives.
+    pub fn drawn_ids(&self) -> Option<&Tensor> {
+        match &self.items {
+            NegativeItems::Ids(ids) => Some(ids),
+            NegativeItems::Embeddings(_) => self.origin.as_ref(),
+            NegativeItems::All => None,
+        }
+    }
+
+    /// Negatives per positive.
+    pub fn per_row(&self) -> i64 {
+        match &self.items {
+            NegativeItems::Ids(t) | NegativeItems::Embeddings(t) => t.size()[1],
+            NegativeItems::All => self.valid.as_ref().map_or(0, |v| v.size()[1]),
         }
     }
 }
@@ -272,6 +409,96 @@ pub(crate) mod tests {
         )
     }
 
+    /// A fixed random model over a dataset, a seeded stream and a clock of epochs and steps: what a
+    /// sampler sees across calls, for tests of stateful samplers.
+    pub struct Harness {
+        pub vs: tch::nn::VarStore,
+        pub model: Mf,
+        pub rng: Pcg64Mcg,
+        pub epoch: u32,
+        pub epochs: u32,
+        pub step: u64,
+    }
+
+    impl Harness {
+        pub fn new(data: &Dataset, seed: u64) -> Harness {
+            let vs = tch::nn::VarStore::new(Device::Cpu);
+            let config = MfConfig {
+                dim: 8,
+                init_std: 1.0,
+            };
+            let model = Mf::new(&vs.root(), &config, data.n_users, data.n_items, 0);
+            Harness {
+                vs,
+                model,
+                rng: Pcg64Mcg::seed_from_u64(seed),
+                epoch: 1,
+                epochs: 1,
+                step: 0,
+            }
+        }
+
+        /// Samples `k` negatives for `queries` with the given positives (by default each query's last
+        /// training item); the step counter advances.
+        pub fn sample(
+            &mut self,
+            sampler: &mut dyn Sampler,
+            data: &Dataset,
+            queries: &[i64],
+            positives: Option<&[i64]>,
+            k: usize,
+        ) -> Negatives {
+            let positives: Vec<i64> = match positives {
+                Some(p) => p.to_vec(),
+                None => queries
+                    .iter()
+                    .map(|&q| *data.train_by_user.items(q as usize).last().unwrap() as i64)
+                    .collect(),
+            };
+            let (q_t, p_t) = (Tensor::from_slice(queries), Tensor::from_slice(&positives));
+            let batch = Batch {
+                queries,
+                positives: &positives,
+                queries_t: &q_t,
+                positives_t: &p_t,
+            };
+            let mut cx = SampleContext {
+                rng: &mut self.rng,
+                model: &self.model,
+                device: Device::Cpu,
+                epoch: self.epoch,
+                epochs: self.epochs,
+                step: self.step,
+            };
+            let negatives = sampler.sample(&batch, k, &mut cx).unwrap();
+            self.step += 1;
+            negatives
+        }
+
+        /// Every query's scores over the pool, (Q, N).
+        pub fn scores(&self, queries: &[i64]) -> Vec<Vec<f32>> {
+            let q = Tensor::from_slice(queries);
+            let s = self.model.queries(&q).matmul(&self.model.all_items().tr());
+            Vec::<Vec<f32>>::try_from(s.detach()).unwrap()
+        }
+
+        /// Moves every embedding by Gaussian noise of the given scale (the model "trains").
+        pub fn perturb(&mut self, scale: f64) {
+            use rand_distr::{Distribution, Normal};
+            let normal = Normal::new(0.0f32, scale as f32).unwrap();
+            let mut variables: Vec<_> = self.vs.variables().into_iter().collect();
+            variables.sort_by(|a, b| a.0.cmp(&b.0));
+            tch::no_grad(|| {
+                for (_, mut v) in variables {
+                    let noise: Vec<f32> = (0..v.numel())
+                        .map(|_| normal.sample(&mut self.rng))
+                        .collect();
+                    let _ = v.f_add_(&Tensor::from_slice(&noise).view_as(&v)).unwrap();
+                }
+            });
+        }
+    }
+
     /// Samples `k` negatives for each of `queries` (each with its last training item as the positive)
     /// with a fixed seed and a fixed model; returns the negatives and every query's scores over the pool.
     pub fn sample_with_model(
@@ -281,34 +508,9 @@ pub(crate) mod tests {
         k: usize,
         seed: u64,
     ) -> (Negatives, Vec<Vec<f32>>) {
-        let vs = tch::nn::VarStore::new(Device::Cpu);
-        let config = MfConfig {
-            dim: 8,
-            init_std: 1.0,
-        };
-        let model = Mf::new(&vs.root(), &config, data.n_users, data.n_items, 0);
-        let positives: Vec<i64> = queries
-            .iter()
-            .map(|&q| *data.train_by_user.items(q as usize).last().unwrap() as i64)
-            .collect();
-        let (q_t, p_t) = (Tensor::from_slice(queries), Tensor::from_slice(&positives));
-        let batch = Batch {
-            queries,
-            positives: &positives,
-            queries_t: &q_t,
-            positives_t: &p_t,
-        };
-        let mut rng = Pcg64Mcg::seed_from_u64(seed);
-        let mut cx = SampleContext {
-            rng: &mut rng,
-            model: &model,
-            device: Device::Cpu,
-            epoch: 1,
-            step: 0,
-        };
-        let negatives = sampler.sample(&batch, k, &mut cx).unwrap();
-        let scores = model.queries(&q_t).matmul(&model.all_items().tr()).detach();
-        (negatives, Vec::<Vec<f32>>::try_from(scores).unwrap())
+        let mut h = Harness::new(data, seed);
+        let negatives = h.sample(sampler, data, queries, None, k);
+        (negatives, h.scores(queries))
     }
 
     /// The ids `sample_with_model` draws, row by row, checked to be (B, k), with the scores.
@@ -355,6 +557,13 @@ pub(crate) mod tests {
             }),
             SamplerConfig::Bounded(BoundedConfig::default()),
             SamplerConfig::Mixed(MixedConfig::default()),
+            SamplerConfig::Cache(CacheConfig::default()),
+            SamplerConfig::Debiased(DebiasedConfig::default()),
+            SamplerConfig::FnFilter(FnFilterConfig::default()),
+            SamplerConfig::Full(FullConfig::default()),
+            SamplerConfig::HardDebiased(HardDebiasedConfig::default()),
+            SamplerConfig::Queue(QueueConfig::default()),
+            SamplerConfig::Topk(TopkConfig::default()),
         ];
         let kinds: std::collections::BTreeSet<_> = configs.iter().map(|c| c.kind()).collect();
         assert_eq!(
@@ -366,22 +575,42 @@ pub(crate) mod tests {
         let run = |c: &SamplerConfig, seed| {
             sample_with_model(c.build(&data).unwrap().as_mut(), &data, &queries, 50, seed).0
         };
-        let ids = |n: &Negatives| match &n.items {
-            NegativeItems::Ids(t) => Vec::<Vec<i64>>::try_from(t).unwrap(),
-            NegativeItems::Embeddings(_) => panic!("id samplers only so far"),
+        // What each sampler drew, per row: the ids, or for `full` the valid part of the pool.
+        let drawn = |n: &Negatives| match &n.items {
+            NegativeItems::All => Vec::<Vec<bool>>::try_from(n.valid.as_ref().unwrap())
+                .unwrap()
+                .iter()
+                .map(|row| (0..row.len() as i64).filter(|&i| row[i as usize]).collect())
+                .collect(),
+            _ => Vec::<Vec<i64>>::try_from(n.drawn_ids().expect("ids or their origin")).unwrap(),
         };
         for c in &configs {
             let (a, b, other) = (run(c, 7), run(c, 7), run(c, 8));
             let kind = c.kind();
-            assert_eq!(ids(&a), ids(&b), "{kind}: same seed, same draws");
-            assert_ne!(ids(&a), ids(&other), "{kind}: another seed, other draws");
+            assert_eq!(drawn(&a), drawn(&b), "{kind}: same seed, same draws");
+            if !matches!(a.items, NegativeItems::All) {
+                assert_ne!(
+                    drawn(&a),
+                    drawn(&other),
+                    "{kind}: another seed, other draws"
+                );
+                assert_eq!(a.per_row(), 50, "{kind}: k per row");
+            }
+            if let NegativeItems::Embeddings(e) = &a.items {
+                assert_eq!(e.size()[..2], [4, 50], "{kind}: (B, k, D)");
+                let values = Vec::<f32>::try_from(e.reshape([-1])).unwrap();
+                assert!(
+                    values.iter().all(|x| x.is_finite()),
+                    "{kind}: NaN embedding"
+                );
+            }
             let valid = a
                 .valid
                 .as_ref()
+                .filter(|_| !matches!(a.items, NegativeItems::All))
                 .map(|v| Vec::<Vec<bool>>::try_from(v).unwrap());
-            for (row, (q, drawn)) in queries.iter().zip(ids(&a)).enumerate() {
-                assert_eq!(drawn.len(), 50, "{kind}: k per row");
-                for (j, &i) in drawn.iter().enumerate() {
+            for (row, (q, ids)) in queries.iter().zip(drawn(&a)).enumerate() {
+                for (j, &i) in ids.iter().enumerate() {
                     assert!((0..10).contains(&i), "{kind}: id {i} out of range");
                     let counted = valid.as_ref().is_none_or(|v| v[row][j]);
                     assert!(

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use tch::Kind;
 
-use super::{Batch, NegativeItems, Negatives, SampleContext, Sampler, Uniform, UniformConfig};
+use super::{Batch, Negatives, SampleContext, Sampler, Uniform, UniformConfig};
 use crate::data::Dataset;
 use crate::error::SamplerError;
 
@@ -75,12 +75,7 @@ impl Sampler for SelfAdversarial {
         let _no_grad = tch::no_grad_guard();
         let scores = cx.model.score_candidates(batch.queries_t, &ids);
         let weights = (scores * self.alpha).softmax(1, Kind::Float).detach();
-        Ok(Negatives {
-            items: NegativeItems::Ids(ids),
-            weights: Some(weights),
-            log_q: None,
-            valid: None,
-        })
+        Ok(Negatives::ids(ids).with_weights(weights))
     }
 }
 
@@ -88,6 +83,7 @@ impl Sampler for SelfAdversarial {
 mod tests {
     use super::*;
     use crate::sampler::tests::{sample_with_model, tiny_data};
+    use crate::sampler::NegativeItems;
 
     #[test]
     fn weights_are_the_softmax_of_alpha_times_the_scores() {

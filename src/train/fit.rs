@@ -13,7 +13,7 @@ use super::{loss, OptimizerKind, TrainConfig};
 use crate::data::Dataset;
 use crate::metrics::{Evaluator, MetricValues};
 use crate::model::ContrastiveModel;
-use crate::sampler::{Batch, NegativeItems, Negatives, SampleContext, Sampler};
+use crate::sampler::{Batch, NegativeItems, Negatives, Objective, SampleContext, Sampler};
 
 /// The random streams of one cell's training, each seeded from (suite, cell, seed).
 pub struct TrainStreams {
@@ -132,18 +132,19 @@ pub fn fit(
                 model,
                 device,
                 epoch,
+                epochs: cfg.epochs,
                 step,
             };
             let negatives = sampler.sample(&batch, ratio, &mut cx)?;
             sampling += t.elapsed();
-            if let NegativeItems::Ids(ids) = &negatives.items {
+            if let Some(ids) = negatives.drawn_ids() {
                 let t = Instant::now();
                 diagnostics.record(data, batch.queries, ids);
                 diagnostics.record_hardness(model, &q_t, ids);
                 diagnosing += t.elapsed();
             }
 
-            let (loss, neg_score) = step_loss(cfg, model, &q_t, &p_t, &negatives, ratio);
+            let (loss, neg_score) = step_loss(cfg, model, &q_t, &p_t, &negatives);
             opt.backward_step(&loss);
             sampler.observe(&batch, &negatives, &neg_score.detach());
             loss_sum += loss.detach() * len as f64;
@@ -210,46 +211,72 @@ pub fn fit(
     Ok(log)
 }
 
-/// The batch loss (BPR + L2 on the batch's embeddings) and the negatives' scores (B, k).
-/// The positive and the id negatives are looked up in one gather, scored in one product.
+/// The batch loss (the domain's BPR, or the objective the negatives ask for, + L2 on the batch's
+/// embeddings) and the negatives' scores (B, k). The positive and the id negatives are looked up in one
+/// gather and scored in one product; with every candidate as a negative, one matrix product.
 fn step_loss(
     cfg: &TrainConfig,
     model: &dyn ContrastiveModel,
     queries: &Tensor,
     positives: &Tensor,
     negatives: &Negatives,
-    ratio: usize,
 ) -> (Tensor, Tensor) {
     let u = model.queries(queries);
-    let items = match &negatives.items {
-        NegativeItems::Ids(ids) => model.items(&Tensor::cat(
-            &[positives.unsqueeze(1), ids.shallow_clone()],
-            1,
-        )),
-        NegativeItems::Embeddings(e) => {
-            Tensor::cat(&[model.items(positives).unsqueeze(1), e.shallow_clone()], 1)
+    let (pos, neg, penalty) = match &negatives.items {
+        NegativeItems::All => {
+            let p = model.items(positives);
+            let all = model.all_items();
+            let pos = (&u * &p).sum_dim_intlist(-1, false, None);
+            let neg = u.matmul(&all.tr());
+            // The mean over negatives of ‖n‖² is the pool's mean squared norm, for every row.
+            let sq = |t: &Tensor| t.square().sum(Kind::Float);
+            let rows = queries.size()[0] as f64;
+            let penalty =
+                (cfg.l2 > 0.0).then(|| sq(&u) + sq(&p) + sq(&all) * (rows / all.size()[0] as f64));
+            (pos, neg, penalty)
+        }
+        items => {
+            let items = match items {
+                NegativeItems::Ids(ids) => model.items(&Tensor::cat(
+                    &[positives.unsqueeze(1), ids.shallow_clone()],
+                    1,
+                )),
+                NegativeItems::Embeddings(e) => {
+                    Tensor::cat(&[model.items(positives).unsqueeze(1), e.shallow_clone()], 1)
+                }
+                NegativeItems::All => unreachable!(),
+            };
+            let scores = (u.unsqueeze(1) * &items).sum_dim_intlist(-1, false, None);
+            let k = scores.size()[1] - 1;
+            let penalty = (cfg.l2 > 0.0)
+                .then(|| batch_l2(model, queries, &u, &items, &negatives.items, positives, k));
+            (scores.select(1, 0), scores.narrow(1, 1, k), penalty)
         }
     };
-    let scores = (u.unsqueeze(1) * &items).sum_dim_intlist(-1, false, None);
-    let (pos, neg) = (scores.select(1, 0), scores.narrow(1, 1, ratio as i64));
     // logQ correction: the negatives' scores minus their log proposal probability.
     let corrected = negatives.log_q.as_ref().map(|lq| &neg - lq);
-    let mut loss = loss::bpr(
-        &pos,
-        corrected.as_ref().unwrap_or(&neg),
-        negatives.weights.as_ref(),
-        negatives.valid.as_ref(),
-    );
-    if cfg.l2 > 0.0 {
-        let penalty = batch_l2(
-            model,
-            queries,
-            &u,
-            &items,
-            &negatives.items,
-            positives,
-            ratio,
-        );
+    let neg_for_loss = corrected.as_ref().unwrap_or(&neg);
+    let mut loss = match negatives.objective {
+        Objective::Domain => loss::bpr(
+            &pos,
+            neg_for_loss,
+            negatives.weights.as_ref(),
+            negatives.valid.as_ref(),
+        ),
+        Objective::Debiased {
+            tau_plus,
+            beta,
+            temperature,
+        } => loss::debiased(
+            &pos,
+            neg_for_loss,
+            negatives.valid.as_ref(),
+            tau_plus,
+            beta,
+            temperature,
+        ),
+    };
+    if let Some(penalty) = penalty {
         loss += penalty * (cfg.l2 / 2.0 / queries.size()[0] as f64);
     }
     (loss, neg)
@@ -266,17 +293,16 @@ fn batch_l2(
     items: &Tensor,
     negatives: &NegativeItems,
     positives: &Tensor,
-    ratio: usize,
+    k: i64,
 ) -> Tensor {
     let sq = |t: &Tensor| t.square().sum(Kind::Float);
-    let gathered =
-        |t: &Tensor| sq(&t.select(1, 0)) + sq(&t.narrow(1, 1, ratio as i64)) / ratio as f64;
+    let gathered = |t: &Tensor| sq(&t.select(1, 0)) + sq(&t.narrow(1, 1, k)) / k as f64;
     let NegativeItems::Ids(ids) = negatives else {
         return sq(u) + gathered(items);
     };
     let (user_table, item_table) = (model.all_queries(), model.all_items());
     let batch = queries.size()[0];
-    if user_table.size()[0] + item_table.size()[0] > batch * (2 + ratio as i64) {
+    if user_table.size()[0] + item_table.size()[0] > batch * (2 + k) {
         return sq(u) + gathered(items);
     }
     let row_norms = |table: &Tensor| table.square().sum_dim_intlist(1, false, Kind::Float);
@@ -292,7 +318,7 @@ fn batch_l2(
             .reshape([-1])
             .bincount(None::<Tensor>, n_items)
             .to_kind(Kind::Float)
-            / ratio as f64;
+            / k as f64;
     (row_norms(&user_table) * user_counts).sum(Kind::Float)
         + (row_norms(&item_table) * item_counts).sum(Kind::Float)
 }

@@ -1,0 +1,209 @@
+//! False-negative filtering (after Chen et al., "Incremental False Negative Detection for Contrastive
+//! Learning", 2021, and Huynh et al., "Boosting Contrastive Self-Supervised Learning with False Negative
+//! Cancellation", WACV 2022): draw k uniform negatives, then drop the ones that look like false
+//! negatives — scored above the positive's score minus `margin` (`by = "score"`), or whose embedding's
+//! cosine similarity to the positive's is at least `similarity` (`by = "similarity"`, the positive's
+//! nearest neighbours). Dropped slots are masked out of the loss (`action = "drop"`, elimination) or
+//! kept at a `downweight` share of a normal slot's weight.
+
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+use super::{Batch, Negatives, SampleContext, Sampler, Uniform, UniformConfig};
+use crate::data::Dataset;
+use crate::error::SamplerError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FalseNegativeRule {
+    /// s(q, c) > s(q, p) − margin.
+    Score,
+    /// cos(e_c, e_p) ≥ similarity.
+    Similarity,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FnFilterConfig {
+    pub by: FalseNegativeRule,
+    /// For `by = "score"`: a negative scored above s(q, p) − margin is a suspected false negative.
+    pub margin: f64,
+    /// For `by = "similarity"`: a negative this similar (cosine) to the positive is suspected.
+    pub similarity: f64,
+    /// Weight of a suspected slot relative to the others: 0 drops it (elimination).
+    pub downweight: f64,
+    pub exclude_positives: bool,
+}
+
+impl Default for FnFilterConfig {
+    fn default() -> Self {
+        FnFilterConfig {
+            by: FalseNegativeRule::Score,
+            margin: 0.0,
+            similarity: 0.9,
+            downweight: 0.0,
+            exclude_positives: true,
+        }
+    }
+}
+
+impl FnFilterConfig {
+    pub fn tag(&self) -> String {
+        match self.by {
+            FalseNegativeRule::Score => format!("fn-filter-score{}", self.margin),
+            FalseNegativeRule::Similarity => format!("fn-filter-cos{}", self.similarity),
+        }
+    }
+
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut p = Vec::new();
+        if !self.margin.is_finite() {
+            p.push(("margin", format!("must be finite (got {})", self.margin)));
+        }
+        if !(-1.0..=1.0).contains(&self.similarity) {
+            p.push((
+                "similarity",
+                format!("must be in [-1, 1] (got {})", self.similarity),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.downweight) {
+            p.push((
+                "downweight",
+                format!("must be in [0, 1] (got {})", self.downweight),
+            ));
+        }
+        p
+    }
+}
+
+pub struct FnFilter {
+    config: FnFilterConfig,
+    uniform: Uniform,
+}
+
+impl FnFilter {
+    pub fn new(c: &FnFilterConfig, data: &Dataset) -> FnFilter {
+        FnFilter {
+            config: c.clone(),
+            uniform: Uniform::new(
+                &UniformConfig {
+                    exclude_positives: c.exclude_positives,
+                },
+                data,
+            ),
+        }
+    }
+
+    /// (B, k) bool: which drawn negatives look like false negatives.
+    fn suspected(&self, batch: &Batch, ids: &Tensor, cx: &SampleContext) -> Tensor {
+        let _no_grad = tch::no_grad_guard();
+        match self.config.by {
+            FalseNegativeRule::Score => {
+                let neg = cx.model.score_candidates(batch.queries_t, ids);
+                let pos = cx
+                    .model
+                    .score_candidates(batch.queries_t, &batch.positives_t.unsqueeze(1));
+                neg.gt_tensor(&(pos - self.config.margin))
+            }
+            FalseNegativeRule::Similarity => {
+                let unit = |t: Tensor| {
+                    let norm = t.norm_scalaropt_dim(2, [-1], true).clamp_min(1e-12);
+                    t / norm
+                };
+                let neg = unit(cx.model.items(ids)); // (B, k, D)
+                let pos = unit(cx.model.items(batch.positives_t)).unsqueeze(1);
+                (neg * pos)
+                    .sum_dim_intlist(-1, false, Kind::Float)
+                    .ge(self.config.similarity)
+            }
+        }
+    }
+}
+
+impl Sampler for FnFilter {
+    fn name(&self) -> &'static str {
+        "fn-filter"
+    }
+
+    fn sample(
+        &mut self,
+        batch: &Batch,
+        k: usize,
+        cx: &mut SampleContext,
+    ) -> Result<Negatives, SamplerError> {
+        let ids = self.uniform.draw(batch, k, cx);
+        let suspected = self.suspected(batch, &ids, cx);
+        let negatives = Negatives::ids(ids);
+        if self.config.downweight == 0.0 {
+            return Ok(negatives.with_valid(suspected.logical_not()));
+        }
+        // Suspected slots count `downweight` of a normal one; rows renormalised to sum to 1.
+        let w = suspected.to_kind(Kind::Float) * (self.config.downweight - 1.0) + 1.0;
+        let w = &w / w.sum_dim_intlist(1, true, Kind::Float);
+        Ok(negatives.with_weights(w))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sampler::tests::{sample_with_model, tiny_data};
+
+    #[test]
+    fn masks_exactly_the_negatives_scored_above_the_positive() {
+        let data = tiny_data();
+        let mut s = FnFilter::new(
+            &FnFilterConfig {
+                exclude_positives: false,
+                ..Default::default()
+            },
+            &data,
+        );
+        let queries = [0i64, 1, 2];
+        let (negatives, scores) = sample_with_model(&mut s, &data, &queries, 40, 3);
+        let ids = Vec::<Vec<i64>>::try_from(negatives.drawn_ids().unwrap()).unwrap();
+        let valid = Vec::<Vec<bool>>::try_from(negatives.valid.unwrap()).unwrap();
+        let (mut kept, mut dropped) = (0, 0);
+        for (row, &q) in queries.iter().enumerate() {
+            let p = *data.train_by_user.items(q as usize).last().unwrap() as usize;
+            for (&i, &ok) in ids[row].iter().zip(&valid[row]) {
+                assert_eq!(
+                    ok,
+                    scores[row][i as usize] <= scores[row][p],
+                    "q {q} item {i}"
+                );
+                if ok {
+                    kept += 1
+                } else {
+                    dropped += 1
+                }
+            }
+        }
+        assert!(
+            kept > 0 && dropped > 0,
+            "the random model puts items on both sides"
+        );
+    }
+
+    #[test]
+    fn downweights_instead_of_dropping() {
+        let data = tiny_data();
+        let c = FnFilterConfig {
+            by: FalseNegativeRule::Similarity,
+            similarity: 0.0,
+            downweight: 0.5,
+            exclude_positives: false,
+            ..Default::default()
+        };
+        let (negatives, _) = sample_with_model(&mut FnFilter::new(&c, &data), &data, &[2], 40, 3);
+        let w = Vec::<Vec<f32>>::try_from(negatives.weights.unwrap()).unwrap();
+        let (lo, hi) = w[0]
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+        assert!((w[0].iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        assert!(
+            (hi / lo - 2.0).abs() < 1e-4,
+            "suspected slots weigh half: {lo} {hi}"
+        );
+    }
+}

@@ -1,0 +1,238 @@
+//! A FIFO queue of negatives from past batches (He et al., "Momentum Contrast for Unsupervised Visual
+//! Representation Learning", CVPR 2020): the item embeddings of every batch's positives are enqueued,
+//! detached, after the batch has drawn its negatives, and the oldest leave once `size` entries are held.
+//! Negatives are k entries drawn uniformly from the queue, with the embeddings they had when enqueued:
+//! stale by construction, up to size / batch steps old (MoCo's momentum encoder keeps them consistent;
+//! with a plain MF model the staleness is what this sampler measures). An entry that is the row's positive
+//! or a known positive of the query is masked out. The first batch, with the queue empty, is enqueued
+//! first and draws from itself.
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+use super::{Batch, NegativeItems, Negatives, SampleContext, Sampler};
+use crate::data::{Dataset, UserItems};
+use crate::error::SamplerError;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// Entries held (MoCo uses 65536 image keys; 4096 positives are a few batches here).
+    pub size: usize,
+    pub exclude_positives: bool,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            size: 4096,
+            exclude_positives: true,
+        }
+    }
+}
+
+impl QueueConfig {
+    pub fn tag(&self) -> String {
+        format!("queue-{}", self.size)
+    }
+
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        if self.size == 0 {
+            return vec![("size", "must be >= 1".into())];
+        }
+        Vec::new()
+    }
+}
+
+pub struct Queue {
+    size: usize,
+    known: Option<UserItems>,
+    /// (size, D) embeddings, allocated on the first batch (when D and the device are known).
+    embeddings: Option<Tensor>,
+    ids: Vec<i64>,
+    /// Next slot to overwrite; `len` slots are filled.
+    head: usize,
+    len: usize,
+}
+
+impl Queue {
+    pub fn new(c: &QueueConfig, data: &Dataset) -> Queue {
+        Queue {
+            size: c.size,
+            known: c.exclude_positives.then(|| data.train_by_user.clone()),
+            embeddings: None,
+            ids: vec![0; c.size],
+            head: 0,
+            len: 0,
+        }
+    }
+
+    /// The queued ids, oldest first.
+    pub fn ids(&self) -> Vec<i64> {
+        let start = (self.head + self.size - self.len) % self.size;
+        (0..self.len)
+            .map(|j| self.ids[(start + j) % self.size])
+            .collect()
+    }
+
+    /// Appends the batch's positives (their current embeddings, detached), dropping the oldest.
+    fn enqueue(&mut self, batch: &Batch, cx: &SampleContext) {
+        let _no_grad = tch::no_grad_guard();
+        let mut fresh = cx.model.items(batch.positives_t).detach();
+        let mut positives = batch.positives;
+        if positives.len() > self.size {
+            // Only the newest `size` fit.
+            let skip = positives.len() - self.size;
+            fresh = fresh.narrow(0, skip as i64, self.size as i64);
+            positives = &positives[skip..];
+        }
+        let store = self.embeddings.get_or_insert_with(|| {
+            Tensor::zeros(
+                [self.size as i64, fresh.size()[1]],
+                (Kind::Float, cx.device),
+            )
+        });
+        let slots: Vec<i64> = (0..positives.len())
+            .map(|j| ((self.head + j) % self.size) as i64)
+            .collect();
+        let slots_t = Tensor::from_slice(&slots).to_device(cx.device);
+        let _ = store.index_copy_(0, &slots_t, &fresh);
+        for (&slot, &p) in slots.iter().zip(positives) {
+            self.ids[slot as usize] = p;
+        }
+        self.head = (self.head + positives.len()) % self.size;
+        self.len = (self.len + positives.len()).min(self.size);
+    }
+}
+
+impl Sampler for Queue {
+    fn name(&self) -> &'static str {
+        "queue"
+    }
+
+    fn sample(
+        &mut self,
+        batch: &Batch,
+        k: usize,
+        cx: &mut SampleContext,
+    ) -> Result<Negatives, SamplerError> {
+        let first = self.len == 0;
+        if first {
+            self.enqueue(batch, cx);
+        }
+        let (b, start) = (batch.len(), (self.head + self.size - self.len) % self.size);
+        let mut slots = Vec::with_capacity(b * k);
+        let mut ids = Vec::with_capacity(b * k);
+        let mut valid = Vec::with_capacity(b * k);
+        for (&q, &p) in batch.queries.iter().zip(batch.positives) {
+            for _ in 0..k {
+                let slot = (start + cx.rng.random_range(0..self.len)) % self.size;
+                let item = self.ids[slot];
+                let known = self
+                    .known
+                    .as_ref()
+                    .is_some_and(|kn| kn.contains(q as usize, item as u32));
+                slots.push(slot as i64);
+                ids.push(item);
+                valid.push(item != p && !known);
+            }
+        }
+        let shape = [b as i64, k as i64];
+        let store = self.embeddings.as_ref().expect("filled above");
+        let embeddings = store
+            .index_select(0, &Tensor::from_slice(&slots).to_device(cx.device))
+            .view([shape[0], shape[1], -1]);
+        let to_device = |t: Tensor| t.view(shape).to_device(cx.device);
+        let negatives = Negatives {
+            items: NegativeItems::Embeddings(embeddings),
+            origin: Some(to_device(Tensor::from_slice(&ids))),
+            ..Negatives::ids(Tensor::new())
+                .with_valid(to_device(Tensor::from_slice(&valid)).to_kind(Kind::Bool))
+        };
+        if !first {
+            self.enqueue(batch, cx);
+        }
+        Ok(negatives)
+    }
+}
+
+/// The queue's stored embedding of every queued entry, oldest first (tests).
+#[cfg(test)]
+fn stored(q: &Queue) -> Vec<Vec<f32>> {
+    let start = (q.head + q.size - q.len) % q.size;
+    let slots: Vec<i64> = (0..q.len).map(|j| ((start + j) % q.size) as i64).collect();
+    let t = q
+        .embeddings
+        .as_ref()
+        .unwrap()
+        .index_select(0, &Tensor::from_slice(&slots))
+        .to_device(tch::Device::Cpu);
+    Vec::<Vec<f32>>::try_from(t).unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ContrastiveModel;
+    use crate::sampler::tests::{tiny_data, Harness};
+
+    #[test]
+    fn is_fifo_and_keeps_the_embeddings_of_enqueue_time() {
+        let data = tiny_data();
+        let mut h = Harness::new(&data, 1);
+        let mut s = Queue::new(
+            &QueueConfig {
+                size: 5,
+                exclude_positives: false,
+            },
+            &data,
+        );
+        let item = |h: &Harness, i: i64| {
+            Vec::<f32>::try_from(h.model.items(&Tensor::from_slice(&[i])).squeeze_dim(0)).unwrap()
+        };
+        h.sample(&mut s, &data, &[0, 1], Some(&[1, 2]), 3);
+        // The first batch is enqueued before drawing, so it is not enqueued twice.
+        assert_eq!(s.ids(), vec![1, 2]);
+        h.perturb(1.0);
+        let n = h.sample(&mut s, &data, &[0, 1, 2], Some(&[3, 4, 5]), 4);
+        let origin = Vec::<Vec<i64>>::try_from(n.origin.unwrap()).unwrap();
+        assert!(
+            origin.iter().flatten().all(|i| [1, 2].contains(i)),
+            "drawn before enqueueing"
+        );
+        assert_eq!(s.ids(), vec![1, 2, 3, 4, 5]);
+        h.sample(&mut s, &data, &[2, 2], Some(&[6, 7]), 1);
+        assert_eq!(s.ids(), vec![3, 4, 5, 6, 7], "the oldest left first");
+        h.sample(
+            &mut s,
+            &data,
+            &[0, 1, 2, 0, 1, 2, 0],
+            Some(&[0, 1, 2, 3, 4, 5, 6]),
+            1,
+        );
+        assert_eq!(
+            s.ids(),
+            vec![2, 3, 4, 5, 6],
+            "a batch larger than the queue keeps its newest"
+        );
+
+        // Staleness: item 2 went in before the model moved, the queue still holds its old embedding.
+        let mut q = Queue::new(
+            &QueueConfig {
+                size: 4,
+                exclude_positives: false,
+            },
+            &data,
+        );
+        let mut h = Harness::new(&data, 1);
+        h.sample(&mut q, &data, &[1], Some(&[2]), 1);
+        let old2 = item(&h, 2);
+        h.perturb(1.0);
+        h.sample(&mut q, &data, &[1], Some(&[3]), 1);
+        let kept = stored(&q);
+        assert_eq!(kept[0], old2, "enqueued embedding, not the current one");
+        assert_ne!(kept[0], item(&h, 2));
+        assert_eq!(kept[1], item(&h, 3));
+    }
+}
