@@ -254,6 +254,15 @@ impl Dataset {
     }
 
     /// How often each item occurs in the training interactions.
+    /// The training graph seen from the items: each item's users, sorted (graph-based samplers).
+    pub fn train_by_item(&self) -> UserItems {
+        let flipped = Interactions {
+            users: self.train.items.clone(),
+            items: self.train.users.clone(),
+        };
+        UserItems::from_interactions(self.n_items, &flipped)
+    }
+
     pub fn item_counts(&self) -> Vec<u64> {
         let mut counts = vec![0u64; self.n_items];
         for &i in &self.train.items {

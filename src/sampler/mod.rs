@@ -11,34 +11,46 @@
 //!
 //! Randomness comes only from the `rng` in the context, which derives from (suite, cell, seed).
 
+mod adversarial;
 mod alias;
 mod bounded;
 mod cache;
+mod curriculum;
 mod debiased;
 mod dns;
 mod fn_filter;
 mod full;
 mod hard_debiased;
 mod in_batch;
+mod mcns;
 mod mixed;
+mod mixing;
+mod pagerank;
 mod popularity;
 mod queue;
 mod self_adversarial;
+mod srns;
 mod topk;
 mod uniform;
+pub use adversarial::{Adversarial, AdversarialConfig};
 pub use alias::AliasTable;
 pub use bounded::{Bounded, BoundedConfig};
 pub use cache::{Cache, CacheConfig};
+pub use curriculum::{Curriculum, CurriculumConfig};
 pub use debiased::{Debiased, DebiasedConfig};
 pub use dns::{Dns, DnsConfig};
 pub use fn_filter::{FnFilter, FnFilterConfig};
 pub use full::{Full, FullConfig};
 pub use hard_debiased::HardDebiasedConfig;
 pub use in_batch::{InBatch, InBatchConfig};
+pub use mcns::{Mcns, McnsConfig};
 pub use mixed::{Mixed, MixedConfig};
+pub use mixing::{Mixing, MixingConfig};
+pub use pagerank::{Pagerank, PagerankConfig};
 pub use popularity::{Popularity, PopularityConfig};
 pub use queue::{Queue, QueueConfig};
 pub use self_adversarial::{SelfAdversarial, SelfAdversarialConfig};
+pub use srns::{Srns, SrnsConfig};
 pub use topk::{Topk, TopkConfig};
 pub use uniform::{Uniform, UniformConfig};
 
@@ -68,6 +80,12 @@ pub enum SamplerConfig {
     HardDebiased(HardDebiasedConfig),
     Queue(QueueConfig),
     Topk(TopkConfig),
+    Adversarial(AdversarialConfig),
+    Curriculum(CurriculumConfig),
+    Mcns(McnsConfig),
+    Mixing(MixingConfig),
+    Pagerank(PagerankConfig),
+    Srns(SrnsConfig),
 }
 
 /// Every registered sampler: (kind, one-line description).
@@ -130,6 +148,30 @@ pub const REGISTRY: &[(&str, &str)] = &[
         "topk",
         "exact top-scored non-positives over the pool, index rebuilt every R steps, stale between (ANCE); top = 200, refresh_steps = 50, exclude_positives = true",
     ),
+    (
+        "srns",
+        "score + beta · std of recent scores over a per-query memory (SRNS, Ding et al. 2020); memory = 20, refresh = 5, history = 5, beta = 1, warmup = 5, exclude_positives = true",
+    ),
+    (
+        "curriculum",
+        "uniform then hard (best of M) negatives, hard share rising from start to end over the ramp (Bengio et al. 2009; Chu et al. 2021); candidates = 10, start = 0, end = 1, ramp = 1, exclude_positives = true",
+    ),
+    (
+        "mixing",
+        "synthesised embedding negatives: positive mixing (MixGCF) or mixes of the hardest (MoCHi); mode = mixgcf|mochi, candidates = 10, hardest = 5, exclude_positives = true",
+    ),
+    (
+        "adversarial",
+        "a small generator proposes negatives from a softmax over candidates, trained by REINFORCE on the model's scores (IRGAN, KBGAN); candidates = 20, dim = 16, lr = 0.01, exclude_positives = true",
+    ),
+    (
+        "pagerank",
+        "uniform from a middle band of personalised PageRank (random walks with restart) over the training graph (PinSage); steps = 5000, restart = 0.3, rank_from = 10, rank_to = 100, exclude_positives = true",
+    ),
+    (
+        "mcns",
+        "Metropolis-Hastings chain per query targeting exp(alpha · score), uniform and graph proposals (MCNS, Yang et al. 2020); alpha = 0.75, uniform_mix = 0.5, exclude_positives = true",
+    ),
 ];
 
 impl SamplerConfig {
@@ -149,6 +191,12 @@ impl SamplerConfig {
             SamplerConfig::HardDebiased(_) => "hard-debiased",
             SamplerConfig::Queue(_) => "queue",
             SamplerConfig::Topk(_) => "topk",
+            SamplerConfig::Adversarial(_) => "adversarial",
+            SamplerConfig::Curriculum(_) => "curriculum",
+            SamplerConfig::Mcns(_) => "mcns",
+            SamplerConfig::Mixing(_) => "mixing",
+            SamplerConfig::Pagerank(_) => "pagerank",
+            SamplerConfig::Srns(_) => "srns",
         }
     }
 
@@ -169,6 +217,12 @@ impl SamplerConfig {
             SamplerConfig::HardDebiased(c) => c.tag(),
             SamplerConfig::Queue(c) => c.tag(),
             SamplerConfig::Topk(c) => c.tag(),
+            SamplerConfig::Adversarial(c) => c.tag(),
+            SamplerConfig::Curriculum(c) => c.tag(),
+            SamplerConfig::Mcns(c) => c.tag(),
+            SamplerConfig::Mixing(c) => c.tag(),
+            SamplerConfig::Pagerank(c) => c.tag(),
+            SamplerConfig::Srns(c) => c.tag(),
         }
     }
 
@@ -189,6 +243,12 @@ impl SamplerConfig {
             SamplerConfig::HardDebiased(c) => c.problems(),
             SamplerConfig::Queue(c) => c.problems(),
             SamplerConfig::Topk(c) => c.problems(),
+            SamplerConfig::Adversarial(c) => c.problems(),
+            SamplerConfig::Curriculum(c) => c.problems(),
+            SamplerConfig::Mcns(c) => c.problems(),
+            SamplerConfig::Mixing(c) => c.problems(),
+            SamplerConfig::Pagerank(c) => c.problems(),
+            SamplerConfig::Srns(c) => c.problems(),
         }
     }
 
@@ -209,6 +269,12 @@ impl SamplerConfig {
             SamplerConfig::HardDebiased(c) => Box::new(c.build(data)),
             SamplerConfig::Queue(c) => Box::new(Queue::new(c, data)),
             SamplerConfig::Topk(c) => Box::new(Topk::new(c, data)),
+            SamplerConfig::Adversarial(c) => Box::new(Adversarial::new(c, data)),
+            SamplerConfig::Curriculum(c) => Box::new(Curriculum::new(c, data)),
+            SamplerConfig::Mcns(c) => Box::new(Mcns::new(c, data)),
+            SamplerConfig::Mixing(c) => Box::new(Mixing::new(c, data)),
+            SamplerConfig::Pagerank(c) => Box::new(Pagerank::new(c, data)),
+            SamplerConfig::Srns(c) => Box::new(Srns::new(c, data)),
         })
     }
 }
@@ -564,6 +630,12 @@ pub(crate) mod tests {
             SamplerConfig::HardDebiased(HardDebiasedConfig::default()),
             SamplerConfig::Queue(QueueConfig::default()),
             SamplerConfig::Topk(TopkConfig::default()),
+            SamplerConfig::Adversarial(AdversarialConfig::default()),
+            SamplerConfig::Curriculum(CurriculumConfig::default()),
+            SamplerConfig::Mcns(McnsConfig::default()),
+            SamplerConfig::Mixing(MixingConfig::default()),
+            SamplerConfig::Pagerank(PagerankConfig::default()),
+            SamplerConfig::Srns(SrnsConfig::default()),
         ];
         let kinds: std::collections::BTreeSet<_> = configs.iter().map(|c| c.kind()).collect();
         assert_eq!(

@@ -1,0 +1,284 @@
+//! Synthesised hard negatives in embedding space.
+//! - `mode = "mixgcf"` (Huang et al., "MixGCF: An Improved Training Method for Graph Neural
+//!   Network-based Recommender Systems", KDD 2021, positive mixing + hop mixing): for each negative draw M
+//!   uniform candidates, mix each with the positive, e'_c = α e_p + (1 − α) e_c with α ~ U(0, 1) (one α per
+//!   negative, shared by its candidates, as in the authors' code), and keep the best-scored mix. With a
+//!   one-layer model hop mixing is this one choice. Gradients flow into both embeddings, as in MixGCF.
+//! - `mode = "mochi"` (Kalantidis et al., "Hard Negative Mixing for Contrastive Learning", NeurIPS 2020):
+//!   draw M uniform candidates per query, keep its `hardest` N best-scored, and make each negative a convex
+//!   mix α e_i + (1 − α) e_j of two of them, detached as in MoCHi. MoCHi's ℓ2 normalisation is left out
+//!   because the MF scores are unnormalised dot products.
+//!
+//! The negatives are embeddings; `origin` carries the candidate each was mixed from (for diagnostics).
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+use super::{Batch, NegativeItems, Negatives, SampleContext, Sampler, Uniform, UniformConfig};
+use crate::data::Dataset;
+use crate::error::SamplerError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MixingMode {
+    Mixgcf,
+    Mochi,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MixingConfig {
+    pub mode: MixingMode,
+    /// Candidates M drawn per negative (mixgcf) or per query (mochi).
+    pub candidates: usize,
+    /// mochi: the N hardest candidates that are mixed.
+    pub hardest: usize,
+    pub exclude_positives: bool,
+}
+
+impl Default for MixingConfig {
+    fn default() -> Self {
+        MixingConfig {
+            mode: MixingMode::Mixgcf,
+            candidates: 10,
+            hardest: 5,
+            exclude_positives: true,
+        }
+    }
+}
+
+impl MixingConfig {
+    pub fn tag(&self) -> String {
+        match self.mode {
+            MixingMode::Mixgcf => format!("mixgcf-m{}", self.candidates),
+            MixingMode::Mochi => format!("mochi-m{}-n{}", self.candidates, self.hardest),
+        }
+    }
+
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut p = Vec::new();
+        if self.candidates == 0 {
+            p.push(("candidates", "must be >= 1".into()));
+        }
+        if self.hardest == 0 || self.hardest > self.candidates {
+            p.push((
+                "hardest",
+                format!(
+                    "must be in 1..=candidates ({}) (got {})",
+                    self.candidates, self.hardest
+                ),
+            ));
+        }
+        p
+    }
+}
+
+pub struct Mixing {
+    config: MixingConfig,
+    uniform: Uniform,
+}
+
+impl Mixing {
+    pub fn new(c: &MixingConfig, data: &Dataset) -> Mixing {
+        Mixing {
+            config: c.clone(),
+            uniform: Uniform::new(
+                &UniformConfig {
+                    exclude_positives: c.exclude_positives,
+                },
+                data,
+            ),
+        }
+    }
+
+    /// `n` uniform mixing coefficients from the sampler's stream, as a tensor of `shape`.
+    fn alphas(n: i64, shape: &[i64], cx: &mut SampleContext) -> Tensor {
+        let a: Vec<f32> = (0..n).map(|_| cx.rng.random::<f32>()).collect();
+        Tensor::from_slice(&a).view(shape).to_device(cx.device)
+    }
+
+    fn mixgcf(&self, batch: &Batch, k: i64, cx: &mut SampleContext) -> Negatives {
+        let (b, m) = (batch.len() as i64, self.config.candidates as i64);
+        let candidates = self
+            .uniform
+            .draw(batch, (k * m) as usize, cx)
+            .view([b, k, m]);
+        let alpha = Self::alphas(b * k, &[b, k, 1, 1], cx);
+        let model = cx.model;
+        let e_c = model.items(&candidates); // (B, k, M, D)
+        let e_p = model.items(batch.positives_t).view([b, 1, 1, -1]);
+        let mixed: Tensor = &alpha * e_p + (alpha.ones_like() - &alpha) * e_c;
+        let best = {
+            let _no_grad = tch::no_grad_guard();
+            let u = model.queries(batch.queries_t).view([b, 1, 1, -1]);
+            (mixed.detach() * u)
+                .sum_dim_intlist(-1, false, Kind::Float)
+                .argmax(2, true) // (B, k, 1)
+        };
+        let d = mixed.size()[3];
+        let chosen = mixed
+            .gather(2, &best.unsqueeze(3).expand([b, k, 1, d], false), false)
+            .squeeze_dim(2);
+        Negatives {
+            items: NegativeItems::Embeddings(chosen),
+            origin: Some(candidates.gather(2, &best, false).squeeze_dim(2)),
+            ..Negatives::ids(Tensor::new())
+        }
+    }
+
+    fn mochi(&self, batch: &Batch, k: i64, cx: &mut SampleContext) -> Negatives {
+        let (b, m, n) = (
+            batch.len() as i64,
+            self.config.candidates as i64,
+            self.config.hardest as i64,
+        );
+        let _no_grad = tch::no_grad_guard();
+        let candidates = self.uniform.draw(batch, m as usize, cx); // (B, M)
+        let scores = cx.model.score_candidates(batch.queries_t, &candidates);
+        let (_, top) = scores.topk(n, 1, true, true);
+        let hardest = candidates.gather(1, &top, false); // (B, N)
+                                                         // Two of the N hardest per negative (distinct when N > 1) and a coefficient.
+        let mut pairs = Vec::with_capacity((b * k * 2) as usize);
+        for _ in 0..b * k {
+            let i = cx.rng.random_range(0..n);
+            let j = if n > 1 {
+                let j = cx.rng.random_range(0..n - 1);
+                j + i64::from(j >= i)
+            } else {
+                i
+            };
+            pairs.extend([i, j]);
+        }
+        let pairs = Tensor::from_slice(&pairs)
+            .view([b, k * 2])
+            .to_device(cx.device);
+        let ids = hardest.gather(1, &pairs, false).view([b, k, 2]);
+        let alpha = Self::alphas(b * k, &[b, k, 1], cx);
+        let e = cx.model.items(&ids); // (B, k, 2, D)
+        let mixed: Tensor = &alpha * e.select(2, 0) + (alpha.ones_like() - &alpha) * e.select(2, 1);
+        Negatives {
+            items: NegativeItems::Embeddings(mixed.detach()),
+            origin: Some(ids.select(2, 0)),
+            ..Negatives::ids(Tensor::new())
+        }
+    }
+}
+
+impl Sampler for Mixing {
+    fn name(&self) -> &'static str {
+        "mixing"
+    }
+
+    fn sample(
+        &mut self,
+        batch: &Batch,
+        k: usize,
+        cx: &mut SampleContext,
+    ) -> Result<Negatives, SamplerError> {
+        Ok(match self.config.mode {
+            MixingMode::Mixgcf => self.mixgcf(batch, k as i64, cx),
+            MixingMode::Mochi => self.mochi(batch, k as i64, cx),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ContrastiveModel;
+    use crate::sampler::tests::{tiny_data, Harness};
+
+    /// The coefficient t with e = a + t (b − a), and the distance of e from that line.
+    fn on_segment(e: &[f32], a: &[f32], b: &[f32]) -> (f32, f32) {
+        let d: Vec<f32> = b.iter().zip(a).map(|(x, y)| x - y).collect();
+        let rel: Vec<f32> = e.iter().zip(a).map(|(x, y)| x - y).collect();
+        let dd: f32 = d.iter().map(|x| x * x).sum();
+        let t = rel.iter().zip(&d).map(|(x, y)| x * y).sum::<f32>() / dd;
+        let residual = rel
+            .iter()
+            .zip(&d)
+            .map(|(x, y)| (x - t * y).powi(2))
+            .sum::<f32>()
+            .sqrt();
+        (t, residual)
+    }
+
+    fn embedding(h: &Harness, i: i64) -> Vec<f32> {
+        Vec::<f32>::try_from(
+            h.model
+                .items(&Tensor::from_slice(&[i]))
+                .squeeze_dim(0)
+                .detach(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn mixgcf_mixes_the_positive_with_the_best_candidate() {
+        let data = tiny_data();
+        let mut h = Harness::new(&data, 4);
+        let c = MixingConfig {
+            candidates: 64,
+            exclude_positives: false,
+            ..Default::default()
+        };
+        let n = h.sample(&mut Mixing::new(&c, &data), &data, &[1, 2], None, 5);
+        let NegativeItems::Embeddings(e) = &n.items else {
+            panic!()
+        };
+        assert!(e.requires_grad(), "MixGCF's negatives carry gradient");
+        let origin = Vec::<Vec<i64>>::try_from(n.origin.unwrap()).unwrap();
+        let scores = h.scores(&[1, 2]);
+        for (row, (q, p)) in [(1usize, 1i64), (2, 5)].into_iter().enumerate() {
+            let best = (0..10)
+                .max_by(|&a, &b| scores[row][a].total_cmp(&scores[row][b]))
+                .unwrap();
+            for (slot, &o) in origin[row].iter().enumerate() {
+                // 64 candidates over 10 items hold the best one; α·s(p) is common to every mix.
+                assert_eq!(o as usize, best, "user {q}");
+                let mixed =
+                    Vec::<f32>::try_from(e.get(row as i64).get(slot as i64).detach()).unwrap();
+                let (t, residual) = on_segment(&mixed, &embedding(&h, o), &embedding(&h, p));
+                assert!(
+                    residual < 1e-4 && (-1e-5..=1.0 + 1e-5).contains(&t),
+                    "{t} {residual}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn mochi_mixes_two_of_the_hardest() {
+        let data = tiny_data();
+        let mut h = Harness::new(&data, 4);
+        let c = MixingConfig {
+            mode: MixingMode::Mochi,
+            candidates: 64,
+            hardest: 3,
+            exclude_positives: false,
+        };
+        let n = h.sample(&mut Mixing::new(&c, &data), &data, &[2], None, 8);
+        let NegativeItems::Embeddings(e) = &n.items else {
+            panic!()
+        };
+        assert!(
+            !e.requires_grad(),
+            "MoCHi's synthetic negatives are detached"
+        );
+        let scores = &h.scores(&[2])[0];
+        let mut ranked: Vec<i64> = (0..10).collect();
+        ranked.sort_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]));
+        let top = &ranked[..3];
+        let origin = Vec::<Vec<i64>>::try_from(n.origin.unwrap()).unwrap();
+        for (slot, &o) in origin[0].iter().enumerate() {
+            assert!(top.contains(&o));
+            let mixed = Vec::<f32>::try_from(e.get(0).get(slot as i64)).unwrap();
+            let fits = top.iter().filter(|&&j| j != o).any(|&j| {
+                let (t, residual) = on_segment(&mixed, &embedding(&h, o), &embedding(&h, j));
+                residual < 1e-4 && (-1e-5..=1.0 + 1e-5).contains(&t)
+            });
+            assert!(fits, "slot {slot} is a mix of two of the three hardest");
+        }
+    }
+}

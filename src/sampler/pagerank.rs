@@ -1,0 +1,213 @@
+//! Graph-based hard negatives by personalised PageRank (Ying et al., "Graph Convolutional Neural Networks
+//! for Web-Scale Recommender Systems" (PinSage), KDD 2018): items are ranked by their visit counts in
+//! random walks with restart from the query over the training user–item graph, and negatives are drawn
+//! uniformly from a middle band of that ranking (PinSage takes ranks 2000–5000 of billions: related
+//! enough to be hard, far enough not to be positives). Known positives are left out of the ranking; items
+//! no walk reached rank after the visited ones, in a random order. The graph does not change during
+//! training, so each query's band is computed once, the first time the query is seen.
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+use super::{Batch, Negatives, SampleContext, Sampler};
+use crate::data::{Dataset, UserItems};
+use crate::error::SamplerError;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PagerankConfig {
+    /// Walk steps per query.
+    pub steps: usize,
+    /// Probability of jumping back to the query at each step.
+    pub restart: f64,
+    /// The band of ranks (from 0, positives excluded) negatives are drawn from: [rank_from, rank_to).
+    pub rank_from: usize,
+    pub rank_to: usize,
+    pub exclude_positives: bool,
+}
+
+impl Default for PagerankConfig {
+    fn default() -> Self {
+        PagerankConfig {
+            steps: 5000,
+            restart: 0.3,
+            rank_from: 10,
+            rank_to: 100,
+            exclude_positives: true,
+        }
+    }
+}
+
+impl PagerankConfig {
+    pub fn tag(&self) -> String {
+        format!("pagerank-{}-{}", self.rank_from, self.rank_to)
+    }
+
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut p = Vec::new();
+        if self.steps == 0 {
+            p.push(("steps", "must be >= 1".into()));
+        }
+        if !(self.restart > 0.0 && self.restart < 1.0) {
+            p.push((
+                "restart",
+                format!("must be in (0, 1) (got {})", self.restart),
+            ));
+        }
+        if self.rank_to <= self.rank_from {
+            p.push((
+                "rank_to",
+                format!(
+                    "must be above rank_from ({}) (got {})",
+                    self.rank_from, self.rank_to
+                ),
+            ));
+        }
+        p
+    }
+}
+
+pub struct Pagerank {
+    config: PagerankConfig,
+    by_user: UserItems,
+    by_item: UserItems,
+    n_items: usize,
+    exclude: bool,
+    /// Per query, its band of items (empty until first seen).
+    bands: Vec<Vec<u32>>,
+}
+
+impl Pagerank {
+    pub fn new(c: &PagerankConfig, data: &Dataset) -> Pagerank {
+        Pagerank {
+            config: c.clone(),
+            by_user: data.train_by_user.clone(),
+            by_item: data.train_by_item(),
+            n_items: data.n_items,
+            exclude: c.exclude_positives,
+            bands: vec![Vec::new(); data.n_users],
+        }
+    }
+
+    /// Visit counts of every item in `steps` walk steps with restart from user `q`.
+    pub fn visits(&self, q: usize, rng: &mut impl Rng) -> Vec<u32> {
+        let mut visits = vec![0u32; self.n_items];
+        let mut user = q;
+        for _ in 0..self.config.steps {
+            let items = self.by_user.items(user);
+            if items.is_empty() {
+                break; // a query with no training items has no neighbourhood
+            }
+            let item = items[rng.random_range(0..items.len())];
+            visits[item as usize] += 1;
+            let users = self.by_item.items(item as usize);
+            user = if rng.random_bool(self.config.restart) || users.is_empty() {
+                q
+            } else {
+                users[rng.random_range(0..users.len())] as usize
+            };
+        }
+        visits
+    }
+
+    /// The items of query `q` ranked by PageRank (visits, ties and unvisited items in random order),
+    /// known positives left out.
+    pub fn ranking(&self, q: usize, rng: &mut impl Rng) -> Vec<u32> {
+        let visits = self.visits(q, rng);
+        let known = self.by_user.items(q);
+        let mut keyed: Vec<(u32, u32, u32)> = (0..self.n_items as u32)
+            .filter(|i| !self.exclude || known.binary_search(i).is_err())
+            .map(|i| (visits[i as usize], rng.random::<u32>(), i))
+            .collect();
+        keyed.sort_unstable_by_key(|&(visits, tie, _)| std::cmp::Reverse((visits, tie)));
+        keyed.into_iter().map(|(_, _, i)| i).collect()
+    }
+
+    fn band(&mut self, q: usize, rng: &mut impl Rng) -> &[u32] {
+        if self.bands[q].is_empty() {
+            let ranking = self.ranking(q, rng);
+            let to = self.config.rank_to.min(ranking.len());
+            // A pool smaller than the band keeps its lowest-ranked items.
+            let from = self.config.rank_from.min(to.saturating_sub(1));
+            self.bands[q] = ranking[from..to].to_vec();
+            if self.bands[q].is_empty() {
+                self.bands[q] = (0..self.n_items as u32).collect();
+            }
+        }
+        &self.bands[q]
+    }
+}
+
+impl Sampler for Pagerank {
+    fn name(&self) -> &'static str {
+        "pagerank"
+    }
+
+    fn sample(
+        &mut self,
+        batch: &Batch,
+        k: usize,
+        cx: &mut SampleContext,
+    ) -> Result<Negatives, SamplerError> {
+        let mut ids = Vec::with_capacity(batch.len() * k);
+        for &q in batch.queries {
+            let rng = &mut *cx.rng;
+            let band = self.band(q as usize, rng);
+            let len = band.len();
+            for _ in 0..k {
+                ids.push(band[rng.random_range(0..len)] as i64);
+            }
+        }
+        Ok(Negatives::ids(
+            Tensor::from_slice(&ids)
+                .view([batch.len() as i64, k as i64])
+                .to_device(cx.device),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Interactions;
+    use crate::sampler::tests::Harness;
+
+    #[test]
+    fn draws_from_the_middle_band_of_the_personalised_pagerank() {
+        // A path u0 – i0 – u1 – i1 – u2 – i2 – … – u7 – i7: PageRank from u0 falls along the path, so
+        // without u0's own item i0 the ranking is i1, i2, i3, …
+        let mut train = Interactions::default();
+        for u in 0..8u32 {
+            train.push(u, u);
+            if u > 0 {
+                train.push(u, u - 1);
+            }
+        }
+        let data = Dataset::new(
+            "path".into(),
+            8,
+            8,
+            train,
+            Interactions::default(),
+            Interactions::default(),
+            None,
+        );
+        let c = PagerankConfig {
+            steps: 200_000,
+            rank_from: 1,
+            rank_to: 3,
+            ..Default::default()
+        };
+        let mut s = Pagerank::new(&c, &data);
+        let mut h = Harness::new(&data, 7);
+        assert_eq!(s.ranking(0, &mut h.rng)[..5], [1, 2, 3, 4, 5]);
+        let n = h.sample(&mut s, &data, &[0], Some(&[0]), 200);
+        let drawn = Vec::<i64>::try_from(n.drawn_ids().unwrap().reshape([-1])).unwrap();
+        assert!(
+            drawn.iter().all(|i| [2, 3].contains(i)),
+            "ranks 1 and 2 only"
+        );
+        assert!(drawn.contains(&2) && drawn.contains(&3));
+    }
+}
