@@ -113,8 +113,9 @@ pub fn run() -> Result<()> {
         }
         Command::List { what, out } => {
             if what == "samplers" && !Path::new(&what).is_file() {
+                let width = sampler::REGISTRY.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
                 for (name, description) in sampler::REGISTRY {
-                    println!("{name:<12} {description}");
+                    println!("{name:<width$}  {description}");
                 }
                 return Ok(());
             }

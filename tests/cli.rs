@@ -476,11 +476,64 @@ fn list_and_dry_run_print_the_grid_in_order_and_list_samplers_describes_them() {
         .stderr(predicate::str::contains(
             "18 cells (1 domains × 2 samplers × 3 ratios × 3 seeds): 18 to run",
         ));
-    nsbench()
-        .args(["list", "samplers"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("uniform").and(predicate::str::contains("alpha")));
+    let listed = nsbench().args(["list", "samplers"]).assert().success();
+    let stdout = String::from_utf8(listed.get_output().stdout.clone()).unwrap();
+    for (name, _) in nsbench::sampler::REGISTRY {
+        assert!(
+            stdout.lines().any(|l| l.split_whitespace().next() == Some(name) && l.contains(" = ")
+                || l.starts_with(&format!("{name} ")) && l.contains("no parameters")),
+            "`list samplers` describes {name} with its parameters:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn every_registered_sampler_trains_end_to_end_with_finite_metrics_and_diagnostics() {
+    let dir = tempfile::tempdir().unwrap();
+    let samplers: String = nsbench::sampler::REGISTRY
+        .iter()
+        .map(|(name, _)| format!("[[sampler]]\nkind = \"{name}\"\n"))
+        .collect();
+    let suite = dir.path().join("all.toml");
+    std::fs::write(
+        &suite,
+        format!(
+            r#"
+[suite]
+name = "all"
+seeds = [0]
+ratios = [2]
+[train]
+epochs = 2
+batch_size = 64
+lr = 0.01
+eval_every = 1
+[[domain]]
+kind = "rec"
+data = {{ format = "synthetic", users = 40, items = 60, interactions_per_user = 10 }}
+model = {{ kind = "mf", dim = 8 }}
+{samplers}"#
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    run_ok(&suite, &out);
+    let rows = nsbench::store::read_results(&out).unwrap();
+    for (name, _) in nsbench::sampler::REGISTRY {
+        let of: Vec<_> = rows
+            .iter()
+            .filter(|r| r.run_id.contains(&format!("-{name}-r2")))
+            .collect();
+        let metric = |m: &str| of.iter().find(|r| r.metric == m).map(|r| r.value);
+        let ndcg = metric("ndcg@20").unwrap_or_else(|| panic!("{name}: no ndcg@20"));
+        assert!(ndcg.is_finite() && ndcg > 0.0, "{name}: ndcg@20 = {ndcg}");
+        assert!(of.iter().all(|r| r.value.is_finite()), "{name}: a non-finite metric");
+        // Every sampler that draws ids (or embeddings from ids) is diagnosed; `full` draws nothing.
+        if *name != "full" {
+            let coverage = metric("coverage").unwrap_or_else(|| panic!("{name}: no coverage"));
+            assert!(coverage > 0.0 && coverage <= 1.0, "{name}: coverage {coverage}");
+        }
+    }
 }
 
 #[test]

@@ -88,7 +88,8 @@ pub enum SamplerConfig {
     Srns(SrnsConfig),
 }
 
-/// Every registered sampler: (kind, one-line description).
+/// Every registered sampler: (kind, one-line description with its parameters and defaults), in the
+/// order of the families of SAMPLERS.md: static, hard, adversarial, graph, efficient, debiased, full.
 pub const REGISTRY: &[(&str, &str)] = &[
     ("uniform", "uniform over the item pool (BPR); exclude_positives = true|false (default true)"),
     (
@@ -102,49 +103,6 @@ pub const REGISTRY: &[(&str, &str)] = &[
          candidates = 10, exclude_positives = true",
     ),
     (
-        "self-adversarial",
-        "uniform negatives weighted by softmax(alpha · score) without gradient (RotatE); alpha = 1, \
-         exclude_positives = true",
-    ),
-    (
-        "in-batch",
-        "the other positives of the batch (Yi et al. 2019); logq = false (score − log q correction), \
-         exclude_positives = true (masked)",
-    ),
-    (
-        "bounded",
-        "hardest of M uniform candidates scored at most s(q, p) − margin (Qin et al. 2021); candidates = 10, \
-         margin = 0, exclude_positives = true",
-    ),
-    (
-        "mixed",
-        "in-batch plus uniform negatives (Yang et al. 2020); uniform_share = 0.5, exclude_positives = true",
-    ),
-    (
-        "cache",
-        "per-query cache of high-scored negatives refreshed with fresh uniform candidates (NSCaching); cache_size = 50, candidates = 50, refresh_every = 1, exclude_positives = true",
-    ),
-    (
-        "debiased",
-        "uniform negatives with the debiased contrastive loss (DCL, Chuang et al. 2020); tau_plus = 0.1, temperature = 1, exclude_positives = true",
-    ),
-    (
-        "fn-filter",
-        "uniform negatives minus suspected false negatives (score above the positive's, or cosine-near it); by = score|similarity, margin = 0, similarity = 0.9, downweight = 0 (drop), exclude_positives = true",
-    ),
-    (
-        "full",
-        "non-sampling reference: every non-positive candidate is a negative (whole-pool loss); ratio ignored; no parameters",
-    ),
-    (
-        "hard-debiased",
-        "debiased loss with negatives reweighted by softmax(beta · score) (HCL, Robinson et al. 2021); tau_plus = 0.1, beta = 1, temperature = 1, exclude_positives = true",
-    ),
-    (
-        "queue",
-        "FIFO queue of past batches' positive embeddings, stale by construction (MoCo); size = 4096, exclude_positives = true",
-    ),
-    (
         "topk",
         "exact top-scored non-positives over the pool, index rebuilt every R steps, stale between (ANCE); top = 200, refresh_steps = 50, exclude_positives = true",
     ),
@@ -153,12 +111,22 @@ pub const REGISTRY: &[(&str, &str)] = &[
         "score + beta · std of recent scores over a per-query memory (SRNS, Ding et al. 2020); memory = 20, refresh = 5, history = 5, beta = 1, warmup = 5, exclude_positives = true",
     ),
     (
+        "bounded",
+        "hardest of M uniform candidates scored at most s(q, p) − margin (Qin et al. 2021); candidates = 10, \
+         margin = 0, exclude_positives = true",
+    ),
+    (
         "curriculum",
         "uniform then hard (best of M) negatives, hard share rising from start to end over the ramp (Bengio et al. 2009; Chu et al. 2021); candidates = 10, start = 0, end = 1, ramp = 1, exclude_positives = true",
     ),
     (
         "mixing",
         "synthesised embedding negatives: positive mixing (MixGCF) or mixes of the hardest (MoCHi); mode = mixgcf|mochi, candidates = 10, hardest = 5, exclude_positives = true",
+    ),
+    (
+        "self-adversarial",
+        "uniform negatives weighted by softmax(alpha · score) without gradient (RotatE); alpha = 1, \
+         exclude_positives = true",
     ),
     (
         "adversarial",
@@ -171,6 +139,39 @@ pub const REGISTRY: &[(&str, &str)] = &[
     (
         "mcns",
         "Metropolis-Hastings chain per query targeting exp(alpha · score), uniform and graph proposals (MCNS, Yang et al. 2020); alpha = 0.75, uniform_mix = 0.5, exclude_positives = true",
+    ),
+    (
+        "in-batch",
+        "the other positives of the batch (Yi et al. 2019); logq = false (score − log q correction), \
+         exclude_positives = true (masked)",
+    ),
+    (
+        "mixed",
+        "in-batch plus uniform negatives (Yang et al. 2020); uniform_share = 0.5, exclude_positives = true",
+    ),
+    (
+        "cache",
+        "per-query cache of high-scored negatives refreshed with fresh uniform candidates (NSCaching); cache_size = 50, candidates = 50, refresh_every = 1, exclude_positives = true",
+    ),
+    (
+        "queue",
+        "FIFO queue of past batches' positive embeddings, stale by construction (MoCo); size = 4096, exclude_positives = true",
+    ),
+    (
+        "debiased",
+        "uniform negatives with the debiased contrastive loss (DCL, Chuang et al. 2020); tau_plus = 0.1, temperature = 1, exclude_positives = true",
+    ),
+    (
+        "hard-debiased",
+        "debiased loss with negatives reweighted by softmax(beta · score) (HCL, Robinson et al. 2021); tau_plus = 0.1, beta = 1, temperature = 1, exclude_positives = true",
+    ),
+    (
+        "fn-filter",
+        "uniform negatives minus suspected false negatives (score above the positive's, or cosine-near it); by = score|similarity, margin = 0, similarity = 0.9, downweight = 0 (drop), exclude_positives = true",
+    ),
+    (
+        "full",
+        "non-sampling reference: every non-positive candidate is a negative (whole-pool loss); ratio ignored; no parameters",
     ),
 ];
 
