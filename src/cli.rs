@@ -113,7 +113,11 @@ pub fn run() -> Result<()> {
         }
         Command::List { what, out } => {
             if what == "samplers" && !Path::new(&what).is_file() {
-                let width = sampler::REGISTRY.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+                let width = sampler::REGISTRY
+                    .iter()
+                    .map(|(n, _)| n.len())
+                    .max()
+                    .unwrap_or(0);
                 for (name, description) in sampler::REGISTRY {
                     println!("{name:<width$}  {description}");
                 }

@@ -480,8 +480,10 @@ fn list_and_dry_run_print_the_grid_in_order_and_list_samplers_describes_them() {
     let stdout = String::from_utf8(listed.get_output().stdout.clone()).unwrap();
     for (name, _) in nsbench::sampler::REGISTRY {
         assert!(
-            stdout.lines().any(|l| l.split_whitespace().next() == Some(name) && l.contains(" = ")
-                || l.starts_with(&format!("{name} ")) && l.contains("no parameters")),
+            stdout.lines().any(
+                |l| l.split_whitespace().next() == Some(name) && l.contains(" = ")
+                    || l.starts_with(&format!("{name} ")) && l.contains("no parameters")
+            ),
             "`list samplers` describes {name} with its parameters:\n{stdout}"
         );
     }
@@ -527,11 +529,17 @@ model = {{ kind = "mf", dim = 8 }}
         let metric = |m: &str| of.iter().find(|r| r.metric == m).map(|r| r.value);
         let ndcg = metric("ndcg@20").unwrap_or_else(|| panic!("{name}: no ndcg@20"));
         assert!(ndcg.is_finite() && ndcg > 0.0, "{name}: ndcg@20 = {ndcg}");
-        assert!(of.iter().all(|r| r.value.is_finite()), "{name}: a non-finite metric");
+        assert!(
+            of.iter().all(|r| r.value.is_finite()),
+            "{name}: a non-finite metric"
+        );
         // Every sampler that draws ids (or embeddings from ids) is diagnosed; `full` draws nothing.
         if *name != "full" {
             let coverage = metric("coverage").unwrap_or_else(|| panic!("{name}: no coverage"));
-            assert!(coverage > 0.0 && coverage <= 1.0, "{name}: coverage {coverage}");
+            assert!(
+                coverage > 0.0 && coverage <= 1.0,
+                "{name}: coverage {coverage}"
+            );
         }
     }
 }

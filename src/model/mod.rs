@@ -55,9 +55,11 @@ pub trait ContrastiveModel: Send {
     fn all_items(&self) -> Tensor;
     /// Number of items in the candidate pool.
     fn n_items(&self) -> i64;
-    /// Scores of each query against its own candidates: `queries` (B) and `candidates` (B, M) → (B, M).
+    /// Scores of each query against its own candidates: `queries` (B) and `candidates` (B, M) → (B, M),
+    /// without gradient (samplers score candidates to choose among them, never to train through).
     /// One batched call; samplers use it to score candidates, never one at a time.
     fn score_candidates(&self, queries: &Tensor, candidates: &Tensor) -> Tensor {
+        let _no_grad = tch::no_grad_guard();
         let q = self.queries(queries).unsqueeze(1);
         (self.items(candidates) * q).sum_dim_intlist(-1, false, None)
     }

@@ -63,6 +63,9 @@ pub struct Cache {
     filled: Vec<bool>,
     /// The cache slot each negative of the last batch came from, to take its score in `observe`.
     last_slots: Vec<usize>,
+    /// Per item, the refresh that last put it in a union (duplicate check).
+    seen: Vec<u64>,
+    stamp: u64,
 }
 
 impl Cache {
@@ -80,6 +83,8 @@ impl Cache {
             scores: vec![f32::NEG_INFINITY; n],
             filled: vec![false; data.n_users],
             last_slots: Vec::new(),
+            seen: vec![0; data.n_items],
+            stamp: 0,
         }
     }
 
@@ -136,36 +141,48 @@ impl Cache {
         if n2 == 0 {
             return;
         }
-        let fresh = self.draw_for(batch.queries, n2, cx);
+        // Each distinct query of the batch is refreshed once, however many rows it has.
+        let mut queries = batch.queries.to_vec();
+        queries.sort_unstable();
+        queries.dedup();
+        let fresh = self.draw_for(&queries, n2, cx);
         let fresh_i64: Vec<i64> = fresh.iter().map(|&i| i as i64).collect();
         let fresh_t = Tensor::from_slice(&fresh_i64)
-            .view([batch.len() as i64, n2 as i64])
+            .view([queries.len() as i64, n2 as i64])
             .to_device(cx.device);
         let scores = {
             let _no_grad = tch::no_grad_guard();
-            cx.model.score_candidates(batch.queries_t, &fresh_t)
+            let queries_t = Tensor::from_slice(&queries).to_device(cx.device);
+            cx.model.score_candidates(&queries_t, &fresh_t)
         };
         let scores =
             Vec::<f32>::try_from(scores.reshape([-1]).to_device(Device::Cpu)).unwrap_or_default();
         let mut union: Vec<(f32, u32)> = Vec::with_capacity(n1 + n2);
-        for (row, &q) in batch.queries.iter().enumerate() {
+        for (row, &q) in queries.iter().enumerate() {
             let q = q as usize;
             let slots = q * n1..(q + 1) * n1;
+            // Stamp the items already in the union so a fresh duplicate is skipped in O(1).
+            self.stamp += 1;
             union.clear();
-            union.extend(
-                self.scores[slots.clone()]
-                    .iter()
-                    .copied()
-                    .zip(self.ids[slots.clone()].iter().copied()),
-            );
-            for j in row * n2..(row + 1) * n2 {
-                if !union.iter().any(|&(_, id)| id == fresh[j]) {
-                    union.push((scores[j], fresh[j]));
+            for slot in slots.clone() {
+                let id = self.ids[slot];
+                if self.seen[id as usize] != self.stamp {
+                    self.seen[id as usize] = self.stamp;
+                    union.push((self.scores[slot], id));
                 }
             }
-            union.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
-            union.truncate(n1);
-            // A union smaller than N1 (tiny pools) repeats its best entries.
+            for j in row * n2..(row + 1) * n2 {
+                let id = fresh[j];
+                if self.seen[id as usize] != self.stamp {
+                    self.seen[id as usize] = self.stamp;
+                    union.push((scores[j], id));
+                }
+            }
+            if union.len() > n1 {
+                union.select_nth_unstable_by(n1 - 1, |a, b| b.0.total_cmp(&a.0));
+                union.truncate(n1);
+            }
+            // A union smaller than N1 (tiny pools) repeats its entries.
             for (slot, j) in slots.zip((0..union.len()).cycle()) {
                 (self.scores[slot], self.ids[slot]) = union[j];
             }

@@ -9,8 +9,8 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
-use super::{Batch, Negatives, SampleContext, Sampler};
-use crate::data::{Dataset, UserItems};
+use super::{Batch, KnownPositives, Negatives, SampleContext, Sampler};
+use crate::data::Dataset;
 use crate::error::SamplerError;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,7 +42,7 @@ impl InBatchConfig {
 
 pub struct InBatch {
     log_q: Option<Vec<f32>>,
-    known: Option<UserItems>,
+    known: Option<KnownPositives>,
 }
 
 impl InBatch {
@@ -56,7 +56,7 @@ impl InBatch {
         });
         InBatch {
             log_q,
-            known: c.exclude_positives.then(|| data.train_by_user.clone()),
+            known: c.exclude_positives.then(|| KnownPositives::new(data)),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! - `mode = "mixgcf"` (Huang et al., "MixGCF: An Improved Training Method for Graph Neural
 //!   Network-based Recommender Systems", KDD 2021, positive mixing + hop mixing): for each negative draw M
 //!   uniform candidates, mix each with the positive, e'_c = α e_p + (1 − α) e_c with α ~ U(0, 1) (one α per
-//!   negative, shared by its candidates, as in the authors' code), and keep the best-scored mix. With a
+//!   negative, shared by its candidates, as in the authors' code), and keep the best-scored mix (which,
+//!   with a shared α, is the mix of the best-scored candidate: only that one is built). With a
 //!   one-layer model hop mixing is this one choice. Gradients flow into both embeddings, as in MixGCF.
 //! - `mode = "mochi"` (Kalantidis et al., "Hard Negative Mixing for Contrastive Learning", NeurIPS 2020):
 //!   draw M uniform candidates per query, keep its `hardest` N best-scored, and make each negative a convex
@@ -13,7 +14,7 @@
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use super::{Batch, NegativeItems, Negatives, SampleContext, Sampler, Uniform, UniformConfig};
 use crate::data::Dataset;
@@ -104,25 +105,22 @@ impl Mixing {
             .uniform
             .draw(batch, (k * m) as usize, cx)
             .view([b, k, m]);
-        let alpha = Self::alphas(b * k, &[b, k, 1, 1], cx);
-        let model = cx.model;
-        let e_c = model.items(&candidates); // (B, k, M, D)
-        let e_p = model.items(batch.positives_t).view([b, 1, 1, -1]);
+        let alpha = Self::alphas(b * k, &[b, k, 1], cx);
+        // With one α per negative, s(q, α e_p + (1 − α) e_c) = α s(q, p) + (1 − α) s(q, c): the best mix
+        // is the mix with the best-scored candidate, so only that one is built (with gradient).
+        let scores = cx
+            .model
+            .score_candidates(batch.queries_t, &candidates.view([b, k * m]))
+            .view([b, k, m]);
+        let best = candidates
+            .gather(2, &scores.argmax(2, true), false)
+            .squeeze_dim(2); // (B, k)
+        let e_c = cx.model.items(&best); // (B, k, D)
+        let e_p = cx.model.items(batch.positives_t).unsqueeze(1);
         let mixed: Tensor = &alpha * e_p + (alpha.ones_like() - &alpha) * e_c;
-        let best = {
-            let _no_grad = tch::no_grad_guard();
-            let u = model.queries(batch.queries_t).view([b, 1, 1, -1]);
-            (mixed.detach() * u)
-                .sum_dim_intlist(-1, false, Kind::Float)
-                .argmax(2, true) // (B, k, 1)
-        };
-        let d = mixed.size()[3];
-        let chosen = mixed
-            .gather(2, &best.unsqueeze(3).expand([b, k, 1, d], false), false)
-            .squeeze_dim(2);
         Negatives {
-            items: NegativeItems::Embeddings(chosen),
-            origin: Some(candidates.gather(2, &best, false).squeeze_dim(2)),
+            items: NegativeItems::Embeddings(mixed),
+            origin: Some(best),
             ..Negatives::ids(Tensor::new())
         }
     }

@@ -418,35 +418,94 @@ pub trait Sampler: Send {
     fn end_epoch(&mut self, _epoch: u32) {}
 }
 
+/// Every query's training positives, for rejecting them from draws: a bitset where queries × pool fits in
+/// `BITSET_MAX_BITS` (one memory access per test), else the sorted lists (binary search).
+#[derive(Debug, Clone)]
+pub struct KnownPositives {
+    n_items: usize,
+    bits: Option<Vec<u64>>,
+    lists: UserItems,
+}
+
+const BITSET_MAX_BITS: usize = 1 << 29; // 64 MiB
+
+impl KnownPositives {
+    pub fn new(data: &Dataset) -> KnownPositives {
+        let lists = data.train_by_user.clone();
+        let n_items = data.n_items;
+        let total = data.n_users.saturating_mul(n_items);
+        let bits = (total <= BITSET_MAX_BITS).then(|| {
+            let mut bits = vec![0u64; total.div_ceil(64)];
+            for q in 0..data.n_users {
+                for &i in lists.items(q) {
+                    let at = q * n_items + i as usize;
+                    bits[at / 64] |= 1 << (at % 64);
+                }
+            }
+            bits
+        });
+        KnownPositives {
+            n_items,
+            bits,
+            lists,
+        }
+    }
+
+    #[inline]
+    pub fn contains(&self, query: usize, item: u32) -> bool {
+        match &self.bits {
+            Some(bits) => {
+                let at = query * self.n_items + item as usize;
+                bits[at / 64] & (1 << (at % 64)) != 0
+            }
+            None => self.lists.contains(query, item),
+        }
+    }
+
+    /// The query's positives, sorted.
+    pub fn items(&self, query: usize) -> &[u32] {
+        self.lists.items(query)
+    }
+}
+
 /// Draws ids with `draw` into a (B, k) tensor, redrawing a candidate that is a known positive of the query
 /// when `exclude` is given (up to `MAX_REJECTIONS` tries, after which the last draw stands: a user who has
 /// interacted with nearly the whole pool cannot be served otherwise).
 pub(crate) fn draw_ids(
     batch: &Batch,
     k: usize,
-    exclude: Option<&UserItems>,
+    exclude: Option<&KnownPositives>,
     device: Device,
     mut draw: impl FnMut() -> u32,
 ) -> Tensor {
     const MAX_REJECTIONS: usize = 64;
-    let mut out = Vec::with_capacity(batch.len() * k);
-    for &q in batch.queries {
-        let known = exclude.map(|e| e.items(q as usize));
-        for _ in 0..k {
-            let mut c = draw();
-            if let Some(known) = known {
-                let mut tries = 0;
-                while tries < MAX_REJECTIONS && known.binary_search(&c).is_ok() {
-                    c = draw();
-                    tries += 1;
+    let (b, n) = (batch.len(), batch.len() * k);
+    // Written straight into the tensor's storage: no intermediate vector, no copy.
+    let mut ids = Tensor::empty([b as i64, k as i64], (tch::Kind::Int64, Device::Cpu));
+    // SAFETY: `ids` is a freshly allocated, contiguous CPU tensor of n i64s that nothing else references
+    // while `out` lives.
+    let out = unsafe { std::slice::from_raw_parts_mut(ids.data_ptr() as *mut i64, n) };
+    match exclude {
+        None => out.iter_mut().for_each(|slot| *slot = draw() as i64),
+        Some(exclude) => {
+            for (row, &q) in out.chunks_mut(k.max(1)).zip(batch.queries) {
+                let q = q as usize;
+                for slot in row {
+                    let mut c = draw();
+                    let mut tries = 0;
+                    while tries < MAX_REJECTIONS && exclude.contains(q, c) {
+                        c = draw();
+                        tries += 1;
+                    }
+                    *slot = c as i64;
                 }
             }
-            out.push(c as i64);
         }
     }
-    Tensor::from_slice(&out)
-        .view([batch.len() as i64, k as i64])
-        .to_device(device)
+    if device != Device::Cpu {
+        ids = ids.to_device(device);
+    }
+    ids
 }
 
 #[cfg(test)]

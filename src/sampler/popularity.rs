@@ -6,8 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{draw_ids, AliasTable, Batch, Negatives, SampleContext, Sampler};
-use crate::data::{Dataset, UserItems};
+use super::{draw_ids, AliasTable, Batch, KnownPositives, Negatives, SampleContext, Sampler};
+use crate::data::Dataset;
 use crate::error::SamplerError;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,7 +58,7 @@ impl PopularityConfig {
 
 pub struct Popularity {
     table: AliasTable,
-    known: Option<UserItems>,
+    known: Option<KnownPositives>,
 }
 
 impl Popularity {
@@ -74,7 +74,7 @@ impl Popularity {
         })?;
         Ok(Popularity {
             table,
-            known: c.exclude_positives.then(|| data.train_by_user.clone()),
+            known: c.exclude_positives.then(|| KnownPositives::new(data)),
         })
     }
 }

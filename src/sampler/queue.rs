@@ -11,8 +11,8 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
-use super::{Batch, NegativeItems, Negatives, SampleContext, Sampler};
-use crate::data::{Dataset, UserItems};
+use super::{Batch, KnownPositives, NegativeItems, Negatives, SampleContext, Sampler};
+use crate::data::Dataset;
 use crate::error::SamplerError;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,7 +47,7 @@ impl QueueConfig {
 
 pub struct Queue {
     size: usize,
-    known: Option<UserItems>,
+    known: Option<KnownPositives>,
     /// (size, D) embeddings, allocated on the first batch (when D and the device are known).
     embeddings: Option<Tensor>,
     ids: Vec<i64>,
@@ -60,7 +60,7 @@ impl Queue {
     pub fn new(c: &QueueConfig, data: &Dataset) -> Queue {
         Queue {
             size: c.size,
-            known: c.exclude_positives.then(|| data.train_by_user.clone()),
+            known: c.exclude_positives.then(|| KnownPositives::new(data)),
             embeddings: None,
             ids: vec![0; c.size],
             head: 0,

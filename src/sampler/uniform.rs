@@ -6,8 +6,8 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-use super::{draw_ids, Batch, Negatives, SampleContext, Sampler};
-use crate::data::{Dataset, UserItems};
+use super::{draw_ids, Batch, KnownPositives, Negatives, SampleContext, Sampler};
+use crate::data::Dataset;
 use crate::error::SamplerError;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,14 +37,14 @@ impl UniformConfig {
 
 pub struct Uniform {
     n_items: u32,
-    known: Option<UserItems>,
+    known: Option<KnownPositives>,
 }
 
 impl Uniform {
     pub fn new(c: &UniformConfig, data: &Dataset) -> Uniform {
         Uniform {
             n_items: data.n_items as u32,
-            known: c.exclude_positives.then(|| data.train_by_user.clone()),
+            known: c.exclude_positives.then(|| KnownPositives::new(data)),
         }
     }
 

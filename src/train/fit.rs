@@ -72,10 +72,7 @@ pub fn fit(
     device: Device,
     streams: &mut TrainStreams,
 ) -> Result<TrainLog> {
-    let mut opt = match cfg.optimizer {
-        OptimizerKind::Adam => nn::Adam::default().build(vs, cfg.lr)?,
-        OptimizerKind::Sgd => nn::Sgd::default().build(vs, cfg.lr)?,
-    };
+    let mut opt = optimizer(cfg, vs)?;
     let test_eval = Evaluator::new(
         &cfg.ks,
         &[&data.train_by_user, &data.valid_by_user],
@@ -126,7 +123,6 @@ pub fn fit(
                 queries_t: &q_t,
                 positives_t: &p_t,
             };
-            let t = Instant::now();
             let mut cx = SampleContext {
                 rng: &mut streams.sampler,
                 model,
@@ -135,19 +131,25 @@ pub fn fit(
                 epochs: cfg.epochs,
                 step,
             };
-            let negatives = sampler.sample(&batch, ratio, &mut cx)?;
-            sampling += t.elapsed();
-            if let Some(ids) = negatives.drawn_ids() {
-                let t = Instant::now();
-                diagnostics.record(data, batch.queries, ids);
-                diagnostics.record_hardness(model, &q_t, ids);
-                diagnosing += t.elapsed();
-            }
-
-            let (loss, neg_score) = step_loss(cfg, model, &q_t, &p_t, &negatives);
-            opt.backward_step(&loss);
-            sampler.observe(&batch, &negatives, &neg_score.detach());
-            loss_sum += loss.detach() * len as f64;
+            let (loss, sampled) = train_step(
+                cfg,
+                model,
+                &mut opt,
+                sampler,
+                &batch,
+                ratio,
+                &mut cx,
+                |negatives| {
+                    if let Some(ids) = negatives.drawn_ids() {
+                        let t = Instant::now();
+                        diagnostics.record(data, batch.queries, ids);
+                        diagnostics.record_hardness(model, &q_t, ids);
+                        diagnosing += t.elapsed();
+                    }
+                },
+            )?;
+            sampling += sampled;
+            loss_sum += loss * len as f64;
             step += 1;
         }
         sampler.end_epoch(epoch);
@@ -211,6 +213,38 @@ pub fn fit(
     Ok(log)
 }
 
+/// One optimiser step on one batch: the sampler draws `ratio` negatives, `inspect` sees them before the
+/// update (diagnostics), the loss is minimised by one step of `opt`, and the sampler observes the scores
+/// its negatives got. Returns the batch loss (detached) and the time spent in the sampler.
+#[allow(clippy::too_many_arguments)]
+pub fn train_step(
+    cfg: &TrainConfig,
+    model: &dyn ContrastiveModel,
+    opt: &mut nn::Optimizer,
+    sampler: &mut dyn Sampler,
+    batch: &Batch,
+    ratio: usize,
+    cx: &mut SampleContext,
+    mut inspect: impl FnMut(&Negatives),
+) -> Result<(Tensor, Duration)> {
+    let t = Instant::now();
+    let negatives = sampler.sample(batch, ratio, cx)?;
+    let sampled = t.elapsed();
+    inspect(&negatives);
+    let (loss, neg_score) = step_loss(cfg, model, batch.queries_t, batch.positives_t, &negatives);
+    opt.backward_step(&loss);
+    sampler.observe(batch, &negatives, &neg_score.detach());
+    Ok((loss.detach(), sampled))
+}
+
+/// The optimiser `cfg` asks for over the variables of `vs`.
+pub fn optimizer(cfg: &TrainConfig, vs: &nn::VarStore) -> Result<nn::Optimizer> {
+    Ok(match cfg.optimizer {
+        OptimizerKind::Adam => nn::Adam::default().build(vs, cfg.lr)?,
+        OptimizerKind::Sgd => nn::Sgd::default().build(vs, cfg.lr)?,
+    })
+}
+
 /// The batch loss (the domain's BPR, or the objective the negatives ask for, + L2 on the batch's
 /// embeddings) and the negatives' scores (B, k). The positive and the id negatives are looked up in one
 /// gather and scored in one product; with every candidate as a negative, one matrix product.
@@ -235,22 +269,33 @@ fn step_loss(
                 (cfg.l2 > 0.0).then(|| sq(&u) + sq(&p) + sq(&all) * (rows / all.size()[0] as f64));
             (pos, neg, penalty)
         }
-        items => {
-            let items = match items {
-                NegativeItems::Ids(ids) => model.items(&Tensor::cat(
-                    &[positives.unsqueeze(1), ids.shallow_clone()],
-                    1,
-                )),
-                NegativeItems::Embeddings(e) => {
-                    Tensor::cat(&[model.items(positives).unsqueeze(1), e.shallow_clone()], 1)
-                }
-                NegativeItems::All => unreachable!(),
-            };
+        NegativeItems::Ids(ids) => {
+            let items = model.items(&Tensor::cat(
+                &[positives.unsqueeze(1), ids.shallow_clone()],
+                1,
+            ));
             let scores = (u.unsqueeze(1) * &items).sum_dim_intlist(-1, false, None);
             let k = scores.size()[1] - 1;
-            let penalty = (cfg.l2 > 0.0)
-                .then(|| batch_l2(model, queries, &u, &items, &negatives.items, positives, k));
+            let penalty =
+                (cfg.l2 > 0.0).then(|| batch_l2(model, queries, &u, &items, ids, positives, k));
             (scores.select(1, 0), scores.narrow(1, 1, k), penalty)
+        }
+        NegativeItems::Embeddings(e) => {
+            // Scored apart from the positive: no concatenation to copy and split again in backward.
+            let p = model.items(positives);
+            let pos = (&u * &p).sum_dim_intlist(-1, false, None);
+            let neg = (u.unsqueeze(1) * e).sum_dim_intlist(-1, false, None);
+            let sq = |t: &Tensor| t.square().sum(Kind::Float);
+            // Stored (detached) negatives add a constant to the penalty: only trainable ones count.
+            let penalty = (cfg.l2 > 0.0).then(|| {
+                let base = sq(&u) + sq(&p);
+                if e.requires_grad() {
+                    base + sq(e) / e.size()[1] as f64
+                } else {
+                    base
+                }
+            });
+            (pos, neg, penalty)
         }
     };
     // logQ correction: the negatives' scores minus their log proposal probability.
@@ -291,19 +336,15 @@ fn batch_l2(
     queries: &Tensor,
     u: &Tensor,
     items: &Tensor,
-    negatives: &NegativeItems,
+    ids: &Tensor,
     positives: &Tensor,
     k: i64,
 ) -> Tensor {
     let sq = |t: &Tensor| t.square().sum(Kind::Float);
-    let gathered = |t: &Tensor| sq(&t.select(1, 0)) + sq(&t.narrow(1, 1, k)) / k as f64;
-    let NegativeItems::Ids(ids) = negatives else {
-        return sq(u) + gathered(items);
-    };
     let (user_table, item_table) = (model.all_queries(), model.all_items());
     let batch = queries.size()[0];
     if user_table.size()[0] + item_table.size()[0] > batch * (2 + k) {
-        return sq(u) + gathered(items);
+        return sq(u) + sq(&items.select(1, 0)) + sq(&items.narrow(1, 1, k)) / k as f64;
     }
     let row_norms = |table: &Tensor| table.square().sum_dim_intlist(1, false, Kind::Float);
     let n_users = user_table.size()[0];

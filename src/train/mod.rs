@@ -4,7 +4,7 @@ pub mod diagnostics;
 mod fit;
 pub mod loss;
 
-pub use fit::{fit, EpochLog, Evaluation, TrainLog, TrainStreams};
+pub use fit::{fit, optimizer, train_step, EpochLog, Evaluation, TrainLog, TrainStreams};
 
 use serde::{Deserialize, Serialize};
 
