@@ -94,7 +94,12 @@ impl Diagnostics {
         data: &Dataset,
         sampling_seconds: f64,
     ) -> Vec<(&'static str, f64)> {
-        let drawn = self.drawn.max(1) as f64;
+        if self.drawn == 0 {
+            // Nothing was drawn (the non-sampling `full` reference): no draw diagnostics to report.
+            *self = Diagnostics::new(self.draws.len());
+            return Vec::new();
+        }
+        let drawn = self.drawn as f64;
         let mut out = vec![
             ("fn_rate", self.held_out as f64 / drawn),
             (
