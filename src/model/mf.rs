@@ -7,7 +7,7 @@ use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
-use super::ContrastiveModel;
+use super::{ContrastiveModel, HostTables};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -80,61 +80,56 @@ impl ContrastiveModel for Mf {
         self.items.size()[0]
     }
 
+    fn host_tables(&self) -> Option<HostTables<'_>> {
+        let host =
+            |t: &Tensor| t.device() == Device::Cpu && t.kind() == Kind::Float && t.is_contiguous();
+        if !(host(&self.items) && host(&self.users)) {
+            return None;
+        }
+        // SAFETY: both tables are contiguous f32 CPU tensors (checked above) that live as long as
+        // `self`; they are only written by the optimiser step, which needs no borrow of the model and
+        // never runs while a sampler holds these slices.
+        unsafe {
+            Some(HostTables {
+                queries: std::slice::from_raw_parts(
+                    self.users.data_ptr() as *const f32,
+                    self.users.numel(),
+                ),
+                items: std::slice::from_raw_parts(
+                    self.items.data_ptr() as *const f32,
+                    self.items.numel(),
+                ),
+                dim: self.items.size()[1] as usize,
+            })
+        }
+    }
+
     /// On the CPU, dot products straight from the embedding tables: no (B, M, D) gather is materialised,
     /// and the item table of a small pool stays in cache. 5–20× faster than gather-multiply-sum for the
     /// candidate counts hard samplers use.
     fn score_candidates(&self, queries: &Tensor, candidates: &Tensor) -> Tensor {
-        let host =
-            |t: &Tensor| t.device() == Device::Cpu && t.kind() == Kind::Float && t.is_contiguous();
-        if !(host(&self.items) && host(&self.users)) {
+        let Some(tables) = self.host_tables() else {
             let _no_grad = tch::no_grad_guard();
             let q = self.queries(queries).unsqueeze(1);
             return (self.items(candidates) * q).sum_dim_intlist(-1, false, None);
-        }
+        };
         let (b, m) = (candidates.size()[0], candidates.size()[1]);
         let queries = Vec::<i64>::try_from(queries.to_kind(Kind::Int64)).unwrap_or_default();
         let candidates =
             Vec::<i64>::try_from(candidates.reshape([-1]).to_kind(Kind::Int64)).unwrap_or_default();
-        let d = self.items.size()[1] as usize;
         let scores = Tensor::empty([b, m], (Kind::Float, Device::Cpu));
-        // SAFETY: the tables are contiguous f32 CPU tensors (checked above), read while nothing writes
-        // them; `scores` is a fresh contiguous tensor of b·m f32s.
-        let (users, items, out) = unsafe {
-            (
-                std::slice::from_raw_parts(self.users.data_ptr() as *const f32, self.users.numel()),
-                std::slice::from_raw_parts(self.items.data_ptr() as *const f32, self.items.numel()),
-                std::slice::from_raw_parts_mut(scores.data_ptr() as *mut f32, (b * m) as usize),
-            )
+        // SAFETY: `scores` is a fresh contiguous CPU tensor of b·m f32s that nothing else references.
+        let out = unsafe {
+            std::slice::from_raw_parts_mut(scores.data_ptr() as *mut f32, (b * m) as usize)
         };
         let m = m as usize;
         for (row, &q) in queries.iter().enumerate() {
-            let u = &users[q as usize * d..(q as usize + 1) * d];
             for j in row * m..(row + 1) * m {
-                let c = candidates[j] as usize;
-                out[j] = dot(u, &items[c * d..(c + 1) * d]);
+                out[j] = tables.score(q as usize, candidates[j] as usize);
             }
         }
         scores
     }
-}
-
-/// ⟨a, b⟩ with eight independent partial sums, so the compiler vectorises it.
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for j in 0..8 {
-            acc[j] += x[j] * y[j];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 #[cfg(test)]

@@ -43,6 +43,39 @@ impl ModelConfig {
     }
 }
 
+/// The embedding tables as host memory, for samplers that score candidates one by one on the CPU.
+pub struct HostTables<'a> {
+    pub queries: &'a [f32],
+    pub items: &'a [f32],
+    pub dim: usize,
+}
+
+impl HostTables<'_> {
+    /// s(q, c), with eight independent partial sums so the compiler vectorises it.
+    #[inline]
+    pub fn score(&self, q: usize, c: usize) -> f32 {
+        let d = self.dim;
+        let (a, b) = (
+            &self.queries[q * d..(q + 1) * d],
+            &self.items[c * d..(c + 1) * d],
+        );
+        let mut acc = [0f32; 8];
+        let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+        let tail: f32 = ca
+            .remainder()
+            .iter()
+            .zip(cb.remainder())
+            .map(|(x, y)| x * y)
+            .sum();
+        for (x, y) in ca.zip(cb) {
+            for j in 0..8 {
+                acc[j] += x[j] * y[j];
+            }
+        }
+        acc.iter().sum::<f32>() + tail
+    }
+}
+
 /// A two-sided embedding model: s(q, c) = ⟨queries(q), items(c)⟩.
 pub trait ContrastiveModel: Send {
     /// Query embeddings, `ids` (B) i64 → (B, D).
@@ -55,6 +88,10 @@ pub trait ContrastiveModel: Send {
     fn all_items(&self) -> Tensor;
     /// Number of items in the candidate pool.
     fn n_items(&self) -> i64;
+    /// The tables as host slices when they live in CPU memory as contiguous f32 (else None).
+    fn host_tables(&self) -> Option<HostTables<'_>> {
+        None
+    }
     /// Scores of each query against its own candidates: `queries` (B) and `candidates` (B, M) → (B, M),
     /// without gradient (samplers score candidates to choose among them, never to train through).
     /// One batched call; samplers use it to score candidates, never one at a time.

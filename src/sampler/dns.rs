@@ -4,7 +4,7 @@
 //! keep the best-scored. M = 1 is uniform sampling; larger M gives harder negatives.
 
 use serde::{Deserialize, Serialize};
-use tch::Kind;
+use tch::{Kind, Tensor};
 
 use super::{Batch, Negatives, SampleContext, Sampler, Uniform, UniformConfig};
 use crate::data::Dataset;
@@ -69,6 +69,27 @@ impl Sampler for Dns {
         cx: &mut SampleContext,
     ) -> Result<Negatives, SamplerError> {
         let m = self.candidates;
+        if let Some(tables) = cx.model.host_tables() {
+            // On the CPU: draw and score each candidate in turn, keeping the best; the same stream and
+            // the same picks as the batched path below, without materialising the candidates.
+            let mut best = Vec::with_capacity(batch.len() * k);
+            for &q in batch.queries {
+                let q = q as usize;
+                for _ in 0..k {
+                    let (mut pick, mut top) = (0u32, f32::NEG_INFINITY);
+                    for _ in 0..m {
+                        let c = self.uniform.draw_one(q, &mut *cx.rng);
+                        let s = tables.score(q, c as usize);
+                        if s > top || top == f32::NEG_INFINITY {
+                            (pick, top) = (c, s);
+                        }
+                    }
+                    best.push(pick as i64);
+                }
+            }
+            let ids = Tensor::from_slice(&best).view([batch.len() as i64, k as i64]);
+            return Ok(Negatives::ids(ids.to_device(cx.device)));
+        }
         let candidates = self.uniform.draw(batch, k * m, cx);
         let _no_grad = tch::no_grad_guard();
         let scores = cx.model.score_candidates(batch.queries_t, &candidates); // (B, k·M)
@@ -85,6 +106,8 @@ impl Sampler for Dns {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ContrastiveModel;
+    use crate::sampler::tests::sample_with_model;
     use crate::sampler::tests::{draw_with_model, tiny_data};
 
     #[test]
@@ -109,5 +132,41 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_host_path_picks_what_the_batched_path_picks() {
+        // The batched path: candidates drawn by `Uniform::draw`, scored by `score_candidates`, argmax.
+        let data = tiny_data();
+        let mut dns = Dns::new(&DnsConfig::default(), &data);
+        let queries = [0i64, 1, 2, 1];
+        let (n, _) = sample_with_model(&mut dns, &data, &queries, 3, 11);
+        let host = Vec::<Vec<i64>>::try_from(n.drawn_ids().unwrap()).unwrap();
+        let mut h = crate::sampler::tests::Harness::new(&data, 11);
+        let positives = [7i64, 1, 5, 1];
+        let (q_t, p_t) = (Tensor::from_slice(&queries), Tensor::from_slice(&positives));
+        let batch = Batch {
+            queries: &queries,
+            positives: &positives,
+            queries_t: &q_t,
+            positives_t: &p_t,
+        };
+        let mut cx = SampleContext {
+            rng: &mut h.rng,
+            model: &h.model,
+            device: tch::Device::Cpu,
+            epoch: 1,
+            epochs: 1,
+            step: 0,
+        };
+        let candidates = dns.uniform.draw(&batch, 30, &mut cx).view([4, 3, 10]);
+        let scores = h
+            .model
+            .score_candidates(&q_t, &candidates.view([4, 30]))
+            .view([4, 3, 10]);
+        let batched = candidates
+            .gather(2, &scores.argmax(2, true), false)
+            .squeeze_dim(2);
+        assert_eq!(host, Vec::<Vec<i64>>::try_from(batched).unwrap());
     }
 }

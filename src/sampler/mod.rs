@@ -468,6 +468,9 @@ impl KnownPositives {
     }
 }
 
+/// Redraws of a known positive before the last draw stands.
+pub(crate) const MAX_REJECTIONS: usize = 64;
+
 /// Draws ids with `draw` into a (B, k) tensor, redrawing a candidate that is a known positive of the query
 /// when `exclude` is given (up to `MAX_REJECTIONS` tries, after which the last draw stands: a user who has
 /// interacted with nearly the whole pool cannot be served otherwise).
@@ -478,7 +481,6 @@ pub(crate) fn draw_ids(
     device: Device,
     mut draw: impl FnMut() -> u32,
 ) -> Tensor {
-    const MAX_REJECTIONS: usize = 64;
     let (b, n) = (batch.len(), batch.len() * k);
     // Written straight into the tensor's storage: no intermediate vector, no copy.
     let mut ids = Tensor::empty([b as i64, k as i64], (tch::Kind::Int64, Device::Cpu));

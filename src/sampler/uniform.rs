@@ -59,6 +59,22 @@ impl Uniform {
     }
 }
 
+impl Uniform {
+    /// One candidate for query `q`, known positives redrawn as in `draw_ids`.
+    #[inline]
+    pub fn draw_one(&self, q: usize, rng: &mut impl Rng) -> u32 {
+        let mut c = rng.random_range(0..self.n_items);
+        if let Some(known) = &self.known {
+            let mut tries = 0;
+            while tries < super::MAX_REJECTIONS && known.contains(q, c) {
+                c = rng.random_range(0..self.n_items);
+                tries += 1;
+            }
+        }
+        c
+    }
+}
+
 impl Sampler for Uniform {
     fn name(&self) -> &'static str {
         "uniform"
