@@ -104,7 +104,7 @@ impl Cache {
             return;
         }
         let queries: Vec<i64> = fresh.iter().map(|&r| batch.queries[r]).collect();
-        let ids = self.draw_for(&queries, n1, cx);
+        let ids = self.uniform.draw_for(&queries, n1, cx.rng);
         for (&q, row) in queries.iter().zip(ids.chunks(n1)) {
             let q = q as usize;
             if self.filled[q] {
@@ -113,26 +113,6 @@ impl Cache {
             self.filled[q] = true;
             self.ids[q * n1..(q + 1) * n1].copy_from_slice(row);
         }
-    }
-
-    /// `count` uniform candidates for each of `queries`, flat, on the host.
-    fn draw_for(&self, queries: &[i64], count: usize, cx: &mut SampleContext) -> Vec<u32> {
-        let q_t = Tensor::from_slice(queries);
-        let batch = Batch {
-            queries,
-            positives: queries,
-            queries_t: &q_t,
-            positives_t: &q_t,
-        };
-        let device = cx.device;
-        cx.device = Device::Cpu;
-        let ids = self.uniform.draw(&batch, count, cx);
-        cx.device = device;
-        Vec::<i64>::try_from(ids.reshape([-1]))
-            .unwrap_or_default()
-            .into_iter()
-            .map(|i| i as u32)
-            .collect()
     }
 
     /// Scores `count` fresh candidates per row and keeps, per query, the top N1 of cache ∪ fresh.
@@ -145,7 +125,7 @@ impl Cache {
         let mut queries = batch.queries.to_vec();
         queries.sort_unstable();
         queries.dedup();
-        let fresh = self.draw_for(&queries, n2, cx);
+        let fresh = self.uniform.draw_for(&queries, n2, cx.rng);
         let fresh_i64: Vec<i64> = fresh.iter().map(|&i| i as i64).collect();
         let fresh_t = Tensor::from_slice(&fresh_i64)
             .view([queries.len() as i64, n2 as i64])

@@ -124,26 +124,6 @@ impl Srns {
         &self.ids[q * self.config.memory..(q + 1) * self.config.memory]
     }
 
-    /// `count` uniform candidates per query of `queries`, on the host.
-    fn uniform_for(&self, queries: &[i64], count: usize, cx: &mut SampleContext) -> Vec<u32> {
-        let q_t = Tensor::from_slice(queries);
-        let batch = Batch {
-            queries,
-            positives: queries,
-            queries_t: &q_t,
-            positives_t: &q_t,
-        };
-        let device = cx.device;
-        cx.device = Device::Cpu;
-        let ids = self.uniform.draw(&batch, count, cx);
-        cx.device = device;
-        Vec::<i64>::try_from(ids.reshape([-1]))
-            .unwrap_or_default()
-            .into_iter()
-            .map(|i| i as u32)
-            .collect()
-    }
-
     /// Appends an epoch's score to the slot's ring of the last `history` scores.
     fn record(&mut self, slot: usize, score: f32) {
         let h = self.config.history;
@@ -173,7 +153,7 @@ impl Sampler for Srns {
             .filter(|&q| !self.filled[q as usize])
             .collect();
         if !new.is_empty() {
-            let fresh = self.uniform_for(&new, s1, cx);
+            let fresh = self.uniform.draw_for(&new, s1, cx.rng);
             for (&q, row) in new.iter().zip(fresh.chunks(s1)) {
                 let q = q as usize;
                 if !self.filled[q] {
@@ -227,7 +207,7 @@ impl Sampler for Srns {
         }
         if !stale.is_empty() {
             let owners: Vec<i64> = stale.iter().map(|&slot| (slot / s1) as i64).collect();
-            let fresh = self.uniform_for(&owners, 1, cx);
+            let fresh = self.uniform.draw_for(&owners, 1, cx.rng);
             for (&slot, &i) in stale.iter().zip(&fresh) {
                 self.ids[slot] = i;
                 self.held[slot] = 0;

@@ -73,6 +73,15 @@ impl Uniform {
         }
         c
     }
+
+    /// `count` candidates for each of `queries`, flat, on the host (samplers that keep per-query state).
+    pub fn draw_for(&self, queries: &[i64], count: usize, rng: &mut impl Rng) -> Vec<u32> {
+        let mut out = Vec::with_capacity(queries.len() * count);
+        for &q in queries {
+            out.extend((0..count).map(|_| self.draw_one(q as usize, rng)));
+        }
+        out
+    }
 }
 
 impl Sampler for Uniform {
