@@ -123,10 +123,10 @@ impl ContrastiveModel for Mf {
             std::slice::from_raw_parts_mut(scores.data_ptr() as *mut f32, (b * m) as usize)
         };
         let m = m as usize;
+        let candidates: Vec<u32> = candidates.iter().map(|&c| c as u32).collect();
         for (row, &q) in queries.iter().enumerate() {
-            for j in row * m..(row + 1) * m {
-                out[j] = tables.score(q as usize, candidates[j] as usize);
-            }
+            let at = row * m..(row + 1) * m;
+            tables.score_row(q as usize, &candidates[at.clone()], &mut out[at]);
         }
         scores
     }

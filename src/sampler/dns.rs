@@ -70,21 +70,19 @@ impl Sampler for Dns {
     ) -> Result<Negatives, SamplerError> {
         let m = self.candidates;
         if let Some(tables) = cx.model.host_tables() {
-            // On the CPU: draw and score each candidate in turn, keeping the best; the same stream and
-            // the same picks as the batched path below, without materialising the candidates.
+            // On the CPU: a row's k·M candidates are drawn (the same stream as the batched path below),
+            // scored against the row's query in one pass over the tables, and the best of each M kept;
+            // nothing of size (B, k·M) is materialised.
             let mut best = Vec::with_capacity(batch.len() * k);
+            let (mut candidates, mut scores) = (vec![0u32; k * m], vec![0f32; k * m]);
             for &q in batch.queries {
                 let q = q as usize;
-                for _ in 0..k {
-                    let (mut pick, mut top) = (0u32, f32::NEG_INFINITY);
-                    for _ in 0..m {
-                        let c = self.uniform.draw_one(q, &mut *cx.rng);
-                        let s = tables.score(q, c as usize);
-                        if s > top || top == f32::NEG_INFINITY {
-                            (pick, top) = (c, s);
-                        }
-                    }
-                    best.push(pick as i64);
+                for c in candidates.iter_mut() {
+                    *c = self.uniform.draw_one(q, &mut *cx.rng);
+                }
+                tables.score_row(q, &candidates, &mut scores);
+                for (group, s) in candidates.chunks_exact(m).zip(scores.chunks_exact(m)) {
+                    best.push(group[first_max(s)] as i64);
                 }
             }
             let ids = Tensor::from_slice(&best).view([batch.len() as i64, k as i64]);
@@ -101,6 +99,17 @@ impl Sampler for Dns {
             .squeeze_dim(2);
         Ok(Negatives::ids(ids.to_kind(Kind::Int64)))
     }
+}
+
+/// The index of the first maximum of `scores` (argmax's tie rule); NaN never wins over a number.
+pub(crate) fn first_max(scores: &[f32]) -> usize {
+    let mut at = 0;
+    for (j, &s) in scores.iter().enumerate().skip(1) {
+        if s > scores[at] || scores[at].is_nan() {
+            at = j;
+        }
+    }
+    at
 }
 
 #[cfg(test)]
