@@ -1,16 +1,15 @@
 //! A per-query cache of high-scored negatives (Zhang et al., "NSCaching: Simple and Efficient Negative
-//! Sampling for Knowledge Graph Embedding", ICDE 2019): each query keeps `cache_size` candidates; the k
-//! negatives are drawn uniformly from its cache, then the cache is refreshed with `candidates` fresh
-//! uniform ones by keeping the top-scored of the union. Fresh candidates are scored in one batched call;
-//! cached ones keep the score they had when last seen (refreshed for free when drawn, from the training
-//! step's own forward pass), so the refresh costs one score per fresh candidate. `refresh_every` > 1
-//! steps is the paper's lazy update.
+//! Sampling for Knowledge Graph Embedding", ICDE 2019): each query keeps `cache_size` (N1) candidates;
+//! the k negatives are drawn uniformly from its cache, then the cache is refreshed: `candidates` (N2)
+//! fresh uniform ones join it, the union is scored with the current model, and the top N1 stay (the
+//! paper's "top" update; duplicates are kept once). Each distinct query of a batch is refreshed once,
+//! however many rows it has. `refresh_every` > 1 steps is the paper's lazy update.
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use tch::{Device, Tensor};
+use tch::Tensor;
 
-use super::{Batch, Negatives, SampleContext, Sampler, Uniform, UniformConfig};
+use super::{score_rows, Batch, Negatives, SampleContext, Sampler, Uniform, UniformConfig};
 use crate::data::Dataset;
 use crate::error::SamplerError;
 
@@ -57,12 +56,9 @@ impl CacheConfig {
 pub struct Cache {
     config: CacheConfig,
     uniform: Uniform,
-    /// (Q, N1) ids and their last seen scores; a query's row is filled on its first batch.
+    /// (Q, N1) cached ids; a query's row is filled on its first batch.
     ids: Vec<u32>,
-    scores: Vec<f32>,
     filled: Vec<bool>,
-    /// The cache slot each negative of the last batch came from, to take its score in `observe`.
-    last_slots: Vec<usize>,
     /// Per item, the refresh that last put it in a union (duplicate check).
     seen: Vec<u64>,
     stamp: u64,
@@ -80,9 +76,7 @@ impl Cache {
                 data,
             ),
             ids: vec![0; n],
-            scores: vec![f32::NEG_INFINITY; n],
             filled: vec![false; data.n_users],
-            last_slots: Vec::new(),
             seen: vec![0; data.n_items],
             stamp: 0,
         }
@@ -94,7 +88,7 @@ impl Cache {
         &self.ids[q * n1..(q + 1) * n1]
     }
 
-    /// Fills the caches of the batch's new queries with uniform candidates (scored as unknown).
+    /// Fills the caches of the batch's new queries with uniform candidates.
     fn fill_new(&mut self, batch: &Batch, cx: &mut SampleContext) {
         let n1 = self.config.cache_size;
         let fresh: Vec<usize> = (0..batch.len())
@@ -115,58 +109,62 @@ impl Cache {
         }
     }
 
-    /// Scores `count` fresh candidates per row and keeps, per query, the top N1 of cache ∪ fresh.
+    /// Joins N2 fresh candidates to each distinct query's cache, scores the union with the current
+    /// model and keeps the top N1.
     fn refresh(&mut self, batch: &Batch, cx: &mut SampleContext) {
         let (n1, n2) = (self.config.cache_size, self.config.candidates);
         if n2 == 0 {
             return;
         }
-        // Each distinct query of the batch is refreshed once, however many rows it has.
+        let width = n1 + n2;
         let mut queries = batch.queries.to_vec();
         queries.sort_unstable();
         queries.dedup();
-        let fresh = self.uniform.draw_for(&queries, n2, cx.rng);
-        let fresh_i64: Vec<i64> = fresh.iter().map(|&i| i as i64).collect();
-        let fresh_t = Tensor::from_slice(&fresh_i64)
-            .view([queries.len() as i64, n2 as i64])
-            .to_device(cx.device);
-        let scores = {
-            let _no_grad = tch::no_grad_guard();
-            let queries_t = Tensor::from_slice(&queries).to_device(cx.device);
-            cx.model.score_candidates(&queries_t, &fresh_t)
-        };
-        let scores =
-            Vec::<f32>::try_from(scores.reshape([-1]).to_device(Device::Cpu)).unwrap_or_default();
-        let mut union: Vec<(f32, u32)> = Vec::with_capacity(n1 + n2);
-        for (row, &q) in queries.iter().enumerate() {
-            let q = q as usize;
-            let slots = q * n1..(q + 1) * n1;
-            // Stamp the items already in the union so a fresh duplicate is skipped in O(1).
+        let mut union = Vec::with_capacity(queries.len() * width);
+        for &q in &queries {
+            union.extend_from_slice(self.cached(q as usize));
+            union.extend((0..n2).map(|_| self.uniform.draw_one(q as usize, &mut *cx.rng)));
+        }
+        let scores = score_rows(cx.model, &queries, &union, width, cx.device);
+        // (score, id) packed in one u64 that orders like the score: selection compares integers.
+        let mut ranked: Vec<u64> = Vec::with_capacity(width);
+        for ((&q, ids), scores) in queries
+            .iter()
+            .zip(union.chunks_exact(width))
+            .zip(scores.chunks_exact(width))
+        {
+            // Stamp the items already in the union so a duplicate is kept once, in O(1).
             self.stamp += 1;
-            union.clear();
-            for slot in slots.clone() {
-                let id = self.ids[slot];
+            ranked.clear();
+            for (&id, &s) in ids.iter().zip(scores) {
                 if self.seen[id as usize] != self.stamp {
                     self.seen[id as usize] = self.stamp;
-                    union.push((self.scores[slot], id));
+                    ranked.push((ordered_bits(s) as u64) << 32 | id as u64);
                 }
             }
-            for j in row * n2..(row + 1) * n2 {
-                let id = fresh[j];
-                if self.seen[id as usize] != self.stamp {
-                    self.seen[id as usize] = self.stamp;
-                    union.push((scores[j], id));
-                }
-            }
-            if union.len() > n1 {
-                union.select_nth_unstable_by(n1 - 1, |a, b| b.0.total_cmp(&a.0));
-                union.truncate(n1);
-            }
+            let kept = if ranked.len() > n1 {
+                let cut = ranked.len() - n1;
+                ranked.select_nth_unstable(cut);
+                &ranked[cut..]
+            } else {
+                &ranked[..]
+            };
             // A union smaller than N1 (tiny pools) repeats its entries.
-            for (slot, j) in slots.zip((0..union.len()).cycle()) {
-                (self.scores[slot], self.ids[slot]) = union[j];
+            let slots = q as usize * n1..(q as usize + 1) * n1;
+            for (slot, &key) in slots.zip(kept.iter().cycle()) {
+                self.ids[slot] = key as u32;
             }
         }
+    }
+}
+
+/// The bits of `s` as a u32 that sorts like `f32::total_cmp`.
+fn ordered_bits(s: f32) -> u32 {
+    let b = s.to_bits();
+    if b >> 31 == 1 {
+        !b
+    } else {
+        b | 1 << 31
     }
 }
 
@@ -183,12 +181,10 @@ impl Sampler for Cache {
     ) -> Result<Negatives, SamplerError> {
         self.fill_new(batch, cx);
         let n1 = self.config.cache_size;
-        self.last_slots.clear();
         let mut ids = Vec::with_capacity(batch.len() * k);
         for &q in batch.queries {
             for _ in 0..k {
                 let slot = q as usize * n1 + cx.rng.random_range(0..n1);
-                self.last_slots.push(slot);
                 ids.push(self.ids[slot] as i64);
             }
         }
@@ -197,21 +193,8 @@ impl Sampler for Cache {
             .to_device(cx.device);
         if cx.step % self.config.refresh_every == 0 {
             self.refresh(batch, cx);
-            // The refresh may have moved entries; the drawn ones' scores are not taken back.
-            self.last_slots.clear();
         }
         Ok(Negatives::ids(ids))
-    }
-
-    fn observe(&mut self, _batch: &Batch, _negatives: &Negatives, scores: &Tensor) {
-        if self.last_slots.is_empty() {
-            return;
-        }
-        let scores =
-            Vec::<f32>::try_from(scores.reshape([-1]).to_device(Device::Cpu)).unwrap_or_default();
-        for (&slot, &s) in self.last_slots.iter().zip(&scores) {
-            self.scores[slot] = s;
-        }
     }
 }
 
@@ -219,6 +202,14 @@ impl Sampler for Cache {
 mod tests {
     use super::*;
     use crate::sampler::tests::{tiny_data, Harness};
+
+    #[test]
+    fn ordered_bits_sort_like_the_scores() {
+        let scores = [-f32::INFINITY, -3.5, -0.0, 0.0, 1e-30, 2.0, f32::INFINITY];
+        for pair in scores.windows(2) {
+            assert!(ordered_bits(pair[0]) < ordered_bits(pair[1]), "{pair:?}");
+        }
+    }
 
     #[test]
     fn keeps_the_top_scored_candidates() {
@@ -233,20 +224,33 @@ mod tests {
             },
             &data,
         );
-        // Fixed model: after enough refreshes user 1's cache is its three best non-positive items.
-        for _ in 0..30 {
-            h.sample(&mut s, &data, &[1, 2], None, 2);
-        }
-        for q in [1usize, 2] {
+        // Fixed model: after enough refreshes a user's cache is its three best non-positive items; after
+        // the model moves, it follows the new model's ranking (the union is rescored at every refresh,
+        // so an item that scored high once does not stay).
+        let top_three = |h: &Harness, q: usize| {
             let scores = &h.scores(&[q as i64])[0];
             let mut ranked: Vec<u32> = (0..10u32)
                 .filter(|&i| !data.train_by_user.contains(q, i))
                 .collect();
             ranked.sort_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]));
-            let mut cached = s.cached(q).to_vec();
-            cached.sort_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]));
-            assert_eq!(cached, ranked[..3], "user {q}");
+            ranked.truncate(3);
+            ranked.sort_unstable();
+            ranked
+        };
+        let mut tops = Vec::new();
+        for scale in [0.0, 1.0] {
+            h.perturb(scale);
+            for _ in 0..30 {
+                h.sample(&mut s, &data, &[1, 2], None, 2);
+            }
+            for q in [1usize, 2] {
+                let mut cached = s.cached(q).to_vec();
+                cached.sort_unstable();
+                assert_eq!(cached, top_three(&h, q), "user {q}, perturbed by {scale}");
+                tops.push(cached);
+            }
         }
+        assert_ne!(tops[..2], tops[2..], "the perturbation changed a ranking");
         // And the draws come from the cache.
         let n = h.sample(&mut s, &data, &[1], None, 20);
         let drawn = Vec::<Vec<i64>>::try_from(n.drawn_ids().unwrap()).unwrap();

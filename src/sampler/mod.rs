@@ -468,6 +468,41 @@ impl KnownPositives {
     }
 }
 
+/// Scores of each of `queries` against its own `width` candidates (`candidates` flat, row by row), as a
+/// host vector: read straight from the embedding tables where they live on the CPU, else one batched
+/// `score_candidates` call on `device`. For samplers that keep per-query state on the host.
+pub(crate) fn score_rows(
+    model: &dyn ContrastiveModel,
+    queries: &[i64],
+    candidates: &[u32],
+    width: usize,
+    device: Device,
+) -> Vec<f32> {
+    assert_eq!(
+        queries.len() * width,
+        candidates.len(),
+        "width candidates per query"
+    );
+    if let Some(tables) = model.host_tables() {
+        let mut scores = vec![0f32; candidates.len()];
+        for ((&q, row), out) in queries
+            .iter()
+            .zip(candidates.chunks_exact(width.max(1)))
+            .zip(scores.chunks_exact_mut(width.max(1)))
+        {
+            tables.score_row(q as usize, row, out);
+        }
+        return scores;
+    }
+    let _no_grad = tch::no_grad_guard();
+    let ids: Vec<i64> = candidates.iter().map(|&c| c as i64).collect();
+    let ids = Tensor::from_slice(&ids)
+        .view([queries.len() as i64, width as i64])
+        .to_device(device);
+    let scores = model.score_candidates(&Tensor::from_slice(queries).to_device(device), &ids);
+    Vec::<f32>::try_from(scores.reshape([-1]).to_device(Device::Cpu)).unwrap_or_default()
+}
+
 /// Redraws of a known positive before the last draw stands.
 pub(crate) const MAX_REJECTIONS: usize = 64;
 
