@@ -1,9 +1,11 @@
 //! A per-query cache of high-scored negatives (Zhang et al., "NSCaching: Simple and Efficient Negative
 //! Sampling for Knowledge Graph Embedding", ICDE 2019): each query keeps `cache_size` (N1) candidates;
 //! the k negatives are drawn uniformly from its cache, then the cache is refreshed: `candidates` (N2)
-//! fresh uniform ones join it, the union is scored with the current model, and the top N1 stay (the
-//! paper's "top" update; duplicates are kept once). Each distinct query of a batch is refreshed once,
-//! however many rows it has. `refresh_every` > 1 steps is the paper's lazy update.
+//! fresh uniform ones join it, the union is scored with the current model, and N1 of it stay: sampled
+//! without replacement with probability softmax(score / `temperature`) (`update = "importance"`, the
+//! paper's default and its reference code's temperature 2), or the N1 best-scored (`update = "top"`).
+//! Duplicates in the union count once. Each distinct query of a batch is refreshed once, however many
+//! rows it has; `refresh_every` > 1 steps is the paper's lazy update.
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -22,7 +24,21 @@ pub struct CacheConfig {
     pub candidates: usize,
     /// Refresh the batch's caches every this many steps (1: every step, as the paper's default).
     pub refresh_every: u64,
+    /// How a refresh chooses the N1 kept from cache ∪ fresh.
+    pub update: CacheUpdate,
+    /// Softmax temperature of the importance update (the reference code's 2).
+    pub temperature: f64,
     pub exclude_positives: bool,
+}
+
+/// How a refresh chooses the entries that stay in a query's cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CacheUpdate {
+    /// N1 sampled without replacement with probability softmax(score / temperature).
+    Importance,
+    /// The N1 best-scored.
+    Top,
 }
 
 impl Default for CacheConfig {
@@ -31,6 +47,8 @@ impl Default for CacheConfig {
             cache_size: 50,
             candidates: 50,
             refresh_every: 1,
+            update: CacheUpdate::Importance,
+            temperature: 2.0,
             exclude_positives: true,
         }
     }
@@ -38,7 +56,18 @@ impl Default for CacheConfig {
 
 impl CacheConfig {
     pub fn tag(&self) -> String {
-        format!("cache-{}-{}", self.cache_size, self.candidates)
+        let update = match self.update {
+            CacheUpdate::Importance => format!("is{}", self.temperature),
+            CacheUpdate::Top => "top".into(),
+        };
+        let lazy = match self.refresh_every {
+            1 => String::new(),
+            n => format!("-every{n}"),
+        };
+        format!(
+            "cache-{}-{}-{update}{lazy}",
+            self.cache_size, self.candidates
+        )
     }
 
     pub fn problems(&self) -> Vec<(&'static str, String)> {
@@ -48,6 +77,9 @@ impl CacheConfig {
         }
         if self.refresh_every == 0 {
             p.push(("refresh_every", "must be >= 1".into()));
+        }
+        if !(self.temperature > 0.0 && self.temperature.is_finite()) {
+            p.push(("temperature", "must be a finite number > 0".into()));
         }
         p
     }
@@ -110,7 +142,7 @@ impl Cache {
     }
 
     /// Joins N2 fresh candidates to each distinct query's cache, scores the union with the current
-    /// model and keeps the top N1.
+    /// model and keeps N1 of it by the configured update.
     fn refresh(&mut self, batch: &Batch, cx: &mut SampleContext) {
         let (n1, n2) = (self.config.cache_size, self.config.candidates);
         if n2 == 0 {
@@ -126,7 +158,10 @@ impl Cache {
             union.extend((0..n2).map(|_| self.uniform.draw_one(q as usize, &mut *cx.rng)));
         }
         let scores = score_rows(cx.model, &queries, &union, width, cx.device);
-        // (score, id) packed in one u64 that orders like the score: selection compares integers.
+        // Each entry's key packed with its id in one u64 that orders like the key, so the selection of
+        // the N1 largest compares integers. Importance: the key is score / T plus Gumbel noise, whose
+        // top N1 are a draw without replacement with probability softmax(score / T) (Gumbel-top-k).
+        let inverse_t = (1.0 / self.config.temperature) as f32;
         let mut ranked: Vec<u64> = Vec::with_capacity(width);
         for ((&q, ids), scores) in queries
             .iter()
@@ -139,16 +174,11 @@ impl Cache {
             for (&id, &s) in ids.iter().zip(scores) {
                 if self.seen[id as usize] != self.stamp {
                     self.seen[id as usize] = self.stamp;
-                    ranked.push((ordered_bits(s) as u64) << 32 | id as u64);
+                    let key = entry_key(self.config.update, inverse_t, s, &mut *cx.rng);
+                    ranked.push((key as u64) << 32 | id as u64);
                 }
             }
-            let kept = if ranked.len() > n1 {
-                let cut = ranked.len() - n1;
-                ranked.select_nth_unstable(cut);
-                &ranked[cut..]
-            } else {
-                &ranked[..]
-            };
+            let kept = largest(&mut ranked, n1);
             // A union smaller than N1 (tiny pools) repeats its entries.
             let slots = q as usize * n1..(q as usize + 1) * n1;
             for (slot, &key) in slots.zip(kept.iter().cycle()) {
@@ -156,6 +186,31 @@ impl Cache {
             }
         }
     }
+}
+
+/// The key an entry of score `s` competes with for a place in the cache (the largest keys stay), as
+/// bits that order like the key.
+fn entry_key(update: CacheUpdate, inverse_t: f32, s: f32, rng: &mut impl Rng) -> u32 {
+    ordered_bits(match update {
+        CacheUpdate::Top => s,
+        CacheUpdate::Importance => s * inverse_t + gumbel(rng),
+    })
+}
+
+/// The `n` largest of `keys` (all of them if there are no more than `n`), in no particular order.
+fn largest(keys: &mut [u64], n: usize) -> &[u64] {
+    if keys.len() <= n {
+        return keys;
+    }
+    let cut = keys.len() - n;
+    keys.select_nth_unstable(cut);
+    &keys[cut..]
+}
+
+/// A standard Gumbel draw, −ln(−ln u) with u uniform in (0, 1).
+fn gumbel(rng: &mut impl Rng) -> f32 {
+    let u: f32 = rng.random_range(f32::MIN_POSITIVE..1.0);
+    -(-u.ln()).ln()
 }
 
 /// The bits of `s` as a u32 that sorts like `f32::total_cmp`.
@@ -212,6 +267,57 @@ mod tests {
     }
 
     #[test]
+    fn the_importance_update_samples_softmax_without_replacement() {
+        // Keep 2 of 3 entries scored 0, 2, 4 at temperature 2 (p ∝ e^0, e^1, e^2): each entry is kept
+        // with its probability under successive sampling, p_i + Σ_j≠i p_j · p_i / (1 − p_j).
+        let scores = [0f32, 2.0, 4.0];
+        let w: Vec<f64> = scores.iter().map(|&s| (s as f64 / 2.0).exp()).collect();
+        let p: Vec<f64> = w.iter().map(|x| x / w.iter().sum::<f64>()).collect();
+        let expected: Vec<f64> = (0..3)
+            .map(|i| {
+                p[i] + (0..3)
+                    .filter(|&j| j != i)
+                    .map(|j| p[j] * p[i] / (1.0 - p[j]))
+                    .sum::<f64>()
+            })
+            .collect();
+        let mut rng = <rand_pcg::Pcg64Mcg as rand::SeedableRng>::seed_from_u64(5);
+        let trials = 40_000;
+        let mut kept = [0usize; 3];
+        for _ in 0..trials {
+            let mut keys: Vec<u64> = (0..3u32)
+                .map(|id| {
+                    let key =
+                        entry_key(CacheUpdate::Importance, 0.5, scores[id as usize], &mut rng);
+                    (key as u64) << 32 | id as u64
+                })
+                .collect();
+            for &k in largest(&mut keys, 2) {
+                kept[k as u32 as usize] += 1;
+            }
+        }
+        for i in 0..3 {
+            let f = kept[i] as f64 / trials as f64;
+            let sd = (expected[i] * (1.0 - expected[i]) / trials as f64).sqrt();
+            assert!(
+                (f - expected[i]).abs() < 4.0 * sd,
+                "entry {i}: kept {f:.4}, expected {:.4}",
+                expected[i]
+            );
+        }
+        // And "top" keeps the two best, always.
+        let mut keys: Vec<u64> = (0..3u32)
+            .map(|id| {
+                (entry_key(CacheUpdate::Top, 0.5, scores[id as usize], &mut rng) as u64) << 32
+                    | id as u64
+            })
+            .collect();
+        let mut top: Vec<u32> = largest(&mut keys, 2).iter().map(|&k| k as u32).collect();
+        top.sort_unstable();
+        assert_eq!(top, [1, 2]);
+    }
+
+    #[test]
     fn keeps_the_top_scored_candidates() {
         let data = tiny_data();
         let mut h = Harness::new(&data, 2);
@@ -220,7 +326,8 @@ mod tests {
                 cache_size: 3,
                 candidates: 4,
                 refresh_every: 1,
-                exclude_positives: true,
+                update: CacheUpdate::Top,
+                ..Default::default()
             },
             &data,
         );

@@ -151,7 +151,7 @@ pub const REGISTRY: &[(&str, &str)] = &[
     ),
     (
         "cache",
-        "per-query cache of high-scored negatives refreshed with fresh uniform candidates (NSCaching); cache_size = 50, candidates = 50, refresh_every = 1, exclude_positives = true",
+        "per-query cache of high-scored negatives refreshed with fresh uniform candidates (NSCaching); cache_size = 50, candidates = 50, refresh_every = 1, update = importance|top, temperature = 2, exclude_positives = true",
     ),
     (
         "queue",
@@ -795,6 +795,42 @@ pub(crate) mod tests {
                     "{kind}: NaN or inf"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn the_registry_lists_every_parameter_with_its_true_default() {
+        // `nsbench list samplers` prints these descriptions: each "key = value" after the last "; " must
+        // be a parameter of the kind's config with that default, and every parameter must be listed.
+        for (kind, description) in REGISTRY {
+            let config: SamplerConfig = toml::from_str(&format!("kind = \"{kind}\"")).unwrap();
+            let mut defaults = toml::Table::try_from(&config).unwrap();
+            defaults.remove("kind");
+            let listed = description.rsplit_once("; ").map_or("", |(_, p)| p);
+            let mut keys = Vec::new();
+            for item in listed.split(", ").filter(|i| *i != "no parameters") {
+                let (key, value) = item
+                    .split_once(" = ")
+                    .unwrap_or_else(|| panic!("{kind}: {item:?} is not key = value"));
+                // The default is the first word (and the first alternative of a|b).
+                let value = value.split([' ', '|']).next().unwrap();
+                let default = defaults
+                    .get(key)
+                    .unwrap_or_else(|| panic!("{kind}: {key} is not a parameter"));
+                let same = match default {
+                    toml::Value::String(d) => d == value,
+                    toml::Value::Boolean(d) => d.to_string() == value,
+                    toml::Value::Integer(d) => value.parse::<f64>().ok() == Some(*d as f64),
+                    toml::Value::Float(d) => value.parse::<f64>().ok() == Some(*d),
+                    other => panic!("{kind}: {key} = {other} has no listed form"),
+                };
+                assert!(same, "{kind}: lists {key} = {value}, default is {default}");
+                keys.push(key.to_string());
+            }
+            let mut all: Vec<String> = defaults.keys().cloned().collect();
+            keys.sort();
+            all.sort();
+            assert_eq!(keys, all, "{kind}: listed parameters");
         }
     }
 
