@@ -7,10 +7,11 @@
 //! Duplicates in the union count once. Each distinct query of a batch is refreshed once, however many
 //! rows it has; `refresh_every` > 1 steps is the paper's lazy update.
 
-use rand::Rng;
+use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
+use super::gumbel::add_gumbel;
 use super::{score_rows, Batch, Negatives, SampleContext, Sampler, Uniform, UniformConfig};
 use crate::data::Dataset;
 use crate::error::SamplerError;
@@ -162,6 +163,7 @@ impl Cache {
         // the N1 largest compares integers. Importance: the key is score / T plus Gumbel noise, whose
         // top N1 are a draw without replacement with probability softmax(score / T) (Gumbel-top-k).
         let inverse_t = (1.0 / self.config.temperature) as f32;
+        let (mut distinct, mut keys, mut noise) = (Vec::new(), Vec::new(), Vec::new());
         let mut ranked: Vec<u64> = Vec::with_capacity(width);
         for ((&q, ids), scores) in queries
             .iter()
@@ -170,14 +172,28 @@ impl Cache {
         {
             // Stamp the items already in the union so a duplicate is kept once, in O(1).
             self.stamp += 1;
-            ranked.clear();
+            distinct.clear();
+            keys.clear();
             for (&id, &s) in ids.iter().zip(scores) {
                 if self.seen[id as usize] != self.stamp {
                     self.seen[id as usize] = self.stamp;
-                    let key = entry_key(self.config.update, inverse_t, s, &mut *cx.rng);
-                    ranked.push((key as u64) << 32 | id as u64);
+                    distinct.push(id);
+                    keys.push(s);
                 }
             }
+            entry_keys(
+                self.config.update,
+                inverse_t,
+                &mut keys,
+                &mut *cx.rng,
+                &mut noise,
+            );
+            ranked.clear();
+            ranked.extend(
+                keys.iter()
+                    .zip(&distinct)
+                    .map(|(&key, &id)| (ordered_bits(key) as u64) << 32 | id as u64),
+            );
             let kept = largest(&mut ranked, n1);
             // A union smaller than N1 (tiny pools) repeats its entries.
             let slots = q as usize * n1..(q as usize + 1) * n1;
@@ -188,13 +204,19 @@ impl Cache {
     }
 }
 
-/// The key an entry of score `s` competes with for a place in the cache (the largest keys stay), as
-/// bits that order like the key.
-fn entry_key(update: CacheUpdate, inverse_t: f32, s: f32, rng: &mut impl Rng) -> u32 {
-    ordered_bits(match update {
-        CacheUpdate::Top => s,
-        CacheUpdate::Importance => s * inverse_t + gumbel(rng),
-    })
+/// Turns the union's scores into the keys they compete with for a place in the cache (the largest
+/// keys stay): the score itself (top), or score / T plus Gumbel noise (importance).
+fn entry_keys(
+    update: CacheUpdate,
+    inverse_t: f32,
+    scores: &mut [f32],
+    rng: &mut impl RngCore,
+    scratch: &mut Vec<f32>,
+) {
+    if update == CacheUpdate::Importance {
+        scores.iter_mut().for_each(|s| *s *= inverse_t);
+        add_gumbel(scores, rng, scratch);
+    }
 }
 
 /// The `n` largest of `keys` (all of them if there are no more than `n`), in no particular order.
@@ -205,12 +227,6 @@ fn largest(keys: &mut [u64], n: usize) -> &[u64] {
     let cut = keys.len() - n;
     keys.select_nth_unstable(cut);
     &keys[cut..]
-}
-
-/// A standard Gumbel draw, −ln(−ln u) with u uniform in (0, 1).
-fn gumbel(rng: &mut impl Rng) -> f32 {
-    let u: f32 = rng.random_range(f32::MIN_POSITIVE..1.0);
-    -(-u.ln()).ln()
 }
 
 /// The bits of `s` as a u32 that sorts like `f32::total_cmp`.
@@ -285,12 +301,16 @@ mod tests {
         let trials = 40_000;
         let mut kept = [0usize; 3];
         for _ in 0..trials {
+            let mut keys = scores;
+            entry_keys(
+                CacheUpdate::Importance,
+                0.5,
+                &mut keys,
+                &mut rng,
+                &mut Vec::new(),
+            );
             let mut keys: Vec<u64> = (0..3u32)
-                .map(|id| {
-                    let key =
-                        entry_key(CacheUpdate::Importance, 0.5, scores[id as usize], &mut rng);
-                    (key as u64) << 32 | id as u64
-                })
+                .map(|id| (ordered_bits(keys[id as usize]) as u64) << 32 | id as u64)
                 .collect();
             for &k in largest(&mut keys, 2) {
                 kept[k as u32 as usize] += 1;
@@ -306,11 +326,10 @@ mod tests {
             );
         }
         // And "top" keeps the two best, always.
+        let mut keys = scores;
+        entry_keys(CacheUpdate::Top, 0.5, &mut keys, &mut rng, &mut Vec::new());
         let mut keys: Vec<u64> = (0..3u32)
-            .map(|id| {
-                (entry_key(CacheUpdate::Top, 0.5, scores[id as usize], &mut rng) as u64) << 32
-                    | id as u64
-            })
+            .map(|id| (ordered_bits(keys[id as usize]) as u64) << 32 | id as u64)
             .collect();
         let mut top: Vec<u32> = largest(&mut keys, 2).iter().map(|&k| k as u32).collect();
         top.sort_unstable();

@@ -20,6 +20,7 @@ mod debiased;
 mod dns;
 mod fn_filter;
 mod full;
+mod gumbel;
 mod hard_debiased;
 mod in_batch;
 mod mcns;
