@@ -276,8 +276,10 @@ fn step_loss(
             ));
             let scores = (u.unsqueeze(1) * &items).sum_dim_intlist(-1, false, None);
             let k = scores.size()[1] - 1;
-            let penalty =
-                (cfg.l2 > 0.0).then(|| batch_l2(model, queries, &u, &items, ids, positives, k));
+            let penalty = (cfg.l2 > 0.0).then(|| {
+                let (p, n) = (items.select(1, 0), items.narrow(1, 1, k));
+                batch_l2(model, queries, &u, positives, &p, Some((ids, &n)))
+            });
             (scores.select(1, 0), scores.narrow(1, 1, k), penalty)
         }
         NegativeItems::Embeddings(e) => {
@@ -285,12 +287,11 @@ fn step_loss(
             let p = model.items(positives);
             let pos = (&u * &p).sum_dim_intlist(-1, false, None);
             let neg = (u.unsqueeze(1) * e).sum_dim_intlist(-1, false, None);
-            let sq = |t: &Tensor| t.square().sum(Kind::Float);
             // Stored (detached) negatives add a constant to the penalty: only trainable ones count.
             let penalty = (cfg.l2 > 0.0).then(|| {
-                let base = sq(&u) + sq(&p);
+                let base = batch_l2(model, queries, &u, positives, &p, None);
                 if e.requires_grad() {
-                    base + sq(e) / e.size()[1] as f64
+                    base + e.square().sum(Kind::Float) / e.size()[1] as f64
                 } else {
                     base
                 }
@@ -327,40 +328,44 @@ fn step_loss(
     (loss, neg)
 }
 
-/// Σ ‖u‖² + Σ ‖p‖² + Σ ‖n‖² / k over the embedding rows the batch used (a row used twice counts twice).
-/// Computed on the gathered rows, or, when the embedding tables are smaller than the gathered batch
-/// (small pools, large batches), as the same sum over table rows weighted by how often the batch used
-/// each row: identical value and gradient, a fraction of the work.
+/// Σ ‖u‖² + Σ ‖p‖² (+ Σ ‖n‖² / k for id negatives, given as their ids and gathered rows) over the
+/// embedding rows the batch used (a row used twice counts twice). Computed on the gathered rows, or, when
+/// the embedding tables are smaller than the gathered batch (small pools, large batches), as the same sum
+/// over table rows weighted by how often the batch used each row: identical value and gradient, a
+/// fraction of the work.
 fn batch_l2(
     model: &dyn ContrastiveModel,
     queries: &Tensor,
     u: &Tensor,
-    items: &Tensor,
-    ids: &Tensor,
     positives: &Tensor,
-    k: i64,
+    p: &Tensor,
+    negatives: Option<(&Tensor, &Tensor)>,
 ) -> Tensor {
     let sq = |t: &Tensor| t.square().sum(Kind::Float);
     let (user_table, item_table) = (model.all_queries(), model.all_items());
-    let batch = queries.size()[0];
+    let (batch, k) = (
+        queries.size()[0],
+        negatives.map_or(0, |(ids, _)| ids.size()[1]),
+    );
     if user_table.size()[0] + item_table.size()[0] > batch * (2 + k) {
-        return sq(u) + sq(&items.select(1, 0)) + sq(&items.narrow(1, 1, k)) / k as f64;
+        let base = sq(u) + sq(p);
+        return match negatives {
+            Some((_, n)) => base + sq(n) / k as f64,
+            None => base,
+        };
     }
     let row_norms = |table: &Tensor| table.square().sum_dim_intlist(1, false, Kind::Float);
-    let n_users = user_table.size()[0];
-    let n_items = item_table.size()[0];
-    let user_counts = queries
-        .bincount(None::<Tensor>, n_users)
-        .to_kind(Kind::Float);
-    let item_counts = positives
-        .bincount(None::<Tensor>, n_items)
-        .to_kind(Kind::Float)
-        + ids
-            .reshape([-1])
-            .bincount(None::<Tensor>, n_items)
+    let counts = |ids: &Tensor, n: i64| {
+        ids.reshape([-1])
+            .bincount(None::<Tensor>, n)
             .to_kind(Kind::Float)
-            / k as f64;
-    (row_norms(&user_table) * user_counts).sum(Kind::Float)
+    };
+    let n_items = item_table.size()[0];
+    let mut item_counts = counts(positives, n_items);
+    if let Some((ids, _)) = negatives {
+        item_counts += counts(ids, n_items) / k as f64;
+    }
+    (row_norms(&user_table) * counts(queries, user_table.size()[0])).sum(Kind::Float)
         + (row_norms(&item_table) * item_counts).sum(Kind::Float)
 }
 
@@ -369,4 +374,66 @@ fn metric(values: &MetricValues, name: &str) -> f64 {
         .iter()
         .find(|(n, _)| n == name)
         .map_or(f64::NEG_INFINITY, |(_, v)| *v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Mf, MfConfig};
+
+    #[test]
+    fn table_weighted_l2_equals_the_gathered_sum_in_value_and_gradient() {
+        // 3 users + 5 items is fewer rows than 6 rows × (2 + k) gathered: the weighted branch runs.
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let model = Mf::new(
+            &vs.root(),
+            &MfConfig {
+                dim: 4,
+                init_std: 0.5,
+            },
+            3,
+            5,
+            1,
+        );
+        let queries = Tensor::from_slice(&[0i64, 1, 1, 2, 0, 0]);
+        let positives = Tensor::from_slice(&[4i64, 4, 0, 1, 2, 3]);
+        let ids = Tensor::from_slice(&[1i64, 2, 3, 3, 0, 4, 2, 2, 1, 0, 4, 4]).view([6, 2]);
+        let sq = |t: &Tensor| t.square().sum(Kind::Float);
+        for with_negatives in [true, false] {
+            let value_and_grads = |weighted: bool| {
+                let (u, p, n) = (
+                    model.queries(&queries),
+                    model.items(&positives),
+                    model.items(&ids),
+                );
+                let negatives = with_negatives.then_some((&ids, &n));
+                let l2 = if weighted {
+                    batch_l2(&model, &queries, &u, &positives, &p, negatives)
+                } else {
+                    let base = sq(&u) + sq(&p);
+                    if with_negatives {
+                        base + sq(&n) / 2.0
+                    } else {
+                        base
+                    }
+                };
+                let grads = Tensor::run_backward(
+                    &[&l2],
+                    &[&model.all_queries(), &model.all_items()],
+                    false,
+                    false,
+                );
+                (l2.double_value(&[]), grads)
+            };
+            let (weighted, gw) = value_and_grads(true);
+            let (gathered, gg) = value_and_grads(false);
+            assert!(
+                (weighted - gathered).abs() < 1e-4,
+                "{weighted} vs {gathered}"
+            );
+            for (a, b) in gw.iter().zip(&gg) {
+                assert!(a.allclose(b, 1e-5, 1e-5, false), "gradients differ");
+            }
+        }
+    }
 }
