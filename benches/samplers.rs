@@ -233,9 +233,16 @@ fn train_steps(c: &mut Criterion) {
     };
     for k in [1usize, 4] {
         let mut g = c.benchmark_group(format!("train_step_k{k}"));
-        for (kind, _) in nsbench::sampler::REGISTRY {
-            let config: SamplerConfig = toml::from_str(&format!("kind = \"{kind}\""))
-                .expect("registered kind with defaults");
+        // Every kind with its defaults, and the cache refreshed every 4 steps instead of every step.
+        let variants = nsbench::sampler::REGISTRY
+            .iter()
+            .map(|(kind, _)| (kind.to_string(), format!("kind = \"{kind}\"")))
+            .chain([(
+                "cache-every4".to_string(),
+                "kind = \"cache\"\nrefresh_every = 4".to_string(),
+            )]);
+        for (kind, config) in variants {
+            let config: SamplerConfig = toml::from_str(&config).expect("valid sampler config");
             let vs = nn::VarStore::new(Device::Cpu);
             let model = Mf::new(
                 &vs.root(),

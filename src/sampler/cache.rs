@@ -5,7 +5,7 @@
 //! without replacement with probability softmax(score / `temperature`) (`update = "importance"`, the
 //! paper's default and its reference code's temperature 2), or the N1 best-scored (`update = "top"`).
 //! Duplicates in the union count once. Each distinct query of a batch is refreshed once, however many
-//! rows it has; `refresh_every` > 1 steps is the paper's lazy update.
+//! rows it has; `refresh_every` > 1 refreshes only every that many steps (cheaper, staler caches).
 
 use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
