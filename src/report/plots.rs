@@ -6,6 +6,7 @@
 use anyhow::{anyhow, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -26,7 +27,7 @@ fn register_font() {
 /// One line: (x, mean, std) points.
 struct Series {
     label: String,
-    color: RGBColor,
+    look: Look,
     points: Vec<(f64, f64, f64)>,
 }
 
@@ -63,27 +64,63 @@ const PALETTE: [RGBColor; 20] = [
     RGBColor(158, 218, 229),
 ];
 
-/// Colours of a report's samplers: a sampler named by its kind always gets its kind's colour (by
-/// registry order), so `uniform` looks the same in every report; other labels (two samplers of one
-/// kind) take the first colour no sampler of this report has, so no two lines share a colour.
-fn sampler_colors(samplers: &[String]) -> HashMap<String, RGBColor> {
+/// Point marker of a line; lines with other markers than the circle are also dashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Marker {
+    Circle,
+    Triangle,
+    Square,
+}
+
+/// How one sampler's line looks: a colour and a marker (the pair is unique within a report).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Look {
+    color: RGBColor,
+    marker: Marker,
+}
+
+impl Look {
+    fn dashed(&self) -> bool {
+        self.marker != Marker::Circle
+    }
+}
+
+const MARKERS: [Marker; 3] = [Marker::Circle, Marker::Triangle, Marker::Square];
+
+/// Looks of a report's samplers: a sampler named by its kind always gets its kind's colour (by registry
+/// order) and a solid line with circles, so `uniform` looks the same in every report; other labels (two
+/// samplers of one kind) take the first free colour, and once the palette is used up, a colour again
+/// with another marker and a dashed line. No two samplers of a report look alike.
+fn sampler_looks(samplers: &[String]) -> HashMap<String, Look> {
     let fixed = |name: &str| {
         crate::sampler::REGISTRY
             .iter()
             .position(|(kind, _)| *kind == name)
     };
-    let mut used: Vec<usize> = samplers.iter().filter_map(|s| fixed(s)).collect();
+    // (colour slot, marker) pairs taken.
+    let mut used: Vec<(usize, usize)> = samplers
+        .iter()
+        .filter_map(|s| fixed(s).map(|slot| (slot % PALETTE.len(), 0)))
+        .collect();
     samplers
         .iter()
         .map(|s| {
-            let slot = fixed(s).unwrap_or_else(|| {
-                let free = (0..PALETTE.len())
-                    .find(|i| !used.contains(i))
-                    .unwrap_or(used.len() % PALETTE.len());
-                used.push(free);
-                free
-            });
-            (s.clone(), PALETTE[slot % PALETTE.len()])
+            let (slot, marker) = fixed(s).map_or_else(
+                || {
+                    let free = (0..MARKERS.len())
+                        .flat_map(|m| (0..PALETTE.len()).map(move |c| (c, m)))
+                        .find(|pair| !used.contains(pair))
+                        .unwrap_or((used.len() % PALETTE.len(), MARKERS.len() - 1));
+                    used.push(free);
+                    free
+                },
+                |slot| (slot % PALETTE.len(), 0),
+            );
+            let look = Look {
+                color: PALETTE[slot],
+                marker: MARKERS[marker],
+            };
+            (s.clone(), look)
         })
         .collect()
 }
@@ -101,7 +138,7 @@ pub fn render_all(
     register_font();
     std::fs::create_dir_all(dir)?;
     let mut files = Vec::new();
-    let colors = sampler_colors(&summary.distinct(|r| r.sampler.clone()));
+    let looks = sampler_looks(&summary.distinct(|r| r.sampler.clone()));
     for domain in summary.distinct(|r| r.domain.clone()) {
         let metrics: Vec<String> = summary
             .distinct(|r| (r.metric.clone(), r.category.clone()))
@@ -110,7 +147,7 @@ pub fn render_all(
             .map(|(m, _)| m)
             .collect();
         for metric in &metrics {
-            let panel = ratio_panel(summary, &colors, &domain, metric);
+            let panel = ratio_panel(summary, &looks, &domain, metric);
             files.extend(save(
                 dir,
                 &format!("{domain}-{}-vs-ratio", slug(metric)),
@@ -124,7 +161,7 @@ pub fn render_all(
             .into_iter()
             .chain(std::iter::once(&"loss".to_string()))
         {
-            let panels = convergence_panels(summary, &colors, curves, &domain, metric);
+            let panels = convergence_panels(summary, &looks, curves, &domain, metric);
             if panels.is_empty() {
                 continue;
             }
@@ -142,7 +179,7 @@ pub fn render_all(
 
 fn ratio_panel(
     summary: &Summary,
-    colors: &HashMap<String, RGBColor>,
+    looks: &HashMap<String, Look>,
     domain: &str,
     metric: &str,
 ) -> Panel {
@@ -161,7 +198,7 @@ fn ratio_panel(
                 })
                 .collect();
             Series {
-                color: colors[&sampler],
+                look: looks[&sampler],
                 label: sampler,
                 points,
             }
@@ -169,7 +206,10 @@ fn ratio_panel(
         .filter(|s| !s.points.is_empty())
         .collect();
     Panel {
-        title: format!("{domain}: {metric} (mean ± std over {n_seeds} seeds)"),
+        title: format!(
+            "{domain}: {metric} (mean ± std over {n_seeds} seed{})",
+            if n_seeds == 1 { "" } else { "s" }
+        ),
         x_label: "negatives per positive (k, log scale)".into(),
         y_label: metric.into(),
         log2_x: true,
@@ -179,7 +219,7 @@ fn ratio_panel(
 
 fn convergence_panels(
     summary: &Summary,
-    colors: &HashMap<String, RGBColor>,
+    looks: &HashMap<String, Look>,
     curves: &[(ResultRow, CurveRow)],
     domain: &str,
     metric: &str,
@@ -213,7 +253,7 @@ fn convergence_panels(
                 .filter_map(|s| groups.get(&(s.clone(), ratio)).map(|g| (s, g)))
                 .map(|(s, by_epoch)| Series {
                     label: s.clone(),
-                    color: colors[s],
+                    look: looks[s],
                     points: by_epoch
                         .iter()
                         .map(|(e, v)| {
@@ -227,20 +267,76 @@ fn convergence_panels(
         .collect()
 }
 
-/// Draws `panels` side by side into `<name>.svg` and `<name>.png`.
+/// Draws `panels` side by side into `<name>.svg` and `<name>.png`, with one legend for all of them in a
+/// column on the right (`size` is the panels' part; the legend widens the figure).
 fn save(dir: &Path, name: &str, size: (u32, u32), panels: &[Panel]) -> Result<Vec<PathBuf>> {
+    let entries = legend_entries(panels);
+    let legend = LegendLayout::new(entries.len(), size.1);
+    let size = (size.0 + legend.width(), size.1);
     let svg = dir.join(format!("{name}.svg"));
     let png = dir.join(format!("{name}.png"));
-    draw(SVGBackend::new(&svg, size).into_drawing_area(), panels)?;
-    draw(BitMapBackend::new(&png, size).into_drawing_area(), panels)?;
+    draw(
+        SVGBackend::new(&svg, size).into_drawing_area(),
+        panels,
+        &entries,
+        &legend,
+    )?;
+    draw(
+        BitMapBackend::new(&png, size).into_drawing_area(),
+        panels,
+        &entries,
+        &legend,
+    )?;
     Ok(vec![svg, png])
 }
 
-fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, panels: &[Panel]) -> Result<()>
+/// Every label of `panels` once, in order of first appearance.
+fn legend_entries(panels: &[Panel]) -> Vec<(String, Look)> {
+    let mut entries: Vec<(String, Look)> = Vec::new();
+    for s in panels.iter().flat_map(|p| &p.series) {
+        if !entries.iter().any(|(label, _)| *label == s.label) {
+            entries.push((s.label.clone(), s.look));
+        }
+    }
+    entries
+}
+
+/// The legend's columns: as many rows as fit the figure's height, then another column.
+struct LegendLayout {
+    rows: usize,
+    columns: usize,
+}
+
+impl LegendLayout {
+    const TOP: i32 = 48;
+    const ROW: i32 = 20;
+    const COLUMN: u32 = 190;
+
+    fn new(entries: usize, height: u32) -> LegendLayout {
+        let rows = ((height as i32 - Self::TOP - 20) / Self::ROW).max(1) as usize;
+        LegendLayout {
+            rows,
+            columns: entries.div_ceil(rows),
+        }
+    }
+
+    fn width(&self) -> u32 {
+        self.columns as u32 * Self::COLUMN
+    }
+}
+
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    panels: &[Panel],
+    entries: &[(String, Look)],
+    legend: &LegendLayout,
+) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE).map_err(err)?;
+    let (width, _) = root.dim_in_pixel();
+    let (plots, key) = root.split_horizontally(width - legend.width());
     // Side-by-side panels share the y range, so they compare at a glance.
     let y = panels
         .iter()
@@ -248,9 +344,36 @@ where
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), b| {
             (lo.min(b.2), hi.max(b.3))
         });
-    let areas = root.split_evenly((1, panels.len().max(1)));
+    let areas = plots.split_evenly((1, panels.len().max(1)));
     for (area, panel) in areas.iter().zip(panels) {
         draw_panel(area, panel, y)?;
+    }
+    let font = ("sans-serif", 14)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    for (i, (label, look)) in entries.iter().enumerate() {
+        let x = 8 + (i / legend.rows) as i32 * LegendLayout::COLUMN as i32;
+        let y = LegendLayout::TOP + (i % legend.rows) as i32 * LegendLayout::ROW;
+        let style = look.color.stroke_width(2);
+        if look.dashed() {
+            for dash in [(x, x + 8), (x + 14, x + 22)] {
+                key.draw(&PathElement::new(vec![(dash.0, y), (dash.1, y)], style))
+                    .map_err(err)?;
+            }
+        } else {
+            key.draw(&PathElement::new(vec![(x, y), (x + 22, y)], style))
+                .map_err(err)?;
+        }
+        let (mx, style) = (x + 11, look.color.filled());
+        match look.marker {
+            Marker::Circle => key.draw(&Circle::new((mx, y), 3, style)),
+            Marker::Triangle => key.draw(&TriangleMarker::new((mx, y), 5, style)),
+            Marker::Square => key.draw(&Rectangle::new([(mx - 3, y - 3), (mx + 3, y + 3)], style)),
+        }
+        .map_err(err)?;
+        key.draw(&Text::new(label.as_str(), (x + 30, y), font.clone()))
+            .map_err(err)?;
     }
     root.present().map_err(err)?;
     Ok(())
@@ -325,7 +448,7 @@ where
         .draw()
         .map_err(err)?;
     for s in &panel.series {
-        let color = s.color;
+        let color = s.look.color;
         if s.points.len() > 1 && s.points.iter().any(|p| p.2 > 0.0) {
             let mut band: Vec<(f64, f64)> =
                 s.points.iter().map(|&(x, m, sd)| (x, m + sd)).collect();
@@ -334,32 +457,31 @@ where
                 .draw_series(std::iter::once(Polygon::new(band, color.mix(0.15))))
                 .map_err(err)?;
         }
-        chart
-            .draw_series(LineSeries::new(
-                s.points.iter().map(|&(x, m, _)| (x, m)),
-                color.stroke_width(2),
-            ))
-            .map_err(err)?
-            .label(s.label.as_str())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3))
-            });
-        chart
-            .draw_series(
-                s.points
-                    .iter()
-                    .map(|&(x, m, _)| Circle::new((x, m), 3, color.filled())),
-            )
-            .map_err(err)?;
-    }
-    chart
-        .configure_series_labels()
-        .label_font(("sans-serif", 14))
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(160, 160, 160))
-        .position(SeriesLabelPosition::LowerRight)
-        .draw()
+        let means = s.points.iter().map(|&(x, m, _)| (x, m));
+        if s.look.dashed() {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    means.clone(),
+                    8,
+                    5,
+                    color.stroke_width(2),
+                ))
+                .map_err(err)?;
+        } else {
+            chart
+                .draw_series(LineSeries::new(means.clone(), color.stroke_width(2)))
+                .map_err(err)?;
+        }
+        let style = color.filled();
+        match s.look.marker {
+            Marker::Circle => chart.draw_series(means.map(|p| Circle::new(p, 3, style))),
+            Marker::Triangle => chart.draw_series(means.map(|p| TriangleMarker::new(p, 5, style))),
+            Marker::Square => chart.draw_series(
+                means.map(|p| EmptyElement::at(p) + Rectangle::new([(-3, -3), (3, 3)], style)),
+            ),
+        }
         .map_err(err)?;
+    }
     Ok(())
 }
 
@@ -368,7 +490,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kinds_keep_their_colour_and_no_two_samplers_share_one() {
+    fn kinds_keep_their_look_and_no_two_samplers_share_one() {
         let names: Vec<String> = [
             "popularity",
             "in-batch-logq",
@@ -378,14 +500,35 @@ mod tests {
         ]
         .map(String::from)
         .to_vec();
-        let colors = sampler_colors(&names);
-        let alone = sampler_colors(&["uniform".to_string()]);
+        let looks = sampler_looks(&names);
+        let alone = sampler_looks(&["uniform".to_string()]);
         assert_eq!(
-            colors["uniform"], alone["uniform"],
-            "a kind's colour does not depend on the company"
+            looks["uniform"], alone["uniform"],
+            "a kind's look does not depend on the company"
         );
-        let distinct: std::collections::HashSet<_> =
-            colors.values().map(|c| (c.0, c.1, c.2)).collect();
-        assert_eq!(distinct.len(), names.len());
+        assert_eq!(looks["uniform"].marker, Marker::Circle);
+        // Every kind plus more variants than the palette has colours: still no two alike.
+        let mut many: Vec<String> = crate::sampler::REGISTRY
+            .iter()
+            .map(|(kind, _)| kind.to_string())
+            .collect();
+        many.extend((0..25).map(|i| format!("variant-{i}")));
+        for names in [names, many] {
+            let looks = sampler_looks(&names);
+            let distinct: std::collections::HashSet<_> = looks
+                .values()
+                .map(|l| (l.color.0, l.color.1, l.color.2, l.marker as u8))
+                .collect();
+            assert_eq!(distinct.len(), names.len(), "{names:?}");
+        }
+    }
+
+    #[test]
+    fn the_legend_takes_another_column_when_one_is_full() {
+        let one = LegendLayout::new(20, 600);
+        assert_eq!((one.columns, one.width()), (1, LegendLayout::COLUMN));
+        let two = LegendLayout::new(40, 520);
+        assert!(two.columns >= 2 && two.rows * two.columns >= 40);
+        assert_eq!(LegendLayout::new(0, 520).width(), 0);
     }
 }
