@@ -202,6 +202,13 @@ impl UserItems {
         self.items(user).binary_search(&item).is_ok()
     }
 
+    /// The index of (user, item) among all entries (0..nnz), if the user has the item: a dense key for
+    /// per-interaction state.
+    pub fn position(&self, user: usize, item: u32) -> Option<usize> {
+        let at = self.items(user).binary_search(&item).ok()?;
+        Some(self.offsets[user] + at)
+    }
+
     /// Total number of (user, item) entries.
     pub fn nnz(&self) -> usize {
         self.items.len()

@@ -11,7 +11,7 @@ use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-use super::gumbel::add_gumbel;
+use super::gumbel::{add_gumbel, largest, pack};
 use super::{score_rows, Batch, Negatives, SampleContext, Sampler, Uniform, UniformConfig};
 use crate::data::Dataset;
 use crate::error::SamplerError;
@@ -189,11 +189,7 @@ impl Cache {
                 &mut noise,
             );
             ranked.clear();
-            ranked.extend(
-                keys.iter()
-                    .zip(&distinct)
-                    .map(|(&key, &id)| (ordered_bits(key) as u64) << 32 | id as u64),
-            );
+            ranked.extend(keys.iter().zip(&distinct).map(|(&key, &id)| pack(key, id)));
             let kept = largest(&mut ranked, n1);
             // A union smaller than N1 (tiny pools) repeats its entries.
             let slots = q as usize * n1..(q as usize + 1) * n1;
@@ -216,26 +212,6 @@ fn entry_keys(
     if update == CacheUpdate::Importance {
         scores.iter_mut().for_each(|s| *s *= inverse_t);
         add_gumbel(scores, rng, scratch);
-    }
-}
-
-/// The `n` largest of `keys` (all of them if there are no more than `n`), in no particular order.
-fn largest(keys: &mut [u64], n: usize) -> &[u64] {
-    if keys.len() <= n {
-        return keys;
-    }
-    let cut = keys.len() - n;
-    keys.select_nth_unstable(cut);
-    &keys[cut..]
-}
-
-/// The bits of `s` as a u32 that sorts like `f32::total_cmp`.
-fn ordered_bits(s: f32) -> u32 {
-    let b = s.to_bits();
-    if b >> 31 == 1 {
-        !b
-    } else {
-        b | 1 << 31
     }
 }
 
@@ -275,14 +251,6 @@ mod tests {
     use crate::sampler::tests::{tiny_data, Harness};
 
     #[test]
-    fn ordered_bits_sort_like_the_scores() {
-        let scores = [-f32::INFINITY, -3.5, -0.0, 0.0, 1e-30, 2.0, f32::INFINITY];
-        for pair in scores.windows(2) {
-            assert!(ordered_bits(pair[0]) < ordered_bits(pair[1]), "{pair:?}");
-        }
-    }
-
-    #[test]
     fn the_importance_update_samples_softmax_without_replacement() {
         // Keep 2 of 3 entries scored 0, 2, 4 at temperature 2 (p ∝ e^0, e^1, e^2): each entry is kept
         // with its probability under successive sampling, p_i + Σ_j≠i p_j · p_i / (1 − p_j).
@@ -309,9 +277,7 @@ mod tests {
                 &mut rng,
                 &mut Vec::new(),
             );
-            let mut keys: Vec<u64> = (0..3u32)
-                .map(|id| (ordered_bits(keys[id as usize]) as u64) << 32 | id as u64)
-                .collect();
+            let mut keys: Vec<u64> = (0..3u32).map(|id| pack(keys[id as usize], id)).collect();
             for &k in largest(&mut keys, 2) {
                 kept[k as u32 as usize] += 1;
             }
@@ -328,9 +294,7 @@ mod tests {
         // And "top" keeps the two best, always.
         let mut keys = scores;
         entry_keys(CacheUpdate::Top, 0.5, &mut keys, &mut rng, &mut Vec::new());
-        let mut keys: Vec<u64> = (0..3u32)
-            .map(|id| (ordered_bits(keys[id as usize]) as u64) << 32 | id as u64)
-            .collect();
+        let mut keys: Vec<u64> = (0..3u32).map(|id| pack(keys[id as usize], id)).collect();
         let mut top: Vec<u32> = largest(&mut keys, 2).iter().map(|&k| k as u32).collect();
         top.sort_unstable();
         assert_eq!(top, [1, 2]);

@@ -1,7 +1,8 @@
 //! Gumbel noise in bulk, for drawing without replacement by Gumbel-top-k: the k largest of
 //! log wᵢ + Gᵢ (Gᵢ standard Gumbel) are a draw of k items without replacement with probability ∝ wᵢ.
 //! The logarithms are a polynomial written over slices so the compiler vectorises them; library `ln`
-//! calls would cost more than everything else in a cache refresh.
+//! calls would cost more than everything else in a cache refresh. Keys travel with their ids packed in
+//! one u64 that orders like the key, so choosing the k largest compares integers.
 
 use rand::RngCore;
 
@@ -35,10 +36,43 @@ pub(crate) fn ln_in_place(xs: &mut [f32]) {
     }
 }
 
+/// The `n` largest of `keys` (all of them if there are no more than `n`), in no particular order.
+pub(crate) fn largest(keys: &mut [u64], n: usize) -> &[u64] {
+    if keys.len() <= n {
+        return keys;
+    }
+    let cut = keys.len() - n;
+    keys.select_nth_unstable(cut);
+    &keys[cut..]
+}
+
+/// The bits of `s` as a u32 that sorts like `f32::total_cmp`.
+pub(crate) fn ordered_bits(s: f32) -> u32 {
+    let b = s.to_bits();
+    if b >> 31 == 1 {
+        !b
+    } else {
+        b | 1 << 31
+    }
+}
+
+/// `key` and `id` in one u64 that sorts like the key.
+pub(crate) fn pack(key: f32, id: u32) -> u64 {
+    (ordered_bits(key) as u64) << 32 | id as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn ordered_bits_sort_like_the_scores() {
+        let scores = [-f32::INFINITY, -3.5, -0.0, 0.0, 1e-30, 2.0, f32::INFINITY];
+        for pair in scores.windows(2) {
+            assert!(ordered_bits(pair[0]) < ordered_bits(pair[1]), "{pair:?}");
+        }
+    }
 
     #[test]
     fn ln_matches_the_library_across_the_range() {

@@ -1,16 +1,22 @@
 //! Variance-aware hard negatives (Ding et al., "Simplify and Robustify Negative Sampling for Implicit
-//! Collaborative Filtering" (SRNS), NeurIPS 2020): false negatives are scored high *steadily*, true hard
-//! negatives fluctuate while the model learns. Each query keeps a memory of `memory` candidates with the
-//! scores the model gave them in its last `history` epochs (one record per epoch); a negative is picked by
-//! score + β_t · std(recent scores), the k best of the memory, with β_t rising linearly to `beta` over
-//! `warmup` epochs (the paper's warm-up). After each draw the `refresh` lowest-scored memory slots are
-//! replaced by fresh uniform candidates (histories reset), so the memory drifts toward informative items.
+//! Collaborative Filtering" (SRNS), NeurIPS 2020): false negatives are ranked above the positive
+//! *steadily*, true hard negatives fluctuate while the model learns. Each query keeps a memory of
+//! `memory` (S1) candidates. A negative is the memory item with the largest
+//! P(j) + α_t · std(P(j) over the last `history` epochs), where P(j) = σ(s(q, j) − s(q, p)) is the
+//! probability that j is ranked above the row's positive p, and α_t rises linearly to `alpha` over
+//! `warmup` epochs. After each batch, every query's memory is joined by `candidates` (S2) fresh uniform
+//! items and S1 of the union stay, sampled without replacement with probability
+//! softmax(score / `temperature`). Scores are recorded once per epoch for every memory item (its history
+//! moves with it through memory updates) and for every training interaction (the positive's history), as
+//! the paper's reference code does; defaults are that code's (S1 = S2 = 20, 5 epochs, α = 1, warm-up 1
+//! epoch, temperature 1).
 
 use serde::{Deserialize, Serialize};
-use tch::{Device, Tensor};
+use tch::Tensor;
 
-use super::{Batch, Negatives, SampleContext, Sampler, Uniform, UniformConfig};
-use crate::data::Dataset;
+use super::gumbel::{add_gumbel, largest, pack};
+use super::{score_rows, Batch, Negatives, SampleContext, Sampler, Uniform, UniformConfig};
+use crate::data::{Dataset, UserItems};
 use crate::error::SamplerError;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,14 +24,16 @@ use crate::error::SamplerError;
 pub struct SrnsConfig {
     /// Memory slots per query (S1).
     pub memory: usize,
-    /// Slots replaced by fresh uniform candidates after each draw (S2).
-    pub refresh: usize,
-    /// Epochs of scores whose standard deviation is used.
+    /// Fresh uniform candidates joining each memory update (S2; 0 keeps the first memory).
+    pub candidates: usize,
+    /// Epochs of recorded scores whose standard deviation is used.
     pub history: usize,
-    /// Weight β of the standard deviation once warmed up.
-    pub beta: f64,
-    /// Epochs over which β rises from 0.
+    /// Weight α of the standard deviation once warmed up.
+    pub alpha: f64,
+    /// Epochs over which α rises from 0.
     pub warmup: u32,
+    /// Softmax temperature of the memory update.
+    pub temperature: f64,
     pub exclude_positives: bool,
 }
 
@@ -33,10 +41,11 @@ impl Default for SrnsConfig {
     fn default() -> Self {
         SrnsConfig {
             memory: 20,
-            refresh: 5,
+            candidates: 20,
             history: 5,
-            beta: 1.0,
-            warmup: 5,
+            alpha: 1.0,
+            warmup: 1,
+            temperature: 1.0,
             exclude_positives: true,
         }
     }
@@ -44,7 +53,7 @@ impl Default for SrnsConfig {
 
 impl SrnsConfig {
     pub fn tag(&self) -> String {
-        format!("srns-s{}-beta{}", self.memory, self.beta)
+        format!("srns-s{}-alpha{}", self.memory, self.alpha)
     }
 
     pub fn problems(&self) -> Vec<(&'static str, String)> {
@@ -52,40 +61,100 @@ impl SrnsConfig {
         if self.memory == 0 {
             p.push(("memory", "must be >= 1".into()));
         }
-        if self.refresh > self.memory {
-            p.push(("refresh", format!("must be <= memory ({})", self.memory)));
-        }
         if self.history < 2 {
             p.push((
                 "history",
                 "must be >= 2 (a standard deviation needs two scores)".into(),
             ));
         }
-        if !(self.beta >= 0.0 && self.beta.is_finite()) {
-            p.push(("beta", format!("must be >= 0 (got {})", self.beta)));
+        if !(self.alpha >= 0.0 && self.alpha.is_finite()) {
+            p.push(("alpha", format!("must be >= 0 (got {})", self.alpha)));
+        }
+        if !(self.temperature > 0.0 && self.temperature.is_finite()) {
+            p.push(("temperature", "must be a finite number > 0".into()));
         }
         p
     }
 }
 
-/// The `k` slots with the largest score + β · std (k may exceed the slots: they repeat, best first).
-pub fn select(current: &[f32], std: &[f32], beta: f32, k: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..current.len()).collect();
-    let key = |j: usize| current[j] + beta * std[j];
+/// The `k` slots with the largest P + α · std (k may exceed the slots: they repeat, best first).
+pub fn select(p: &[f32], std: &[f32], alpha: f32, k: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..p.len()).collect();
+    let key = |j: usize| p[j] + alpha * std[j];
     order.sort_by(|&a, &b| key(b).total_cmp(&key(a)));
     (0..k).map(|j| order[j % order.len()]).collect()
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Rings of the last `len` per-epoch scores of many entries, with the last epoch each recorded.
+struct Histories {
+    len: usize,
+    scores: Vec<f32>,
+    held: Vec<u32>,
+    recorded: Vec<u32>,
+}
+
+impl Histories {
+    fn new(entries: usize, len: usize) -> Histories {
+        Histories {
+            len,
+            scores: vec![0.0; entries * len],
+            held: vec![0; entries],
+            recorded: vec![0; entries],
+        }
+    }
+
+    /// Records `score` as entry `at`'s score of `epoch`, unless one is recorded already.
+    fn record(&mut self, at: usize, epoch: u32, score: f32) {
+        if self.held[at] > 0 && self.recorded[at] == epoch {
+            return;
+        }
+        let n = self.held[at] as usize;
+        self.scores[at * self.len + n % self.len] = score;
+        self.held[at] += 1;
+        self.recorded[at] = epoch;
+    }
+
+    /// The entry's score `back` records before its latest.
+    fn back(&self, at: usize, back: usize) -> f32 {
+        let n = self.held[at] as usize;
+        self.scores[at * self.len + (n - 1 - back) % self.len]
+    }
+
+    fn count(&self, at: usize) -> usize {
+        (self.held[at] as usize).min(self.len)
+    }
+
+    /// Copies entry `from` of `other` to entry `to` of `self`.
+    fn copy_entry(&mut self, to: usize, other: &Histories, from: usize) {
+        let len = self.len;
+        self.scores[to * len..(to + 1) * len]
+            .copy_from_slice(&other.scores[from * len..(from + 1) * len]);
+        self.held[to] = other.held[from];
+        self.recorded[to] = other.recorded[from];
+    }
+
+    fn clear(&mut self, at: usize) {
+        self.held[at] = 0;
+    }
 }
 
 pub struct Srns {
     config: SrnsConfig,
     uniform: Uniform,
-    /// (Q, S1) memory ids; per slot a ring of the last `history` per-epoch scores and how many it holds.
+    positives: UserItems,
+    /// (Q, S1) memory ids and their score histories.
     ids: Vec<u32>,
-    scores: Vec<f32>,
-    held: Vec<u32>,
-    /// Per query: whether its memory is filled, and the last epoch its scores were recorded.
+    memory_scores: Histories,
+    /// Score histories of the training interactions, by `UserItems::position`.
+    positive_scores: Histories,
     filled: Vec<bool>,
-    recorded: Vec<u32>,
+    /// Per item, the update that last put it in a union (duplicate check).
+    seen: Vec<u64>,
+    stamp: u64,
 }
 
 impl Srns {
@@ -99,24 +168,14 @@ impl Srns {
                 },
                 data,
             ),
+            positives: data.train_by_user.clone(),
             ids: vec![0; slots],
-            scores: vec![0.0; slots * c.history],
-            held: vec![0; slots],
+            memory_scores: Histories::new(slots, c.history),
+            positive_scores: Histories::new(data.train_by_user.nnz(), c.history),
             filled: vec![false; data.n_users],
-            recorded: vec![0; data.n_users],
+            seen: vec![0; data.n_items],
+            stamp: 0,
         }
-    }
-
-    /// Standard deviation of the recorded scores of memory slot `slot` (0 with fewer than two).
-    pub fn std(&self, slot: usize) -> f32 {
-        let h = self.config.history;
-        let n = (self.held[slot] as usize).min(h);
-        if n < 2 {
-            return 0.0;
-        }
-        let s = &self.scores[slot * h..slot * h + n];
-        let mean = s.iter().sum::<f32>() / n as f32;
-        (s.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / n as f32).sqrt()
     }
 
     /// The memory of query `q`.
@@ -124,12 +183,100 @@ impl Srns {
         &self.ids[q * self.config.memory..(q + 1) * self.config.memory]
     }
 
-    /// Appends an epoch's score to the slot's ring of the last `history` scores.
-    fn record(&mut self, slot: usize, score: f32) {
-        let h = self.config.history;
-        let n = self.held[slot] as usize;
-        self.scores[slot * h + n % h] = score;
-        self.held[slot] += 1;
+    /// std over the epochs both have recorded (the latest ones) of σ(s(q, slot's item) − s(q, p)), with
+    /// `positive` the interaction's position; 0 with fewer than two such epochs.
+    pub fn likelihood_std(&self, slot: usize, positive: Option<usize>) -> f32 {
+        let Some(p) = positive else { return 0.0 };
+        let n = self
+            .memory_scores
+            .count(slot)
+            .min(self.positive_scores.count(p));
+        if n < 2 {
+            return 0.0;
+        }
+        let values: Vec<f32> = (0..n)
+            .map(|b| sigmoid(self.memory_scores.back(slot, b) - self.positive_scores.back(p, b)))
+            .collect();
+        let mean = values.iter().sum::<f32>() / n as f32;
+        (values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n as f32).sqrt()
+    }
+
+    fn fill_new(&mut self, batch: &Batch, cx: &mut SampleContext) {
+        let s1 = self.config.memory;
+        let new: Vec<i64> = batch
+            .queries
+            .iter()
+            .copied()
+            .filter(|&q| !self.filled[q as usize])
+            .collect();
+        let fresh = self.uniform.draw_for(&new, s1, cx.rng);
+        for (&q, row) in new.iter().zip(fresh.chunks(s1)) {
+            let q = q as usize;
+            if !self.filled[q] {
+                self.filled[q] = true;
+                self.ids[q * s1..(q + 1) * s1].copy_from_slice(row);
+                (q * s1..(q + 1) * s1).for_each(|slot| self.memory_scores.clear(slot));
+            }
+        }
+    }
+
+    /// Joins S2 fresh uniform items to each distinct query's memory and keeps S1 of the union, sampled
+    /// without replacement with probability softmax(score / T) (Gumbel-top-k); kept items keep their
+    /// score histories.
+    fn update_memories(&mut self, batch: &Batch, cx: &mut SampleContext) {
+        let (s1, s2) = (self.config.memory, self.config.candidates);
+        if s2 == 0 {
+            return;
+        }
+        let width = s1 + s2;
+        let mut queries = batch.queries.to_vec();
+        queries.sort_unstable();
+        queries.dedup();
+        let mut union = Vec::with_capacity(queries.len() * width);
+        for &q in &queries {
+            union.extend_from_slice(self.memory(q as usize));
+            union.extend((0..s2).map(|_| self.uniform.draw_one(q as usize, &mut *cx.rng)));
+        }
+        let scores = score_rows(cx.model, &queries, &union, width, cx.device);
+        let inverse_t = (1.0 / self.config.temperature) as f32;
+        let (mut keys, mut entries, mut noise) = (Vec::new(), Vec::new(), Vec::new());
+        let mut ranked: Vec<u64> = Vec::with_capacity(width);
+        let mut old = Histories::new(s1, self.config.history);
+        for ((&q, ids), scores) in queries
+            .iter()
+            .zip(union.chunks_exact(width))
+            .zip(scores.chunks_exact(width))
+        {
+            let q = q as usize;
+            self.stamp += 1;
+            keys.clear();
+            entries.clear();
+            // Entry j of the union: j < S1 is memory slot j, the rest are fresh; a duplicate counts once.
+            for (j, (&id, &s)) in ids.iter().zip(scores).enumerate() {
+                if self.seen[id as usize] != self.stamp {
+                    self.seen[id as usize] = self.stamp;
+                    keys.push(s * inverse_t);
+                    entries.push(j as u32);
+                }
+            }
+            add_gumbel(&mut keys, &mut *cx.rng, &mut noise);
+            ranked.clear();
+            ranked.extend(keys.iter().zip(&entries).map(|(&k, &j)| pack(k, j)));
+            for j in 0..s1 {
+                old.copy_entry(j, &self.memory_scores, q * s1 + j);
+            }
+            let kept = largest(&mut ranked, s1);
+            // A union smaller than S1 (tiny pools) repeats its entries.
+            for (slot, &key) in (q * s1..(q + 1) * s1).zip(kept.iter().cycle()) {
+                let j = key as u32 as usize;
+                self.ids[slot] = ids[j];
+                if j < s1 {
+                    self.memory_scores.copy_entry(slot, &old, j);
+                } else {
+                    self.memory_scores.clear(slot);
+                }
+            }
+        }
     }
 }
 
@@ -145,74 +292,41 @@ impl Sampler for Srns {
         cx: &mut SampleContext,
     ) -> Result<Negatives, SamplerError> {
         let s1 = self.config.memory;
-        // Fill the memories of queries seen for the first time.
-        let new: Vec<i64> = batch
-            .queries
-            .iter()
-            .copied()
-            .filter(|&q| !self.filled[q as usize])
-            .collect();
-        if !new.is_empty() {
-            let fresh = self.uniform.draw_for(&new, s1, cx.rng);
-            for (&q, row) in new.iter().zip(fresh.chunks(s1)) {
-                let q = q as usize;
-                if !self.filled[q] {
-                    self.filled[q] = true;
-                    self.ids[q * s1..(q + 1) * s1].copy_from_slice(row);
-                }
-            }
+        self.fill_new(batch, cx);
+        // Each row's memory and its positive, scored in one pass: width S1 + 1, the positive last.
+        let width = s1 + 1;
+        let mut rows = Vec::with_capacity(batch.len() * width);
+        for (&q, &p) in batch.queries.iter().zip(batch.positives) {
+            rows.extend_from_slice(self.memory(q as usize));
+            rows.push(p as u32);
         }
-        // Score every row's memory in one call.
-        let memory: Vec<i64> = batch
-            .queries
-            .iter()
-            .flat_map(|&q| self.memory(q as usize).iter().map(|&i| i as i64))
-            .collect();
-        let memory_t = Tensor::from_slice(&memory)
-            .view([batch.len() as i64, s1 as i64])
-            .to_device(cx.device);
-        let current = {
-            let _no_grad = tch::no_grad_guard();
-            cx.model.score_candidates(batch.queries_t, &memory_t)
-        };
-        let current =
-            Vec::<f32>::try_from(current.reshape([-1]).to_device(Device::Cpu)).unwrap_or_default();
-        let warm = (cx.epoch as f64 / self.config.warmup.max(1) as f64).min(1.0);
-        let beta = (self.config.beta * warm) as f32;
+        let current = score_rows(cx.model, batch.queries, &rows, width, cx.device);
+        // The reference code's α · min(1, epoch / warm-up) with epochs counted from 0.
+        let warm =
+            ((cx.epoch.saturating_sub(1)) as f64 / self.config.warmup.max(1) as f64).min(1.0);
+        let alpha = (self.config.alpha * warm) as f32;
         let mut out = Vec::with_capacity(batch.len() * k);
-        let mut std = vec![0f32; s1];
-        let refresh = self.config.refresh;
-        let mut stale = Vec::new();
-        for (row, &q) in batch.queries.iter().enumerate() {
+        let (mut likelihood, mut std) = (vec![0f32; s1], vec![0f32; s1]);
+        for (row, (&q, &p)) in batch.queries.iter().zip(batch.positives).enumerate() {
             let q = q as usize;
-            let now = &current[row * s1..(row + 1) * s1];
-            if self.recorded[q] != cx.epoch {
-                self.recorded[q] = cx.epoch;
-                for (j, &s) in now.iter().enumerate() {
-                    self.record(q * s1 + j, s);
-                }
+            let now = &current[row * width..(row + 1) * width];
+            let (memory_now, positive_now) = (&now[..s1], now[s1]);
+            let positive = self.positives.position(q, p as u32);
+            for (j, &s) in memory_now.iter().enumerate() {
+                self.memory_scores.record(q * s1 + j, cx.epoch, s);
             }
-            for (j, sd) in std.iter_mut().enumerate() {
-                *sd = self.std(q * s1 + j);
+            if let Some(at) = positive {
+                self.positive_scores.record(at, cx.epoch, positive_now);
             }
-            for j in select(now, &std, beta, k) {
+            for j in 0..s1 {
+                likelihood[j] = sigmoid(memory_now[j] - positive_now);
+                std[j] = self.likelihood_std(q * s1 + j, positive);
+            }
+            for j in select(&likelihood, &std, alpha, k) {
                 out.push(self.ids[q * s1 + j] as i64);
             }
-            // The lowest-scored slots make way for fresh candidates.
-            if refresh > 0 {
-                let mut order: Vec<usize> = (0..s1).collect();
-                order.sort_by(|&a, &b| now[a].total_cmp(&now[b]));
-                stale.extend(order[..refresh].iter().map(|&j| q * s1 + j));
-            }
         }
-        if !stale.is_empty() {
-            let owners: Vec<i64> = stale.iter().map(|&slot| (slot / s1) as i64).collect();
-            let fresh = self.uniform.draw_for(&owners, 1, cx.rng);
-            for (&slot, &i) in stale.iter().zip(&fresh) {
-                self.ids[slot] = i;
-                self.held[slot] = 0;
-            }
-        }
+        self.update_memories(batch, cx);
         Ok(Negatives::ids(
             Tensor::from_slice(&out)
                 .view([batch.len() as i64, k as i64])
@@ -227,73 +341,121 @@ mod tests {
     use crate::sampler::tests::{tiny_data, Harness};
 
     #[test]
-    fn prefers_a_fluctuating_candidate_over_a_steady_one_of_equal_score() {
-        // Slot 0 steady at 1.0 (a likely false negative), slot 1 at 0.9 with std 0.5, slot 2 low.
-        let current = [1.0, 0.9, -1.0];
-        let std = [0.0, 0.5, 0.0];
+    fn prefers_a_fluctuating_candidate_over_a_steady_one_of_equal_likelihood() {
+        // Slot 0 steadily above the positive (a likely false negative), slot 1 a little lower but
+        // fluctuating, slot 2 far below.
+        let p = [0.8, 0.7, 0.1];
+        let std = [0.0, 0.3, 0.0];
+        assert_eq!(select(&p, &std, 0.0, 1), vec![0], "α = 0 is the likeliest");
         assert_eq!(
-            select(&current, &std, 0.0, 1),
-            vec![0],
-            "β = 0 is the best score"
-        );
-        assert_eq!(
-            select(&current, &std, 1.0, 1),
+            select(&p, &std, 1.0, 1),
             vec![1],
-            "β = 1 prefers the fluctuating one"
+            "α = 1 prefers the fluctuating one"
         );
-        assert_eq!(select(&current, &std, 1.0, 4), vec![1, 0, 2, 1]);
+        assert_eq!(select(&p, &std, 1.0, 4), vec![1, 0, 2, 1]);
     }
 
     #[test]
-    fn records_one_score_per_epoch_and_picks_by_score_plus_beta_std() {
+    fn picks_by_likelihood_plus_alpha_std_over_recorded_epochs() {
         let data = tiny_data();
         let mut h = Harness::new(&data, 5);
         let c = SrnsConfig {
             memory: 4,
-            refresh: 0,
+            candidates: 0, // a fixed memory, so the test can follow each item's history
             history: 3,
-            beta: 2.0,
+            alpha: 2.0,
             warmup: 1,
             exclude_positives: false,
+            ..Default::default()
         };
         let mut s = Srns::new(&c, &data);
-        // A fixed model: scores never change, every std is 0 and the pick is the memory's best.
-        for epoch in 1..=3 {
+        // Scores small enough that σ(s_j − s_p) is not saturated, so it can fluctuate.
+        tch::no_grad(|| {
+            for (_, mut v) in h.vs.variables() {
+                let _ = v.f_mul_scalar_(0.3).unwrap();
+            }
+        });
+        let (user, positive) = (1usize, 1i64);
+        let at = data.train_by_user.position(user, positive as u32);
+        // The test's own record of σ(s(q, j) − s(q, p)) per epoch for the memory items.
+        let mut seen: Vec<Vec<f32>> = Vec::new();
+        for epoch in 1..=5 {
+            if epoch > 1 {
+                h.perturb(0.3);
+            }
             h.epoch = epoch;
-            h.sample(&mut s, &data, &[1, 1], None, 1);
+            let scores = h.scores(&[user as i64])[0].clone();
+            // Two rows of the user in one epoch record once.
+            h.sample(&mut s, &data, &[1, 1], Some(&[positive, positive]), 1);
+            let memory = s.memory(user).to_vec();
+            seen.push(
+                memory
+                    .iter()
+                    .map(|&i| sigmoid(scores[i as usize] - scores[positive as usize]))
+                    .collect(),
+            );
         }
-        let memory = s.memory(1).to_vec();
-        assert!((0..4).all(|j| s.std(4 + j) == 0.0));
-        assert_eq!(s.held[4], 3, "two rows of user 1 in one epoch record once");
-        let scores = &h.scores(&[1])[0];
-        let best = *memory
+        assert_eq!(s.memory_scores.count(user * 4), 3, "three epochs kept");
+        // Epoch 6: the pick maximises σ(s_j − s_p) + α · std of the last three epochs (6, 5, 4).
+        h.perturb(0.3);
+        h.epoch = 6;
+        let scores = h.scores(&[user as i64])[0].clone();
+        let memory = s.memory(user).to_vec();
+        let now: Vec<f32> = memory
             .iter()
-            .max_by(|&&a, &&b| scores[a as usize].total_cmp(&scores[b as usize]))
-            .unwrap();
-        h.epoch = 4;
-        let n = h.sample(&mut s, &data, &[1], None, 1);
-        assert_eq!(
-            Vec::<i64>::try_from(n.drawn_ids().unwrap().reshape([-1])).unwrap(),
-            [best as i64]
-        );
-        // The model moves: recorded scores vary, and the pick maximises score + β · std.
-        for epoch in 5..=7 {
-            h.perturb(1.0);
-            h.epoch = epoch;
-            h.sample(&mut s, &data, &[1], None, 1);
-        }
-        h.epoch = 8;
-        h.perturb(1.0);
-        let scores = &h.scores(&[1])[0];
-        let memory = s.memory(1).to_vec();
-        let drawn = h.sample(&mut s, &data, &[1], None, 1);
-        // Epoch 8's score is recorded before the pick; the pick uses the updated std.
-        let key = |j: usize| scores[memory[j] as usize] + 2.0 * s.std(4 + j);
+            .map(|&i| sigmoid(scores[i as usize] - scores[positive as usize]))
+            .collect();
+        let key = |j: usize| {
+            let values = [now[j], seen[4][j], seen[3][j]];
+            let mean = values.iter().sum::<f32>() / 3.0;
+            let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 3.0).sqrt();
+            now[j] + 2.0 * std
+        };
         let want = (0..4).max_by(|&a, &b| key(a).total_cmp(&key(b))).unwrap();
+        let likeliest = (0..4).max_by(|&a, &b| now[a].total_cmp(&now[b])).unwrap();
+        assert_ne!(
+            memory[want], memory[likeliest],
+            "the std term decides this pick"
+        );
+        let drawn = h.sample(&mut s, &data, &[1], Some(&[positive]), 1);
         assert_eq!(
             Vec::<i64>::try_from(drawn.drawn_ids().unwrap().reshape([-1])).unwrap(),
             [memory[want] as i64]
         );
-        assert!((0..4).any(|j| s.std(4 + j) > 0.0));
+        let stds: Vec<f32> = (0..4).map(|j| s.likelihood_std(user * 4 + j, at)).collect();
+        assert!(stds.iter().any(|&sd| sd > 0.01), "{stds:?} {seen:?}");
+    }
+
+    #[test]
+    fn memory_updates_keep_the_high_scored_and_their_histories() {
+        let data = tiny_data();
+        let mut h = Harness::new(&data, 8);
+        // A cold temperature makes the update keep the best-scored: with a fixed model, user 2's memory
+        // becomes its three best non-positive items.
+        let c = SrnsConfig {
+            memory: 3,
+            candidates: 3,
+            temperature: 1e-4,
+            ..Default::default()
+        };
+        let mut s = Srns::new(&c, &data);
+        for _ in 0..30 {
+            h.sample(&mut s, &data, &[2], None, 1);
+        }
+        let scores = &h.scores(&[2])[0];
+        let mut ranked: Vec<u32> = (0..10u32)
+            .filter(|&i| !data.train_by_user.contains(2, i))
+            .collect();
+        ranked.sort_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]));
+        let mut memory = s.memory(2).to_vec();
+        memory.sort_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]));
+        assert_eq!(memory, ranked[..3]);
+        // Items that stay keep their histories through updates: after two more epochs every slot
+        // holds three records (epochs 1, 2, 3), though the memory was rewritten at every step.
+        for epoch in 2..=3 {
+            h.epoch = epoch;
+            h.sample(&mut s, &data, &[2], None, 1);
+        }
+        assert!((0..3).all(|j| s.memory_scores.count(2 * 3 + j) == 3));
     }
 }
