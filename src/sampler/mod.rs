@@ -109,7 +109,7 @@ pub const REGISTRY: &[(&str, &str)] = &[
     ),
     (
         "srns",
-        "P(above the positive) + alpha · its std over recent epochs, over a per-query memory updated by softmax(score / T) (SRNS, Ding et al. 2020); memory = 20, candidates = 20, history = 5, alpha = 1, warmup = 1, temperature = 1, exclude_positives = true",
+        "P(above the positive) + beta · its std over recent epochs, over a per-query memory updated by softmax(score / T) (SRNS, Ding et al. 2020); memory = 20, candidates = 20, history = 5, beta = 1, warmup = 1, temperature = 1, exclude_positives = true",
     ),
     (
         "bounded",

@@ -2,13 +2,13 @@
 //! Collaborative Filtering" (SRNS), NeurIPS 2020): false negatives are ranked above the positive
 //! *steadily*, true hard negatives fluctuate while the model learns. Each query keeps a memory of
 //! `memory` (S1) candidates. A negative is the memory item with the largest
-//! P(j) + α_t · std(P(j) over the last `history` epochs), where P(j) = σ(s(q, j) − s(q, p)) is the
-//! probability that j is ranked above the row's positive p, and α_t rises linearly to `alpha` over
+//! P(j) + β_t · std(P(j) over the last `history` epochs), where P(j) = σ(s(q, j) − s(q, p)) is the
+//! probability that j is ranked above the row's positive p, and β_t (the paper's α) rises linearly to `beta` over
 //! `warmup` epochs. After each batch, every query's memory is joined by `candidates` (S2) fresh uniform
 //! items and S1 of the union stay, sampled without replacement with probability
 //! softmax(score / `temperature`). Scores are recorded once per epoch for every memory item (its history
 //! moves with it through memory updates) and for every training interaction (the positive's history), as
-//! the paper's reference code does; defaults are that code's (S1 = S2 = 20, 5 epochs, α = 1, warm-up 1
+//! the paper's reference code does; defaults are that code's (S1 = S2 = 20, 5 epochs, weight 1, warm-up 1
 //! epoch, temperature 1).
 
 use serde::{Deserialize, Serialize};
@@ -28,9 +28,9 @@ pub struct SrnsConfig {
     pub candidates: usize,
     /// Epochs of recorded scores whose standard deviation is used.
     pub history: usize,
-    /// Weight α of the standard deviation once warmed up.
-    pub alpha: f64,
-    /// Epochs over which α rises from 0.
+    /// Weight β of the standard deviation once warmed up (the paper's α).
+    pub beta: f64,
+    /// Epochs over which β rises from 0.
     pub warmup: u32,
     /// Softmax temperature of the memory update.
     pub temperature: f64,
@@ -43,7 +43,7 @@ impl Default for SrnsConfig {
             memory: 20,
             candidates: 20,
             history: 5,
-            alpha: 1.0,
+            beta: 1.0,
             warmup: 1,
             temperature: 1.0,
             exclude_positives: true,
@@ -53,7 +53,7 @@ impl Default for SrnsConfig {
 
 impl SrnsConfig {
     pub fn tag(&self) -> String {
-        format!("srns-s{}-alpha{}", self.memory, self.alpha)
+        format!("srns-s{}-beta{}", self.memory, self.beta)
     }
 
     pub fn problems(&self) -> Vec<(&'static str, String)> {
@@ -67,8 +67,8 @@ impl SrnsConfig {
                 "must be >= 2 (a standard deviation needs two scores)".into(),
             ));
         }
-        if !(self.alpha >= 0.0 && self.alpha.is_finite()) {
-            p.push(("alpha", format!("must be >= 0 (got {})", self.alpha)));
+        if !(self.beta >= 0.0 && self.beta.is_finite()) {
+            p.push(("beta", format!("must be >= 0 (got {})", self.beta)));
         }
         if !(self.temperature > 0.0 && self.temperature.is_finite()) {
             p.push(("temperature", "must be a finite number > 0".into()));
@@ -77,10 +77,10 @@ impl SrnsConfig {
     }
 }
 
-/// The `k` slots with the largest P + α · std (k may exceed the slots: they repeat, best first).
-pub fn select(p: &[f32], std: &[f32], alpha: f32, k: usize) -> Vec<usize> {
+/// The `k` slots with the largest P + β · std (k may exceed the slots: they repeat, best first).
+pub fn select(p: &[f32], std: &[f32], beta: f32, k: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..p.len()).collect();
-    let key = |j: usize| p[j] + alpha * std[j];
+    let key = |j: usize| p[j] + beta * std[j];
     order.sort_by(|&a, &b| key(b).total_cmp(&key(a)));
     (0..k).map(|j| order[j % order.len()]).collect()
 }
@@ -301,10 +301,10 @@ impl Sampler for Srns {
             rows.push(p as u32);
         }
         let current = score_rows(cx.model, batch.queries, &rows, width, cx.device);
-        // The reference code's α · min(1, epoch / warm-up) with epochs counted from 0.
+        // The reference code's weight · min(1, epoch / warm-up), with epochs counted from 0.
         let warm =
             ((cx.epoch.saturating_sub(1)) as f64 / self.config.warmup.max(1) as f64).min(1.0);
-        let alpha = (self.config.alpha * warm) as f32;
+        let beta = (self.config.beta * warm) as f32;
         let mut out = Vec::with_capacity(batch.len() * k);
         let (mut likelihood, mut std) = (vec![0f32; s1], vec![0f32; s1]);
         for (row, (&q, &p)) in batch.queries.iter().zip(batch.positives).enumerate() {
@@ -322,7 +322,7 @@ impl Sampler for Srns {
                 likelihood[j] = sigmoid(memory_now[j] - positive_now);
                 std[j] = self.likelihood_std(q * s1 + j, positive);
             }
-            for j in select(&likelihood, &std, alpha, k) {
+            for j in select(&likelihood, &std, beta, k) {
                 out.push(self.ids[q * s1 + j] as i64);
             }
         }
@@ -346,24 +346,24 @@ mod tests {
         // fluctuating, slot 2 far below.
         let p = [0.8, 0.7, 0.1];
         let std = [0.0, 0.3, 0.0];
-        assert_eq!(select(&p, &std, 0.0, 1), vec![0], "α = 0 is the likeliest");
+        assert_eq!(select(&p, &std, 0.0, 1), vec![0], "β = 0 is the likeliest");
         assert_eq!(
             select(&p, &std, 1.0, 1),
             vec![1],
-            "α = 1 prefers the fluctuating one"
+            "β = 1 prefers the fluctuating one"
         );
         assert_eq!(select(&p, &std, 1.0, 4), vec![1, 0, 2, 1]);
     }
 
     #[test]
-    fn picks_by_likelihood_plus_alpha_std_over_recorded_epochs() {
+    fn picks_by_likelihood_plus_beta_std_over_recorded_epochs() {
         let data = tiny_data();
         let mut h = Harness::new(&data, 5);
         let c = SrnsConfig {
             memory: 4,
             candidates: 0, // a fixed memory, so the test can follow each item's history
             history: 3,
-            alpha: 2.0,
+            beta: 2.0,
             warmup: 1,
             exclude_positives: false,
             ..Default::default()
@@ -396,7 +396,7 @@ mod tests {
             );
         }
         assert_eq!(s.memory_scores.count(user * 4), 3, "three epochs kept");
-        // Epoch 6: the pick maximises σ(s_j − s_p) + α · std of the last three epochs (6, 5, 4).
+        // Epoch 6: the pick maximises σ(s_j − s_p) + β · std of the last three epochs (6, 5, 4).
         h.perturb(0.3);
         h.epoch = 6;
         let scores = h.scores(&[user as i64])[0].clone();
