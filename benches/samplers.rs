@@ -118,31 +118,53 @@ fn sample(s: &mut dyn Sampler, f: &Fixture, k: usize, rng: &mut Pcg64Mcg, step: 
     s.sample(&batch, k, &mut cx).expect("sample")
 }
 
+/// Times `draw` filling ROWS × PER_ROW slots from one generator: a raw draw rate.
+fn bench_draw_loop<M: criterion::measurement::Measurement>(
+    g: &mut criterion::BenchmarkGroup<'_, M>,
+    name: &str,
+    mut draw: impl FnMut(&mut Pcg64Mcg) -> i64,
+) {
+    g.bench_function(name, |b| {
+        let mut rng = Pcg64Mcg::seed_from_u64(0);
+        let mut out = vec![0i64; ROWS * PER_ROW];
+        b.iter(|| {
+            for slot in out.iter_mut() {
+                *slot = draw(&mut rng);
+            }
+            black_box(&out);
+        })
+    });
+}
+
+/// Times the sampler `config` builds over `data`: `sample` for the fixture's rows × PER_ROW.
+fn bench_sampler<M: criterion::measurement::Measurement>(
+    g: &mut criterion::BenchmarkGroup<'_, M>,
+    name: &str,
+    config: SamplerConfig,
+    data: &Dataset,
+    f: &Fixture,
+) {
+    let mut s = config.build(data).expect("sampler");
+    let mut rng = Pcg64Mcg::seed_from_u64(0);
+    g.bench_function(name, |b| {
+        b.iter(|| black_box(sample(s.as_mut(), f, PER_ROW, &mut rng, 0)))
+    });
+}
+
 /// Uniform draws per second against a bare loop of the same generator over the same range.
 fn uniform_rate(c: &mut Criterion) {
     let items = 1_000_000u32;
     let mut g = c.benchmark_group("uniform_draws");
     g.throughput(Throughput::Elements((ROWS * PER_ROW) as u64));
-    g.bench_function("bare_rng_loop", |b| {
-        let mut rng = Pcg64Mcg::seed_from_u64(0);
-        let mut out = vec![0i64; ROWS * PER_ROW];
-        b.iter(|| {
-            for slot in out.iter_mut() {
-                *slot = rng.random_range(0..items) as i64;
-            }
-            black_box(&out);
-        })
+    bench_draw_loop(&mut g, "bare_rng_loop", |rng| {
+        rng.random_range(0..items) as i64
     });
     let pool = empty_pool(items as usize);
     let f = Fixture::new(&pool, 4, ROWS);
     let config = SamplerConfig::Uniform(UniformConfig {
         exclude_positives: false,
     });
-    let mut s = config.build(&pool).expect("uniform");
-    let mut rng = Pcg64Mcg::seed_from_u64(0);
-    g.bench_function("uniform_sampler", |b| {
-        b.iter(|| black_box(sample(s.as_mut(), &f, PER_ROW, &mut rng, 0)))
-    });
+    bench_sampler(&mut g, "uniform_sampler", config, &pool, &f);
     g.finish();
 }
 
@@ -155,16 +177,7 @@ fn popularity_rate(c: &mut Criterion) {
     let counts: Vec<f64> = (1..=items).map(|r| (1e6 / r as f64).ceil()).collect();
     let weights: Vec<f64> = counts.iter().map(|c| c.powf(0.75)).collect();
     let table = AliasTable::new(&weights).expect("weights");
-    g.bench_function("alias_table", |b| {
-        let mut rng = Pcg64Mcg::seed_from_u64(0);
-        let mut out = vec![0i64; ROWS * PER_ROW];
-        b.iter(|| {
-            for slot in out.iter_mut() {
-                *slot = table.sample(&mut rng) as i64;
-            }
-            black_box(&out);
-        })
-    });
+    bench_draw_loop(&mut g, "alias_table", |rng| table.sample(rng) as i64);
     // The sampler reads counts from training data: one query whose interactions follow the Zipf counts
     // would be 14M rows, so the pool's counts are given as interactions of many users, spread thinly.
     let mut train = Interactions::default();
@@ -188,11 +201,7 @@ fn popularity_rate(c: &mut Criterion) {
         smoothing: 1.0,
         exclude_positives: false,
     });
-    let mut s = config.build(&pool).expect("popularity");
-    let mut rng = Pcg64Mcg::seed_from_u64(0);
-    g.bench_function("popularity_sampler", |b| {
-        b.iter(|| black_box(sample(s.as_mut(), &f, PER_ROW, &mut rng, 0)))
-    });
+    bench_sampler(&mut g, "popularity_sampler", config, &pool, &f);
     g.finish();
 }
 

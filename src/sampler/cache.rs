@@ -7,12 +7,12 @@
 //! Duplicates in the union count once. Each distinct query of a batch is refreshed once, however many
 //! rows it has; `refresh_every` > 1 refreshes only every that many steps (cheaper, staler caches).
 
-use rand::{Rng, RngCore};
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-use super::gumbel::{add_gumbel, largest, pack};
-use super::{score_rows, Batch, Negatives, SampleContext, Sampler, Uniform, UniformConfig};
+use super::pool::{Keep, QueryPools};
+use super::{Batch, Negatives, SampleContext, Sampler, Uniform, UniformConfig};
 use crate::data::Dataset;
 use crate::error::SamplerError;
 
@@ -89,17 +89,11 @@ impl CacheConfig {
 pub struct Cache {
     config: CacheConfig,
     uniform: Uniform,
-    /// (Q, N1) cached ids; a query's row is filled on its first batch.
-    ids: Vec<u32>,
-    filled: Vec<bool>,
-    /// Per item, the refresh that last put it in a union (duplicate check).
-    seen: Vec<u64>,
-    stamp: u64,
+    caches: QueryPools,
 }
 
 impl Cache {
     pub fn new(c: &CacheConfig, data: &Dataset) -> Cache {
-        let n = data.n_users * c.cache_size;
         Cache {
             config: c.clone(),
             uniform: Uniform::new(
@@ -108,110 +102,23 @@ impl Cache {
                 },
                 data,
             ),
-            ids: vec![0; n],
-            filled: vec![false; data.n_users],
-            seen: vec![0; data.n_items],
-            stamp: 0,
+            caches: QueryPools::new(data.n_users, data.n_items, c.cache_size),
         }
     }
 
     /// The cached ids of query `q`, in slot order.
     pub fn cached(&self, q: usize) -> &[u32] {
-        let n1 = self.config.cache_size;
-        &self.ids[q * n1..(q + 1) * n1]
+        self.caches.pool(q)
     }
 
-    /// Fills the caches of the batch's new queries with uniform candidates.
-    fn fill_new(&mut self, batch: &Batch, cx: &mut SampleContext) {
-        let n1 = self.config.cache_size;
-        let fresh: Vec<usize> = (0..batch.len())
-            .filter(|&r| !self.filled[batch.queries[r] as usize])
-            .collect();
-        if fresh.is_empty() {
-            return;
+    /// How a refresh keeps N1 of cache ∪ fresh.
+    fn keep(&self) -> Keep {
+        match self.config.update {
+            CacheUpdate::Importance => Keep::Softmax {
+                inverse_t: (1.0 / self.config.temperature) as f32,
+            },
+            CacheUpdate::Top => Keep::Top,
         }
-        let queries: Vec<i64> = fresh.iter().map(|&r| batch.queries[r]).collect();
-        let ids = self.uniform.draw_for(&queries, n1, cx.rng);
-        for (&q, row) in queries.iter().zip(ids.chunks(n1)) {
-            let q = q as usize;
-            if self.filled[q] {
-                continue; // the same query twice in the batch
-            }
-            self.filled[q] = true;
-            self.ids[q * n1..(q + 1) * n1].copy_from_slice(row);
-        }
-    }
-
-    /// Joins N2 fresh candidates to each distinct query's cache, scores the union with the current
-    /// model and keeps N1 of it by the configured update.
-    fn refresh(&mut self, batch: &Batch, cx: &mut SampleContext) {
-        let (n1, n2) = (self.config.cache_size, self.config.candidates);
-        if n2 == 0 {
-            return;
-        }
-        let width = n1 + n2;
-        let mut queries = batch.queries.to_vec();
-        queries.sort_unstable();
-        queries.dedup();
-        let mut union = Vec::with_capacity(queries.len() * width);
-        for &q in &queries {
-            union.extend_from_slice(self.cached(q as usize));
-            union.extend((0..n2).map(|_| self.uniform.draw_one(q as usize, &mut *cx.rng)));
-        }
-        let scores = score_rows(cx.model, &queries, &union, width, cx.device);
-        // Each entry's key packed with its id in one u64 that orders like the key, so the selection of
-        // the N1 largest compares integers. Importance: the key is score / T plus Gumbel noise, whose
-        // top N1 are a draw without replacement with probability softmax(score / T) (Gumbel-top-k).
-        let inverse_t = (1.0 / self.config.temperature) as f32;
-        let (mut distinct, mut keys, mut noise) = (Vec::new(), Vec::new(), Vec::new());
-        let mut ranked: Vec<u64> = Vec::with_capacity(width);
-        for ((&q, ids), scores) in queries
-            .iter()
-            .zip(union.chunks_exact(width))
-            .zip(scores.chunks_exact(width))
-        {
-            // Stamp the items already in the union so a duplicate is kept once, in O(1).
-            self.stamp += 1;
-            distinct.clear();
-            keys.clear();
-            for (&id, &s) in ids.iter().zip(scores) {
-                if self.seen[id as usize] != self.stamp {
-                    self.seen[id as usize] = self.stamp;
-                    distinct.push(id);
-                    keys.push(s);
-                }
-            }
-            entry_keys(
-                self.config.update,
-                inverse_t,
-                &mut keys,
-                &mut *cx.rng,
-                &mut noise,
-            );
-            ranked.clear();
-            ranked.extend(keys.iter().zip(&distinct).map(|(&key, &id)| pack(key, id)));
-            let kept = largest(&mut ranked, n1);
-            // A union smaller than N1 (tiny pools) repeats its entries.
-            let slots = q as usize * n1..(q as usize + 1) * n1;
-            for (slot, &key) in slots.zip(kept.iter().cycle()) {
-                self.ids[slot] = key as u32;
-            }
-        }
-    }
-}
-
-/// Turns the union's scores into the keys they compete with for a place in the cache (the largest
-/// keys stay): the score itself (top), or score / T plus Gumbel noise (importance).
-fn entry_keys(
-    update: CacheUpdate,
-    inverse_t: f32,
-    scores: &mut [f32],
-    rng: &mut impl RngCore,
-    scratch: &mut Vec<f32>,
-) {
-    if update == CacheUpdate::Importance {
-        scores.iter_mut().for_each(|s| *s *= inverse_t);
-        add_gumbel(scores, rng, scratch);
     }
 }
 
@@ -226,20 +133,24 @@ impl Sampler for Cache {
         k: usize,
         cx: &mut SampleContext,
     ) -> Result<Negatives, SamplerError> {
-        self.fill_new(batch, cx);
+        self.caches
+            .fill_new(batch.queries, &self.uniform, &mut *cx.rng);
         let n1 = self.config.cache_size;
         let mut ids = Vec::with_capacity(batch.len() * k);
         for &q in batch.queries {
+            let cache = self.caches.pool(q as usize);
             for _ in 0..k {
-                let slot = q as usize * n1 + cx.rng.random_range(0..n1);
-                ids.push(self.ids[slot] as i64);
+                ids.push(cache[cx.rng.random_range(0..n1)] as i64);
             }
         }
         let ids = Tensor::from_slice(&ids)
             .view([batch.len() as i64, k as i64])
             .to_device(cx.device);
-        if cx.step % self.config.refresh_every == 0 {
-            self.refresh(batch, cx);
+        if self.config.candidates > 0 && cx.step % self.config.refresh_every == 0 {
+            let keep = self.keep();
+            let n2 = self.config.candidates;
+            self.caches
+                .refresh(batch.queries, n2, keep, &self.uniform, cx, |_, _| {});
         }
         Ok(Negatives::ids(ids))
     }
@@ -248,6 +159,7 @@ impl Sampler for Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sampler::gumbel::{largest, pack};
     use crate::sampler::tests::{tiny_data, Harness};
 
     #[test]
@@ -270,13 +182,7 @@ mod tests {
         let mut kept = [0usize; 3];
         for _ in 0..trials {
             let mut keys = scores;
-            entry_keys(
-                CacheUpdate::Importance,
-                0.5,
-                &mut keys,
-                &mut rng,
-                &mut Vec::new(),
-            );
+            Keep::Softmax { inverse_t: 0.5 }.keys(&mut keys, &mut rng, &mut Vec::new());
             let mut keys: Vec<u64> = (0..3u32).map(|id| pack(keys[id as usize], id)).collect();
             for &k in largest(&mut keys, 2) {
                 kept[k as u32 as usize] += 1;
@@ -293,7 +199,7 @@ mod tests {
         }
         // And "top" keeps the two best, always.
         let mut keys = scores;
-        entry_keys(CacheUpdate::Top, 0.5, &mut keys, &mut rng, &mut Vec::new());
+        Keep::Top.keys(&mut keys, &mut rng, &mut Vec::new());
         let mut keys: Vec<u64> = (0..3u32).map(|id| pack(keys[id as usize], id)).collect();
         let mut top: Vec<u32> = largest(&mut keys, 2).iter().map(|&k| k as u32).collect();
         top.sort_unstable();

@@ -27,6 +27,7 @@ mod mcns;
 mod mixed;
 mod mixing;
 mod pagerank;
+mod pool;
 mod popularity;
 mod queue;
 mod self_adversarial;
@@ -463,6 +464,19 @@ impl KnownPositives {
         }
     }
 
+    /// The first of `draw`'s candidates that is not a known positive of `query`, or the last after
+    /// `MAX_REJECTIONS` redraws (a query that has nearly the whole pool cannot be served otherwise).
+    #[inline]
+    pub fn redraw_known(&self, query: usize, mut draw: impl FnMut() -> u32) -> u32 {
+        let mut c = draw();
+        let mut tries = 0;
+        while tries < MAX_REJECTIONS && self.contains(query, c) {
+            c = draw();
+            tries += 1;
+        }
+        c
+    }
+
     /// The query's positives, sorted.
     pub fn items(&self, query: usize) -> &[u32] {
         self.lists.items(query)
@@ -505,7 +519,7 @@ pub(crate) fn score_rows(
 }
 
 /// Redraws of a known positive before the last draw stands.
-pub(crate) const MAX_REJECTIONS: usize = 64;
+const MAX_REJECTIONS: usize = 64;
 
 /// Draws ids with `draw` into a (B, k) tensor, redrawing a candidate that is a known positive of the query
 /// when `exclude` is given (up to `MAX_REJECTIONS` tries, after which the last draw stands: a user who has
@@ -529,13 +543,7 @@ pub(crate) fn draw_ids(
             for (row, &q) in out.chunks_mut(k.max(1)).zip(batch.queries) {
                 let q = q as usize;
                 for slot in row {
-                    let mut c = draw();
-                    let mut tries = 0;
-                    while tries < MAX_REJECTIONS && exclude.contains(q, c) {
-                        c = draw();
-                        tries += 1;
-                    }
-                    *slot = c as i64;
+                    *slot = exclude.redraw_known(q, &mut draw) as i64;
                 }
             }
         }

@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-use super::gumbel::{add_gumbel, largest, pack};
+use super::pool::{Keep, QueryPools};
 use super::{score_rows, Batch, Negatives, SampleContext, Sampler, Uniform, UniformConfig};
 use crate::data::{Dataset, UserItems};
 use crate::error::SamplerError;
@@ -146,15 +146,11 @@ pub struct Srns {
     config: SrnsConfig,
     uniform: Uniform,
     positives: UserItems,
-    /// (Q, S1) memory ids and their score histories.
-    ids: Vec<u32>,
+    /// (Q, S1) memories and their items' score histories, slot by slot.
+    memories: QueryPools,
     memory_scores: Histories,
     /// Score histories of the training interactions, by `UserItems::position`.
     positive_scores: Histories,
-    filled: Vec<bool>,
-    /// Per item, the update that last put it in a union (duplicate check).
-    seen: Vec<u64>,
-    stamp: u64,
 }
 
 impl Srns {
@@ -169,18 +165,15 @@ impl Srns {
                 data,
             ),
             positives: data.train_by_user.clone(),
-            ids: vec![0; slots],
+            memories: QueryPools::new(data.n_users, data.n_items, c.memory),
             memory_scores: Histories::new(slots, c.history),
             positive_scores: Histories::new(data.train_by_user.nnz(), c.history),
-            filled: vec![false; data.n_users],
-            seen: vec![0; data.n_items],
-            stamp: 0,
         }
     }
 
     /// The memory of query `q`.
     pub fn memory(&self, q: usize) -> &[u32] {
-        &self.ids[q * self.config.memory..(q + 1) * self.config.memory]
+        self.memories.pool(q)
     }
 
     /// std over the epochs both have recorded (the latest ones) of σ(s(q, slot's item) − s(q, p)), with
@@ -201,82 +194,33 @@ impl Srns {
         (values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n as f32).sqrt()
     }
 
-    fn fill_new(&mut self, batch: &Batch, cx: &mut SampleContext) {
-        let s1 = self.config.memory;
-        let new: Vec<i64> = batch
-            .queries
-            .iter()
-            .copied()
-            .filter(|&q| !self.filled[q as usize])
-            .collect();
-        let fresh = self.uniform.draw_for(&new, s1, cx.rng);
-        for (&q, row) in new.iter().zip(fresh.chunks(s1)) {
-            let q = q as usize;
-            if !self.filled[q] {
-                self.filled[q] = true;
-                self.ids[q * s1..(q + 1) * s1].copy_from_slice(row);
-                (q * s1..(q + 1) * s1).for_each(|slot| self.memory_scores.clear(slot));
-            }
-        }
-    }
-
     /// Joins S2 fresh uniform items to each distinct query's memory and keeps S1 of the union, sampled
-    /// without replacement with probability softmax(score / T) (Gumbel-top-k); kept items keep their
-    /// score histories.
+    /// without replacement with probability softmax(score / T); kept items keep their score histories.
     fn update_memories(&mut self, batch: &Batch, cx: &mut SampleContext) {
         let (s1, s2) = (self.config.memory, self.config.candidates);
         if s2 == 0 {
             return;
         }
-        let width = s1 + s2;
-        let mut queries = batch.queries.to_vec();
-        queries.sort_unstable();
-        queries.dedup();
-        let mut union = Vec::with_capacity(queries.len() * width);
-        for &q in &queries {
-            union.extend_from_slice(self.memory(q as usize));
-            union.extend((0..s2).map(|_| self.uniform.draw_one(q as usize, &mut *cx.rng)));
-        }
-        let scores = score_rows(cx.model, &queries, &union, width, cx.device);
-        let inverse_t = (1.0 / self.config.temperature) as f32;
-        let (mut keys, mut entries, mut noise) = (Vec::new(), Vec::new(), Vec::new());
-        let mut ranked: Vec<u64> = Vec::with_capacity(width);
-        let mut old = Histories::new(s1, self.config.history);
-        for ((&q, ids), scores) in queries
-            .iter()
-            .zip(union.chunks_exact(width))
-            .zip(scores.chunks_exact(width))
-        {
-            let q = q as usize;
-            self.stamp += 1;
-            keys.clear();
-            entries.clear();
-            // Entry j of the union: j < S1 is memory slot j, the rest are fresh; a duplicate counts once.
-            for (j, (&id, &s)) in ids.iter().zip(scores).enumerate() {
-                if self.seen[id as usize] != self.stamp {
-                    self.seen[id as usize] = self.stamp;
-                    keys.push(s * inverse_t);
-                    entries.push(j as u32);
+        let keep = Keep::Softmax {
+            inverse_t: (1.0 / self.config.temperature) as f32,
+        };
+        let (histories, mut old) = (
+            &mut self.memory_scores,
+            Histories::new(s1, self.config.history),
+        );
+        self.memories
+            .refresh(batch.queries, s2, keep, &self.uniform, cx, |q, from| {
+                for j in 0..s1 {
+                    old.copy_entry(j, histories, q * s1 + j);
                 }
-            }
-            add_gumbel(&mut keys, &mut *cx.rng, &mut noise);
-            ranked.clear();
-            ranked.extend(keys.iter().zip(&entries).map(|(&k, &j)| pack(k, j)));
-            for j in 0..s1 {
-                old.copy_entry(j, &self.memory_scores, q * s1 + j);
-            }
-            let kept = largest(&mut ranked, s1);
-            // A union smaller than S1 (tiny pools) repeats its entries.
-            for (slot, &key) in (q * s1..(q + 1) * s1).zip(kept.iter().cycle()) {
-                let j = key as u32 as usize;
-                self.ids[slot] = ids[j];
-                if j < s1 {
-                    self.memory_scores.copy_entry(slot, &old, j);
-                } else {
-                    self.memory_scores.clear(slot);
+                for (slot, &j) in (q * s1..(q + 1) * s1).zip(from) {
+                    if j < s1 {
+                        histories.copy_entry(slot, &old, j);
+                    } else {
+                        histories.clear(slot);
+                    }
                 }
-            }
-        }
+            });
     }
 }
 
@@ -292,7 +236,12 @@ impl Sampler for Srns {
         cx: &mut SampleContext,
     ) -> Result<Negatives, SamplerError> {
         let s1 = self.config.memory;
-        self.fill_new(batch, cx);
+        for q in self
+            .memories
+            .fill_new(batch.queries, &self.uniform, &mut *cx.rng)
+        {
+            (q * s1..(q + 1) * s1).for_each(|slot| self.memory_scores.clear(slot));
+        }
         // Each row's memory and its positive, scored in one pass: width S1 + 1, the positive last.
         let width = s1 + 1;
         let mut rows = Vec::with_capacity(batch.len() * width);
@@ -323,7 +272,7 @@ impl Sampler for Srns {
                 std[j] = self.likelihood_std(q * s1 + j, positive);
             }
             for j in select(&likelihood, &std, beta, k) {
-                out.push(self.ids[q * s1 + j] as i64);
+                out.push(self.memories.pool(q)[j] as i64);
             }
         }
         self.update_memories(batch, cx);

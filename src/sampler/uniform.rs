@@ -57,21 +57,15 @@ impl Uniform {
             rng.random_range(0..n)
         })
     }
-}
 
-impl Uniform {
     /// One candidate for query `q`, known positives redrawn as in `draw_ids`.
     #[inline]
     pub fn draw_one(&self, q: usize, rng: &mut impl Rng) -> u32 {
-        let mut c = rng.random_range(0..self.n_items);
-        if let Some(known) = &self.known {
-            let mut tries = 0;
-            while tries < super::MAX_REJECTIONS && known.contains(q, c) {
-                c = rng.random_range(0..self.n_items);
-                tries += 1;
-            }
+        let n = self.n_items;
+        match &self.known {
+            Some(known) => known.redraw_known(q, || rng.random_range(0..n)),
+            None => rng.random_range(0..n),
         }
-        c
     }
 
     /// `count` candidates for each of `queries`, flat, on the host (samplers that keep per-query state).
