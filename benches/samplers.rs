@@ -294,7 +294,7 @@ fn train_steps(c: &mut Criterion) {
                         &batch,
                         k,
                         &mut cx,
-                        |_| {},
+                        |_| Ok(()),
                     ))
                 })
             });

@@ -9,7 +9,7 @@ use crate::data::Dataset;
 use crate::provenance;
 use crate::store::{CellInfo, CurveRow, MetricRow};
 use crate::suite::RunSpec;
-use crate::train::{self, TrainLog, TrainStreams};
+use crate::train::{self, EpochProgress, TrainLog, TrainStreams};
 
 /// Everything a finished cell writes.
 pub struct CellOutput {
@@ -18,14 +18,52 @@ pub struct CellOutput {
     pub curves: Vec<CurveRow>,
 }
 
+/// What describes a cell before it has trained: the identifying and provenance columns of its rows
+/// (epochs 0 until training says otherwise).
+pub fn cell_info(
+    spec: &RunSpec,
+    data: &Dataset,
+    config_hash: &str,
+    threads: usize,
+    device: Device,
+) -> Result<CellInfo> {
+    Ok(CellInfo {
+        suite: spec.suite.clone(),
+        run_id: spec.id(),
+        domain: spec.domain.name.clone(),
+        dataset: data.name.clone(),
+        model: spec.domain.config.model.name().into(),
+        sampler: spec.sampler.label.clone(),
+        sampler_kind: spec.sampler.config.kind().into(),
+        sampler_params: serde_json::to_string(&spec.sampler.config)?,
+        ratio: spec.ratio,
+        seed: spec.seed,
+        epochs_trained: 0,
+        selected_epoch: 0,
+        n_users: data.n_users as u64,
+        n_items: data.n_items as u64,
+        n_train: data.train.len() as u64,
+        n_test: data.test.len() as u64,
+        git_rev: provenance::GIT_REV.into(),
+        nsbench_version: provenance::NSBENCH_VERSION.into(),
+        libtorch_version: provenance::LIBTORCH_VERSION.into(),
+        threads: threads as u32,
+        device: format!("{device:?}").to_lowercase(),
+        config_hash: config_hash.into(),
+        behaviour: spec.behaviour(),
+        finished_unix: provenance::unix_now(),
+    })
+}
+
 /// Trains one cell on `data` and returns its rows. `threads` is libtorch's intra-op thread count for this
-/// worker thread.
+/// worker thread; `progress` hears of every finished epoch.
 pub fn run_cell(
     spec: &RunSpec,
     data: &Dataset,
     config_hash: &str,
     threads: usize,
     device: Device,
+    progress: &mut dyn FnMut(EpochProgress),
 ) -> Result<CellOutput> {
     tch::set_num_threads(threads as i32);
     let vs = nn::VarStore::new(device);
@@ -53,33 +91,14 @@ pub fn run_cell(
         spec.ratio as usize,
         device,
         &mut streams,
-    )
-    .with_context(|| format!("training {}", spec.id()))?;
+        progress,
+    )?;
 
     let info = CellInfo {
-        suite: spec.suite.clone(),
-        run_id: spec.id(),
-        domain: spec.domain.name.clone(),
-        dataset: data.name.clone(),
-        model: spec.domain.config.model.name().into(),
-        sampler: spec.sampler.label.clone(),
-        sampler_kind: spec.sampler.config.kind().into(),
-        sampler_params: serde_json::to_string(&spec.sampler.config)?,
-        ratio: spec.ratio,
-        seed: spec.seed,
         epochs_trained: log.epochs.len() as u32,
         selected_epoch: log.selected_epoch,
-        n_users: data.n_users as u64,
-        n_items: data.n_items as u64,
-        n_train: data.train.len() as u64,
-        n_test: data.test.len() as u64,
-        git_rev: provenance::GIT_REV.into(),
-        nsbench_version: provenance::NSBENCH_VERSION.into(),
-        libtorch_version: provenance::LIBTORCH_VERSION.into(),
-        threads: threads as u32,
-        device: format!("{device:?}").to_lowercase(),
-        config_hash: config_hash.into(),
         finished_unix: provenance::unix_now(),
+        ..cell_info(spec, data, config_hash, threads, device)?
     };
     Ok(CellOutput {
         info,

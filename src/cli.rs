@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
-use crate::{report, runner, sampler, suite};
+use crate::{report, resources, runner, sampler, store, suite};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -16,7 +16,8 @@ Examples:
   nsbench plot results/rec                    redraw figures and summary.md from stored results
 
 Running a suite again skips the cells already finished with the same configuration and data, so an
-interrupted run resumes where it stopped.";
+interrupted run resumes where it stopped; failed cells run again. Exit codes: 0 every cell finished,
+1 a cell failed (the others are kept; the summary lists why), 2 bad input (nothing recorded).";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -56,6 +57,13 @@ pub enum Command {
         /// Skip drawing figures after the run.
         #[arg(long)]
         no_plots: bool,
+        /// Remove stored cells of another configuration (never merged or plotted) before running.
+        #[arg(long)]
+        prune: bool,
+        /// Memory a cell (or the cells running at once) may plan to use, e.g. 16GiB [default: the
+        /// machine's memory]. Cells estimated above it are refused before anything trains.
+        #[arg(long, value_parser = resources::parse_bytes)]
+        max_memory: Option<u64>,
     },
     /// Print a suite's grid in run order, or `nsbench list samplers` for every sampler.
     List {
@@ -82,11 +90,23 @@ pub fn run() -> Result<()> {
             jobs,
             device,
             no_plots,
+            prune,
+            max_memory,
         } => {
             let suite = suite::load(&suite)?;
-            let opts = runner::RunOptions::resolve(&suite, out, threads, jobs, device);
+            let mut opts = runner::RunOptions::resolve(&suite, out, threads, jobs, device);
+            opts.max_memory = max_memory;
             if dry_run {
-                return print_grid(&suite, &opts.out, Some(&opts));
+                return print_grid(&suite, &opts.out, &opts.device, Some(&opts));
+            }
+            let lock = store::open_for_writing(&opts.out, "running")?;
+            if prune {
+                let cells = runner::plan(&suite, &opts.out, &opts.device)?;
+                let removed = store::prune(&opts.out, &runner::planned_hashes(&cells))?;
+                eprintln!(
+                    "pruned {} stored cells of another configuration",
+                    removed.len()
+                );
             }
             eprintln!(
                 "suite {}: {} cells, {} at a time with {} thread(s) each on {}, results in {}",
@@ -97,17 +117,40 @@ pub fn run() -> Result<()> {
                 opts.device,
                 opts.out.display()
             );
-            let summary = runner::run(&suite, &opts)?;
+            let summary = runner::run(&suite, &opts, &lock)?;
             eprintln!(
                 "trained {} cells, skipped {} already finished, {} cells in {} ({:.1}s)",
                 summary.trained,
                 summary.skipped,
-                summary.merged,
-                opts.out.join(crate::store::RESULTS_FILE).display(),
+                summary.merge.merged,
+                opts.out.join(store::RESULTS_FILE).display(),
                 summary.seconds
             );
-            if !no_plots {
+            if !summary.merge.foreign.is_empty() {
+                eprintln!(
+                    "{} stored cells belong to another configuration (not merged, summarised or                      plotted): `nsbench run {} --prune` removes them",
+                    summary.merge.foreign.len(),
+                    suite.path.display()
+                );
+            }
+            if !no_plots && summary.merge.merged > 0 {
                 plot(&opts.out)?;
+            }
+            drop(lock);
+            if !summary.failures.is_empty() {
+                let list: Vec<String> = summary
+                    .failures
+                    .iter()
+                    .map(|f| format!("  {}: {}", f.run_id, report::describe_failure(f)))
+                    .collect();
+                anyhow::bail!(
+                    "{} of {} cells failed (recorded in {}; the other cells are kept; running again \
+                     retries them):\n{}",
+                    summary.failures.len(),
+                    summary.cells,
+                    opts.out.join(store::FAILURES_FILE).display(),
+                    list.join("\n")
+                );
             }
             Ok(())
         }
@@ -115,34 +158,62 @@ pub fn run() -> Result<()> {
             if what == "samplers" && !Path::new(&what).is_file() {
                 let width = sampler::REGISTRY
                     .iter()
-                    .map(|(n, _)| n.len())
+                    .map(|s| s.kind.len())
                     .max()
                     .unwrap_or(0);
-                for (name, description) in sampler::REGISTRY {
-                    println!("{name:<width$}  {description}");
+                for s in sampler::REGISTRY {
+                    let same = s
+                        .same_at_k1
+                        .map(|other| format!(" [at k = 1 this is {other}]"))
+                        .unwrap_or_default();
+                    println!("{:<width$}  {}{same}", s.kind, s.description);
                 }
                 return Ok(());
             }
             let suite = suite::load(Path::new(&what))?;
             let out = out.unwrap_or_else(|| PathBuf::from("results").join(&suite.name));
-            print_grid(&suite, &out, None)
+            print_grid(&suite, &out, &suite.device, None)
         }
-        Command::Plot { dir } => plot(&dir),
+        Command::Plot { dir } => {
+            let _lock = store::open_for_writing(&dir, "plotting")?;
+            plot(&dir)
+        }
     }
 }
 
-fn print_grid(suite: &suite::Suite, out: &Path, opts: Option<&runner::RunOptions>) -> Result<()> {
-    let cells = runner::plan(suite, out)?;
+fn print_grid(
+    suite: &suite::Suite,
+    out: &Path,
+    device: &str,
+    opts: Option<&runner::RunOptions>,
+) -> Result<()> {
+    let cells = runner::plan(suite, out, device)?;
     for c in &cells {
-        println!(
-            "{}\t{}",
-            c.id,
-            if c.finished { "finished" } else { "pending" }
-        );
+        println!("{}\t{}", c.id, c.state.as_str());
     }
-    let pending = cells.iter().filter(|c| !c.finished).count();
+    let pending = cells.iter().filter(|c| !c.finished()).count();
+    let failed = cells
+        .iter()
+        .filter(|c| c.state == runner::CellState::Failed)
+        .count();
+    let ratio_free = suite
+        .samplers
+        .iter()
+        .filter(|s| s.config.info().ratio_free)
+        .count();
+    let note = if ratio_free > 0 {
+        " (ratio-free samplers once per seed, ratio `all`)"
+    } else {
+        ""
+    };
+    let failed = if failed > 0 {
+        format!(" ({failed} of them failed before)")
+    } else {
+        String::new()
+    };
     eprintln!(
-        "{} cells ({} domains × {} samplers × {} ratios × {} seeds): {pending} to run, {} finished in {}",
+        "{} cells ({} domains × {} samplers × {} ratios × {} seeds{note}): {pending} to run{failed}, \
+         {} finished in {}",
         cells.len(),
         suite.domains.len(),
         suite.samplers.len(),

@@ -66,6 +66,23 @@ pub enum StoreError {
     },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
+    /// Another process holds the results directory: the user's to resolve (exit code 2).
+    #[error("{message}")]
+    Busy { path: PathBuf, message: String },
+}
+
+/// Training that cannot go on: the cell is recorded as failed, with the epoch.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("diverged at epoch {epoch}: {what}")]
+    Diverged { epoch: u32, what: String },
+}
+
+/// A grid that cannot fit in memory: refused before anything trains (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ResourceError {
+    pub message: String,
 }
 
 /// True when the error (or anything in its chain) is bad user input rather than a failure of nsbench:
@@ -74,9 +91,10 @@ pub fn is_user_error(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
         e.is::<SuiteError>()
             || e.is::<DataError>()
+            || e.is::<ResourceError>()
             || matches!(
                 e.downcast_ref::<StoreError>(),
-                Some(StoreError::Invalid { .. })
+                Some(StoreError::Invalid { .. } | StoreError::Busy { .. })
             )
             || matches!(
                 e.downcast_ref::<SamplerError>(),

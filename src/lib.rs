@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod model;
 pub mod provenance;
 pub mod report;
+pub mod resources;
 pub mod runner;
 pub mod sampler;
 pub mod store;

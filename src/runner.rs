@@ -1,21 +1,27 @@
 //! Runs a suite's grid: skips cells already finished with the same configuration, trains the rest
-//! (`jobs` at a time), writes each cell's parquet the moment it finishes, then merges and plots.
-//! A crash or Ctrl-C loses at most the cells in flight; running the suite again finishes the grid.
+//! (`jobs` at a time), writes each cell's parquet the moment it ends, then merges the plan's cells.
+//!
+//! Every cell runs behind an unwind boundary: an error, a divergence or a libtorch panic in one cell is
+//! recorded as that cell's failure (`failures/<id>.parquet`) and the rest of the grid goes on. A crash,
+//! Ctrl-C or SIGKILL loses at most the cells in flight; running the suite again finishes the grid.
 
-use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use anyhow::{Context, Result};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant};
 
-use crate::cell::run_cell;
+use crate::cell::{cell_info, run_cell};
 use crate::data::{self, Dataset};
-use crate::error::SuiteError;
-use crate::store;
+use crate::error::{SuiteError, TrainError};
+use crate::resources;
+use crate::store::{self, DirLock, Failure, FailureRecord};
 use crate::suite::{self, RunSpec, Suite};
+use crate::train::EpochProgress;
 
 /// How to run a suite; command-line flags already merged over the suite's values.
 #[derive(Debug, Clone)]
@@ -25,6 +31,8 @@ pub struct RunOptions {
     pub jobs: usize,
     pub device: String,
     pub progress: bool,
+    /// Memory a cell may plan to use (bytes); default: the machine's memory.
+    pub max_memory: Option<u64>,
 }
 
 impl RunOptions {
@@ -48,6 +56,28 @@ impl RunOptions {
             jobs,
             device: device.unwrap_or_else(|| suite.device.clone()),
             progress: std::io::stderr().is_terminal() && std::env::var_os("CI").is_none(),
+            max_memory: None,
+        }
+    }
+}
+
+/// What is stored for a cell of the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CellState {
+    /// Not stored with this configuration: it will run.
+    Pending,
+    /// Finished with this configuration: skipped.
+    Finished,
+    /// Failed with this configuration: it runs again (the failure is replaced by what happens then).
+    Failed,
+}
+
+impl CellState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CellState::Pending => "pending",
+            CellState::Finished => "finished",
+            CellState::Failed => "failed",
         }
     }
 }
@@ -57,54 +87,85 @@ pub struct PlannedCell {
     pub spec: RunSpec,
     pub id: String,
     pub config_hash: String,
-    pub finished: bool,
+    pub state: CellState,
 }
 
-/// Expands the grid and marks the cells already finished in `out` with the same configuration.
-pub fn plan(suite: &Suite, out: &Path) -> Result<Vec<PlannedCell>> {
+impl PlannedCell {
+    pub fn finished(&self) -> bool {
+        self.state == CellState::Finished
+    }
+}
+
+/// Expands the grid on `device` and marks what `out` already holds with the same configuration.
+pub fn plan(suite: &Suite, out: &Path, device: &str) -> Result<Vec<PlannedCell>> {
     let mut fingerprints = HashMap::new();
     for d in &suite.domains {
         fingerprints.insert(d.name.clone(), data::fingerprint(&d.config.data)?);
     }
-    Ok(suite::expand(suite)
+    let stored = store::scan(out);
+    Ok(suite::expand_on(suite, device)
         .into_iter()
         .map(|spec| {
             let id = spec.id();
             let config_hash = spec.config_hash(&fingerprints[&spec.domain.name]);
-            let finished = store::finished_hash(out, &id).as_deref() == Some(config_hash.as_str());
+            let s = stored.get(&id);
+            let is = |h: Option<&Option<String>>| {
+                h.and_then(|h| h.as_deref()) == Some(config_hash.as_str())
+            };
+            let state = if is(s.map(|s| &s.finished)) {
+                CellState::Finished
+            } else if is(s.map(|s| &s.failed)) {
+                CellState::Failed
+            } else {
+                CellState::Pending
+            };
             PlannedCell {
                 spec,
                 id,
                 config_hash,
-                finished,
+                state,
             }
         })
         .collect())
 }
 
+/// (run id, configuration hash) of every planned cell: what `store::merge` keeps.
+pub fn planned_hashes(cells: &[PlannedCell]) -> Vec<(String, String)> {
+    cells
+        .iter()
+        .map(|c| (c.id.clone(), c.config_hash.clone()))
+        .collect()
+}
+
 pub struct RunSummary {
+    pub cells: usize,
     pub trained: usize,
     pub skipped: usize,
-    pub merged: usize,
+    pub merge: store::MergeReport,
+    /// Cells that failed in this run.
+    pub failures: Vec<FailureRecord>,
     pub seconds: f64,
 }
 
-pub fn run(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
+/// Runs the grid in `opts.out`, which the caller has locked (`store::open_for_writing`).
+pub fn run(suite: &Suite, opts: &RunOptions, _lock: &DirLock) -> Result<RunSummary> {
     let device = suite::check_device(&opts.device).map_err(|message| SuiteError::Invalid {
         path: suite.path.clone(),
         key: "suite.device".into(),
         message,
     })?;
     let started = Instant::now();
-    let cells = plan(suite, &opts.out)?;
-    let pending: Vec<&PlannedCell> = cells.iter().filter(|c| !c.finished).collect();
+    let cells = plan(suite, &opts.out, &opts.device)?;
+    let pending: Vec<&PlannedCell> = cells.iter().filter(|c| !c.finished()).collect();
     let skipped = cells.len() - pending.len();
-    std::fs::create_dir_all(&opts.out)
-        .with_context(|| format!("creating {}", opts.out.display()))?;
-    store::remove_stale_temp_files(&opts.out);
     write_resolved_suite(suite, &opts.out)?;
 
-    // Load every data set the pending cells need up front, so bad data fails before any training.
+    // Refuse what cannot fit, then load every data set the pending cells need, so bad data and
+    // impossible sizes fail before any training.
+    let limit = opts.max_memory.unwrap_or_else(resources::machine_memory);
+    for d in &suite.domains {
+        resources::check_generator(d, limit)?;
+    }
     let mut datasets: HashMap<(String, u64), Arc<Dataset>> = HashMap::new();
     for c in &pending {
         let key = (c.spec.domain.name.clone(), c.spec.seed);
@@ -116,13 +177,22 @@ pub fn run(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
                 d.config.split.as_ref(),
                 c.spec.stream_seed("data"),
             )?;
+            for note in &loaded.notes {
+                eprintln!("note: {note}");
+            }
             slot.insert(Arc::new(loaded));
         }
     }
+    let data_of = |c: &PlannedCell| datasets[&(c.spec.domain.name.clone(), c.spec.seed)].clone();
+    let estimates: Vec<(String, resources::Estimate)> = pending
+        .iter()
+        .map(|c| (c.id.clone(), resources::cell_estimate(&c.spec, &data_of(c))))
+        .collect();
+    resources::check_cells(&estimates, opts.jobs.min(pending.len().max(1)), limit)?;
 
-    let bar = progress_bar(pending.len() as u64, opts.progress);
+    let progress = Progress::new(pending.len() as u64, opts.jobs, opts.progress);
     if skipped > 0 {
-        bar.println(format!(
+        progress.println(format!(
             "{skipped} of {} cells already finished in {}: skipped",
             cells.len(),
             opts.out.display()
@@ -137,53 +207,179 @@ pub fn run(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs)
         .build()?;
-    pool.broadcast(|_| {
+    install_cell_panic_hook();
+    pool.broadcast(|ctx| {
+        let line = ctx.index();
         while let Some(&cell) = pending.get(next.fetch_add(1, Ordering::SeqCst)) {
-            let data = &datasets[&(cell.spec.domain.name.clone(), cell.spec.seed)];
+            let data = data_of(cell);
             let t = Instant::now();
-            let result = run_cell(&cell.spec, data, &cell.config_hash, opts.threads, device)
-                .and_then(|o| {
-                    store::write_cell(&opts.out, &o.info, &o.metrics, &o.curves)?;
-                    Ok(o)
-                });
+            progress.start(line, &cell.id);
+            let outcome = train_one(cell, &data, opts.threads, device, &mut |p| {
+                progress.epoch(line, &cell.id, p)
+            });
             let n = done.fetch_add(1, Ordering::SeqCst) + 1;
-            match result {
-                Ok(o) => {
-                    let headline = headline(&o.metrics);
-                    bar.set_message(format!("{} {headline}", cell.id));
-                    if !opts.progress {
-                        eprintln!(
+            let recorded = match outcome {
+                Ok(o) => store::write_cell(&opts.out, &o.info, &o.metrics, &o.curves)
+                    .map(|()| Ok(headline(&o.metrics)))
+                    .map_err(|e| failure("error", 0, format!("{e:#}"))),
+                Err(f) => Ok(Err(f)),
+            };
+            let failed = match recorded {
+                Ok(Ok(headline)) => {
+                    progress.finished(
+                        line,
+                        format!(
                             "[{n}/{total}] {} {headline} ({:.1}s)",
                             cell.id,
                             t.elapsed().as_secs_f64()
-                        );
-                    }
+                        ),
+                    );
+                    None
                 }
-                Err(e) => {
-                    bar.println(format!("cell {} failed: {e:#}", cell.id));
-                    failures
-                        .lock()
-                        .expect("no poisoned lock")
-                        .push((cell.id.clone(), e));
+                Ok(Err(f)) | Err(f) => Some(f),
+            };
+            if let Some(f) = failed {
+                let text = format!("[{n}/{total}] {} FAILED {}", cell.id, describe(&f));
+                progress.finished(line, String::new());
+                progress.println(text);
+                let record = cell_info(&cell.spec, &data, &cell.config_hash, opts.threads, device)
+                    .and_then(|info| {
+                        store::write_failure(&opts.out, &info, &f)?;
+                        Ok(())
+                    });
+                if let Err(e) = record {
+                    progress.println(format!(
+                        "could not record the failure of {}: {e:#}",
+                        cell.id
+                    ));
                 }
+                failures
+                    .lock()
+                    .expect("no poisoned lock")
+                    .push(FailureRecord {
+                        run_id: cell.id.clone(),
+                        domain: cell.spec.domain.name.clone(),
+                        sampler: cell.spec.sampler.label.clone(),
+                        ratio: cell.spec.ratio,
+                        seed: cell.spec.seed,
+                        stage: f.stage.into(),
+                        epoch: f.epoch,
+                        reason: f.reason,
+                    });
             }
-            bar.inc(1);
+            progress.inc();
         }
     });
-    bar.finish_and_clear();
+    progress.clear();
 
-    let ids: Vec<String> = cells.iter().map(|c| c.id.clone()).collect();
-    let merged = store::merge(&opts.out, &ids)?;
-    let failures = failures.into_inner().expect("no poisoned lock");
-    if let Some((id, first)) = failures.into_iter().next() {
-        bail!("cell {id} failed (finished cells are kept; run again to retry): {first:#}");
-    }
+    let merge = store::merge(&opts.out, &planned_hashes(&cells))?;
+    let mut failures = failures.into_inner().expect("no poisoned lock");
+    failures.sort_by(|a, b| a.run_id.cmp(&b.run_id));
     Ok(RunSummary {
+        cells: cells.len(),
         trained: pending.len(),
         skipped,
-        merged,
+        merge,
+        failures,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+fn failure(stage: &'static str, epoch: u32, reason: String) -> Failure {
+    Failure {
+        stage,
+        epoch,
+        reason,
+    }
+}
+
+/// `at epoch 3 (diverged): the training loss is NaN`.
+pub fn describe(f: &Failure) -> String {
+    let at = if f.epoch == 0 {
+        "before training".to_string()
+    } else {
+        format!("at epoch {}", f.epoch)
+    };
+    format!("{at} ({}): {}", f.stage, f.reason)
+}
+
+thread_local! {
+    /// Set while this thread runs a cell: its panics are caught and recorded, not printed.
+    static IN_CELL: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Panics inside a cell are caught at its boundary and recorded with their message and location;
+/// elsewhere the default hook prints them as usual.
+fn install_cell_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let in_cell = IN_CELL.with(|c| {
+                let mut c = c.borrow_mut();
+                if c.is_some() {
+                    *c = Some(info.location().map_or(String::new(), |l| l.to_string()));
+                    true
+                } else {
+                    false
+                }
+            });
+            if !in_cell {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// Trains one cell behind an unwind boundary: every way it can fail becomes a `Failure` with the epoch.
+fn train_one(
+    cell: &PlannedCell,
+    data: &Dataset,
+    threads: usize,
+    device: tch::Device,
+    progress: &mut dyn FnMut(EpochProgress),
+) -> Result<crate::cell::CellOutput, Failure> {
+    let mut epochs_done = 0u32;
+    IN_CELL.with(|c| *c.borrow_mut() = Some(String::new()));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_cell(
+            &cell.spec,
+            data,
+            &cell.config_hash,
+            threads,
+            device,
+            &mut |p| {
+                epochs_done = p.epoch;
+                progress(p)
+            },
+        )
+    }));
+    let location = IN_CELL.with(|c| c.borrow_mut().take()).unwrap_or_default();
+    let in_progress = epochs_done + 1;
+    match outcome {
+        Ok(Ok(o)) => Ok(o),
+        Ok(Err(e)) => Err(match e.downcast_ref::<TrainError>() {
+            Some(TrainError::Diverged { epoch, what }) => failure("diverged", *epoch, what.clone()),
+            None => failure("error", in_progress, format!("{e:#}")),
+        }),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("a panic without a message");
+            let at = if location.is_empty() {
+                String::new()
+            } else {
+                format!(" (at {location})")
+            };
+            Err(failure(
+                "panic",
+                in_progress,
+                format!("{}{at}", message.trim()),
+            ))
+        }
+    }
 }
 
 /// `recall@K ndcg@K` at the largest K, for progress lines.
@@ -206,26 +402,110 @@ fn headline(rows: &[store::MetricRow]) -> String {
         .join(" ")
 }
 
-fn progress_bar(len: u64, visible: bool) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(
-        Some(len),
-        if visible {
+/// Progress: on a terminal a bar of cells plus one line per worker with its cell's epoch, loss and
+/// ETA; otherwise a line per finished cell and, inside a long cell, a line at most every 30 seconds.
+struct Progress {
+    multi: MultiProgress,
+    bar: ProgressBar,
+    lines: Vec<ProgressBar>,
+    terminal: bool,
+    /// Per worker: when its cell started, and when it last printed (plain output).
+    clocks: Mutex<Vec<(Instant, Instant)>>,
+}
+
+const QUIET_LINE_EVERY: Duration = Duration::from_secs(30);
+
+impl Progress {
+    fn new(cells: u64, workers: usize, terminal: bool) -> Progress {
+        let target = if terminal {
             ProgressDrawTarget::stderr()
         } else {
             ProgressDrawTarget::hidden()
-        },
-    );
-    if visible {
-        // Keeps the elapsed time and ETA moving while long cells train.
-        bar.enable_steady_tick(std::time::Duration::from_millis(500));
+        };
+        let multi = MultiProgress::with_draw_target(target);
+        let bar = multi.add(ProgressBar::new(cells));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} cells  {elapsed_precise} eta {eta}  {wide_msg}",
+            )
+            .expect("valid template"),
+        );
+        let lines = (0..workers)
+            .map(|_| {
+                let line = multi.add(ProgressBar::new_spinner());
+                line.set_style(ProgressStyle::with_template("  {msg}").expect("valid template"));
+                line
+            })
+            .collect();
+        if terminal {
+            // Keeps the elapsed time and ETA moving while long cells train.
+            bar.enable_steady_tick(Duration::from_millis(500));
+        }
+        let now = Instant::now();
+        Progress {
+            multi,
+            bar,
+            lines,
+            terminal,
+            clocks: Mutex::new(vec![(now, now); workers]),
+        }
     }
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} cells  {elapsed_precise} eta {eta}  {wide_msg}",
-        )
-        .expect("valid template"),
-    );
-    bar
+
+    fn println(&self, line: String) {
+        if self.terminal {
+            let _ = self.multi.println(line);
+        } else {
+            eprintln!("{line}");
+        }
+    }
+
+    fn start(&self, worker: usize, id: &str) {
+        let now = Instant::now();
+        self.clocks.lock().expect("no poisoned lock")[worker] = (now, now);
+        self.lines[worker].set_message(format!("{id}: starting"));
+    }
+
+    fn epoch(&self, worker: usize, id: &str, p: EpochProgress) {
+        let per_epoch = p.elapsed_seconds / p.epoch.max(1) as f64;
+        let eta = per_epoch * (p.epochs - p.epoch) as f64;
+        let text = format!(
+            "{id}: epoch {}/{} loss {:.4} eta {}",
+            p.epoch,
+            p.epochs,
+            p.loss,
+            indicatif::HumanDuration(Duration::from_secs_f64(eta.max(0.0)))
+        );
+        if self.terminal {
+            self.lines[worker].set_message(text);
+            return;
+        }
+        let mut clocks = self.clocks.lock().expect("no poisoned lock");
+        let now = Instant::now();
+        if now - clocks[worker].1 >= QUIET_LINE_EVERY {
+            clocks[worker].1 = now;
+            eprintln!("  {text}");
+        }
+    }
+
+    fn finished(&self, worker: usize, line: String) {
+        self.lines[worker].set_message("");
+        if self.terminal {
+            self.bar.set_message(line);
+        } else if !line.is_empty() {
+            eprintln!("{line}");
+        }
+    }
+
+    fn inc(&self) {
+        self.bar.inc(1);
+    }
+
+    fn clear(&self) {
+        for line in &self.lines {
+            line.finish_and_clear();
+        }
+        self.bar.finish_and_clear();
+    }
 }
 
 /// Saves the validated suite, defaults filled in, beside the results.
@@ -233,14 +513,12 @@ fn write_resolved_suite(suite: &Suite, out: &Path) -> Result<()> {
     let text =
         toml::to_string_pretty(&suite.to_file()).context("serialising the resolved suite")?;
     let path = out.join("suite.resolved.toml");
-    let tmp = out.join(".suite.resolved.toml.tmp");
     let header = format!(
         "# {} as validated by nsbench {}: every default filled in, every path resolved.\n\
          # It is itself a suite file: `nsbench run` on it repeats this grid.\n",
         suite.path.display(),
         crate::provenance::NSBENCH_VERSION
     );
-    std::fs::write(&tmp, header + &text)?;
-    std::fs::rename(&tmp, &path)?;
-    Ok(())
+    store::atomic::write_bytes(&path, (header + &text).as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }

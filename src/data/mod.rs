@@ -87,7 +87,23 @@ impl FileConfig {
     }
 }
 
+/// The keys of `FileConfig` that name files: they enter the configuration hash by their bytes, not
+/// their spelling.
+pub const FILE_KEYS: &[&str] = &["path", "train", "test", "valid"];
+
+/// Behaviour version of the splits (enters the configuration hash).
+pub const SPLIT_VERSION: u32 = 1;
+
 impl DataConfig {
+    /// Behaviour version of the loader or generator (enters the configuration hash): bump it when the
+    /// same input would load or generate other interactions.
+    pub fn version(&self) -> u32 {
+        match self {
+            DataConfig::Synthetic(_) => 1,
+            DataConfig::Movielens(_) | DataConfig::Delimited(_) | DataConfig::Adjacency(_) => 1,
+        }
+    }
+
     pub fn format(&self) -> &'static str {
         match self {
             DataConfig::Synthetic(_) => "synthetic",
@@ -230,6 +246,8 @@ pub struct Dataset {
     /// Synthetic data only: every item the generating model deems relevant to each user (observed or
     /// not), so a sampler's false-negative rate can be measured exactly.
     pub relevant: Option<UserItems>,
+    /// What loading found and fixed (duplicates dropped, test pairs also in train), for the user.
+    pub notes: Vec<String>,
 }
 
 impl Dataset {
@@ -253,6 +271,7 @@ impl Dataset {
             valid,
             test,
             relevant,
+            notes: Vec::new(),
         }
     }
 
@@ -296,17 +315,19 @@ pub fn load(
     split::apply(name, raw, split, seed)
 }
 
-/// A digest of the data's configuration and of the bytes of every file it reads: a cell whose data
-/// changed is not taken as already finished.
+/// A digest of the bytes of every file the data reads, each under its key (`path`, `train`, …): a cell
+/// whose data changed is not taken as already finished, and the same bytes under another spelling of
+/// the path are the same data. The rest of the configuration enters the cell's hash directly.
 pub fn fingerprint(config: &DataConfig) -> Result<String, DataError> {
     let mut h = Sha256::new();
-    h.update(serde_json::to_string(config).unwrap_or_default());
     if let Some(files) = config.file_config() {
-        for (_, path) in files.files() {
+        for (key, path) in files.files() {
             let bytes = std::fs::read(path).map_err(|source| DataError::Read {
                 path: path.clone(),
                 source,
             })?;
+            h.update(key.as_bytes());
+            h.update((bytes.len() as u64).to_le_bytes());
             h.update(&bytes);
         }
     }

@@ -1,6 +1,9 @@
 //! Full-ranking evaluation: every user with target items is scored against the whole item pool, the
 //! items they already have (training, and validation when testing) are excluded, and the top K is
-//! compared with the targets. Scoring runs in chunks of users as one matrix product per chunk.
+//! compared with the targets. Scoring runs in blocks of users, one matrix product per block, each block
+//! sized so its score matrix and masks stay within `EVAL_BLOCK_BYTES` whatever the pool (a pool of a
+//! million items is scored a few users at a time). A score that is not finite (a diverged model) is an
+//! error, never a rank: NaN compares false with everything, which would rank a target first.
 
 use tch::{Device, Kind, Tensor};
 
@@ -11,7 +14,25 @@ use crate::model::ContrastiveModel;
 /// (metric name, value) pairs in `metric_names` order, averaged over evaluated users.
 pub type MetricValues = Vec<(String, f64)>;
 
-const CHUNK_USERS: usize = 1024;
+/// Memory for one block of users' scores and masks.
+pub const EVAL_BLOCK_BYTES: usize = 256 << 20;
+/// Bytes per (user, item) entry of a block: the f32 score, its masked copy, and three boolean masks.
+pub const BYTES_PER_SCORE: usize = 4 + 4 + 3;
+/// More users per block gains nothing once the matrix product is large.
+const MAX_BLOCK_USERS: usize = 4096;
+
+/// Users scored at once for a pool of `n_items`.
+pub fn block_users(n_items: usize) -> usize {
+    (EVAL_BLOCK_BYTES / (n_items.max(1) * BYTES_PER_SCORE)).clamp(1, MAX_BLOCK_USERS)
+}
+
+/// The model scored some (user, item) pair as NaN or ±inf.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("the model's scores are not finite ({bad} of the {users} users evaluated have a NaN or infinite score)")]
+pub struct NonFiniteScores {
+    pub bad: usize,
+    pub users: usize,
+}
 
 /// Precomputed index tensors for one target split (validation or test).
 pub struct Evaluator {
@@ -30,11 +51,13 @@ struct Chunk {
 }
 
 impl Evaluator {
-    /// `exclude` are the item sets removed from each user's ranking, `targets` the items to find.
+    /// `exclude` are the item sets removed from each user's ranking, `targets` the items to find among
+    /// `n_items`.
     pub fn new(
         ks: &[usize],
         exclude: &[&UserItems],
         targets: &UserItems,
+        n_items: usize,
         device: Device,
     ) -> Evaluator {
         let users: Vec<usize> = (0..targets.n_users())
@@ -56,7 +79,7 @@ impl Evaluator {
             )
         };
         let chunks = users
-            .chunks(CHUNK_USERS)
+            .chunks(block_users(n_items))
             .map(|group| Chunk {
                 users: group.to_vec(),
                 users_t: Tensor::from_slice(&group.iter().map(|&u| u as i64).collect::<Vec<_>>())
@@ -76,7 +99,7 @@ impl Evaluator {
         self.chunks.iter().map(|c| c.users.len()).sum()
     }
 
-    pub fn evaluate(&self, model: &dyn ContrastiveModel) -> MetricValues {
+    pub fn evaluate(&self, model: &dyn ContrastiveModel) -> Result<MetricValues, NonFiniteScores> {
         let _no_grad = tch::no_grad_guard();
         let k_max = *self.ks.iter().max().unwrap_or(&1) as i64;
         let all_items = model.all_items();
@@ -86,6 +109,14 @@ impl Evaluator {
         let mut hits = Vec::with_capacity(k_max as usize);
         for chunk in &self.chunks {
             let mut scores = model.queries(&chunk.users_t).matmul(&all_items.tr());
+            let finite_rows = scores.isfinite().all_dim(1, false);
+            let bad = finite_rows.logical_not().sum(Kind::Int64).int64_value(&[]) as usize;
+            if bad > 0 {
+                return Err(NonFiniteScores {
+                    bad,
+                    users: self.n_users(),
+                });
+            }
             let neg_inf = Tensor::from(f32::NEG_INFINITY).to_device(scores.device());
             let _ = scores.index_put_(
                 &[Some(&chunk.excluded.0), Some(&chunk.excluded.1)],
@@ -103,11 +134,9 @@ impl Evaluator {
                     .gt_tensor(&best.unsqueeze(1))
                     .sum_dim_intlist(1, false, Kind::Int64)
                     + 1;
-            let first_rank =
-                Vec::<i64>::try_from(first_rank.to_device(Device::Cpu)).expect("int64 ranks");
+            let first_rank = host_i64(&first_rank);
             let (_, top) = scores.topk(k_max, 1, true, true);
-            let top =
-                Vec::<i64>::try_from(top.to_device(Device::Cpu).reshape([-1])).expect("int64 ids");
+            let top = host_i64(&top.reshape([-1]));
             for (row, &u) in chunk.users.iter().enumerate() {
                 let target = self.targets.items(u);
                 hits.clear();
@@ -138,10 +167,58 @@ impl Evaluator {
             }
         }
         let n = self.n_users().max(1) as f64;
-        names
+        Ok(names
             .into_iter()
             .zip(sums)
             .map(|(name, s)| (name, s / n))
-            .collect()
+            .collect())
+    }
+}
+
+/// An int64 tensor's values on the host. The evaluator builds these tensors itself as int64, so a
+/// failure here is a bug, not a data problem.
+fn host_i64(t: &Tensor) -> Vec<i64> {
+    Vec::<i64>::try_from(t.to_device(Device::Cpu)).expect("the evaluator's own int64 tensor")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Interactions;
+    use crate::model::{Mf, MfConfig};
+
+    #[test]
+    fn a_nan_score_is_an_error_not_a_first_rank() {
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        let model = Mf::new(
+            &vs.root(),
+            &MfConfig {
+                dim: 4,
+                init_std: 0.1,
+            },
+            2,
+            6,
+            0,
+        );
+        let mut x = Interactions::default();
+        x.push(0, 3);
+        x.push(1, 5);
+        let targets = UserItems::from_interactions(2, &x);
+        let none = UserItems::from_interactions(2, &Interactions::default());
+        let eval = Evaluator::new(&[1], &[&none], &targets, 6, Device::Cpu);
+        assert!(eval.evaluate(&model).is_ok());
+        tch::no_grad(|| {
+            let _ = model.all_items().get(3).fill_(f64::NAN);
+        });
+        let err = eval.evaluate(&model).unwrap_err();
+        assert_eq!(err, NonFiniteScores { bad: 2, users: 2 });
+    }
+
+    #[test]
+    fn blocks_shrink_with_the_pool_and_stay_within_memory() {
+        assert_eq!(block_users(1000), MAX_BLOCK_USERS);
+        let users = block_users(1_000_000);
+        assert!(users >= 1 && users * 1_000_000 * BYTES_PER_SCORE <= EVAL_BLOCK_BYTES);
+        assert_eq!(block_users(usize::MAX / 64), 1);
     }
 }

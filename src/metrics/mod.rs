@@ -3,7 +3,13 @@
 mod evaluate;
 pub mod ranking;
 
-pub use evaluate::{Evaluator, MetricValues};
+pub use evaluate::{
+    block_users, Evaluator, MetricValues, NonFiniteScores, BYTES_PER_SCORE, EVAL_BLOCK_BYTES,
+};
+
+/// Behaviour version of the evaluation protocol (enters the configuration hash): bump it when a metric's
+/// definition or the ranking changes.
+pub const VERSION: u32 = 1;
 
 /// Names of every metric the evaluator reports for cut-offs `ks`, in a fixed order.
 pub fn metric_names(ks: &[usize]) -> Vec<String> {

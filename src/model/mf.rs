@@ -5,7 +5,7 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
-use tch::{nn, Device, Kind, Tensor};
+use tch::{nn, Device, Kind, TchError, Tensor};
 
 use super::{ContrastiveModel, HostTables};
 
@@ -107,16 +107,26 @@ impl ContrastiveModel for Mf {
     /// On the CPU, dot products straight from the embedding tables: no (B, M, D) gather is materialised,
     /// and the item table of a small pool stays in cache. 5–20× faster than gather-multiply-sum for the
     /// candidate counts hard samplers use.
-    fn score_candidates(&self, queries: &Tensor, candidates: &Tensor) -> Tensor {
+    fn score_candidates(&self, queries: &Tensor, candidates: &Tensor) -> Result<Tensor, TchError> {
         let Some(tables) = self.host_tables() else {
             let _no_grad = tch::no_grad_guard();
             let q = self.queries(queries).unsqueeze(1);
-            return (self.items(candidates) * q).sum_dim_intlist(-1, false, None);
+            return (self.items(candidates) * q).f_sum_dim_intlist(-1, false, None);
         };
         let (b, m) = (candidates.size()[0], candidates.size()[1]);
-        let queries = Vec::<i64>::try_from(queries.to_kind(Kind::Int64)).unwrap_or_default();
-        let candidates =
-            Vec::<i64>::try_from(candidates.reshape([-1]).to_kind(Kind::Int64)).unwrap_or_default();
+        let queries = Vec::<i64>::try_from(queries.to_device(Device::Cpu).to_kind(Kind::Int64))?;
+        let candidates = Vec::<i64>::try_from(
+            candidates
+                .reshape([-1])
+                .to_device(Device::Cpu)
+                .to_kind(Kind::Int64),
+        )?;
+        let n_items = self.items.size()[0];
+        if let Some(bad) = candidates.iter().find(|&&c| !(0..n_items).contains(&c)) {
+            return Err(TchError::Shape(format!(
+                "candidate id {bad} is outside the item table (0..{n_items})"
+            )));
+        }
         let scores = Tensor::empty([b, m], (Kind::Float, Device::Cpu));
         // SAFETY: `scores` is a fresh contiguous CPU tensor of b·m f32s that nothing else references.
         let out = unsafe {
@@ -128,7 +138,7 @@ impl ContrastiveModel for Mf {
             let at = row * m..(row + 1) * m;
             tables.score_row(q as usize, &candidates[at.clone()], &mut out[at]);
         }
-        scores
+        Ok(scores)
     }
 }
 
@@ -148,7 +158,7 @@ mod tests {
         assert!(a.items.equal(&b.items) && a.users.equal(&b.users));
         let q = Tensor::from_slice(&[0i64, 2]);
         let cand = Tensor::from_slice(&[1i64, 4, 3, 0]).view([2, 2]);
-        let s = a.score_candidates(&q, &cand);
+        let s = a.score_candidates(&q, &cand).unwrap();
         let manual = a
             .queries(&q)
             .get(1)
@@ -174,6 +184,7 @@ mod tests {
             (wide.items(&cand) * wide.queries(&q).unsqueeze(1)).sum_dim_intlist(-1, false, None);
         assert!(wide
             .score_candidates(&q, &cand)
+            .unwrap()
             .allclose(&reference, 1e-4, 1e-5, false));
     }
 }

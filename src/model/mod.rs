@@ -6,7 +6,7 @@ mod mf;
 pub use mf::{Mf, MfConfig};
 
 use serde::{Deserialize, Serialize};
-use tch::{nn, Tensor};
+use tch::{nn, TchError, Tensor};
 
 /// `[domain].model`, tagged by `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,6 +25,14 @@ impl ModelConfig {
     pub fn name(&self) -> &'static str {
         match self {
             ModelConfig::Mf(_) => "mf",
+        }
+    }
+
+    /// Behaviour version (enters the configuration hash): bump it when the model's scores or
+    /// initialisation change.
+    pub fn version(&self) -> u32 {
+        match self {
+            ModelConfig::Mf(_) => 1,
         }
     }
 
@@ -143,10 +151,10 @@ pub trait ContrastiveModel: Send {
     /// Scores of each query against its own candidates: `queries` (B) and `candidates` (B, M) → (B, M),
     /// without gradient (samplers score candidates to choose among them, never to train through).
     /// One batched call; samplers use it to score candidates, never one at a time.
-    fn score_candidates(&self, queries: &Tensor, candidates: &Tensor) -> Tensor {
+    fn score_candidates(&self, queries: &Tensor, candidates: &Tensor) -> Result<Tensor, TchError> {
         let _no_grad = tch::no_grad_guard();
         let q = self.queries(queries).unsqueeze(1);
-        (self.items(candidates) * q).sum_dim_intlist(-1, false, None)
+        (self.items(candidates) * q).f_sum_dim_intlist(-1, false, None)
     }
 }
 

@@ -13,6 +13,7 @@ use std::sync::Once;
 
 use super::summary::{mean_std, Summary};
 use crate::store::{CurveRow, ResultRow};
+use crate::suite::{ratio_label, ALL};
 
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
@@ -95,7 +96,7 @@ fn sampler_looks(samplers: &[String]) -> HashMap<String, Look> {
     let fixed = |name: &str| {
         crate::sampler::REGISTRY
             .iter()
-            .position(|(kind, _)| *kind == name)
+            .position(|info| info.kind == name)
     };
     // (colour slot, marker) pairs taken.
     let mut used: Vec<(usize, usize)> = samplers
@@ -184,22 +185,45 @@ fn ratio_panel(
     metric: &str,
 ) -> Panel {
     let mut n_seeds = 0;
+    // A ratio-free sampler (ratio `all`) is a level across the ratios the others were run at.
+    let log_ratios: Vec<f64> = summary
+        .rows
+        .iter()
+        .filter(|r| r.domain == domain && r.ratio != ALL)
+        .map(|r| (r.ratio as f64).log2())
+        .collect();
+    let (lo, hi) = log_ratios
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+            (a.min(x), b.max(x))
+        });
+    let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 0.0) };
     let series = summary
         .distinct(|r| r.sampler.clone())
         .into_iter()
         .map(|sampler| {
+            let mut ratio_free = false;
             let points: Vec<(f64, f64, f64)> = summary
                 .rows
                 .iter()
                 .filter(|r| r.domain == domain && r.sampler == sampler && r.metric == metric)
-                .map(|r| {
+                .flat_map(|r| {
                     n_seeds = n_seeds.max(r.n_seeds);
-                    ((r.ratio as f64).log2(), r.mean, r.std)
+                    if r.ratio == ALL {
+                        ratio_free = true;
+                        vec![(lo, r.mean, r.std), (hi, r.mean, r.std)]
+                    } else {
+                        vec![((r.ratio as f64).log2(), r.mean, r.std)]
+                    }
                 })
                 .collect();
             Series {
                 look: looks[&sampler],
-                label: sampler,
+                label: if ratio_free {
+                    format!("{sampler} (k = all)")
+                } else {
+                    sampler
+                },
                 points,
             }
         })
@@ -239,12 +263,13 @@ fn convergence_panels(
     }
     let samplers = summary.distinct(|r| r.sampler.clone());
     let mut ratios: Vec<u32> = groups.keys().map(|(_, r)| *r).collect();
-    ratios.sort_unstable();
+    // Ratio-free cells (`all`) in the last panel.
+    ratios.sort_unstable_by_key(|&r| if r == ALL { u32::MAX } else { r });
     ratios.dedup();
     ratios
         .into_iter()
         .map(|ratio| Panel {
-            title: format!("{domain}, k = {ratio}"),
+            title: format!("{domain}, k = {}", ratio_label(ratio)),
             x_label: "epoch".into(),
             y_label: format!("{metric} ({split})"),
             log2_x: false,

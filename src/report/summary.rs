@@ -3,6 +3,17 @@
 use std::collections::BTreeMap;
 
 use crate::store::ResultRow;
+use crate::suite::ratio_label;
+
+/// The sampler a label's kind provably equals at k = 1 (its first word), if any.
+fn same_at_k1(label: &str) -> Option<&'static str> {
+    crate::sampler::REGISTRY
+        .iter()
+        .filter(|i| label == i.kind || label.starts_with(&format!("{}-", i.kind)))
+        .max_by_key(|i| i.kind.len())
+        .and_then(|i| i.same_at_k1)
+        .map(|s| s.split(' ').next().unwrap_or(s))
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SummaryRow {
@@ -141,7 +152,15 @@ impl Summary {
                     else {
                         continue;
                     };
-                    out.push_str(&format!("| {sampler} | {ratio} | {} |", first.n_seeds));
+                    let note = same_at_k1(&sampler)
+                        .filter(|_| ratio == 1)
+                        .map(|other| format!(" (= {other} at k = 1)"))
+                        .unwrap_or_default();
+                    out.push_str(&format!(
+                        "| {sampler}{note} | {} | {} |",
+                        ratio_label(ratio),
+                        first.n_seeds
+                    ));
                     for c in &cols {
                         match self.get(&domain, &sampler, ratio, c) {
                             Some(r) if c == "sampler_share" => {
@@ -195,5 +214,19 @@ mod tests {
         assert!(s
             .markdown_table()
             .contains("| u | 4 | 3 | 2.0000 ± 1.0000 |"));
+    }
+
+    #[test]
+    fn tables_say_all_for_ratio_free_cells_and_name_k1_equivalences() {
+        let mut a = row("full", 0, 0.5);
+        a.ratio = crate::suite::ALL;
+        let mut b = row("self-adversarial", 0, 0.4);
+        b.ratio = 1;
+        let table = summarize(&[a, b]).markdown_table();
+        assert!(table.contains("| full | all | 1 |"), "{table}");
+        assert!(
+            table.contains("| self-adversarial (= uniform at k = 1) | 1 |"),
+            "{table}"
+        );
     }
 }

@@ -143,8 +143,8 @@ impl Sampler for Adversarial {
             ]))
         .sum_dim_intlist(-1, false, Kind::Float);
         let log_p = logits.log_softmax(1, Kind::Float);
-        let probs = Vec::<f32>::try_from(log_p.detach().exp().reshape([-1]).to_device(Device::Cpu))
-            .unwrap_or_default();
+        let probs =
+            Vec::<f32>::try_from(log_p.detach().exp().reshape([-1]).to_device(Device::Cpu))?;
         // k draws per row from the generator's distribution, by inverse CDF on the sampler's stream.
         let mut picks = Vec::with_capacity(batch.len() * k);
         for row in probs.chunks(m) {
@@ -220,7 +220,7 @@ mod tests {
             };
             let scores = h
                 .model
-                .score_candidates(&Tensor::from_slice(&queries), ids)
+                .score_candidates(&Tensor::from_slice(&queries), ids)?
                 .detach();
             s.observe(
                 &Batch {

@@ -81,10 +81,10 @@ impl Sampler for Bounded {
         let m = self.config.candidates as i64;
         let candidates = self.uniform.draw(batch, k * m as usize, cx);
         let _no_grad = tch::no_grad_guard();
-        let scores = cx.model.score_candidates(batch.queries_t, &candidates); // (B, k·M)
+        let scores = cx.model.score_candidates(batch.queries_t, &candidates)?; // (B, k·M)
         let positive = cx
             .model
-            .score_candidates(batch.queries_t, &batch.positives_t.unsqueeze(1)); // (B, 1)
+            .score_candidates(batch.queries_t, &batch.positives_t.unsqueeze(1))?; // (B, 1)
         let allowed = scores.le_tensor(&(positive - self.config.margin));
         let masked = scores.masked_fill(&allowed.logical_not(), f64::NEG_INFINITY);
         let shape = [batch.len() as i64, k as i64, m];

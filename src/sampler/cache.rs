@@ -150,7 +150,7 @@ impl Sampler for Cache {
             let keep = self.keep();
             let n2 = self.config.candidates;
             self.caches
-                .refresh(batch.queries, n2, keep, &self.uniform, cx, |_, _| {});
+                .refresh(batch.queries, n2, keep, &self.uniform, cx, |_, _| {})?;
         }
         Ok(Negatives::ids(ids))
     }

@@ -118,7 +118,7 @@ impl Sampler for Curriculum {
         let _no_grad = tch::no_grad_guard();
         let scores = cx
             .model
-            .score_candidates(batch.queries_t, &candidates.view([b, k * m]))
+            .score_candidates(batch.queries_t, &candidates.view([b, k * m]))?
             .view([b, k, m]);
         let best = scores.argmax(2, true);
         let hard = Tensor::from_slice(&hard)

@@ -90,7 +90,7 @@ impl Sampler for Dns {
         }
         let candidates = self.uniform.draw(batch, k * m, cx);
         let _no_grad = tch::no_grad_guard();
-        let scores = cx.model.score_candidates(batch.queries_t, &candidates); // (B, k·M)
+        let scores = cx.model.score_candidates(batch.queries_t, &candidates)?; // (B, k·M)
         let b = batch.len() as i64;
         let best = scores.view([b, k as i64, m as i64]).argmax(2, true); // (B, k, 1)
         let ids = candidates
@@ -171,7 +171,7 @@ mod tests {
         let candidates = dns.uniform.draw(&batch, 30, &mut cx).view([4, 3, 10]);
         let scores = h
             .model
-            .score_candidates(&q_t, &candidates.view([4, 30]))
+            .score_candidates(&q_t, &candidates.view([4, 30]))?
             .view([4, 3, 10]);
         let batched = candidates
             .gather(2, &scores.argmax(2, true), false)

@@ -3,8 +3,8 @@
 //! Cancellation", WACV 2022): draw k uniform negatives, then drop the ones that look like false
 //! negatives — scored above the positive's score minus `margin` (`by = "score"`), or whose embedding's
 //! cosine similarity to the positive's is at least `similarity` (`by = "similarity"`, the positive's
-//! nearest neighbours). Dropped slots are masked out of the loss (`action = "drop"`, elimination) or
-//! kept at a `downweight` share of a normal slot's weight.
+//! nearest neighbours). Dropped slots are masked out of the loss (`downweight = 0`, elimination) or
+//! kept at `downweight` times an ordinary slot's weight (not renormalised, so it holds at k = 1 too).
 
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
@@ -95,14 +95,19 @@ impl FnFilter {
     }
 
     /// (B, k) bool: which drawn negatives look like false negatives.
-    fn suspected(&self, batch: &Batch, ids: &Tensor, cx: &SampleContext) -> Tensor {
+    fn suspected(
+        &self,
+        batch: &Batch,
+        ids: &Tensor,
+        cx: &SampleContext,
+    ) -> Result<Tensor, SamplerError> {
         let _no_grad = tch::no_grad_guard();
-        match self.config.by {
+        Ok(match self.config.by {
             FalseNegativeRule::Score => {
-                let neg = cx.model.score_candidates(batch.queries_t, ids);
+                let neg = cx.model.score_candidates(batch.queries_t, ids)?;
                 let pos = cx
                     .model
-                    .score_candidates(batch.queries_t, &batch.positives_t.unsqueeze(1));
+                    .score_candidates(batch.queries_t, &batch.positives_t.unsqueeze(1))?;
                 neg.gt_tensor(&(pos - self.config.margin))
             }
             FalseNegativeRule::Similarity => {
@@ -116,7 +121,7 @@ impl FnFilter {
                     .sum_dim_intlist(-1, false, Kind::Float)
                     .ge(self.config.similarity)
             }
-        }
+        })
     }
 }
 
@@ -132,14 +137,14 @@ impl Sampler for FnFilter {
         cx: &mut SampleContext,
     ) -> Result<Negatives, SamplerError> {
         let ids = self.uniform.draw(batch, k, cx);
-        let suspected = self.suspected(batch, &ids, cx);
+        let suspected = self.suspected(batch, &ids, cx)?;
         let negatives = Negatives::ids(ids);
         if self.config.downweight == 0.0 {
             return Ok(negatives.with_valid(suspected.logical_not()));
         }
-        // Suspected slots count `downweight` of a normal one; rows renormalised to sum to 1.
+        // Suspected slots count `downweight` of an ordinary one. Not renormalised: a row of suspects
+        // weighs less in the loss (at k = 1 a suspect's whole term is scaled down).
         let w = suspected.to_kind(Kind::Float) * (self.config.downweight - 1.0) + 1.0;
-        let w = &w / w.sum_dim_intlist(1, true, Kind::Float);
         Ok(negatives.with_weights(w))
     }
 }
@@ -200,10 +205,31 @@ mod tests {
         let (lo, hi) = w[0]
             .iter()
             .fold((f32::MAX, f32::MIN), |(a, b), &x| (a.min(x), b.max(x)));
-        assert!((w[0].iter().sum::<f32>() - 1.0).abs() < 1e-5);
-        assert!(
-            (hi / lo - 2.0).abs() < 1e-4,
-            "suspected slots weigh half: {lo} {hi}"
+        assert_eq!(
+            (lo, hi),
+            (0.5, 1.0),
+            "suspected slots weigh half an ordinary one"
+        );
+    }
+
+    #[test]
+    fn downweighting_survives_a_single_negative() {
+        // At k = 1 a suspected negative must still weigh `downweight`, not be renormalised back to 1.
+        let data = tiny_data();
+        let c = FnFilterConfig {
+            by: FalseNegativeRule::Similarity,
+            similarity: -1.0,
+            downweight: 0.25,
+            exclude_positives: false,
+            ..Default::default()
+        };
+        let (negatives, _) =
+            sample_with_model(&mut FnFilter::new(&c, &data), &data, &[0, 1, 2], 1, 3);
+        let w = Vec::<Vec<f32>>::try_from(negatives.weights.unwrap()).unwrap();
+        assert_eq!(
+            w,
+            vec![vec![0.25]; 3],
+            "every negative is suspected at similarity -1"
         );
     }
 }

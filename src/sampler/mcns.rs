@@ -142,12 +142,14 @@ impl Sampler for Mcns {
     ) -> Result<Negatives, SamplerError> {
         let b = batch.len();
         let _no_grad = tch::no_grad_guard();
-        let score = |items: &[i64], cx: &SampleContext| -> Vec<f32> {
+        let score = |items: &[i64], cx: &SampleContext| -> Result<Vec<f32>, SamplerError> {
             let t = Tensor::from_slice(items)
                 .view([b as i64, 1])
                 .to_device(cx.device);
-            let s = cx.model.score_candidates(batch.queries_t, &t);
-            Vec::<f32>::try_from(s.reshape([-1]).to_device(Device::Cpu)).unwrap_or_default()
+            let s = cx.model.score_candidates(batch.queries_t, &t)?;
+            Ok(Vec::<f32>::try_from(
+                s.reshape([-1]).to_device(Device::Cpu),
+            )?)
         };
         let mut current: Vec<u32> = batch
             .queries
@@ -158,7 +160,7 @@ impl Sampler for Mcns {
             })
             .collect();
         let as_i64 = |v: &[u32]| v.iter().map(|&i| i as i64).collect::<Vec<_>>();
-        let mut current_score = score(&as_i64(&current), cx);
+        let mut current_score = score(&as_i64(&current), cx)?;
         let alpha = self.config.alpha as f32;
         let mut out = vec![0i64; b * k];
         for step in 0..k {
@@ -166,7 +168,7 @@ impl Sampler for Mcns {
                 .iter()
                 .map(|&x| self.propose(x, &mut *cx.rng))
                 .collect();
-            let proposal_score = score(&as_i64(&proposals), cx);
+            let proposal_score = score(&as_i64(&proposals), cx)?;
             for (row, &q) in batch.queries.iter().enumerate() {
                 let (x, y) = (current[row], proposals[row]);
                 let accept = !self.excluded(q as usize, y) && {

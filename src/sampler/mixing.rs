@@ -99,7 +99,12 @@ impl Mixing {
         Tensor::from_slice(&a).view(shape).to_device(cx.device)
     }
 
-    fn mixgcf(&self, batch: &Batch, k: i64, cx: &mut SampleContext) -> Negatives {
+    fn mixgcf(
+        &self,
+        batch: &Batch,
+        k: i64,
+        cx: &mut SampleContext,
+    ) -> Result<Negatives, SamplerError> {
         let (b, m) = (batch.len() as i64, self.config.candidates as i64);
         let candidates = self
             .uniform
@@ -110,7 +115,7 @@ impl Mixing {
         // is the mix with the best-scored candidate, so only that one is built (with gradient).
         let scores = cx
             .model
-            .score_candidates(batch.queries_t, &candidates.view([b, k * m]))
+            .score_candidates(batch.queries_t, &candidates.view([b, k * m]))?
             .view([b, k, m]);
         let best = candidates
             .gather(2, &scores.argmax(2, true), false)
@@ -118,14 +123,19 @@ impl Mixing {
         let e_c = cx.model.items(&best); // (B, k, D)
         let e_p = cx.model.items(batch.positives_t).unsqueeze(1);
         let mixed: Tensor = &alpha * e_p + (alpha.ones_like() - &alpha) * e_c;
-        Negatives {
+        Ok(Negatives {
             items: NegativeItems::Embeddings(mixed),
             origin: Some(best),
             ..Negatives::ids(Tensor::new())
-        }
+        })
     }
 
-    fn mochi(&self, batch: &Batch, k: i64, cx: &mut SampleContext) -> Negatives {
+    fn mochi(
+        &self,
+        batch: &Batch,
+        k: i64,
+        cx: &mut SampleContext,
+    ) -> Result<Negatives, SamplerError> {
         let (b, m, n) = (
             batch.len() as i64,
             self.config.candidates as i64,
@@ -133,7 +143,7 @@ impl Mixing {
         );
         let _no_grad = tch::no_grad_guard();
         let candidates = self.uniform.draw(batch, m as usize, cx); // (B, M)
-        let scores = cx.model.score_candidates(batch.queries_t, &candidates);
+        let scores = cx.model.score_candidates(batch.queries_t, &candidates)?;
         let (_, top) = scores.topk(n, 1, true, true);
         let hardest = candidates.gather(1, &top, false); // (B, N)
                                                          // Two of the N hardest per negative (distinct when N > 1) and a coefficient.
@@ -155,11 +165,11 @@ impl Mixing {
         let alpha = Self::alphas(b * k, &[b, k, 1], cx);
         let e = cx.model.items(&ids); // (B, k, 2, D)
         let mixed: Tensor = &alpha * e.select(2, 0) + (alpha.ones_like() - &alpha) * e.select(2, 1);
-        Negatives {
+        Ok(Negatives {
             items: NegativeItems::Embeddings(mixed.detach()),
             origin: Some(ids.select(2, 0)),
             ..Negatives::ids(Tensor::new())
-        }
+        })
     }
 }
 
@@ -174,10 +184,10 @@ impl Sampler for Mixing {
         k: usize,
         cx: &mut SampleContext,
     ) -> Result<Negatives, SamplerError> {
-        Ok(match self.config.mode {
+        match self.config.mode {
             MixingMode::Mixgcf => self.mixgcf(batch, k as i64, cx),
             MixingMode::Mochi => self.mochi(batch, k as i64, cx),
-        })
+        }
     }
 }
 

@@ -90,94 +90,183 @@ pub enum SamplerConfig {
     Srns(SrnsConfig),
 }
 
-/// Every registered sampler: (kind, one-line description with its parameters and defaults), in the
-/// order of the families of SAMPLERS.md: static, hard, adversarial, graph, efficient, debiased, full.
-pub const REGISTRY: &[(&str, &str)] = &[
-    ("uniform", "uniform over the item pool (BPR); exclude_positives = true|false (default true)"),
-    (
-        "popularity",
-        "P(c) ∝ (count(c) + smoothing)^alpha by an alias table (word2vec); alpha = 0.75, smoothing = 1, \
+/// What the registry knows of a sampler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SamplerInfo {
+    /// The `kind` of `[[sampler]]`.
+    pub kind: &'static str,
+    /// One line with its method, paper and parameters with their defaults (`nsbench list samplers`).
+    pub description: &'static str,
+    /// Behaviour version: bump it whenever a change alters what the sampler draws or how its negatives
+    /// are weighted or masked, so stored cells of the old behaviour run again (it enters the hash).
+    pub version: u32,
+    /// The sampler this one provably is at k = 1, and why: said in `list samplers` and summaries.
+    pub same_at_k1: Option<&'static str>,
+    /// Takes every candidate, whatever the ratio: one cell per seed, ratio `all`.
+    pub ratio_free: bool,
+}
+
+/// Every registered sampler, in the order of the families of SAMPLERS.md: static, hard, adversarial,
+/// graph, efficient, debiased, full.
+pub const REGISTRY: &[SamplerInfo] = &[
+    SamplerInfo {
+        kind: "uniform",
+        description: "uniform over the item pool (BPR); exclude_positives = true|false (default true)",
+        version: 1,
+        same_at_k1: None,
+        ratio_free: false,
+    },
+    SamplerInfo {
+        kind: "popularity",
+        description: "P(c) ∝ (count(c) + smoothing)^alpha by an alias table (word2vec); alpha = 0.75, smoothing = 1, \
          exclude_positives = true",
-    ),
-    (
-        "dns",
-        "dynamic negative sampling (Zhang et al. 2013): best-scored of M uniform candidates per negative; \
+        version: 1,
+        same_at_k1: None,
+        ratio_free: false,
+    },
+    SamplerInfo {
+        kind: "dns",
+        description: "dynamic negative sampling (Zhang et al. 2013): best-scored of M uniform candidates per negative; \
          candidates = 10, exclude_positives = true",
-    ),
-    (
-        "topk",
-        "exact top-scored non-positives over the pool, index rebuilt every R steps, stale between (ANCE); top = 200, refresh_steps = 50, exclude_positives = true",
-    ),
-    (
-        "srns",
-        "P(above the positive) + beta · its std over recent epochs, over a per-query memory updated by softmax(score / T) (SRNS, Ding et al. 2020); memory = 20, candidates = 20, history = 5, beta = 1, warmup = 1, temperature = 1, exclude_positives = true",
-    ),
-    (
-        "bounded",
-        "hardest of M uniform candidates scored at most s(q, p) − margin (Qin et al. 2021); candidates = 10, \
+        version: 1,
+        same_at_k1: None,
+        ratio_free: false,
+    },
+    SamplerInfo {
+        kind: "topk",
+        description: "exact top-scored non-positives over the pool, index rebuilt every R steps, stale between (ANCE); top = 200, refresh_steps = 50, exclude_positives = true",
+        version: 1,
+        same_at_k1: None,
+        ratio_free: false,
+    },
+    SamplerInfo {
+        kind: "srns",
+        description: "P(above the positive) + beta · its std over recent epochs, over a per-query memory updated by softmax(score / T) (SRNS, Ding et al. 2020); memory = 20, candidates = 20, history = 5, beta = 1, warmup = 1, temperature = 1, exclude_positives = true",
+        version: 1,
+        same_at_k1: None,
+        ratio_free: false,
+    },
+    SamplerInfo {
+        kind: "bounded",
+        description: "hardest of M uniform candidates scored at most s(q, p) − margin (Qin et al. 2021); candidates = 10, \
          margin = 0, exclude_positives = true",
-    ),
-    (
-        "curriculum",
-        "uniform then hard (best of M) negatives, hard share rising from start to end over the ramp (Bengio et al. 2009; Chu et al. 2021); candidates = 10, start = 0, end = 1, ramp = 1, exclude_positives = true",
-    ),
-    (
-        "mixing",
-        "synthesised embedding negatives: positive mixing (MixGCF) or mixes of the hardest (MoCHi); mode = mixgcf|mochi, candidates = 10, hardest = 5, exclude_positives = true",
-    ),
-    (
-        "self-adversarial",
-        "uniform negatives weighted by softmax(alpha · score) without gradient (RotatE); alpha = 1, \
+        version: 1,
+        same_at_k1: None,
+        ratio_free: false,
+    },
+    SamplerInfo {
+        kind: "curriculum",
+        description: "uniform then hard (best of M) negatives, hard share rising from start to end over the ramp (Bengio et al. 2009; Chu et al. 2021); candidates = 10, start = 0, end = 1, ramp = 1, exclude_positives = true",
+        version: 1,
+        same_at_k1: None,
+        ratio_free: false,
+    },
+    SamplerInfo {
+        kind: "mixing",
+        description: "synthesised embedding negatives: positive mixing (MixGCF) or mixes of the hardest (MoCHi); mode = mixgcf|mochi, candidates = 10, hardest = 5, exclude_positives = true",
+        version: 1,
+        same_at_k1: None,
+        ratio_free: false,
+    },
+    SamplerInfo {
+        kind: "self-adversarial",
+        description: "uniform negatives weighted by softmax(alpha · score) without gradient (RotatE); alpha = 1, \
          exclude_positives = true",
-    ),
-    (
-        "adversarial",
-        "a small generator proposes negatives from a softmax over candidates, trained by REINFORCE on the model's scores (IRGAN, KBGAN); candidates = 20, dim = 16, lr = 0.01, exclude_positives = true",
-    ),
-    (
-        "pagerank",
-        "uniform from a middle band of personalised PageRank (random walks with restart) over the training graph (PinSage); steps = 5000, restart = 0.3, rank_from = 10, rank_to = 100, exclude_positives = true",
-    ),
-    (
-        "mcns",
-        "Metropolis-Hastings chain per query targeting exp(alpha · score), uniform and graph proposals (MCNS, Yang et al. 2020); alpha = 0.75, uniform_mix = 0.5, exclude_positives = true",
-    ),
-    (
-        "in-batch",
-        "the other positives of the batch (Yi et al. 2019); logq = false (score − log q correction), \
+        version: 1,
+        same_at_k1: Some("uniform (one negative: its softmax weight is 1)"),
+        ratio_free: false,
+    },
+    SamplerInfo {
+        kind: "adversarial",
+        description: "a small generator proposes negatives from a softmax over candidates, trained by REINFORCE on the model's scores (IRGAN, KBGAN); candidates = 20, dim = 16, lr = 0.01, exclude_positives = true",
+        version: 1,
+        same_at_k1: None,
+        ratio_free: false,
+    },
+    SamplerInfo {
+        kind: "pagerank",
+        description: "uniform from a middle band of personalised PageRank (random walks with restart) over the training graph (PinSage); steps = 5000, restart = 0.3, rank_from = 10, rank_to = 100, exclude_positives = true",
+        version: 1,
+        same_at_k1: None,
+        ratio_free: false,
+    },
+    SamplerInfo {
+        kind: "mcns",
+        description: "Metropolis-Hastings chain per query targeting exp(alpha · score), uniform and graph proposals (MCNS, Yang et al. 2020); alpha = 0.75, uniform_mix = 0.5, exclude_positives = true",
+        version: 1,
+        same_at_k1: None,
+        ratio_free: false,
+    },
+    SamplerInfo {
+        kind: "in-batch",
+        description: "the other positives of the batch (Yi et al. 2019); logq = false (score − log q correction), \
          exclude_positives = true (masked)",
-    ),
-    (
-        "mixed",
-        "in-batch plus uniform negatives (Yang et al. 2020); uniform_share = 0.5, exclude_positives = true",
-    ),
-    (
-        "cache",
-        "per-query cache of high-scored negatives refreshed with fresh uniform candidates (NSCaching); cache_size = 50, candidates = 50, refresh_every = 1, update = importance|top, temperature = 2, exclude_positives = true",
-    ),
-    (
-        "queue",
-        "FIFO queue of past batches' positive embeddings, stale by construction (MoCo); size = 4096, exclude_positives = true",
-    ),
-    (
-        "debiased",
-        "uniform negatives with the debiased contrastive loss (DCL, Chuang et al. 2020); tau_plus = 0.1, temperature = 1, exclude_positives = true",
-    ),
-    (
-        "hard-debiased",
-        "debiased loss with negatives reweighted by softmax(beta · score) (HCL, Robinson et al. 2021); tau_plus = 0.1, beta = 1, temperature = 1, exclude_positives = true",
-    ),
-    (
-        "fn-filter",
-        "uniform negatives minus suspected false negatives (score above the positive's, or cosine-near it); by = score|similarity, margin = 0, similarity = 0.9, downweight = 0 (drop), exclude_positives = true",
-    ),
-    (
-        "full",
-        "non-sampling reference: every non-positive candidate is a negative (whole-pool loss); ratio ignored; no parameters",
-    ),
+        version: 1,
+        same_at_k1: None,
+        ratio_free: false,
+    },
+    SamplerInfo {
+        kind: "mixed",
+        description: "in-batch plus uniform negatives (Yang et al. 2020); uniform_share = 0.5, exclude_positives = true",
+        version: 1,
+        same_at_k1: None,
+        ratio_free: false,
+    },
+    SamplerInfo {
+        kind: "cache",
+        description: "per-query cache of high-scored negatives refreshed with fresh uniform candidates (NSCaching); cache_size = 50, candidates = 50, refresh_every = 1, update = importance|top, temperature = 2, exclude_positives = true",
+        version: 1,
+        same_at_k1: None,
+        ratio_free: false,
+    },
+    SamplerInfo {
+        kind: "queue",
+        description: "FIFO queue of past batches' positive embeddings, stale by construction (MoCo); size = 4096, exclude_positives = true",
+        version: 1,
+        same_at_k1: None,
+        ratio_free: false,
+    },
+    SamplerInfo {
+        kind: "debiased",
+        description: "uniform negatives with the debiased contrastive loss (DCL, Chuang et al. 2020); tau_plus = 0.1, temperature = 1, exclude_positives = true",
+        version: 1,
+        same_at_k1: None,
+        ratio_free: false,
+    },
+    SamplerInfo {
+        kind: "hard-debiased",
+        description: "debiased loss with negatives reweighted by softmax(beta · score) (HCL, Robinson et al. 2021); tau_plus = 0.1, beta = 1, temperature = 1, exclude_positives = true",
+        version: 1,
+        same_at_k1: Some("debiased (one negative: its softmax weight is 1)"),
+        ratio_free: false,
+    },
+    SamplerInfo {
+        kind: "fn-filter",
+        description: "uniform negatives minus suspected false negatives (score above the positive's, or cosine-near it), dropped or kept at downweight × an ordinary weight; by = score|similarity, margin = 0, similarity = 0.9, downweight = 0 (drop), exclude_positives = true",
+        version: 2,
+        same_at_k1: None,
+        ratio_free: false,
+    },
+    SamplerInfo {
+        kind: "full",
+        description: "non-sampling reference: every non-positive candidate is a negative (whole-pool loss); ratio ignored; no parameters",
+        version: 1,
+        same_at_k1: None,
+        ratio_free: true,
+    },
 ];
 
+/// The registry entry of a kind.
+pub fn info(kind: &str) -> Option<&'static SamplerInfo> {
+    REGISTRY.iter().find(|i| i.kind == kind)
+}
+
 impl SamplerConfig {
+    /// The registry entry of this sampler's kind.
+    pub fn info(&self) -> &'static SamplerInfo {
+        info(self.kind()).expect("every kind is registered (tested)")
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             SamplerConfig::Uniform(_) => "uniform",
@@ -342,7 +431,8 @@ pub enum Objective {
 /// A sampler's answer for one batch. Shapes stay rectangular: rows are never dropped, `valid` masks.
 pub struct Negatives {
     pub items: NegativeItems,
-    /// Per-negative loss weights (B, k), no gradient; each row sums to 1 when given.
+    /// Per-negative loss weights (B, k), no gradient: each slot's weight relative to an ordinary negative
+    /// (1). The loss averages weight × term over the k slots; weights are never renormalised.
     pub weights: Option<Tensor>,
     /// log proposal probability of each negative (B, k), for logQ correction.
     pub log_q: Option<Tensor>,
@@ -492,7 +582,7 @@ pub(crate) fn score_rows(
     candidates: &[u32],
     width: usize,
     device: Device,
-) -> Vec<f32> {
+) -> Result<Vec<f32>, SamplerError> {
     assert_eq!(
         queries.len() * width,
         candidates.len(),
@@ -507,15 +597,17 @@ pub(crate) fn score_rows(
         {
             tables.score_row(q as usize, row, out);
         }
-        return scores;
+        return Ok(scores);
     }
     let _no_grad = tch::no_grad_guard();
     let ids: Vec<i64> = candidates.iter().map(|&c| c as i64).collect();
     let ids = Tensor::from_slice(&ids)
         .view([queries.len() as i64, width as i64])
         .to_device(device);
-    let scores = model.score_candidates(&Tensor::from_slice(queries).to_device(device), &ids);
-    Vec::<f32>::try_from(scores.reshape([-1]).to_device(Device::Cpu)).unwrap_or_default()
+    let scores = model.score_candidates(&Tensor::from_slice(queries).to_device(device), &ids)?;
+    Ok(Vec::<f32>::try_from(
+        scores.reshape([-1]).to_device(Device::Cpu),
+    )?)
 }
 
 /// Redraws of a known positive before the last draw stands.
@@ -811,7 +903,10 @@ pub(crate) mod tests {
     fn the_registry_lists_every_parameter_with_its_true_default() {
         // `nsbench list samplers` prints these descriptions: each "key = value" after the last "; " must
         // be a parameter of the kind's config with that default, and every parameter must be listed.
-        for (kind, description) in REGISTRY {
+        for SamplerInfo {
+            kind, description, ..
+        } in REGISTRY
+        {
             let config: SamplerConfig = toml::from_str(&format!("kind = \"{kind}\"")).unwrap();
             let mut defaults = toml::Table::try_from(&config).unwrap();
             defaults.remove("kind");

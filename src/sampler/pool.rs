@@ -7,6 +7,7 @@ use rand::RngCore;
 
 use super::gumbel::{add_gumbel, largest, pack};
 use super::{score_rows, SampleContext, Uniform};
+use crate::error::SamplerError;
 
 /// How a refresh chooses the entries that stay.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -92,7 +93,7 @@ impl QueryPools {
         uniform: &Uniform,
         cx: &mut SampleContext,
         mut kept: impl FnMut(usize, &[usize]),
-    ) {
+    ) -> Result<(), SamplerError> {
         let size = self.size;
         let width = size + fresh;
         let mut queries = queries.to_vec();
@@ -103,7 +104,7 @@ impl QueryPools {
             union.extend_from_slice(self.pool(q as usize));
             union.extend((0..fresh).map(|_| uniform.draw_one(q as usize, &mut *cx.rng)));
         }
-        let scores = score_rows(cx.model, &queries, &union, width, cx.device);
+        let scores = score_rows(cx.model, &queries, &union, width, cx.device)?;
         let (mut keys, mut entries, mut noise) = (Vec::new(), Vec::new(), Vec::new());
         let (mut ranked, mut from) = (Vec::<u64>::with_capacity(width), Vec::with_capacity(size));
         for ((&q, ids), scores) in queries
@@ -139,5 +140,6 @@ impl QueryPools {
             }
             kept(q, &from);
         }
+        Ok(())
     }
 }

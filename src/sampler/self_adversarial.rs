@@ -73,8 +73,10 @@ impl Sampler for SelfAdversarial {
     ) -> Result<Negatives, SamplerError> {
         let ids = self.uniform.draw(batch, k, cx);
         let _no_grad = tch::no_grad_guard();
-        let scores = cx.model.score_candidates(batch.queries_t, &ids);
-        let weights = (scores * self.alpha).softmax(1, Kind::Float).detach();
+        let scores = cx.model.score_candidates(batch.queries_t, &ids)?;
+        // softmax over the k, in units of an ordinary negative (× k): the loss's mean over the k then
+        // equals RotatE's Σ p_j · l_j. At k = 1 the weight is 1: self-adversarial is uniform there.
+        let weights = (scores * self.alpha).softmax(1, Kind::Float).detach() * k as f64;
         Ok(Negatives::ids(ids).with_weights(weights))
     }
 }
@@ -104,9 +106,12 @@ mod tests {
         for ((w, row), s) in weights.iter().zip(&ids).zip(&scores) {
             let z: f32 = row.iter().map(|&i| (2.0 * s[i as usize]).exp()).sum();
             for (wj, &i) in w.iter().zip(row) {
-                assert!((wj - (2.0 * s[i as usize]).exp() / z).abs() < 1e-5);
+                assert!((wj / 4.0 - (2.0 * s[i as usize]).exp() / z).abs() < 1e-5);
             }
-            assert!((w.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+            assert!(
+                (w.iter().sum::<f32>() - 4.0).abs() < 1e-4,
+                "k times the softmax"
+            );
         }
     }
 }

@@ -196,10 +196,14 @@ impl Srns {
 
     /// Joins S2 fresh uniform items to each distinct query's memory and keeps S1 of the union, sampled
     /// without replacement with probability softmax(score / T); kept items keep their score histories.
-    fn update_memories(&mut self, batch: &Batch, cx: &mut SampleContext) {
+    fn update_memories(
+        &mut self,
+        batch: &Batch,
+        cx: &mut SampleContext,
+    ) -> Result<(), SamplerError> {
         let (s1, s2) = (self.config.memory, self.config.candidates);
         if s2 == 0 {
-            return;
+            return Ok(());
         }
         let keep = Keep::Softmax {
             inverse_t: (1.0 / self.config.temperature) as f32,
@@ -220,7 +224,7 @@ impl Srns {
                         histories.clear(slot);
                     }
                 }
-            });
+            })
     }
 }
 
@@ -249,7 +253,7 @@ impl Sampler for Srns {
             rows.extend_from_slice(self.memory(q as usize));
             rows.push(p as u32);
         }
-        let current = score_rows(cx.model, batch.queries, &rows, width, cx.device);
+        let current = score_rows(cx.model, batch.queries, &rows, width, cx.device)?;
         // The reference code's weight · min(1, epoch / warm-up), with epochs counted from 0.
         let warm =
             ((cx.epoch.saturating_sub(1)) as f64 / self.config.warmup.max(1) as f64).min(1.0);
@@ -275,7 +279,7 @@ impl Sampler for Srns {
                 out.push(self.memories.pool(q)[j] as i64);
             }
         }
-        self.update_memories(batch, cx);
+        self.update_memories(batch, cx)?;
         Ok(Negatives::ids(
             Tensor::from_slice(&out)
                 .view([batch.len() as i64, k as i64])

@@ -79,7 +79,7 @@ impl Topk {
     }
 
     /// Scores the pool for every query, block by block, and keeps each query's top non-positives.
-    fn rebuild(&mut self, cx: &SampleContext) {
+    fn rebuild(&mut self, cx: &SampleContext) -> Result<(), SamplerError> {
         let _no_grad = tch::no_grad_guard();
         let items = cx.model.all_items();
         let n_items = items.size()[0] as usize;
@@ -100,8 +100,7 @@ impl Topk {
                 Tensor::arange_start(start as i64, (start + len) as i64, (Kind::Int64, cx.device));
             let scores = cx.model.queries(&q).matmul(&items.tr());
             let (_, best) = scores.topk(fetch, 1, true, true);
-            let best =
-                Vec::<i64>::try_from(best.reshape([-1]).to_device(Device::Cpu)).unwrap_or_default();
+            let best = Vec::<i64>::try_from(best.reshape([-1]).to_device(Device::Cpu))?;
             for (row, ranked) in best.chunks(fetch as usize).enumerate() {
                 let user = start + row;
                 let keep = ranked
@@ -119,6 +118,7 @@ impl Topk {
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -137,7 +137,7 @@ impl Sampler for Topk {
             .built_at
             .is_none_or(|at| cx.step >= at + self.config.refresh_steps);
         if due {
-            self.rebuild(cx);
+            self.rebuild(cx)?;
             self.built_at = Some(cx.step);
         }
         let mut ids = Vec::with_capacity(batch.len() * k);

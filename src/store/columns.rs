@@ -30,8 +30,34 @@ pub struct CellInfo {
     pub threads: u32,
     pub device: String,
     pub config_hash: String,
+    /// The behaviour versions of the code that trained the cell (sampler, model, loss, data, training,
+    /// evaluation), part of the configuration hash.
+    pub behaviour: String,
     /// Seconds since the Unix epoch when the cell finished.
     pub finished_unix: u64,
+}
+
+/// Why a cell failed: `stage` is `diverged` (a non-finite loss or score), `error` (an error returned by
+/// the code) or `panic` (a libtorch or internal panic, caught at the cell boundary); `epoch` is the epoch
+/// in which it happened (0: before training).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub stage: &'static str,
+    pub epoch: u32,
+    pub reason: String,
+}
+
+/// A failed cell as read back from `failures.parquet`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailureRecord {
+    pub run_id: String,
+    pub domain: String,
+    pub sampler: String,
+    pub ratio: u32,
+    pub seed: u64,
+    pub stage: String,
+    pub epoch: u32,
+    pub reason: String,
 }
 
 /// One metric of a cell: `category` is `effectiveness` or `efficiency`.
@@ -95,6 +121,7 @@ fn provenance_columns(info: &CellInfo, n: usize) -> Vec<Column> {
         Column::new("threads".into(), vec![info.threads; n]),
         s("device", &info.device),
         s("config_hash", &info.config_hash),
+        s("behaviour", &info.behaviour),
         Column::new("finished_unix".into(), vec![info.finished_unix; n]),
     ]
 }
@@ -131,6 +158,61 @@ pub fn curve_frame(info: &CellInfo, rows: &[CurveRow]) -> PolarsResult<DataFrame
     DataFrame::new(n, cols)
 }
 
+/// One row: the failed cell, where and why it failed.
+pub fn failure_frame(info: &CellInfo, failure: &Failure) -> PolarsResult<DataFrame> {
+    let mut cols = info_columns(info, 1);
+    cols.push(Column::new("status".into(), ["failed"]));
+    cols.push(Column::new("stage".into(), [failure.stage]));
+    cols.push(Column::new("epoch".into(), [failure.epoch]));
+    cols.push(Column::new("reason".into(), [failure.reason.as_str()]));
+    cols.extend(provenance_columns(info, 1));
+    DataFrame::new(1, cols)
+}
+
+pub fn failure_records(df: &DataFrame) -> PolarsResult<Vec<FailureRecord>> {
+    let (run_id, domain, sampler, stage, reason) = (
+        strings(df, "run_id")?,
+        strings(df, "domain")?,
+        strings(df, "sampler")?,
+        strings(df, "stage")?,
+        strings(df, "reason")?,
+    );
+    let ratio = u32s(df, "ratio")?;
+    let epoch = u32s(df, "epoch")?;
+    let seed: Vec<u64> = df
+        .column("seed")?
+        .u64()?
+        .iter()
+        .map(|v| v.unwrap_or(0))
+        .collect();
+    Ok((0..df.height())
+        .map(|i| FailureRecord {
+            run_id: run_id[i].clone(),
+            domain: domain[i].clone(),
+            sampler: sampler[i].clone(),
+            ratio: ratio[i],
+            seed: seed[i],
+            stage: stage[i].clone(),
+            epoch: epoch[i],
+            reason: reason[i].clone(),
+        })
+        .collect())
+}
+
+/// The first value of a string column (the config hash of a one-cell file).
+pub fn first_string(df: &DataFrame, name: &str) -> Option<String> {
+    Some(df.column(name).ok()?.str().ok()?.get(0)?.to_string())
+}
+
+fn u32s(df: &DataFrame, name: &str) -> PolarsResult<Vec<u32>> {
+    Ok(df
+        .column(name)?
+        .u32()?
+        .iter()
+        .map(|v| v.unwrap_or(0))
+        .collect())
+}
+
 fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
     Ok(df
         .column(name)?
@@ -146,12 +228,7 @@ pub fn result_rows(df: &DataFrame) -> PolarsResult<Vec<ResultRow>> {
         strings(df, "domain")?,
         strings(df, "sampler")?,
     );
-    let ratio: Vec<u32> = df
-        .column("ratio")?
-        .u32()?
-        .iter()
-        .map(|v| v.unwrap_or(0))
-        .collect();
+    let ratio = u32s(df, "ratio")?;
     let seed: Vec<u64> = df
         .column("seed")?
         .u64()?
@@ -185,12 +262,7 @@ pub fn result_rows(df: &DataFrame) -> PolarsResult<Vec<ResultRow>> {
 
 pub fn curve_rows(df: &DataFrame) -> PolarsResult<Vec<(ResultRow, CurveRow)>> {
     let base = result_rows(df)?;
-    let epoch: Vec<u32> = df
-        .column("epoch")?
-        .u32()?
-        .iter()
-        .map(|v| v.unwrap_or(0))
-        .collect();
+    let epoch = u32s(df, "epoch")?;
     let split = strings(df, "split")?;
     Ok(base
         .into_iter()

@@ -1,22 +1,32 @@
 //! The results store: one parquet file per finished cell (`runs/<id>.parquet`, tidy rows of
-//! (metric, value) with full provenance) and its per-epoch curves (`curves/<id>.parquet`), each written
-//! atomically the moment the cell finishes, plus the merged `results.parquet` and `curves.parquet`.
+//! (metric, value) with full provenance), its per-epoch curves (`curves/<id>.parquet`), one file per
+//! failed cell (`failures/<id>.parquet`), each written atomically and durably the moment the cell ends,
+//! plus the merged `results.parquet`, `curves.parquet` and `failures.parquet` of the current plan.
 //!
 //! Layout of a results directory:
 //! ```text
-//! <dir>/suite.resolved.toml     the validated suite, defaults filled in
-//! <dir>/runs/<run_id>.parquet   one finished cell: one row per metric
-//! <dir>/curves/<run_id>.parquet one finished cell: one row per (epoch, split, metric)
-//! <dir>/results.parquet         every finished cell of the grid, merged
-//! <dir>/curves.parquet          every curve of the grid, merged
-//! <dir>/plots/                  figures (SVG and PNG)
+//! <dir>/.nsbench.lock             held by the one process writing here (see `lock`)
+//! <dir>/suite.resolved.toml       the validated suite, defaults filled in
+//! <dir>/runs/<run_id>.parquet     one finished cell: one row per metric
+//! <dir>/curves/<run_id>.parquet   one finished cell: one row per (epoch, split, metric)
+//! <dir>/failures/<run_id>.parquet one failed cell: where and why it failed
+//! <dir>/results.parquet           every finished cell of the plan, merged
+//! <dir>/curves.parquet            their curves, merged
+//! <dir>/failures.parquet          every failed cell of the plan (absent when none failed)
+//! <dir>/plots/                    figures (SVG and PNG)
 //! ```
+//! A stored cell counts only while its configuration hash equals the plan's: cells of another
+//! configuration stay on disk (until `nsbench run --prune`) but are never merged, summarised or plotted.
 
+pub mod atomic;
 mod columns;
+mod lock;
 
-pub use columns::{CellInfo, CurveRow, MetricRow, ResultRow};
+pub use columns::{CellInfo, CurveRow, Failure, FailureRecord, MetricRow, ResultRow};
+pub use lock::{lock_dir, DirLock, LOCK_FILE};
 
 use polars::prelude::*;
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -24,8 +34,10 @@ use crate::error::StoreError;
 
 pub const RUNS_DIR: &str = "runs";
 pub const CURVES_DIR: &str = "curves";
+pub const FAILURES_DIR: &str = "failures";
 pub const RESULTS_FILE: &str = "results.parquet";
 pub const CURVES_FILE: &str = "curves.parquet";
+pub const FAILURES_FILE: &str = "failures.parquet";
 
 pub fn run_path(dir: &Path, run_id: &str) -> PathBuf {
     dir.join(RUNS_DIR).join(format!("{run_id}.parquet"))
@@ -35,7 +47,12 @@ pub fn curve_path(dir: &Path, run_id: &str) -> PathBuf {
     dir.join(CURVES_DIR).join(format!("{run_id}.parquet"))
 }
 
-/// Writes one finished cell: curves first, then the run file, whose presence marks the cell finished.
+pub fn failure_path(dir: &Path, run_id: &str) -> PathBuf {
+    dir.join(FAILURES_DIR).join(format!("{run_id}.parquet"))
+}
+
+/// Writes one finished cell: curves first, then the run file, whose presence marks the cell finished;
+/// then removes a failure recorded for it earlier.
 pub fn write_cell(
     dir: &Path,
     info: &CellInfo,
@@ -49,78 +66,193 @@ pub fn write_cell(
     write_parquet(
         &run_path(dir, &info.run_id),
         columns::metric_frame(info, metrics),
+    )?;
+    remove_file(&failure_path(dir, &info.run_id))
+}
+
+/// Records a failed cell. A finished cell's files of another configuration are left alone (they are
+/// not merged while their hash differs from the plan's).
+pub fn write_failure(dir: &Path, info: &CellInfo, failure: &Failure) -> Result<(), StoreError> {
+    write_parquet(
+        &failure_path(dir, &info.run_id),
+        columns::failure_frame(info, failure),
     )
 }
 
-/// The config hash a finished cell was recorded with, or None if the cell has not finished (or its file
-/// cannot be read, in which case it is run again).
-pub fn finished_hash(dir: &Path, run_id: &str) -> Option<String> {
-    let path = run_path(dir, run_id);
-    if !path.is_file() {
-        return None;
-    }
-    let df = read_parquet(&path).ok()?;
-    let hash = df
-        .column("config_hash")
-        .ok()?
-        .str()
-        .ok()?
-        .get(0)?
-        .to_string();
-    curve_path(dir, run_id).is_file().then_some(hash)
+/// What is stored for one cell id.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stored {
+    /// Hash of the finished cell (run file and curve file both present and readable).
+    pub finished: Option<String>,
+    /// Hash of the recorded failure.
+    pub failed: Option<String>,
 }
 
-/// Removes temporary files a killed run left behind in `dir/runs` and `dir/curves` (never a finished
-/// cell's file, which is only ever created by renaming a complete temporary file).
-pub fn remove_stale_temp_files(dir: &Path) {
-    for sub in [RUNS_DIR, CURVES_DIR] {
+/// Every cell stored in `dir`, by id. Unreadable files count as absent (the cell runs again).
+pub fn scan(dir: &Path) -> HashMap<String, Stored> {
+    let mut out: HashMap<String, Stored> = HashMap::new();
+    for (sub, is_failure) in [(RUNS_DIR, false), (FAILURES_DIR, true)] {
         let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
             continue;
         };
         for entry in entries.flatten() {
-            let name = entry.file_name();
-            if name.to_string_lossy().contains(".parquet.tmp") {
-                let _ = std::fs::remove_file(entry.path());
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(id) = name
+                .strip_suffix(".parquet")
+                .filter(|_| !atomic::is_temp_name(&name))
+            else {
+                continue;
+            };
+            let Some(hash) = read_parquet(&entry.path())
+                .ok()
+                .and_then(|df| columns::first_string(&df, "config_hash"))
+            else {
+                continue;
+            };
+            let slot = out.entry(id.to_string()).or_default();
+            if is_failure {
+                slot.failed = Some(hash);
+            } else if curve_path(dir, id).is_file() {
+                slot.finished = Some(hash);
             }
         }
+    }
+    out
+}
+
+/// Takes the results directory for writing: its lock, then removes the temporary files killed runs
+/// left (safe only under the lock: every writer holds it).
+pub fn open_for_writing(dir: &Path, purpose: &str) -> Result<DirLock, StoreError> {
+    let lock = lock_dir(dir, purpose)?;
+    atomic::clean(&[
+        dir.to_path_buf(),
+        dir.join(RUNS_DIR),
+        dir.join(CURVES_DIR),
+        dir.join(FAILURES_DIR),
+        dir.join("plots"),
+    ]);
+    Ok(lock)
+}
+
+/// What `merge` did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MergeReport {
+    /// Finished cells of the plan merged into `results.parquet`.
+    pub merged: usize,
+    /// Failed cells of the plan listed in `failures.parquet`.
+    pub failed: usize,
+    /// Stored cells of another configuration (an id the plan does not have, or another hash).
+    pub foreign: Vec<String>,
+}
+
+/// Merges the plan's finished cells (`planned`: run id → configuration hash) into `results.parquet` and
+/// `curves.parquet`, and its failed cells into `failures.parquet`. A stored cell whose hash differs from
+/// the plan's is never merged; it is reported in `foreign`. A merged file with nothing to hold is removed,
+/// so no stale table outlives its cells.
+pub fn merge(dir: &Path, planned: &[(String, String)]) -> Result<MergeReport, StoreError> {
+    let stored = scan(dir);
+    let plan: HashMap<&str, &str> = planned
+        .iter()
+        .map(|(id, h)| (id.as_str(), h.as_str()))
+        .collect();
+    let mut report = MergeReport::default();
+    let (mut finished, mut failed) = (Vec::new(), Vec::new());
+    for (id, hash) in planned {
+        let Some(s) = stored.get(id) else { continue };
+        if s.finished.as_deref() == Some(hash.as_str()) {
+            finished.push(id.as_str());
+        } else if s.failed.as_deref() == Some(hash.as_str()) {
+            failed.push(id.as_str());
+        }
+    }
+    for (id, s) in &stored {
+        let wanted = plan.get(id.as_str()).copied();
+        let other = |h: &Option<String>| h.as_deref().is_some_and(|h| Some(h) != wanted);
+        if other(&s.finished) || other(&s.failed) {
+            report.foreign.push(id.clone());
+        }
+    }
+    report.foreign.sort();
+    report.merged = finished.len();
+    report.failed = failed.len();
+    concat_into(dir, RESULTS_FILE, &finished, run_path)?;
+    concat_into(dir, CURVES_FILE, &finished, curve_path)?;
+    concat_into(dir, FAILURES_FILE, &failed, failure_path)?;
+    Ok(report)
+}
+
+/// Removes the stored cells (run, curve and failure files) whose id or hash is not the plan's; returns
+/// the ids removed.
+pub fn prune(dir: &Path, planned: &[(String, String)]) -> Result<Vec<String>, StoreError> {
+    let plan: HashMap<&str, &str> = planned
+        .iter()
+        .map(|(id, h)| (id.as_str(), h.as_str()))
+        .collect();
+    let mut removed = Vec::new();
+    for (id, s) in scan(dir) {
+        let wanted = plan.get(id.as_str()).copied();
+        let other = |h: &Option<String>| h.as_deref().is_some_and(|h| Some(h) != wanted);
+        if other(&s.finished) {
+            remove_file(&run_path(dir, &id))?;
+            remove_file(&curve_path(dir, &id))?;
+        }
+        if other(&s.failed) {
+            remove_file(&failure_path(dir, &id))?;
+        }
+        if other(&s.finished) || other(&s.failed) {
+            removed.push(id);
+        }
+    }
+    removed.sort();
+    Ok(removed)
+}
+
+/// Concatenates the one-cell files of `ids` into `dir/out`, or removes `dir/out` when there are none.
+fn concat_into(
+    dir: &Path,
+    out: &str,
+    ids: &[&str],
+    path_of: fn(&Path, &str) -> PathBuf,
+) -> Result<(), StoreError> {
+    let mut all: Option<DataFrame> = None;
+    for id in ids {
+        let path = path_of(dir, id);
+        let df = read_parquet(&path)?;
+        match &mut all {
+            None => all = Some(df),
+            Some(a) => {
+                a.vstack_mut_owned(df)
+                    .map_err(|source| StoreError::Polars {
+                        path: path.clone(),
+                        source,
+                    })?;
+            }
+        }
+    }
+    match all {
+        Some(mut df) => {
+            df.rechunk_mut();
+            write_parquet(&dir.join(out), Ok(df))
+        }
+        None => remove_file(&dir.join(out)),
     }
 }
 
-/// Merges the cells `run_ids` (those finished) into `results.parquet` and `curves.parquet`; returns the
-/// number of cells merged.
-pub fn merge(dir: &Path, run_ids: &[String]) -> Result<usize, StoreError> {
-    let finished: Vec<&String> = run_ids
-        .iter()
-        .filter(|id| run_path(dir, id).is_file())
-        .collect();
-    for (out, path_of) in [
-        (RESULTS_FILE, run_path as fn(&Path, &str) -> PathBuf),
-        (CURVES_FILE, curve_path),
-    ] {
-        let mut all: Option<DataFrame> = None;
-        for id in &finished {
-            let path = path_of(dir, id);
-            if !path.is_file() {
-                continue;
-            }
-            let df = read_parquet(&path)?;
-            match &mut all {
-                None => all = Some(df),
-                Some(a) => {
-                    a.vstack_mut_owned(df)
-                        .map_err(|source| StoreError::Polars {
-                            path: path.clone(),
-                            source,
-                        })?;
-                }
-            }
-        }
-        if let Some(mut df) = all {
-            df.rechunk_mut();
-            write_parquet(&dir.join(out), Ok(df))?;
-        }
+fn remove_file(path: &Path) -> Result<(), StoreError> {
+    atomic::remove(path).map_err(|source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Reads the failed cells of a results directory (empty when none failed).
+pub fn read_failures(dir: &Path) -> Result<Vec<FailureRecord>, StoreError> {
+    let path = dir.join(FAILURES_FILE);
+    if !path.is_file() {
+        return Ok(Vec::new());
     }
-    Ok(finished.len())
+    columns::failure_records(&read_parquet(&path)?)
+        .map_err(|source| StoreError::Polars { path, source })
 }
 
 /// Reads the merged result rows of a results directory.
@@ -158,28 +290,31 @@ pub fn read_parquet(path: &Path) -> Result<DataFrame, StoreError> {
         })
 }
 
-/// Writes `df` to `path` through a temporary file and a rename, so a reader (or a crash) never sees a
-/// half-written file.
+/// Writes `df` to `path` atomically and durably (see `atomic`): a reader, a crash or SIGKILL never
+/// sees a half-written file.
 pub fn write_parquet(path: &Path, df: PolarsResult<DataFrame>) -> Result<(), StoreError> {
-    let io = |source| StoreError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
     let mut df = df.map_err(|source| StoreError::Polars {
         path: path.to_path_buf(),
         source,
     })?;
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io)?;
-    }
-    let tmp = path.with_extension(format!("parquet.tmp{}", std::process::id()));
-    let file = File::create(&tmp).map_err(io)?;
-    ParquetWriter::new(&file)
-        .finish(&mut df)
-        .map_err(|source| StoreError::Polars {
+    let mut failure = None;
+    atomic::replace_with(path, |file| {
+        ParquetWriter::new(&mut *file)
+            .finish(&mut df)
+            .map(|_| ())
+            .map_err(|e| {
+                failure = Some(e);
+                std::io::Error::other("parquet")
+            })
+    })
+    .map_err(|source| match failure.take() {
+        Some(source) => StoreError::Polars {
             path: path.to_path_buf(),
             source,
-        })?;
-    file.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+        },
+        None => StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+    })
 }

@@ -13,19 +13,45 @@ pub struct RunSpec {
     pub suite: String,
     pub domain: Domain,
     pub sampler: SamplerEntry,
+    /// Negatives per positive; `ALL` (0) for a sampler that takes every candidate (shown as `all`).
     pub ratio: u32,
     pub seed: u64,
     pub train: TrainConfig,
+    /// The device the cell trains on (after `--device`), normalised (`cuda` is `cuda:0`).
     pub device: String,
 }
 
-/// domains × samplers × ratios × seeds, in that nesting order.
+/// The ratio of a ratio-free sampler (every candidate is a negative), shown as `all`.
+pub const ALL: u32 = 0;
+
+/// A ratio as ids, tables and plots show it: the number, or `all`.
+pub fn ratio_label(ratio: u32) -> String {
+    if ratio == ALL {
+        "all".into()
+    } else {
+        ratio.to_string()
+    }
+}
+
+/// domains × samplers × ratios × seeds, in that nesting order, on the suite's device. A ratio-free
+/// sampler (`full`) gets one cell per seed, with ratio `all`, instead of identical cells per ratio.
 pub fn expand(s: &Suite) -> Vec<RunSpec> {
+    expand_on(s, &s.device)
+}
+
+/// `expand` with the cells placed on `device` (the `--device` flag wins over the suite).
+pub fn expand_on(s: &Suite, device: &str) -> Vec<RunSpec> {
+    let device = normalise_device(device);
     let mut cells =
         Vec::with_capacity(s.domains.len() * s.samplers.len() * s.ratios.len() * s.seeds.len());
     for domain in &s.domains {
         for sampler in &s.samplers {
-            for &ratio in &s.ratios {
+            let ratios = if sampler.config.info().ratio_free {
+                vec![ALL]
+            } else {
+                s.ratios.clone()
+            };
+            for &ratio in &ratios {
                 for &seed in &s.seeds {
                     cells.push(RunSpec {
                         suite: s.name.clone(),
@@ -34,7 +60,7 @@ pub fn expand(s: &Suite) -> Vec<RunSpec> {
                         ratio,
                         seed,
                         train: s.train.clone(),
-                        device: s.device.clone(),
+                        device: device.clone(),
                     });
                 }
             }
@@ -43,16 +69,45 @@ pub fn expand(s: &Suite) -> Vec<RunSpec> {
     cells
 }
 
+/// `cuda` and `cuda:0` are one device; everything else as given.
+fn normalise_device(device: &str) -> String {
+    if device == "cuda" {
+        "cuda:0".into()
+    } else {
+        device.into()
+    }
+}
+
 impl RunSpec {
-    /// `<domain kind>-<domain>-<sampler>-r<ratio>-s<seed>`, e.g. `rec-synthetic-popularity-r16-s3`.
+    /// `<domain kind>-<domain>-<sampler>-r<ratio>-s<seed>`, e.g. `rec-synthetic-popularity-r16-s3`
+    /// (`-rall-` for a ratio-free sampler).
     pub fn id(&self) -> String {
         format!(
             "{}-{}-{}-r{}-s{}",
             self.domain.config.kind.as_str(),
             self.domain.name,
             self.sampler.label,
-            self.ratio,
+            ratio_label(self.ratio),
             self.seed
+        )
+    }
+
+    /// The behaviour versions of every piece of code that shapes this cell's results. Each is bumped
+    /// when a change alters behaviour, so stored cells of the old code run again and others stay.
+    pub fn behaviour(&self) -> String {
+        let c = &self.domain.config;
+        format!(
+            "sampler {} v{}; model {} v{}; loss v{}; train v{}; eval v{}; data {} v{}; split v{}",
+            self.sampler.config.kind(),
+            self.sampler.config.info().version,
+            c.model.name(),
+            c.model.version(),
+            crate::train::loss::VERSION,
+            crate::train::VERSION,
+            crate::metrics::VERSION,
+            c.data.format(),
+            c.data.version(),
+            crate::data::SPLIT_VERSION,
         )
     }
 
@@ -72,11 +127,26 @@ impl RunSpec {
         u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
     }
 
-    /// Digest of everything that determines the cell's results (configuration and data bytes, given as
-    /// `data_fingerprint`); a stored cell with another hash is re-run.
+    /// Digest of everything that determines the cell's results: the configuration (with the device it
+    /// trains on), the behaviour versions of the code, and the data's bytes (`data_fingerprint`), but not
+    /// how a data path is spelled. A stored cell with another hash is run again.
     pub fn config_hash(&self, data_fingerprint: &str) -> String {
-        let json = serde_json::to_string(self).expect("RunSpec serialises");
-        let digest = Sha256::digest(format!("{json}\n{data_fingerprint}"));
+        self.config_hash_with(data_fingerprint, &self.behaviour())
+    }
+
+    /// `config_hash` with the behaviour versions given (tests change them).
+    pub fn config_hash_with(&self, data_fingerprint: &str, behaviour: &str) -> String {
+        let mut value = serde_json::to_value(self).expect("RunSpec serialises");
+        if let Some(data) = value
+            .pointer_mut("/domain/config/data")
+            .and_then(|d| d.as_object_mut())
+        {
+            // The files enter through their bytes (the fingerprint), not their paths.
+            for key in crate::data::FILE_KEYS {
+                data.remove(*key);
+            }
+        }
+        let digest = Sha256::digest(format!("{value}\n{behaviour}\n{data_fingerprint}"));
         digest[..8].iter().map(|b| format!("{b:02x}")).collect()
     }
 }
@@ -160,5 +230,69 @@ mod tests {
         let mut changed = cells[0].clone();
         changed.train.epochs += 1;
         assert_ne!(h, changed.config_hash("x"));
+    }
+
+    #[test]
+    fn the_hash_covers_the_device_used_and_not_how_a_data_path_is_spelled() {
+        let s = suite(GRID_2X2X2X2);
+        let (cpu, cuda) = (expand_on(&s, "cpu"), expand_on(&s, "cuda"));
+        assert_ne!(cpu[0].config_hash("x"), cuda[0].config_hash("x"));
+        assert_eq!(
+            cuda[0].config_hash("x"),
+            expand_on(&s, "cuda:0")[0].config_hash("x")
+        );
+        let with_path = |p: &str| {
+            let text = format!(
+                "suite = {{ name = \"t\", seeds = [0], ratios = [1] }}\n[[domain]]\nkind = \"rec\"\n\
+                 name = \"d\"\ndata = {{ format = \"movielens\", path = \"{p}\" }}\n\
+                 [[sampler]]\nkind = \"uniform\"\n"
+            );
+            let file = SuiteFile::parse(&text, Path::new("t.toml")).unwrap();
+            // Validation resolves the path against the suite's folder; the hash must not see it.
+            let mut spec = expand(&Suite {
+                domains: vec![crate::suite::Domain {
+                    name: "d".into(),
+                    config: file.domains[0].clone(),
+                }],
+                ..s.clone()
+            })
+            .remove(0);
+            spec.sampler = s.samplers[0].clone();
+            spec
+        };
+        assert_eq!(
+            with_path("suites/u.data").config_hash("bytes"),
+            with_path("./suites/../suites/u.data").config_hash("bytes")
+        );
+    }
+
+    #[test]
+    fn a_behaviour_version_bump_changes_only_the_cells_it_concerns() {
+        let cells = expand(&suite(GRID_2X2X2X2));
+        let (uniform, popularity) = (&cells[0], &cells[4]);
+        assert!(uniform.behaviour().contains("sampler uniform v"));
+        let bumped = |c: &RunSpec, kind: &str| {
+            let b = c.behaviour();
+            let v = crate::sampler::info(kind).unwrap().version;
+            let from = format!("sampler {kind} v{v};");
+            c.config_hash_with(
+                "x",
+                &b.replace(&from, &format!("sampler {kind} v{};", v + 1)),
+            )
+        };
+        assert_ne!(
+            bumped(popularity, "popularity"),
+            popularity.config_hash("x")
+        );
+        assert_eq!(bumped(uniform, "popularity"), uniform.config_hash("x"));
+    }
+
+    #[test]
+    fn a_ratio_free_sampler_runs_once_per_seed_with_ratio_all() {
+        let text = GRID_2X2X2X2.replace("kind = \"popularity\"", "kind = \"full\"");
+        let ids: Vec<String> = expand(&suite(&text)).iter().map(|c| c.id()).collect();
+        assert_eq!(ids.len(), 2 * (4 + 2));
+        assert!(ids.contains(&"rec-a-full-rall-s1".to_string()), "{ids:?}");
+        assert!(!ids.iter().any(|id| id.contains("full-r1")));
     }
 }

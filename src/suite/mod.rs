@@ -10,7 +10,7 @@ pub use check::{
     DEVICES,
 };
 pub use file::{resolve_path, DomainConfig, DomainKind, SuiteFile, SuiteSection};
-pub use grid::{expand, RunSpec};
+pub use grid::{expand, expand_on, ratio_label, RunSpec, ALL};
 
 use std::path::Path;
 

@@ -1,91 +1,107 @@
-//! Sampler diagnostics, measured on what a sampler actually drew during an epoch:
-//! - `fn_rate`: share of drawn negatives that are held-out positives of the query (validation or test);
-//! - `fn_rate_true` (synthetic data only): share that the generating model deems relevant to the query
-//!   but that are not training positives, i.e. exact false negatives;
-//! - `hardness`: mean percentile of the drawn negatives in the current model's ranking of the whole pool
-//!   for the query (0 = scored below everything, 1 = above everything), on the epoch's first batch (at
-//!   most `HARDNESS_ROWS` rows) so it costs little;
-//! - `coverage`: share of the pool drawn at least once in the epoch; `gini`: Gini coefficient of the draw
-//!   counts (0 = every item drawn equally often, near 1 = a few items take every draw);
-//! - `ns_per_negative`: sampler time per drawn negative.
+//! Sampler diagnostics, measured on what actually trained during an epoch: every drawn negative counts
+//! with the weight it has in the loss (its loss weight, 0 where the validity mask drops it), so a
+//! filtering or masking sampler shows its filtering.
+//! - `fn_rate`: weighted share of negatives that are held-out positives of the query (validation or test);
+//! - `fn_rate_true` (synthetic data only): weighted share that the generating model deems relevant to
+//!   the query but that are not training positives, i.e. exact false negatives;
+//! - `hardness`: weighted mean percentile of the negatives among the query's non-positives in the current
+//!   model's ranking (0 = scored below every other non-positive, 1 = above all), on the epoch's first
+//!   batch (at most `HARDNESS_ROWS` rows) so it costs little;
+//! - `coverage`: share of the pool that entered the loss at least once in the epoch, and
+//!   `coverage_vs_uniform`: that share divided by the share a uniform sampler drawing as many negatives
+//!   would cover, 1 − (1 − 1/N)^D (raw coverage grows with the number of draws whatever the sampler; the
+//!   ratio does not: 1 is as spread as uniform, below 1 concentrated);
+//! - `gini`: Gini coefficient of the weighted per-item counts, and `gini_vs_uniform`: `gini` minus the
+//!   Gini of a uniform draw of the same size (0 = as even as uniform, above 0 concentrated);
+//! - `ns_per_negative`: sampler time per drawn negative (masked slots included: they cost the sampler).
 //!
 //! The time spent here is measured and kept out of the training time.
 
+use anyhow::Result;
+use rand::{Rng, SeedableRng};
 use tch::{Device, Kind, Tensor};
 
 use crate::data::Dataset;
 use crate::model::ContrastiveModel;
+use crate::sampler::Negatives;
 
 const HARDNESS_ROWS: i64 = 256;
 
 /// Running counts over one epoch.
 pub struct Diagnostics {
-    draws: Vec<u32>,
+    /// Loss weight each item received as a negative.
+    weight_of_item: Vec<f64>,
+    /// Slots drawn (for the time per negative).
     drawn: u64,
-    held_out: u64,
-    true_false: u64,
+    /// Slots that entered the loss (weight > 0).
+    effective: u64,
+    total_weight: f64,
+    held_out: f64,
+    true_false: f64,
     hardness: Option<f64>,
+    /// Gini of a uniform draw, by (pool, draws): the same every epoch for a fixed-k sampler.
+    uniform_gini: Option<((usize, u64), f64)>,
 }
 
 impl Diagnostics {
     pub fn new(n_items: usize) -> Diagnostics {
         Diagnostics {
-            draws: vec![0; n_items],
+            weight_of_item: vec![0.0; n_items],
             drawn: 0,
-            held_out: 0,
-            true_false: 0,
+            effective: 0,
+            total_weight: 0.0,
+            held_out: 0.0,
+            true_false: 0.0,
             hardness: None,
+            uniform_gini: None,
         }
     }
 
-    /// Counts one batch of negatives: `ids` (B, k) for `queries` (B).
-    pub fn record(&mut self, data: &Dataset, queries: &[i64], ids: &Tensor) {
-        let flat =
-            Vec::<i64>::try_from(ids.reshape([-1]).to_device(Device::Cpu)).unwrap_or_default();
+    /// Counts one batch of negatives for `queries` (B; also on the device as `queries_t`), and measures
+    /// hardness on the epoch's first batch. Negatives that are not drawn ids (`full`) are not counted.
+    pub fn record(
+        &mut self,
+        data: &Dataset,
+        queries: &[i64],
+        negatives: &Negatives,
+        model: &dyn ContrastiveModel,
+        queries_t: &Tensor,
+    ) -> Result<()> {
+        let Some(ids) = negatives.drawn_ids() else {
+            return Ok(());
+        };
+        let weights = loss_weights(negatives, ids)?;
+        let flat = Vec::<i64>::try_from(ids.reshape([-1]).to_device(Device::Cpu))?;
+        let w = Vec::<f32>::try_from(weights.reshape([-1]).to_device(Device::Cpu))?;
         let k = flat.len() / queries.len().max(1);
         for (row, &q) in queries.iter().enumerate() {
             let q = q as usize;
-            for &i in &flat[row * k..(row + 1) * k] {
-                let item = i as u32;
-                self.draws[i as usize] += 1;
+            for (&i, &wi) in flat[row * k..(row + 1) * k]
+                .iter()
+                .zip(&w[row * k..(row + 1) * k])
+            {
+                if wi <= 0.0 {
+                    continue;
+                }
+                let (item, wi) = (i as u32, wi as f64);
+                self.weight_of_item[i as usize] += wi;
+                self.effective += 1;
+                self.total_weight += wi;
                 if data.valid_by_user.contains(q, item) || data.test_by_user.contains(q, item) {
-                    self.held_out += 1;
+                    self.held_out += wi;
                 }
                 if let Some(rel) = &data.relevant {
                     if rel.contains(q, item) && !data.train_by_user.contains(q, item) {
-                        self.true_false += 1;
+                        self.true_false += wi;
                     }
                 }
             }
         }
         self.drawn += flat.len() as u64;
-    }
-
-    /// Measures hardness once per epoch, on the first rows of a batch.
-    pub fn record_hardness(
-        &mut self,
-        model: &dyn ContrastiveModel,
-        queries: &Tensor,
-        ids: &Tensor,
-    ) {
-        if self.hardness.is_some() {
-            return;
+        if self.hardness.is_none() {
+            self.hardness = hardness(data, model, queries, queries_t, ids, &weights)?;
         }
-        let _no_grad = tch::no_grad_guard();
-        let (k, pool) = (ids.size()[1], model.n_items());
-        // Compare every drawn negative with the whole pool, on as many rows as keep that to 16M pairs.
-        let rows = queries.size()[0]
-            .min(HARDNESS_ROWS)
-            .min((16_000_000 / (k * pool).max(1)).max(1));
-        let (q, ids) = (queries.narrow(0, 0, rows), ids.narrow(0, 0, rows));
-        let all = model.queries(&q).matmul(&model.all_items().tr()); // (r, N)
-        let neg = all.gather(1, &ids, false); // (r, k)
-        let below = all
-            .unsqueeze(1)
-            .lt_tensor(&neg.unsqueeze(2))
-            .sum_dim_intlist(2, false, Kind::Float);
-        let pool = (pool - 1).max(1) as f64;
-        self.hardness = Some((below / pool).mean(Kind::Float).double_value(&[]));
+        Ok(())
     }
 
     /// The epoch's diagnostics as (metric, value), then counts reset for the next epoch.
@@ -94,46 +110,166 @@ impl Diagnostics {
         data: &Dataset,
         sampling_seconds: f64,
     ) -> Vec<(&'static str, f64)> {
-        if self.drawn == 0 {
+        let n = self.weight_of_item.len();
+        let out = if self.drawn == 0 {
             // Nothing was drawn (the non-sampling `full` reference): no draw diagnostics to report.
-            *self = Diagnostics::new(self.draws.len());
-            return Vec::new();
-        }
-        let drawn = self.drawn as f64;
-        let mut out = vec![
-            ("fn_rate", self.held_out as f64 / drawn),
-            (
-                "coverage",
-                self.draws.iter().filter(|&&c| c > 0).count() as f64
-                    / self.draws.len().max(1) as f64,
-            ),
-            ("gini", gini(&self.draws)),
-            ("ns_per_negative", sampling_seconds * 1e9 / drawn),
-        ];
-        if data.relevant.is_some() {
-            out.push(("fn_rate_true", self.true_false as f64 / drawn));
-        }
-        if let Some(h) = self.hardness {
-            out.push(("hardness", h));
-        }
-        *self = Diagnostics::new(self.draws.len());
+            Vec::new()
+        } else if self.total_weight == 0.0 {
+            // Everything drawn was masked out: only the cost is known.
+            vec![(
+                "ns_per_negative",
+                sampling_seconds * 1e9 / self.drawn as f64,
+            )]
+        } else {
+            let covered = self.weight_of_item.iter().filter(|&&c| c > 0.0).count() as f64;
+            let coverage = covered / n.max(1) as f64;
+            let key = (n, self.effective);
+            let uniform = match self.uniform_gini {
+                Some((k, g)) if k == key => g,
+                _ => uniform_draw_gini(n, self.effective),
+            };
+            self.uniform_gini = Some((key, uniform));
+            let gini = gini(&self.weight_of_item);
+            let mut out = vec![
+                ("fn_rate", self.held_out / self.total_weight),
+                ("coverage", coverage),
+                (
+                    "coverage_vs_uniform",
+                    coverage / expected_uniform_coverage(n, self.effective),
+                ),
+                ("gini", gini),
+                ("gini_vs_uniform", gini - uniform),
+                (
+                    "ns_per_negative",
+                    sampling_seconds * 1e9 / self.drawn as f64,
+                ),
+            ];
+            if data.relevant.is_some() {
+                out.push(("fn_rate_true", self.true_false / self.total_weight));
+            }
+            if let Some(h) = self.hardness {
+                out.push(("hardness", h));
+            }
+            out
+        };
+        let reference = self.uniform_gini.take();
+        *self = Diagnostics::new(n);
+        self.uniform_gini = reference;
         out
     }
 }
 
+/// Each slot's weight in the loss, (B, k) f32: its loss weight (1 when the sampler gives none), 0 where
+/// the validity mask drops it.
+fn loss_weights(negatives: &Negatives, ids: &Tensor) -> Result<Tensor> {
+    let mut w = match &negatives.weights {
+        Some(w) => w.to_kind(Kind::Float),
+        None => Tensor::ones(ids.size(), (Kind::Float, ids.device())),
+    };
+    if let Some(valid) = &negatives.valid {
+        w = w * valid.to_kind(Kind::Float);
+    }
+    Ok(w.f_clamp_min(0.0)?)
+}
+
+/// Weighted mean percentile of the negatives among the query's non-positives, on the first rows.
+fn hardness(
+    data: &Dataset,
+    model: &dyn ContrastiveModel,
+    queries: &[i64],
+    queries_t: &Tensor,
+    ids: &Tensor,
+    weights: &Tensor,
+) -> Result<Option<f64>> {
+    let _no_grad = tch::no_grad_guard();
+    let (k, pool) = (ids.size()[1], model.n_items());
+    // Compare every negative with the whole pool, on as many rows as keep that to 16M pairs.
+    let rows = queries_t.size()[0]
+        .min(HARDNESS_ROWS)
+        .min((16_000_000 / (k * pool).max(1)).max(1));
+    let (q, ids, w) = (
+        queries_t.narrow(0, 0, rows),
+        ids.narrow(0, 0, rows),
+        weights.narrow(0, 0, rows),
+    );
+    let mut all = model.queries(&q).f_matmul(&model.all_items().tr())?; // (r, N)
+    let neg = all.gather(1, &ids, false); // (r, k)
+                                          // The query's training positives are never "below" a negative: they are not in its pool.
+    let (mut r_idx, mut c_idx, mut others) = (Vec::new(), Vec::new(), Vec::new());
+    for (row, &query) in queries[..rows as usize].iter().enumerate() {
+        let known = data.train_by_user.items(query as usize);
+        for &i in known {
+            r_idx.push(row as i64);
+            c_idx.push(i as i64);
+        }
+        others.push((pool as usize - known.len()).saturating_sub(1).max(1) as f32);
+    }
+    if !r_idx.is_empty() {
+        let device = all.device();
+        let index = [
+            Some(Tensor::from_slice(&r_idx).to_device(device)),
+            Some(Tensor::from_slice(&c_idx).to_device(device)),
+        ];
+        let inf = Tensor::from(f32::INFINITY).to_device(device);
+        let _ = all.f_index_put_(&index, &inf, false)?;
+    }
+    let below = all
+        .unsqueeze(1)
+        .lt_tensor(&neg.unsqueeze(2))
+        .sum_dim_intlist(2, false, Kind::Float); // (r, k)
+    let others = Tensor::from_slice(&others)
+        .to_device(below.device())
+        .unsqueeze(1);
+    let percentile = (below / others).clamp(0.0, 1.0);
+    let total = w.sum(Kind::Float).f_double_value(&[])?;
+    if total <= 0.0 {
+        return Ok(None);
+    }
+    Ok(Some(
+        (percentile * &w).sum(Kind::Float).f_double_value(&[])? / total,
+    ))
+}
+
+/// Expected share of a pool of `n` items a uniform sampler covers with `draws` draws.
+pub fn expected_uniform_coverage(n: usize, draws: u64) -> f64 {
+    if n == 0 {
+        return 1.0;
+    }
+    1.0 - (1.0 - 1.0 / n as f64).powf(draws as f64)
+}
+
+/// Gini of the counts of `draws` uniform draws over `n` items, from a fixed stream (a reference, not a
+/// result: it does not touch the cell's random streams).
+pub fn uniform_draw_gini(n: usize, draws: u64) -> f64 {
+    if n < 2 || draws == 0 {
+        return 0.0;
+    }
+    let per_item = draws as f64 / n as f64;
+    if per_item > 20.0 {
+        // Counts ≈ Poisson(λ), nearly normal: mean absolute difference 2√(λ/π), Gini 1/√(πλ).
+        return 1.0 / (std::f64::consts::PI * per_item).sqrt();
+    }
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(0x6e73_6265_6e63_6800 ^ draws);
+    let mut counts = vec![0f64; n];
+    for _ in 0..draws {
+        counts[rng.random_range(0..n)] += 1.0;
+    }
+    gini(&counts)
+}
+
 /// Gini coefficient of non-negative counts: 0 when all are equal.
-pub fn gini(counts: &[u32]) -> f64 {
-    let total: f64 = counts.iter().map(|&c| c as f64).sum();
+pub fn gini(counts: &[f64]) -> f64 {
+    let total: f64 = counts.iter().sum();
     let n = counts.len() as f64;
     if total == 0.0 || counts.len() < 2 {
         return 0.0;
     }
     let mut sorted = counts.to_vec();
-    sorted.sort_unstable();
+    sorted.sort_unstable_by(f64::total_cmp);
     let weighted: f64 = sorted
         .iter()
         .enumerate()
-        .map(|(i, &c)| (i as f64 + 1.0) * c as f64)
+        .map(|(i, &c)| (i as f64 + 1.0) * c)
         .sum();
     2.0 * weighted / (n * total) - (n + 1.0) / n
 }
@@ -142,62 +278,146 @@ pub fn gini(counts: &[u32]) -> f64 {
 mod tests {
     use super::*;
     use crate::data::{Dataset, Interactions};
+    use crate::model::{Mf, MfConfig};
 
-    #[test]
-    fn gini_of_equal_and_concentrated_counts() {
-        assert_eq!(gini(&[5, 5, 5, 5]), 0.0);
-        assert!(
-            (gini(&[0, 0, 0, 8]) - 0.75).abs() < 1e-12,
-            "one of n items takes all: (n-1)/n"
-        );
-    }
-
-    #[test]
-    fn counts_held_out_positives_and_coverage() {
-        let mut train = Interactions::default();
-        train.push(0, 0);
-        let mut test = Interactions::default();
-        test.push(0, 1);
-        let data = Dataset::new("t".into(), 1, 4, train, Interactions::default(), test, None);
-        let mut d = Diagnostics::new(4);
-        d.record(
-            &data,
-            &[0, 0],
-            &Tensor::from_slice(&[1i64, 2, 1, 1]).view([2, 2]),
-        );
-        let m: std::collections::HashMap<_, _> = d.finish_epoch(&data, 4e-9).into_iter().collect();
-        assert_eq!(m["fn_rate"], 0.75);
-        assert_eq!(m["coverage"], 0.5);
-        assert!((m["ns_per_negative"] - 1.0).abs() < 1e-9);
-    }
-
-    #[test]
-    fn hardness_is_the_percentile_in_the_models_ranking() {
-        use crate::model::{Mf, MfConfig};
+    fn model(users: usize, items: usize) -> (tch::nn::VarStore, Mf) {
         let vs = tch::nn::VarStore::new(Device::Cpu);
-        let model = Mf::new(
+        let m = Mf::new(
             &vs.root(),
             &MfConfig {
                 dim: 8,
                 init_std: 1.0,
             },
-            2,
-            50,
+            users,
+            items,
             1,
         );
-        let queries = Tensor::from_slice(&[0i64, 1]);
-        let scores = model.queries(&queries).matmul(&model.all_items().tr());
-        let (best, worst) = (scores.argmax(1, true), scores.argmin(1, true));
-        let hardness = |ids: &Tensor| {
-            let mut d = Diagnostics::new(50);
-            d.record_hardness(&model, &queries, ids);
-            d.hardness.unwrap()
-        };
-        assert_eq!(
-            hardness(&best),
-            1.0,
-            "the top-scored item is above all 49 others"
+        (vs, m)
+    }
+
+    #[test]
+    fn gini_of_equal_and_concentrated_counts() {
+        assert_eq!(gini(&[5.0, 5.0, 5.0, 5.0]), 0.0);
+        assert!(
+            (gini(&[0.0, 0.0, 0.0, 8.0]) - 0.75).abs() < 1e-12,
+            "one of n items takes all: (n-1)/n"
         );
-        assert_eq!(hardness(&worst), 0.0);
+    }
+
+    /// One user with training item 0 and test item 1, over 4 items.
+    fn one_user() -> Dataset {
+        let mut train = Interactions::default();
+        train.push(0, 0);
+        let mut test = Interactions::default();
+        test.push(0, 1);
+        Dataset::new("t".into(), 1, 4, train, Interactions::default(), test, None)
+    }
+
+    fn diagnose(
+        data: &Dataset,
+        negatives: &Negatives,
+        queries: &[i64],
+    ) -> Vec<(&'static str, f64)> {
+        let (_vs, m) = model(data.n_users, data.n_items);
+        let mut d = Diagnostics::new(data.n_items);
+        d.record(data, queries, negatives, &m, &Tensor::from_slice(queries))
+            .unwrap();
+        d.finish_epoch(data, 4e-9)
+    }
+
+    #[test]
+    fn counts_held_out_positives_and_coverage() {
+        let data = one_user();
+        let ids = Tensor::from_slice(&[1i64, 2, 1, 1]).view([2, 2]);
+        let m: std::collections::HashMap<_, _> = diagnose(&data, &Negatives::ids(ids), &[0, 0])
+            .into_iter()
+            .collect();
+        assert_eq!(m["fn_rate"], 0.75);
+        assert_eq!(m["coverage"], 0.5);
+        assert!((m["ns_per_negative"] - 1.0).abs() < 1e-9);
+        let uniform = expected_uniform_coverage(4, 4);
+        assert!((m["coverage_vs_uniform"] - 0.5 / uniform).abs() < 1e-12);
+    }
+
+    #[test]
+    fn masked_and_downweighted_negatives_count_as_they_enter_the_loss() {
+        // Item 1 is the held-out positive. Masking it out (as fn-filter does) must show as a zero
+        // false-negative rate; weighting it by ¼ as a quarter of a negative.
+        let data = one_user();
+        let ids = || Tensor::from_slice(&[1i64, 2, 1, 3]).view([2, 2]);
+        let keep = Tensor::from_slice(&[false, true, false, true]).view([2, 2]);
+        let masked = Negatives::ids(ids()).with_valid(keep);
+        let m: std::collections::HashMap<_, _> =
+            diagnose(&data, &masked, &[0, 0]).into_iter().collect();
+        assert_eq!(
+            m["fn_rate"], 0.0,
+            "the masked false negatives did not train"
+        );
+        assert_eq!(m["coverage"], 0.5, "items 2 and 3 entered the loss");
+        let w = Tensor::from_slice(&[0.25f32, 1.0, 0.25, 1.0]).view([2, 2]);
+        let weighted = Negatives::ids(ids()).with_weights(w);
+        let m: std::collections::HashMap<_, _> =
+            diagnose(&data, &weighted, &[0, 0]).into_iter().collect();
+        assert!((m["fn_rate"] - 0.5 / 2.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn relative_spread_does_not_grow_with_the_number_of_draws() {
+        // A uniform sampler is "as spread as uniform" with few draws and with many; raw coverage is not.
+        let n = 1000;
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(5);
+        let mut summary = |draws: u64| {
+            let mut counts = vec![0f64; n];
+            for _ in 0..draws {
+                counts[rng.random_range(0..n)] += 1.0;
+            }
+            let covered = counts.iter().filter(|&&c| c > 0.0).count() as f64 / n as f64;
+            (
+                covered,
+                covered / expected_uniform_coverage(n, draws),
+                gini(&counts) - uniform_draw_gini(n, draws),
+            )
+        };
+        let (few, many) = (summary(500), summary(20_000));
+        assert!(many.0 > few.0 + 0.3, "raw coverage grows: {few:?} {many:?}");
+        for (_, cov, gini) in [few, many] {
+            assert!((cov - 1.0).abs() < 0.05, "coverage vs uniform {cov}");
+            assert!(gini.abs() < 0.05, "gini vs uniform {gini}");
+        }
+    }
+
+    #[test]
+    fn hardness_is_the_percentile_among_the_non_positives() {
+        let (_vs, m) = model(2, 50);
+        // Each user's training positives are its 5 top-scored items: the hardest non-positive is the
+        // 6th, which must score 1 (above every other non-positive), not 45/49.
+        let queries = Tensor::from_slice(&[0i64, 1]);
+        let scores = m.queries(&queries).matmul(&m.all_items().tr());
+        let order = Vec::<Vec<i64>>::try_from(scores.argsort(1, true)).unwrap();
+        let mut train = Interactions::default();
+        for (u, row) in order.iter().enumerate() {
+            for &i in &row[..5] {
+                train.push(u as u32, i as u32);
+            }
+        }
+        let data = Dataset::new(
+            "t".into(),
+            2,
+            50,
+            train,
+            Interactions::default(),
+            Interactions::default(),
+            None,
+        );
+        let pick = |rank: usize| {
+            let ids: Vec<i64> = order.iter().map(|r| r[rank]).collect();
+            let ids = Tensor::from_slice(&ids).view([2, 1]);
+            let w = Tensor::ones([2, 1], (Kind::Float, Device::Cpu));
+            hardness(&data, &m, &[0, 1], &queries, &ids, &w)
+                .unwrap()
+                .unwrap()
+        };
+        assert_eq!(pick(5), 1.0, "the hardest non-positive");
+        assert_eq!(pick(49), 0.0, "the easiest");
     }
 }

@@ -1,5 +1,6 @@
 //! The epoch loop: shuffle, sample, score, BPR + L2, optimiser step; evaluate every `eval_every` epochs
-//! with full ranking; optional early stopping on the validation split.
+//! with full ranking; optional early stopping on the validation split. A loss or a score that is not
+//! finite ends training with `TrainError::Diverged` (the cell is recorded as failed, never as a result).
 
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,7 @@ use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 use super::diagnostics::Diagnostics;
 use super::{loss, OptimizerKind, TrainConfig};
 use crate::data::Dataset;
+use crate::error::TrainError;
 use crate::metrics::{Evaluator, MetricValues};
 use crate::model::ContrastiveModel;
 use crate::sampler::{Batch, NegativeItems, Negatives, Objective, SampleContext, Sampler};
@@ -60,7 +62,18 @@ pub struct TrainLog {
     pub diagnostics_seconds: f64,
 }
 
-/// Trains `model` (whose parameters live in `vs`) on `data` with `ratio` negatives per positive.
+/// Where a cell's training stands, after each epoch (for progress lines).
+#[derive(Debug, Clone, Copy)]
+pub struct EpochProgress {
+    pub epoch: u32,
+    pub epochs: u32,
+    pub loss: f64,
+    /// Wall time since training started, evaluations included.
+    pub elapsed_seconds: f64,
+}
+
+/// Trains `model` (whose parameters live in `vs`) on `data` with `ratio` negatives per positive;
+/// `progress` hears of every finished epoch.
 #[allow(clippy::too_many_arguments)]
 pub fn fit(
     cfg: &TrainConfig,
@@ -71,17 +84,26 @@ pub fn fit(
     ratio: usize,
     device: Device,
     streams: &mut TrainStreams,
+    progress: &mut dyn FnMut(EpochProgress),
 ) -> Result<TrainLog> {
+    let training_started = Instant::now();
     let mut opt = optimizer(cfg, vs)?;
     let test_eval = Evaluator::new(
         &cfg.ks,
         &[&data.train_by_user, &data.valid_by_user],
         &data.test_by_user,
+        data.n_items,
         device,
     );
-    let valid_eval = data
-        .has_validation()
-        .then(|| Evaluator::new(&cfg.ks, &[&data.train_by_user], &data.valid_by_user, device));
+    let valid_eval = data.has_validation().then(|| {
+        Evaluator::new(
+            &cfg.ks,
+            &[&data.train_by_user],
+            &data.valid_by_user,
+            data.n_items,
+            device,
+        )
+    });
     let early = cfg.early_stopping.as_ref().filter(|_| valid_eval.is_some());
 
     let n = data.train.len();
@@ -140,12 +162,10 @@ pub fn fit(
                 ratio,
                 &mut cx,
                 |negatives| {
-                    if let Some(ids) = negatives.drawn_ids() {
-                        let t = Instant::now();
-                        diagnostics.record(data, batch.queries, ids);
-                        diagnostics.record_hardness(model, &q_t, ids);
-                        diagnosing += t.elapsed();
-                    }
+                    let t = Instant::now();
+                    let recorded = diagnostics.record(data, batch.queries, negatives, model, &q_t);
+                    diagnosing += t.elapsed();
+                    recorded
                 },
             )?;
             sampling += sampled;
@@ -154,6 +174,13 @@ pub fn fit(
         }
         sampler.end_epoch(epoch);
         let mean_loss = f64::try_from(&loss_sum)? / n.max(1) as f64;
+        if !mean_loss.is_finite() {
+            return Err(TrainError::Diverged {
+                epoch,
+                what: format!("the training loss is {mean_loss}"),
+            }
+            .into());
+        }
         let diagnostics_of_epoch = diagnostics.finish_epoch(data, sampling.as_secs_f64());
         log.diagnostics_seconds += diagnosing.as_secs_f64();
         let train_seconds = (started.elapsed() - diagnosing).as_secs_f64();
@@ -165,8 +192,16 @@ pub fn fit(
         let last = epoch == cfg.epochs;
         if epoch % cfg.eval_every.max(1) == 0 || last {
             let t = Instant::now();
-            let valid = valid_eval.as_ref().map(|e| e.evaluate(model));
-            let test = test_eval.evaluate(model);
+            let diverged = |e: crate::metrics::NonFiniteScores| TrainError::Diverged {
+                epoch,
+                what: e.to_string(),
+            };
+            let valid = valid_eval
+                .as_ref()
+                .map(|e| e.evaluate(model))
+                .transpose()
+                .map_err(diverged)?;
+            let test = test_eval.evaluate(model).map_err(diverged)?;
             log.eval_seconds += t.elapsed().as_secs_f64();
             match (early, &valid) {
                 (Some(es), Some(v)) => {
@@ -203,12 +238,26 @@ pub fn fit(
             diagnostics: diagnostics_of_epoch,
             evaluations,
         });
+        progress(EpochProgress {
+            epoch,
+            epochs: cfg.epochs,
+            loss: mean_loss,
+            elapsed_seconds: training_started.elapsed().as_secs_f64(),
+        });
         if let Some(es) = early {
             if since_best >= es.patience && !last {
                 log.stopped_early = true;
                 break;
             }
         }
+    }
+    if log.test.is_empty() {
+        // Cannot happen with finite metrics (the first evaluation is always selected); never write a
+        // cell without effectiveness rows.
+        anyhow::bail!(
+            "no evaluation was selected after {} epochs",
+            log.epochs.len()
+        );
     }
     Ok(log)
 }
@@ -225,12 +274,12 @@ pub fn train_step(
     batch: &Batch,
     ratio: usize,
     cx: &mut SampleContext,
-    mut inspect: impl FnMut(&Negatives),
+    mut inspect: impl FnMut(&Negatives) -> Result<()>,
 ) -> Result<(Tensor, Duration)> {
     let t = Instant::now();
     let negatives = sampler.sample(batch, ratio, cx)?;
     let sampled = t.elapsed();
-    inspect(&negatives);
+    inspect(&negatives)?;
     let (loss, neg_score) = step_loss(cfg, model, batch.queries_t, batch.positives_t, &negatives);
     opt.backward_step(&loss);
     sampler.observe(batch, &negatives, &neg_score.detach());

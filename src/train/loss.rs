@@ -2,25 +2,28 @@
 
 use tch::{Kind, Tensor};
 
+/// Behaviour version of the losses (enters every cell's configuration hash): bump it when a loss's
+/// value or gradient changes.
+pub const VERSION: u32 = 1;
+
 /// BPR (Rendle et al., UAI 2009) with k negatives: for each row the mean over its negatives of
-/// −log σ(s⁺ − s⁻), then the mean over rows. `pos` (B), `neg` (B, k); `weights` (B, k), if given, replace
-/// the uniform 1/k (rows sum to 1); `valid` (B, k) masks slots out.
+/// w · −log σ(s⁺ − s⁻), then the mean over rows. `pos` (B), `neg` (B, k); `weights` (B, k), if given, are
+/// each slot's weight relative to an ordinary negative (1), never renormalised; `valid` (B, k) masks slots
+/// out (the mean is then over the valid slots; a row with none contributes 0).
 pub fn bpr(pos: &Tensor, neg: &Tensor, weights: Option<&Tensor>, valid: Option<&Tensor>) -> Tensor {
     let per_negative = -(pos.unsqueeze(1) - neg).log_sigmoid();
-    let weights = match (weights, valid) {
-        (None, None) => return per_negative.mean(Kind::Float),
-        (Some(w), None) => w.shallow_clone(),
-        (w, Some(v)) => {
-            let mask = v.to_kind(Kind::Float);
-            let w = w.map_or_else(|| mask.shallow_clone(), |w| w * &mask);
-            // Renormalise over the valid slots; a row with none contributes 0.
-            let total = w.sum_dim_intlist(1, true, Kind::Float).clamp_min(1e-12);
-            w / total
-        }
+    let weighted = match weights {
+        Some(w) => per_negative * w,
+        None => per_negative,
     };
-    (per_negative * weights)
-        .sum_dim_intlist(1, false, Kind::Float)
-        .mean(Kind::Float)
+    match valid {
+        None => weighted.mean(Kind::Float),
+        Some(v) => {
+            let mask = v.to_kind(Kind::Float);
+            let count = mask.sum_dim_intlist(1, false, Kind::Float).clamp_min(1.0);
+            ((weighted * mask).sum_dim_intlist(1, false, Kind::Float) / count).mean(Kind::Float)
+        }
+    }
 }
 
 /// Debiased contrastive loss (Chuang et al., NeurIPS 2020) and, with `beta` > 0, its hard-negative
@@ -105,9 +108,20 @@ mod tests {
         let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
         let expected = -(sig(1.0).ln() + sig(-1.0).ln() + sig(0.0).ln() + sig(1.0).ln()) / 4.0;
         assert!((bpr(&pos, &neg, None, None).double_value(&[]) - expected).abs() < 1e-6);
-        // Uniform weights equal the plain mean; a mask that drops nothing changes nothing.
-        let w = Tensor::full([2, 2], 0.5, (Kind::Float, tch::Device::Cpu));
-        assert!((bpr(&pos, &neg, Some(&w), None).double_value(&[]) - expected).abs() < 1e-6);
+        // Weights of 1 equal the plain mean, weights of ½ halve it (no renormalisation, at any k); a
+        // mask that drops nothing changes nothing.
+        let ones = Tensor::ones([2, 2], (Kind::Float, tch::Device::Cpu));
+        assert!((bpr(&pos, &neg, Some(&ones), None).double_value(&[]) - expected).abs() < 1e-6);
+        let half = &ones * 0.5;
+        let halved = bpr(&pos, &neg, Some(&half), None).double_value(&[]);
+        assert!((halved - expected / 2.0).abs() < 1e-6);
+        let one = |t: &Tensor| t.narrow(1, 0, 1);
+        let single = bpr(&pos, &one(&neg), Some(&one(&half)), None).double_value(&[]);
+        let plain = bpr(&pos, &one(&neg), None, None).double_value(&[]);
+        assert!(
+            (single - plain / 2.0).abs() < 1e-6,
+            "k = 1 keeps the weight"
+        );
         let all = Tensor::ones([2, 2], (Kind::Bool, tch::Device::Cpu));
         assert!((bpr(&pos, &neg, None, Some(&all)).double_value(&[]) - expected).abs() < 1e-6);
         // Masking the second negative of row 0 leaves only its first.

@@ -4,9 +4,15 @@ pub mod diagnostics;
 mod fit;
 pub mod loss;
 
-pub use fit::{fit, optimizer, train_step, EpochLog, Evaluation, TrainLog, TrainStreams};
+pub use fit::{
+    fit, optimizer, train_step, EpochLog, EpochProgress, Evaluation, TrainLog, TrainStreams,
+};
 
 use serde::{Deserialize, Serialize};
+
+/// Behaviour version of the training loop (batching, the step, L2, early stopping; enters the
+/// configuration hash): bump it when a change alters what a cell trains.
+pub const VERSION: u32 = 1;
 
 /// `[train]`: shared by every cell of a suite.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
