@@ -158,7 +158,6 @@ pub fn run(suite: &Suite, opts: &RunOptions, _lock: &DirLock) -> Result<RunSumma
     let cells = plan(suite, &opts.out, &opts.device)?;
     let pending: Vec<&PlannedCell> = cells.iter().filter(|c| !c.finished()).collect();
     let skipped = cells.len() - pending.len();
-    write_resolved_suite(suite, &opts.out)?;
 
     // Refuse what cannot fit, then load every data set the pending cells need, so bad data and
     // impossible sizes fail before any training.
@@ -189,6 +188,8 @@ pub fn run(suite: &Suite, opts: &RunOptions, _lock: &DirLock) -> Result<RunSumma
         .map(|c| (c.id.clone(), resources::cell_estimate(&c.spec, &data_of(c))))
         .collect();
     resources::check_cells(&estimates, opts.jobs.min(pending.len().max(1)), limit)?;
+    // Only now, with the input known to be good, is anything written.
+    write_resolved_suite(suite, &opts.out)?;
 
     let progress = Progress::new(pending.len() as u64, opts.jobs, opts.progress);
     if skipped > 0 {

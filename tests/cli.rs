@@ -6,8 +6,8 @@ use predicates::prelude::*;
 use std::path::{Path, PathBuf};
 
 /// Rows per cell of a synthetic suite with two cut-offs: 9 effectiveness metrics (4 top-K metrics × 2
-/// cut-offs + MRR), 6 sampler diagnostics, 8 efficiency metrics.
-const ROWS_PER_CELL: usize = 9 + 6 + 8;
+/// cut-offs + MRR), 8 sampler diagnostics, 8 efficiency metrics.
+const ROWS_PER_CELL: usize = 9 + 8 + 8;
 
 fn nsbench() -> Command {
     Command::cargo_bin("nsbench").unwrap()
@@ -434,7 +434,9 @@ fn a_bad_data_line_exits_2_with_file_and_line_and_records_nothing() {
         .assert()
         .code(2)
         .stderr(
-            predicate::str::contains("ratings.csv:4:").and(predicate::str::contains("user,item")),
+            predicate::str::contains("ratings.csv:3:")
+                .and(predicate::str::contains("2 fields"))
+                .and(predicate::str::contains("`user,item,rating`")),
         );
     assert!(!out.join("runs").exists());
 }
@@ -478,7 +480,7 @@ fn list_and_dry_run_print_the_grid_in_order_and_list_samplers_describes_them() {
         ));
     let listed = nsbench().args(["list", "samplers"]).assert().success();
     let stdout = String::from_utf8(listed.get_output().stdout.clone()).unwrap();
-    for (name, _) in nsbench::sampler::REGISTRY {
+    for nsbench::sampler::SamplerInfo { kind: name, .. } in nsbench::sampler::REGISTRY {
         assert!(
             stdout.lines().any(
                 |l| l.split_whitespace().next() == Some(name) && l.contains(" = ")
@@ -494,7 +496,7 @@ fn every_registered_sampler_trains_end_to_end_with_finite_metrics_and_diagnostic
     let dir = tempfile::tempdir().unwrap();
     let samplers: String = nsbench::sampler::REGISTRY
         .iter()
-        .map(|(name, _)| format!("[[sampler]]\nkind = \"{name}\"\n"))
+        .map(|s| format!("[[sampler]]\nkind = \"{}\"\n", s.kind))
         .collect();
     let suite = dir.path().join("all.toml");
     std::fs::write(
@@ -521,10 +523,12 @@ model = {{ kind = "mf", dim = 8 }}
     let out = dir.path().join("out");
     run_ok(&suite, &out);
     let rows = nsbench::store::read_results(&out).unwrap();
-    for (name, _) in nsbench::sampler::REGISTRY {
+    for nsbench::sampler::SamplerInfo { kind: name, .. } in nsbench::sampler::REGISTRY {
         let of: Vec<_> = rows
             .iter()
-            .filter(|r| r.run_id.contains(&format!("-{name}-r2")))
+            .filter(|r| {
+                r.run_id.contains(&format!("-{name}-r2")) || r.run_id.contains(&format!("-{name}-rall"))
+            })
             .collect();
         let metric = |m: &str| of.iter().find(|r| r.metric == m).map(|r| r.value);
         let ndcg = metric("ndcg@20").unwrap_or_else(|| panic!("{name}: no ndcg@20"));
@@ -726,4 +730,433 @@ fn the_shared_movielens_files_load_with_their_documented_counts() {
         (590_733, 80_897, 164_848)
     );
     assert_eq!((d.n_users, d.n_items), (6_039, 3_628));
+}
+
+/// The failed cells of a results directory, by run id: (stage, epoch, reason).
+fn failures(dir: &Path) -> std::collections::BTreeMap<String, (String, u32, String)> {
+    nsbench::store::read_failures(dir)
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.run_id, (f.stage, f.epoch, f.reason)))
+        .collect()
+}
+
+/// A suite of two synthetic domains, `good` and `bad`; `bad_init` is the bad domain's init_std (1e20
+/// makes its scores overflow: the model diverges in its first epoch).
+fn two_domain_suite(dir: &Path, bad_init: &str) -> PathBuf {
+    let path = dir.join("two.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[suite]
+name = "two"
+seeds = [0, 1]
+ratios = [2]
+[train]
+epochs = 3
+batch_size = 128
+lr = 0.01
+eval_every = 1
+[[domain]]
+kind = "rec"
+name = "good"
+data = {{ format = "synthetic", users = 50, items = 60, interactions_per_user = 10 }}
+model = {{ kind = "mf", dim = 8 }}
+[[domain]]
+kind = "rec"
+name = "bad"
+data = {{ format = "synthetic", users = 50, items = 60, interactions_per_user = 10 }}
+model = {{ kind = "mf", dim = 8, init_std = {bad_init} }}
+[[sampler]]
+kind = "uniform"
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn a_diverging_cell_is_recorded_as_failed_the_grid_goes_on_and_old_configurations_are_not_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    // First every cell trains; then the `bad` domain's configuration changes and it diverges.
+    run_ok(&two_domain_suite(dir.path(), "0.1"), &out);
+    assert_eq!(
+        nsbench::store::read_results(&out).unwrap().len(),
+        4 * ROWS_PER_CELL
+    );
+    let suite = two_domain_suite(dir.path(), "1e20");
+    let assert = nsbench()
+        .arg("run")
+        .arg(&suite)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("2 of 4 cells failed") && stderr.contains("rec-bad-uniform-r2-s0"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("2 stored cells belong to another configuration")
+            && stderr.contains("--prune"),
+        "{stderr}"
+    );
+    let failed = failures(&out);
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    for (id, (stage, epoch, reason)) in &failed {
+        assert!(id.starts_with("rec-bad-"), "{id}");
+        assert_eq!((stage.as_str(), *epoch), ("diverged", 1), "{reason}");
+        assert!(reason.contains("not finite") || reason.contains("loss"), "{reason}");
+    }
+    // Only the good domain's cells are results: never the old bad cells, never a rank from NaN scores.
+    let rows = nsbench::store::read_results(&out).unwrap();
+    assert_eq!(rows.len(), 2 * ROWS_PER_CELL);
+    assert!(rows.iter().all(|r| r.domain == "good"));
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("Failed cells (2)") && summary.contains("rec-bad-uniform-r2-s1"),
+        "{summary}"
+    );
+    assert!(!summary.contains("## bad"), "{summary}");
+    // `list` shows the failed cells; a rerun retries them; --prune removes the stale ones.
+    nsbench()
+        .arg("list")
+        .arg(&suite)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("rec-bad-uniform-r2-s0\tfailed"));
+    nsbench()
+        .arg("run")
+        .arg(&suite)
+        .arg("--out")
+        .arg(&out)
+        .args(["--prune", "--no-plots"])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("pruned 2 stored cells")
+                .and(predicate::str::contains("trained 2 cells, skipped 2")),
+        );
+    let runs: Vec<_> = std::fs::read_dir(out.join("runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        runs.iter().all(|n| n.starts_with("rec-good-")),
+        "{runs:?}"
+    );
+}
+
+#[test]
+fn a_libtorch_panic_in_one_cell_is_recorded_and_the_other_cells_finish() {
+    // A ratio whose negative ids alone need terabytes: libtorch's allocator refuses, tch panics. Only
+    // where the kernel refuses such an allocation outright (heuristic or strict overcommit); with
+    // overcommit always on, the allocation would succeed and the writes be killed instead.
+    let policy = std::fs::read_to_string("/proc/sys/vm/overcommit_memory").unwrap_or_default();
+    if policy.trim() == "1" {
+        eprintln!("skipped: vm.overcommit_memory = 1 grants any allocation");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(write_suite(dir.path(), "boom", 2, ""))
+        .unwrap()
+        .replace("ratios = [1, 3]", "ratios = [1, 4000000000]")
+        .replace("seeds = [0, 1]", "seeds = [0]");
+    let suite = dir.path().join("boom.toml");
+    std::fs::write(&suite, text).unwrap();
+    let out = dir.path().join("out");
+    // Without an override the estimate refuses the grid before anything trains.
+    nsbench()
+        .arg("run")
+        .arg(&suite)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("needs about").and(predicate::str::contains("--max-memory")));
+    assert!(!out.join("runs").exists(), "nothing recorded");
+    let assert = nsbench()
+        .arg("run")
+        .arg(&suite)
+        .arg("--out")
+        .arg(&out)
+        .args(["--max-memory", "1000TiB", "--jobs", "1"])
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    let failed = failures(&out);
+    assert_eq!(failed.len(), 2, "{stderr}");
+    for (id, (stage, epoch, reason)) in &failed {
+        assert!(id.contains("-r4000000000-"), "{id}");
+        assert_eq!((stage.as_str(), *epoch), ("panic", 1), "{reason}");
+        assert!(reason.contains("allocate"), "{reason}");
+    }
+    let rows = nsbench::store::read_results(&out).unwrap();
+    assert_eq!(rows.len(), 2 * ROWS_PER_CELL, "the k = 1 cells finished");
+    assert!(out.join("plots/synthetic-recall_at_20-vs-ratio.png").is_file());
+}
+
+#[test]
+fn impossible_sizes_are_refused_before_training_with_the_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(write_suite(dir.path(), "huge", 2, "")).unwrap();
+    let cases = [
+        (
+            "ratios = [1, 3]",
+            "ratios = [100000000]",
+            "negatives per batch",
+        ),
+        (
+            "users = 60, items = 80",
+            "users = 100000000, items = 100000000",
+            "generating its synthetic data needs about",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        let suite = dir.path().join("huge.toml");
+        std::fs::write(&suite, base.replacen(from, to, 1)).unwrap();
+        let out = dir.path().join("out");
+        let started = std::time::Instant::now();
+        nsbench()
+            .arg("run")
+            .arg(&suite)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .code(2)
+            .stderr(
+                predicate::str::contains(expected)
+                    .and(predicate::str::contains("more than the"))
+                    .and(predicate::str::contains("--max-memory")),
+            );
+        assert!(started.elapsed().as_secs() < 60, "refused before any work");
+        assert!(!out.join("runs").exists());
+    }
+}
+
+#[test]
+fn a_second_run_on_one_directory_is_refused_and_the_first_finishes_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let suite = write_suite(dir.path(), "busy", 40, "");
+    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("nsbench"))
+        .arg("run")
+        .arg(&suite)
+        .arg("--out")
+        .arg(&out)
+        .args(["--jobs", "1", "--no-plots"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lock = out.join(nsbench::store::LOCK_FILE);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // The holder has written its PID into the lock file (it re-executes itself once to set its
+    // OpenMP policy, keeping the PID).
+    while std::fs::read_to_string(&lock).map_or(true, |s| s.trim().is_empty())
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let second = nsbench()
+        .arg("run")
+        .arg(&suite)
+        .arg("--out")
+        .arg(&out)
+        .arg("--no-plots")
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&second.get_output().stderr).to_string();
+    assert!(
+        stderr.contains(&format!("in use by nsbench (PID {})", first.id()))
+            && stderr.contains(&out.display().to_string()),
+        "{stderr}"
+    );
+    assert!(first.wait().unwrap().success(), "the first run finishes");
+    assert_eq!(
+        nsbench::store::read_results(&out).unwrap().len(),
+        8 * ROWS_PER_CELL
+    );
+    assert_eq!(effectiveness(&out).len(), 8 * 9);
+}
+
+/// Files whose names mark them temporary, anywhere in a results directory.
+fn temp_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if nsbench::store::atomic::is_temp_name(&e.file_name().to_string_lossy()) {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn sigkill_at_random_moments_then_resume_gives_the_uninterrupted_numbers() {
+    use rand::{Rng, SeedableRng};
+    let dir = tempfile::tempdir().unwrap();
+    let suite = write_suite(dir.path(), "kills", 6, "");
+    let reference = dir.path().join("reference");
+    let started = std::time::Instant::now();
+    run_ok(&suite, &reference);
+    let full_run = started.elapsed();
+    let out = dir.path().join("out");
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(8);
+    let mut kills = 0;
+    while kills < 12 {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("nsbench"))
+            .arg("run")
+            .arg(&suite)
+            .arg("--out")
+            .arg(&out)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Anywhere from start-up to the end of a whole run (which may have finished by then).
+        let wait = rng.random_range(0.0..1.2) * full_run.as_secs_f64();
+        std::thread::sleep(std::time::Duration::from_secs_f64(wait));
+        let _ = child.kill(); // SIGKILL (the run may have finished by then)
+        child.wait().unwrap();
+        kills += 1;
+        // Whatever the moment, every stored cell file is whole.
+        for sub in ["runs", "curves", "failures"] {
+            for e in std::fs::read_dir(out.join(sub)).into_iter().flatten().flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !nsbench::store::atomic::is_temp_name(&name) {
+                    nsbench::store::read_parquet(&e.path())
+                        .unwrap_or_else(|err| panic!("{name} is damaged: {err}"));
+                }
+            }
+        }
+    }
+    run_ok(&suite, &out);
+    assert_eq!(effectiveness(&out), effectiveness(&reference));
+    assert!(failures(&out).is_empty());
+    assert_eq!(temp_files(&out), Vec::<PathBuf>::new(), "leftover temporary files");
+}
+
+#[test]
+fn the_same_data_under_another_path_spelling_is_the_same_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    let mut lines = String::new();
+    for u in 0..30 {
+        for i in 0..8 {
+            lines.push_str(&format!("u{u},i{}\n", (u * 7 + i * 3) % 40));
+        }
+    }
+    std::fs::write(dir.path().join("data/ratings.csv"), &lines).unwrap();
+    let suite = |name: &str, path: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(
+            &p,
+            format!(
+                "[suite]\nname = \"paths\"\nseeds = [0]\nratios = [1]\n[train]\nepochs = 1\n\
+                 [[domain]]\nkind = \"rec\"\ndata = {{ format = \"delimited\", path = \"{path}\" }}\n\
+                 model = {{ kind = \"mf\", dim = 8 }}\n[[sampler]]\nkind = \"uniform\"\n"
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let out = dir.path().join("out");
+    let run = |suite: &Path| {
+        nsbench()
+            .arg("run")
+            .arg(suite.file_name().unwrap())
+            .arg("--out")
+            .arg(&out)
+            .arg("--no-plots")
+            .current_dir(dir.path())
+            .assert()
+            .success()
+    };
+    run(&suite("a.toml", "data/ratings.csv")).stderr(predicate::str::contains("trained 1 cells"));
+    run(&suite("b.toml", "./data/../data/ratings.csv"))
+        .stderr(predicate::str::contains("trained 0 cells, skipped 1"));
+    // Other bytes: another cell.
+    std::fs::write(dir.path().join("data/ratings.csv"), lines.replace("u1,", "u2,")).unwrap();
+    run(&suite("b.toml", "./data/ratings.csv")).stderr(predicate::str::contains("trained 1 cells"));
+}
+
+#[derive(serde::Deserialize)]
+struct Corpus {
+    case: Vec<CorpusCase>,
+}
+
+#[derive(serde::Deserialize)]
+struct CorpusCase {
+    file: Option<String>,
+    train: Option<String>,
+    test: Option<String>,
+    format: String,
+    #[serde(default)]
+    options: toml::Table,
+    #[serde(default)]
+    expect: Vec<String>,
+    loads: Option<usize>,
+    #[serde(default)]
+    notes: Vec<String>,
+}
+
+#[test]
+fn every_loader_refuses_the_malformed_corpus_with_file_line_and_reason() {
+    let dir = repo().join("tests/malformed");
+    let corpus: Corpus =
+        toml::from_str(&std::fs::read_to_string(dir.join("cases.toml")).unwrap()).unwrap();
+    let mut listed = std::collections::BTreeSet::new();
+    for case in &corpus.case {
+        let mut table = case.options.clone();
+        table.insert("format".into(), case.format.clone().into());
+        for (key, file) in [("path", &case.file), ("train", &case.train), ("test", &case.test)] {
+            if let Some(f) = file {
+                listed.insert(f.clone());
+                table.insert(key.into(), dir.join(f).display().to_string().into());
+            }
+        }
+        let name = case.file.clone().or(case.test.clone()).unwrap();
+        let config: nsbench::data::DataConfig = toml::Value::Table(table).try_into().unwrap();
+        let loaded = nsbench::data::load("corpus", &config, None, 0);
+        match (case.loads, loaded) {
+            (Some(n), Ok(d)) => {
+                assert_eq!(d.train.len() + d.valid.len() + d.test.len(), n, "{name}");
+                for note in &case.notes {
+                    assert!(d.notes.iter().any(|x| x.contains(note)), "{name}: {:?}", d.notes);
+                }
+            }
+            (Some(_), Err(e)) => panic!("{name} should load: {e}"),
+            (None, Ok(_)) => panic!("{name} loaded, but should be refused"),
+            (None, Err(e)) => {
+                let message = e.to_string();
+                let shown_name = if name.contains("a-directory") || message.contains("domain corpus") {
+                    true
+                } else {
+                    message.contains(&name)
+                };
+                assert!(shown_name, "{name}: the message names the file: {message}");
+                for x in &case.expect {
+                    assert!(message.contains(x.as_str()), "{name}: expected {x:?} in {message}");
+                }
+            }
+        }
+    }
+    // Every file of the corpus is a case.
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name != "cases.toml" {
+            assert!(listed.contains(&name), "{name} is in no case of cases.toml");
+        }
+    }
 }

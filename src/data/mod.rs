@@ -53,6 +53,11 @@ pub struct FileConfig {
     /// Keep only interactions rated at least this much (needs a rating column).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_rating: Option<f64>,
+    /// What each field of a `delimited` line holds: `user`, `item`, `rating`, `timestamp` or `-`
+    /// (ignored). Default: the first data line's field count fixes it (2: user, item; 3: + rating;
+    /// 4: + timestamp), and every line must have as many.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<String>>,
 }
 
 impl FileConfig {

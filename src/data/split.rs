@@ -73,17 +73,34 @@ pub fn apply(
         }
         x
     };
+    let mut notes = Vec::new();
     let (train, valid, test) = match raw.split {
-        RawSplit::Given { train, valid, test } => (pairs(&train), pairs(&valid), pairs(&test)),
+        RawSplit::Given { train, valid, test } => {
+            given_split(name, pairs(&train), pairs(&valid), pairs(&test), &mut notes)?
+        }
         RawSplit::Single(records) => {
             let by_user = group_by_user(raw.n_users, records);
-            match split.cloned().unwrap_or_default() {
+            let split = split.cloned().unwrap_or_default();
+            let parts = match &split {
                 SplitConfig::Random(r) => random_holdout(&by_user, r.test, r.valid, seed),
                 SplitConfig::LeaveLastOut(l) => leave_last_out(name, &by_user, l.valid)?,
+            };
+            if parts.2.is_empty() {
+                let most = by_user.iter().map(Vec::len).max().unwrap_or(0);
+                return Err(DataError::Invalid {
+                    what: format!("domain {name}"),
+                    message: format!(
+                        "the split ({}) leaves no user with a test item: the users have at most \
+                         {most} interaction(s) each, and every user keeps one for training; use a \
+                         larger `test` share or data with more interactions per user",
+                        split_name(&split)
+                    ),
+                });
             }
+            parts
         }
     };
-    Ok(Dataset::new(
+    let mut data = Dataset::new(
         name.to_string(),
         raw.n_users,
         raw.n_items,
@@ -91,7 +108,80 @@ pub fn apply(
         valid,
         test,
         None,
-    ))
+    );
+    data.notes = notes;
+    Ok(data)
+}
+
+fn split_name(s: &SplitConfig) -> String {
+    match s {
+        SplitConfig::Random(r) => format!("random, test = {}, valid = {}", r.test, r.valid),
+        SplitConfig::LeaveLastOut(l) => format!("leave-last-out, valid = {}", l.valid),
+    }
+}
+
+/// Given train / valid / test files: duplicates within a file are dropped, and so are held-out pairs
+/// that are also training pairs (the evaluation excludes training items from the ranking, so such a
+/// pair could never be found); both are reported. A test file that is all training pairs is refused.
+fn given_split(
+    name: &str,
+    train: Interactions,
+    valid: Interactions,
+    test: Interactions,
+    notes: &mut Vec<String>,
+) -> Result<(Interactions, Interactions, Interactions), DataError> {
+    let dedup = |x: Interactions, what: &str, notes: &mut Vec<String>| {
+        let mut seen = std::collections::HashSet::with_capacity(x.len());
+        let mut out = Interactions::default();
+        for (&u, &i) in x.users.iter().zip(&x.items) {
+            if seen.insert((u, i)) {
+                out.push(u, i);
+            }
+        }
+        if out.len() < x.len() {
+            notes.push(format!(
+                "domain {name}: dropped {} duplicate pair(s) of the {what} file ({} kept)",
+                x.len() - out.len(),
+                out.len()
+            ));
+        }
+        (out, seen)
+    };
+    let (train, in_train) = dedup(train, "train", notes);
+    let (valid, _) = dedup(valid, "valid", notes);
+    let (test, _) = dedup(test, "test", notes);
+    let not_in_train = |x: Interactions, what: &str, notes: &mut Vec<String>| {
+        let mut out = Interactions::default();
+        for (&u, &i) in x.users.iter().zip(&x.items) {
+            if !in_train.contains(&(u, i)) {
+                out.push(u, i);
+            }
+        }
+        let overlap = x.len() - out.len();
+        if overlap > 0 && !out.is_empty() {
+            notes.push(format!(
+                "domain {name}: dropped {overlap} {what} pair(s) that are also training pairs ({} kept)",
+                out.len()
+            ));
+        }
+        (out, overlap)
+    };
+    let (valid, _) = not_in_train(valid, "validation", notes);
+    let (test_kept, overlap) = not_in_train(test, "test", notes);
+    if test_kept.is_empty() {
+        return Err(DataError::Invalid {
+            what: format!("domain {name}"),
+            message: if overlap > 0 {
+                format!(
+                    "all {overlap} test pairs are also training pairs: the test file must hold \
+                     interactions held out of the train file"
+                )
+            } else {
+                "the test file has no interactions".into()
+            },
+        });
+    }
+    Ok((train, valid, test_kept))
 }
 
 /// Each user's records, duplicates of an item collapsed to the latest interaction.

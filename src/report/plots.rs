@@ -535,7 +535,7 @@ mod tests {
         // Every kind plus more variants than the palette has colours: still no two alike.
         let mut many: Vec<String> = crate::sampler::REGISTRY
             .iter()
-            .map(|(kind, _)| kind.to_string())
+            .map(|info| info.kind.to_string())
             .collect();
         many.extend((0..25).map(|i| format!("variant-{i}")));
         for names in [names, many] {

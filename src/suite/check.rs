@@ -318,12 +318,28 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
                 return p("data.valid", "`valid` goes with `train` + `test`".into());
             }
             for (key, file) in f.files() {
+                if file.is_dir() {
+                    return p(
+                        &format!("data.{key}"),
+                        format!(
+                            "data file {} is a directory; give the file inside it",
+                            file.display()
+                        ),
+                    );
+                }
                 if !file.is_file() {
                     return p(
                         &format!("data.{key}"),
                         format!("data file {} does not exist", file.display()),
                     );
                 }
+            }
+            if f.columns.is_some() && !matches!(config.data, DataConfig::Delimited(_)) {
+                return p(
+                    "data.columns",
+                    "`columns` is for `delimited` files; MovieLens and adjacency files have fixed layouts"
+                        .into(),
+                );
             }
         }
     }
