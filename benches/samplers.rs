@@ -213,7 +213,7 @@ fn sampler_cost(c: &mut Criterion) {
     let k = 4;
     let mut g = c.benchmark_group("sample_4096x4");
     g.throughput(Throughput::Elements((4096 * k) as u64));
-    for (kind, _) in nsbench::sampler::REGISTRY {
+    for kind in nsbench::sampler::REGISTRY.iter().map(|i| i.kind) {
         let config: SamplerConfig =
             toml::from_str(&format!("kind = \"{kind}\"")).expect("registered kind with defaults");
         let mut s = config.build(&data).expect("sampler");
@@ -245,7 +245,7 @@ fn train_steps(c: &mut Criterion) {
         // Every kind with its defaults, and the cache refreshed every 4 steps instead of every step.
         let variants = nsbench::sampler::REGISTRY
             .iter()
-            .map(|(kind, _)| (kind.to_string(), format!("kind = \"{kind}\"")))
+            .map(|i| (i.kind.to_string(), format!("kind = \"{}\"", i.kind)))
             .chain([(
                 "cache-every4".to_string(),
                 "kind = \"cache\"\nrefresh_every = 4".to_string(),

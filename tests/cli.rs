@@ -135,7 +135,8 @@ fn the_smoke_suite_runs_end_to_end_and_its_files_read_back() {
             );
         }
     }
-    // Diagnostics: shares in [0, 1]; popularity concentrates its draws more than uniform does.
+    // Diagnostics: shares in [0, 1]; popularity concentrates its draws more than uniform does, and
+    // uniform is as spread as a uniform draw of its size, whatever the ratio.
     let value = |id: &str, m: &str| {
         rows.iter()
             .find(|r| r.run_id == id && r.metric == m)
@@ -145,6 +146,7 @@ fn the_smoke_suite_runs_end_to_end_and_its_files_read_back() {
     for r in rows
         .iter()
         .filter(|r| r.category == "sampler" && r.metric != "ns_per_negative")
+        .filter(|r| !r.metric.ends_with("_vs_uniform"))
     {
         assert!(
             (0.0..=1.0).contains(&r.value),
@@ -159,6 +161,17 @@ fn the_smoke_suite_runs_end_to_end_and_its_files_read_back() {
             > value("rec-synthetic-uniform-r4-s0", "gini") + 0.1
     );
     assert!(value("rec-synthetic-uniform-r4-s0", "coverage") > 0.9);
+    for ratio in [1, 4] {
+        let id = format!("rec-synthetic-uniform-r{ratio}-s0");
+        let (coverage, gini) = (
+            value(&id, "coverage_vs_uniform"),
+            value(&id, "gini_vs_uniform"),
+        );
+        assert!((coverage - 1.0).abs() < 0.05, "{id}: {coverage}");
+        assert!(gini.abs() < 0.05, "{id}: {gini}");
+        let pop = format!("rec-synthetic-popularity-r{ratio}-s0");
+        assert!(value(&pop, "gini_vs_uniform") > gini + 0.1, "{pop}");
+    }
     let recall = |id: &str| {
         rows.iter()
             .find(|r| r.run_id == id && r.metric == "recall@10")
@@ -527,7 +540,8 @@ model = {{ kind = "mf", dim = 8 }}
         let of: Vec<_> = rows
             .iter()
             .filter(|r| {
-                r.run_id.contains(&format!("-{name}-r2")) || r.run_id.contains(&format!("-{name}-rall"))
+                r.run_id.contains(&format!("-{name}-r2"))
+                    || r.run_id.contains(&format!("-{name}-rall"))
             })
             .collect();
         let metric = |m: &str| of.iter().find(|r| r.metric == m).map(|r| r.value);
@@ -810,7 +824,10 @@ fn a_diverging_cell_is_recorded_as_failed_the_grid_goes_on_and_old_configuration
     for (id, (stage, epoch, reason)) in &failed {
         assert!(id.starts_with("rec-bad-"), "{id}");
         assert_eq!((stage.as_str(), *epoch), ("diverged", 1), "{reason}");
-        assert!(reason.contains("not finite") || reason.contains("loss"), "{reason}");
+        assert!(
+            reason.contains("not finite") || reason.contains("loss"),
+            "{reason}"
+        );
     }
     // Only the good domain's cells are results: never the old bad cells, never a rank from NaN scores.
     let rows = nsbench::store::read_results(&out).unwrap();
@@ -848,10 +865,7 @@ fn a_diverging_cell_is_recorded_as_failed_the_grid_goes_on_and_old_configuration
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(
-        runs.iter().all(|n| n.starts_with("rec-good-")),
-        "{runs:?}"
-    );
+    assert!(runs.iter().all(|n| n.starts_with("rec-good-")), "{runs:?}");
 }
 
 #[test]
@@ -880,7 +894,9 @@ fn a_libtorch_panic_in_one_cell_is_recorded_and_the_other_cells_finish() {
         .arg(&out)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("needs about").and(predicate::str::contains("--max-memory")));
+        .stderr(
+            predicate::str::contains("needs about").and(predicate::str::contains("--max-memory")),
+        );
     assert!(!out.join("runs").exists(), "nothing recorded");
     let assert = nsbench()
         .arg("run")
@@ -900,7 +916,9 @@ fn a_libtorch_panic_in_one_cell_is_recorded_and_the_other_cells_finish() {
     }
     let rows = nsbench::store::read_results(&out).unwrap();
     assert_eq!(rows.len(), 2 * ROWS_PER_CELL, "the k = 1 cells finished");
-    assert!(out.join("plots/synthetic-recall_at_20-vs-ratio.png").is_file());
+    assert!(out
+        .join("plots/synthetic-recall_at_20-vs-ratio.png")
+        .is_file());
 }
 
 #[test]
@@ -1032,7 +1050,11 @@ fn sigkill_at_random_moments_then_resume_gives_the_uninterrupted_numbers() {
         kills += 1;
         // Whatever the moment, every stored cell file is whole.
         for sub in ["runs", "curves", "failures"] {
-            for e in std::fs::read_dir(out.join(sub)).into_iter().flatten().flatten() {
+            for e in std::fs::read_dir(out.join(sub))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 let name = e.file_name().to_string_lossy().into_owned();
                 if !nsbench::store::atomic::is_temp_name(&name) {
                     nsbench::store::read_parquet(&e.path())
@@ -1044,7 +1066,11 @@ fn sigkill_at_random_moments_then_resume_gives_the_uninterrupted_numbers() {
     run_ok(&suite, &out);
     assert_eq!(effectiveness(&out), effectiveness(&reference));
     assert!(failures(&out).is_empty());
-    assert_eq!(temp_files(&out), Vec::<PathBuf>::new(), "leftover temporary files");
+    assert_eq!(
+        temp_files(&out),
+        Vec::<PathBuf>::new(),
+        "leftover temporary files"
+    );
 }
 
 #[test]
@@ -1087,7 +1113,11 @@ fn the_same_data_under_another_path_spelling_is_the_same_cell() {
     run(&suite("b.toml", "./data/../data/ratings.csv"))
         .stderr(predicate::str::contains("trained 0 cells, skipped 1"));
     // Other bytes: another cell.
-    std::fs::write(dir.path().join("data/ratings.csv"), lines.replace("u1,", "u2,")).unwrap();
+    std::fs::write(
+        dir.path().join("data/ratings.csv"),
+        lines.replace("u1,", "u2,"),
+    )
+    .unwrap();
     run(&suite("b.toml", "./data/ratings.csv")).stderr(predicate::str::contains("trained 1 cells"));
 }
 
@@ -1120,7 +1150,11 @@ fn every_loader_refuses_the_malformed_corpus_with_file_line_and_reason() {
     for case in &corpus.case {
         let mut table = case.options.clone();
         table.insert("format".into(), case.format.clone().into());
-        for (key, file) in [("path", &case.file), ("train", &case.train), ("test", &case.test)] {
+        for (key, file) in [
+            ("path", &case.file),
+            ("train", &case.train),
+            ("test", &case.test),
+        ] {
             if let Some(f) = file {
                 listed.insert(f.clone());
                 table.insert(key.into(), dir.join(f).display().to_string().into());
@@ -1133,21 +1167,29 @@ fn every_loader_refuses_the_malformed_corpus_with_file_line_and_reason() {
             (Some(n), Ok(d)) => {
                 assert_eq!(d.train.len() + d.valid.len() + d.test.len(), n, "{name}");
                 for note in &case.notes {
-                    assert!(d.notes.iter().any(|x| x.contains(note)), "{name}: {:?}", d.notes);
+                    assert!(
+                        d.notes.iter().any(|x| x.contains(note)),
+                        "{name}: {:?}",
+                        d.notes
+                    );
                 }
             }
             (Some(_), Err(e)) => panic!("{name} should load: {e}"),
             (None, Ok(_)) => panic!("{name} loaded, but should be refused"),
             (None, Err(e)) => {
                 let message = e.to_string();
-                let shown_name = if name.contains("a-directory") || message.contains("domain corpus") {
-                    true
-                } else {
-                    message.contains(&name)
-                };
+                let shown_name =
+                    if name.contains("a-directory") || message.contains("domain corpus") {
+                        true
+                    } else {
+                        message.contains(&name)
+                    };
                 assert!(shown_name, "{name}: the message names the file: {message}");
                 for x in &case.expect {
-                    assert!(message.contains(x.as_str()), "{name}: expected {x:?} in {message}");
+                    assert!(
+                        message.contains(x.as_str()),
+                        "{name}: expected {x:?} in {message}"
+                    );
                 }
             }
         }

@@ -225,24 +225,29 @@ impl Reader<'_> {
                     let inferred = match fields.len() {
                         2 => vec![Column::User, Column::Item],
                         3 => vec![Column::User, Column::Item, Column::Rating],
-                        4 => vec![Column::User, Column::Item, Column::Rating, Column::Timestamp],
+                        4 => vec![
+                            Column::User,
+                            Column::Item,
+                            Column::Rating,
+                            Column::Timestamp,
+                        ],
                         1 => {
                             return Err(bad(
                                 line_no,
                                 format!(
-                                    "one field, {}, but the format needs at least `user{delim}item` \
+                                "one field, {}, but the format needs at least `user{delim}item` \
                                      separated by {delim:?}",
-                                    shown(line)
-                                ),
+                                shown(line)
+                            ),
                             ))
                         }
                         n => {
                             return Err(bad(
                                 line_no,
                                 format!(
-                                    "{n} fields: name them with `columns` (e.g. [\"user\", \"item\", \
+                                "{n} fields: name them with `columns` (e.g. [\"user\", \"item\", \
                                      \"rating\", \"timestamp\", \"-\"]; allowed: {COLUMN_NAMES})"
-                                ),
+                            ),
                             ))
                         }
                     };

@@ -215,6 +215,36 @@ mod tests {
     }
 
     #[test]
+    fn a_pool_of_a_million_items_is_evaluated_a_block_at_a_time() {
+        let n_items = 1_000_000;
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        let model = Mf::new(
+            &vs.root(),
+            &MfConfig {
+                dim: 4,
+                init_std: 0.1,
+            },
+            50,
+            n_items,
+            0,
+        );
+        let mut x = Interactions::default();
+        for u in 0..50u32 {
+            x.push(u, u * 9973 % n_items as u32);
+        }
+        let targets = UserItems::from_interactions(50, &x);
+        let none = UserItems::from_interactions(50, &Interactions::default());
+        let eval = Evaluator::new(&[10], &[&none], &targets, n_items, Device::Cpu);
+        assert!(
+            eval.chunks.len() > 1,
+            "{} users per block",
+            block_users(n_items)
+        );
+        let metrics = eval.evaluate(&model).unwrap();
+        assert!(metrics.iter().all(|(_, v)| v.is_finite() && *v >= 0.0));
+    }
+
+    #[test]
     fn blocks_shrink_with_the_pool_and_stay_within_memory() {
         assert_eq!(block_users(1000), MAX_BLOCK_USERS);
         let users = block_users(1_000_000);

@@ -220,7 +220,8 @@ mod tests {
             };
             let scores = h
                 .model
-                .score_candidates(&Tensor::from_slice(&queries), ids).unwrap()
+                .score_candidates(&Tensor::from_slice(&queries), ids)
+                .unwrap()
                 .detach();
             s.observe(
                 &Batch {

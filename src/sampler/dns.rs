@@ -171,7 +171,8 @@ mod tests {
         let candidates = dns.uniform.draw(&batch, 30, &mut cx).view([4, 3, 10]);
         let scores = h
             .model
-            .score_candidates(&q_t, &candidates.view([4, 30])).unwrap()
+            .score_candidates(&q_t, &candidates.view([4, 30]))
+            .unwrap()
             .view([4, 3, 10]);
         let batched = candidates
             .gather(2, &scores.argmax(2, true), false)

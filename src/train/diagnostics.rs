@@ -340,6 +340,16 @@ mod tests {
     }
 
     #[test]
+    fn ids_that_cannot_be_read_are_an_error_not_an_empty_count() {
+        let data = one_user();
+        let (_vs, m) = model(1, 4);
+        let floats = Negatives::ids(Tensor::from_slice(&[1.5f32, 2.0]).view([1, 2]));
+        let mut d = Diagnostics::new(4);
+        let q = Tensor::from_slice(&[0i64]);
+        assert!(d.record(&data, &[0], &floats, &m, &q).is_err());
+    }
+
+    #[test]
     fn masked_and_downweighted_negatives_count_as_they_enter_the_loss() {
         // Item 1 is the held-out positive. Masking it out (as fn-filter does) must show as a zero
         // false-negative rate; weighting it by ¼ as a quarter of a negative.
