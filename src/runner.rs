@@ -377,9 +377,27 @@ fn train_one(
             Err(failure(
                 "panic",
                 in_progress,
-                format!("{}{at}", message.trim()),
+                format!("{}{at}", panic_reason(message)),
             ))
         }
+    }
+}
+
+/// The informative part of a panic message: a libtorch error without its C++ stack frames, and
+/// without the `unwrap` wrapping tch puts around it.
+fn panic_reason(message: &str) -> String {
+    let mut m = message.trim();
+    for frames in ["\\nframe #", "\nframe #", "\nException raised from"] {
+        if let Some(at) = m.find(frames) {
+            m = &m[..at];
+        }
+    }
+    let m = m
+        .strip_prefix("called `Result::unwrap()` on an `Err` value: ")
+        .unwrap_or(m);
+    match m.strip_prefix("Torch(\"") {
+        Some(inner) => format!("libtorch: {}", inner.trim_end_matches("\")")),
+        None => m.to_string(),
     }
 }
 
@@ -522,4 +540,21 @@ fn write_resolved_suite(suite: &Suite, out: &Path) -> Result<()> {
     );
     store::atomic::write_bytes(&path, (header + &text).as_bytes())
         .with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::panic_reason;
+
+    #[test]
+    fn a_libtorch_panic_keeps_its_message_and_drops_its_stack_frames() {
+        let raw = "called `Result::unwrap()` on an `Err` value: Torch(\"[enforce fail at alloc_cpu.cpp:127] \
+                   can't allocate memory: you tried to allocate 4096 bytes.\\nframe #0: c10::Throw\\nframe #1\")";
+        assert_eq!(
+            panic_reason(raw),
+            "libtorch: [enforce fail at alloc_cpu.cpp:127] can't allocate memory: you tried to \
+             allocate 4096 bytes."
+        );
+        assert_eq!(panic_reason("index out of bounds "), "index out of bounds");
+    }
 }

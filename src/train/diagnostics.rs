@@ -194,7 +194,7 @@ fn hardness(
     );
     let mut all = model.queries(&q).f_matmul(&model.all_items().tr())?; // (r, N)
     let neg = all.f_gather(1, &ids, false)?; // (r, k)
-                                          // The query's training positives are never "below" a negative: they are not in its pool.
+                                             // The query's training positives are never "below" a negative: they are not in its pool.
     let (mut r_idx, mut c_idx, mut others) = (Vec::new(), Vec::new(), Vec::new());
     for (row, &query) in queries[..rows as usize].iter().enumerate() {
         let known = data.train_by_user.items(query as usize);
