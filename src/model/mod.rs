@@ -89,7 +89,7 @@ impl HostTables<'_> {
     pub fn score_row(&self, q: usize, candidates: &[u32], out: &mut [f32]) {
         assert_eq!(candidates.len(), out.len(), "one score per candidate");
         #[cfg(target_arch = "x86_64")]
-        if self.dim % 8 == 0
+        if self.dim.is_multiple_of(8)
             && std::arch::is_x86_feature_detected!("avx2")
             && std::arch::is_x86_feature_detected!("fma")
         {

@@ -146,7 +146,7 @@ impl Sampler for Cache {
         let ids = Tensor::from_slice(&ids)
             .view([batch.len() as i64, k as i64])
             .to_device(cx.device);
-        if self.config.candidates > 0 && cx.step % self.config.refresh_every == 0 {
+        if self.config.candidates > 0 && cx.step.is_multiple_of(self.config.refresh_every) {
             let keep = self.keep();
             let n2 = self.config.candidates;
             self.caches

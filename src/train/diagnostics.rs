@@ -167,7 +167,7 @@ fn loss_weights(negatives: &Negatives, ids: &Tensor) -> Result<Tensor> {
         None => Tensor::ones(ids.size(), (Kind::Float, ids.device())),
     };
     if let Some(valid) = &negatives.valid {
-        w = w * valid.to_kind(Kind::Float);
+        w *= valid.to_kind(Kind::Float);
     }
     Ok(w.f_clamp_min(0.0)?)
 }
