@@ -25,7 +25,6 @@ pub fn cell_info(
     data: &Dataset,
     config_hash: &str,
     threads: usize,
-    device: Device,
 ) -> Result<CellInfo> {
     Ok(CellInfo {
         suite: spec.suite.clone(),
@@ -48,7 +47,7 @@ pub fn cell_info(
         nsbench_version: provenance::NSBENCH_VERSION.into(),
         libtorch_version: provenance::LIBTORCH_VERSION.into(),
         threads: threads as u32,
-        device: format!("{device:?}").to_lowercase(),
+        device: spec.device.clone(),
         config_hash: config_hash.into(),
         behaviour: spec.behaviour(),
         finished_unix: provenance::unix_now(),
@@ -98,7 +97,7 @@ pub fn run_cell(
         epochs_trained: log.epochs.len() as u32,
         selected_epoch: log.selected_epoch,
         finished_unix: provenance::unix_now(),
-        ..cell_info(spec, data, config_hash, threads, device)?
+        ..cell_info(spec, data, config_hash, threads)?
     };
     Ok(CellOutput {
         info,

@@ -175,6 +175,13 @@ pub fn run() -> Result<()> {
             print_grid(&suite, &out, &suite.device, None)
         }
         Command::Plot { dir } => {
+            if !dir.join(store::RESULTS_FILE).is_file() {
+                return Err(crate::error::StoreError::Invalid {
+                    path: dir,
+                    message: "no results here: run `nsbench run SUITE --out DIR` first".into(),
+                }
+                .into());
+            }
             let _lock = store::open_for_writing(&dir, "plotting")?;
             plot(&dir)
         }

@@ -8,14 +8,16 @@ pub const LIBTORCH_VERSION: &str = env!("NSBENCH_LIBTORCH_VERSION");
 
 /// The process's peak resident memory in MiB (Linux `VmHWM`); NaN where it cannot be read.
 pub fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kib| kib / 1024.0)
+    proc_kib("/proc/self/status", "VmHWM:").map_or(f64::NAN, |kib| kib as f64 / 1024.0)
+}
+
+/// A `KEY: N kB` line of a Linux /proc file, in KiB.
+pub fn proc_kib(file: &str, key: &str) -> Option<u64> {
+    std::fs::read_to_string(file).ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    })
 }
 
 pub fn unix_now() -> u64 {

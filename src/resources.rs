@@ -45,14 +45,7 @@ impl Estimate {
 
 /// The machine's memory in bytes (Linux `MemTotal`; 8 GiB where it cannot be read).
 pub fn machine_memory() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(8 << 30, |kib| kib * 1024)
+    crate::provenance::proc_kib("/proc/meminfo", "MemTotal:").map_or(8 << 30, |kib| kib * 1024)
 }
 
 /// `512MiB`, `8GiB`, `2G`, `1.5TB`, or plain bytes.

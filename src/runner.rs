@@ -240,33 +240,34 @@ pub fn run(suite: &Suite, opts: &RunOptions, _lock: &DirLock) -> Result<RunSumma
                 Ok(Err(f)) | Err(f) => Some(f),
             };
             if let Some(f) = failed {
-                let text = format!("[{n}/{total}] {} FAILED {}", cell.id, describe(&f));
+                let record = FailureRecord {
+                    run_id: cell.id.clone(),
+                    domain: cell.spec.domain.name.clone(),
+                    sampler: cell.spec.sampler.label.clone(),
+                    ratio: cell.spec.ratio,
+                    seed: cell.spec.seed,
+                    stage: f.stage.into(),
+                    epoch: f.epoch,
+                    reason: f.reason.clone(),
+                };
                 progress.finished(line, String::new());
-                progress.println(text);
-                let record = cell_info(&cell.spec, &data, &cell.config_hash, opts.threads, device)
+                progress.println(format!(
+                    "[{n}/{total}] {} {}",
+                    cell.id,
+                    crate::report::describe_failure(&record)
+                ));
+                let stored = cell_info(&cell.spec, &data, &cell.config_hash, opts.threads)
                     .and_then(|info| {
                         store::write_failure(&opts.out, &info, &f)?;
                         Ok(())
                     });
-                if let Err(e) = record {
+                if let Err(e) = stored {
                     progress.println(format!(
                         "could not record the failure of {}: {e:#}",
                         cell.id
                     ));
                 }
-                failures
-                    .lock()
-                    .expect("no poisoned lock")
-                    .push(FailureRecord {
-                        run_id: cell.id.clone(),
-                        domain: cell.spec.domain.name.clone(),
-                        sampler: cell.spec.sampler.label.clone(),
-                        ratio: cell.spec.ratio,
-                        seed: cell.spec.seed,
-                        stage: f.stage.into(),
-                        epoch: f.epoch,
-                        reason: f.reason,
-                    });
+                failures.lock().expect("no poisoned lock").push(record);
             }
             progress.inc();
         }
@@ -292,16 +293,6 @@ fn failure(stage: &'static str, epoch: u32, reason: String) -> Failure {
         epoch,
         reason,
     }
-}
-
-/// `at epoch 3 (diverged): the training loss is NaN`.
-pub fn describe(f: &Failure) -> String {
-    let at = if f.epoch == 0 {
-        "before training".to_string()
-    } else {
-        format!("at epoch {}", f.epoch)
-    };
-    format!("{at} ({}): {}", f.stage, f.reason)
 }
 
 thread_local! {

@@ -1032,22 +1032,41 @@ fn sigkill_at_random_moments_then_resume_gives_the_uninterrupted_numbers() {
     let full_run = started.elapsed();
     let out = dir.path().join("out");
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(8);
-    let mut kills = 0;
-    while kills < 12 {
+    // Kill at a random moment of a run: the length of a run is that of the last one that ended by
+    // itself (the whole grid at first; later runs have fewer cells left). Only kills that hit a live
+    // process count.
+    let (mut typical, mut kills, mut tries) = (full_run, 0, 0);
+    while kills < 10 {
+        tries += 1;
+        assert!(tries < 80, "only {kills} kills hit a running process");
+        let begun = std::time::Instant::now();
         let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("nsbench"))
             .arg("run")
             .arg(&suite)
             .arg("--out")
             .arg(&out)
             .stderr(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        // Anywhere from start-up to the end of a whole run (which may have finished by then).
-        let wait = rng.random_range(0.0..1.2) * full_run.as_secs_f64();
-        std::thread::sleep(std::time::Duration::from_secs_f64(wait));
-        let _ = child.kill(); // SIGKILL (the run may have finished by then)
+        let wait = rng.random_range(0.0..1.0) * typical.as_secs_f64();
+        let deadline = begun + std::time::Duration::from_secs_f64(wait);
+        let mut ended = None;
+        while std::time::Instant::now() < deadline {
+            if child.try_wait().unwrap().is_some() {
+                ended = Some(begun.elapsed());
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        match ended {
+            Some(took) => typical = took,
+            None => {
+                child.kill().unwrap(); // SIGKILL
+                kills += 1;
+            }
+        }
         child.wait().unwrap();
-        kills += 1;
         // Whatever the moment, every stored cell file is whole.
         for sub in ["runs", "curves", "failures"] {
             for e in std::fs::read_dir(out.join(sub))

@@ -170,6 +170,11 @@ mod tests {
         let reference =
             (a.items(&cand) * a.queries(&q).unsqueeze(1)).sum_dim_intlist(-1, false, None);
         assert!(s.allclose(&reference, 1e-5, 1e-6, false));
+        let outside = Tensor::from_slice(&[1i64, 5, 3, 0]).view([2, 2]);
+        assert!(
+            a.score_candidates(&q, &outside).is_err(),
+            "an id outside the table is an error"
+        );
         let wide = Mf::new(
             &vs.root().sub("c"),
             &MfConfig {

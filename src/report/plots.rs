@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use super::summary::{mean_std, Summary};
-use crate::store::{CurveRow, ResultRow};
+use crate::store::{atomic, CurveRow, ResultRow};
 use crate::suite::{ratio_label, ALL};
 
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
@@ -300,18 +300,25 @@ fn save(dir: &Path, name: &str, size: (u32, u32), panels: &[Panel]) -> Result<Ve
     let size = (size.0 + legend.width(), size.1);
     let svg = dir.join(format!("{name}.svg"));
     let png = dir.join(format!("{name}.png"));
+    // Drawn to temporary files and renamed, so a figure is never seen half-drawn.
+    let (svg_tmp, png_tmp) = (
+        atomic::temp_path_keeping_extension(&svg),
+        atomic::temp_path_keeping_extension(&png),
+    );
     draw(
-        SVGBackend::new(&svg, size).into_drawing_area(),
+        SVGBackend::new(&svg_tmp, size).into_drawing_area(),
         panels,
         &entries,
         &legend,
     )?;
     draw(
-        BitMapBackend::new(&png, size).into_drawing_area(),
+        BitMapBackend::new(&png_tmp, size).into_drawing_area(),
         panels,
         &entries,
         &legend,
     )?;
+    std::fs::rename(&svg_tmp, &svg)?;
+    std::fs::rename(&png_tmp, &png)?;
     Ok(vec![svg, png])
 }
 

@@ -23,6 +23,20 @@ pub fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}{TMP_MARK}{}.{n}", std::process::id()))
 }
 
+/// `temp_path` ending in the target's extension too, for writers that choose the format by it.
+pub fn temp_path_keeping_extension(path: &Path) -> PathBuf {
+    let tmp = temp_path(path);
+    match path.extension() {
+        Some(ext) => {
+            let mut name = tmp.into_os_string();
+            name.push(".");
+            name.push(ext);
+            PathBuf::from(name)
+        }
+        None => tmp,
+    }
+}
+
 /// Whether a file name is one of `temp_path`'s.
 pub fn is_temp_name(name: &str) -> bool {
     name.starts_with('.') && name.contains(TMP_MARK)
