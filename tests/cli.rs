@@ -61,6 +61,20 @@ fn run_ok(suite: &Path, out: &Path) -> assert_cmd::assert::Assert {
         .success()
 }
 
+/// `nsbench run SUITE --out OUT ARGS…` started in the background, its output discarded.
+fn spawn_run(suite: &Path, out: &Path, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("nsbench"))
+        .arg("run")
+        .arg(suite)
+        .arg("--out")
+        .arg(out)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn effectiveness(dir: &Path) -> Vec<(String, String, f64)> {
     let rows = nsbench::store::read_results(dir).unwrap();
     let mut out: Vec<_> = rows
@@ -274,15 +288,7 @@ fn a_killed_run_loses_at_most_the_cells_in_flight_and_a_rerun_finishes_the_grid(
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let suite = write_suite(dir.path(), "killed", 200, "");
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("nsbench"))
-        .arg("run")
-        .arg(&suite)
-        .arg("--out")
-        .arg(&out)
-        .args(["--jobs", "1", "--no-plots"])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&suite, &out, &["--jobs", "1", "--no-plots"]);
     let finished = || {
         std::fs::read_dir(out.join("runs")).map_or(0, |d| {
             d.filter_map(Result::ok)
@@ -964,15 +970,7 @@ fn a_second_run_on_one_directory_is_refused_and_the_first_finishes_intact() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let suite = write_suite(dir.path(), "busy", 40, "");
-    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("nsbench"))
-        .arg("run")
-        .arg(&suite)
-        .arg("--out")
-        .arg(&out)
-        .args(["--jobs", "1", "--no-plots"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut first = spawn_run(&suite, &out, &["--jobs", "1", "--no-plots"]);
     let lock = out.join(nsbench::store::LOCK_FILE);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     // The holder has written its PID into the lock file (it re-executes itself once to set its
@@ -1040,15 +1038,7 @@ fn sigkill_at_random_moments_then_resume_gives_the_uninterrupted_numbers() {
         tries += 1;
         assert!(tries < 80, "only {kills} kills hit a running process");
         let begun = std::time::Instant::now();
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("nsbench"))
-            .arg("run")
-            .arg(&suite)
-            .arg("--out")
-            .arg(&out)
-            .stderr(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_run(&suite, &out, &[]);
         let wait = rng.random_range(0.0..1.0) * typical.as_secs_f64();
         let deadline = begun + std::time::Duration::from_secs_f64(wait);
         let mut ended = None;

@@ -179,12 +179,7 @@ pub fn failure_records(df: &DataFrame) -> PolarsResult<Vec<FailureRecord>> {
     );
     let ratio = u32s(df, "ratio")?;
     let epoch = u32s(df, "epoch")?;
-    let seed: Vec<u64> = df
-        .column("seed")?
-        .u64()?
-        .iter()
-        .map(|v| v.unwrap_or(0))
-        .collect();
+    let seed = u64s(df, "seed")?;
     Ok((0..df.height())
         .map(|i| FailureRecord {
             run_id: run_id[i].clone(),
@@ -202,6 +197,15 @@ pub fn failure_records(df: &DataFrame) -> PolarsResult<Vec<FailureRecord>> {
 /// The first value of a string column (the config hash of a one-cell file).
 pub fn first_string(df: &DataFrame, name: &str) -> Option<String> {
     Some(df.column(name).ok()?.str().ok()?.get(0)?.to_string())
+}
+
+fn u64s(df: &DataFrame, name: &str) -> PolarsResult<Vec<u64>> {
+    Ok(df
+        .column(name)?
+        .u64()?
+        .iter()
+        .map(|v| v.unwrap_or(0))
+        .collect())
 }
 
 fn u32s(df: &DataFrame, name: &str) -> PolarsResult<Vec<u32>> {
@@ -229,12 +233,7 @@ pub fn result_rows(df: &DataFrame) -> PolarsResult<Vec<ResultRow>> {
         strings(df, "sampler")?,
     );
     let ratio = u32s(df, "ratio")?;
-    let seed: Vec<u64> = df
-        .column("seed")?
-        .u64()?
-        .iter()
-        .map(|v| v.unwrap_or(0))
-        .collect();
+    let seed = u64s(df, "seed")?;
     let metric = strings(df, "metric")?;
     let value: Vec<f64> = df
         .column("value")?
