@@ -436,7 +436,7 @@ impl Progress {
         let bar = multi.add(ProgressBar::new(cells));
         bar.set_style(
             ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} cells  {elapsed_precise} eta {eta}  {wide_msg}",
+                "{bar:30} {pos}/{len} cells  {elapsed_precise}  {wide_msg}",
             )
             .expect("valid template"),
         );
