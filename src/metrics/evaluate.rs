@@ -28,7 +28,7 @@ pub fn block_users(n_items: usize) -> usize {
 
 /// The model scored some (user, item) pair as NaN or ±inf.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("the model's scores are not finite ({bad} of the {users} users evaluated have a NaN or infinite score)")]
+#[error("the model's scores are not finite (a NaN or infinite score for at least {bad} of the {users} users evaluated)")]
 pub struct NonFiniteScores {
     pub bad: usize,
     pub users: usize,
