@@ -215,7 +215,8 @@ fn sampler_parts(
         ),
         SamplerConfig::Topk(s) => e.add(
             "per-query top lists",
-            users * s.top as f64 * 4.0 + 1024.0 * items * 12.0,
+            users * s.top as f64 * 4.0
+                + (metrics::block_users(items as usize) as f64).min(users) * items * 12.0,
         ),
         SamplerConfig::Queue(s) => e.add("queue of embeddings", s.size as f64 * dim * 4.0),
         SamplerConfig::Pagerank(s) => e.add(

@@ -93,9 +93,10 @@ impl Topk {
         let fetch = (self.config.top + most_known).min(n_items) as i64;
         self.width = self.config.top.min(n_items);
         self.index = vec![0; self.n_users * self.width];
-        const BLOCK: usize = 1024;
-        for start in (0..self.n_users).step_by(BLOCK) {
-            let len = BLOCK.min(self.n_users - start);
+        // Users scored at once: as many as keep a block of scores within the evaluation's budget.
+        let block = crate::metrics::block_users(n_items);
+        for start in (0..self.n_users).step_by(block) {
+            let len = block.min(self.n_users - start);
             let q =
                 Tensor::arange_start(start as i64, (start + len) as i64, (Kind::Int64, cx.device));
             let scores = cx.model.queries(&q).matmul(&items.tr());
