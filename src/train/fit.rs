@@ -62,7 +62,7 @@ pub struct TrainLog {
     pub diagnostics_seconds: f64,
 }
 
-/// Where a cell's training stands, after each epoch (for progress lines).
+/// Where a cell's training stands, after each epoch (for progress lines); epoch 0 when it starts.
 #[derive(Debug, Clone, Copy)]
 pub struct EpochProgress {
     pub epoch: u32,
@@ -120,6 +120,13 @@ pub fn fit(
         eval_seconds: 0.0,
         diagnostics_seconds: 0.0,
     };
+    // Epoch 0: training is about to start (a failure from here on is one of training).
+    progress(EpochProgress {
+        epoch: 0,
+        epochs: cfg.epochs,
+        loss: f64::NAN,
+        elapsed_seconds: 0.0,
+    });
     let (mut best, mut since_best) = (f64::NEG_INFINITY, 0u32);
     let mut step = 0u64;
     let mut diagnostics = Diagnostics::new(data.n_items);
