@@ -1023,7 +1023,7 @@ fn temp_files(dir: &Path) -> Vec<PathBuf> {
 fn sigkill_at_random_moments_then_resume_gives_the_uninterrupted_numbers() {
     use rand::{Rng, SeedableRng};
     let dir = tempfile::tempdir().unwrap();
-    let suite = write_suite(dir.path(), "kills", 6, "");
+    let suite = write_suite(dir.path(), "kills", 20, "");
     let reference = dir.path().join("reference");
     let started = std::time::Instant::now();
     run_ok(&suite, &reference);
