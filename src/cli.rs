@@ -128,7 +128,8 @@ pub fn run() -> Result<()> {
             );
             if !summary.merge.foreign.is_empty() {
                 eprintln!(
-                    "{} stored cells belong to another configuration (not merged, summarised or                      plotted): `nsbench run {} --prune` removes them",
+                    "{} stored cells belong to another configuration (not merged, summarised or plotted): \
+                     `nsbench run {} --prune` removes them",
                     summary.merge.foreign.len(),
                     suite.path.display()
                 );

@@ -108,13 +108,10 @@ pub fn plan(suite: &Suite, out: &Path, device: &str) -> Result<Vec<PlannedCell>>
         .map(|spec| {
             let id = spec.id();
             let config_hash = spec.config_hash(&fingerprints[&spec.domain.name]);
-            let s = stored.get(&id);
-            let is = |h: Option<&Option<String>>| {
-                h.and_then(|h| h.as_deref()) == Some(config_hash.as_str())
-            };
-            let state = if is(s.map(|s| &s.finished)) {
+            let s = stored.get(&id).cloned().unwrap_or_default();
+            let state = if s.finished.as_deref() == Some(config_hash.as_str()) {
                 CellState::Finished
-            } else if is(s.map(|s| &s.failed)) {
+            } else if s.failed.as_deref() == Some(config_hash.as_str()) {
                 CellState::Failed
             } else {
                 CellState::Pending
@@ -219,55 +216,51 @@ pub fn run(suite: &Suite, opts: &RunOptions, _lock: &DirLock) -> Result<RunSumma
                 progress.epoch(line, &cell.id, p)
             });
             let n = done.fetch_add(1, Ordering::SeqCst) + 1;
-            let recorded = match outcome {
-                Ok(o) => store::write_cell(&opts.out, &o.info, &o.metrics, &o.curves)
-                    .map(|()| Ok(headline(&o.metrics)))
-                    .map_err(|e| failure("error", 0, format!("{e:#}"))),
-                Err(f) => Ok(Err(f)),
-            };
-            let failed = match recorded {
-                Ok(Ok(headline)) => {
-                    progress.finished(
-                        line,
-                        format!(
-                            "[{n}/{total}] {} {headline} ({:.1}s)",
-                            cell.id,
-                            t.elapsed().as_secs_f64()
-                        ),
-                    );
-                    None
-                }
-                Ok(Err(f)) | Err(f) => Some(f),
-            };
-            if let Some(f) = failed {
-                let record = FailureRecord {
-                    run_id: cell.id.clone(),
-                    domain: cell.spec.domain.name.clone(),
-                    sampler: cell.spec.sampler.label.clone(),
-                    ratio: cell.spec.ratio,
-                    seed: cell.spec.seed,
-                    stage: f.stage.into(),
-                    epoch: f.epoch,
-                    reason: f.reason.clone(),
-                };
-                progress.finished(line, String::new());
-                progress.println(format!(
-                    "[{n}/{total}] {} {}",
-                    cell.id,
-                    crate::report::describe_failure(&record)
-                ));
-                let stored = cell_info(&cell.spec, &data, &cell.config_hash, opts.threads)
-                    .and_then(|info| {
-                        store::write_failure(&opts.out, &info, &f)?;
-                        Ok(())
-                    });
-                if let Err(e) = stored {
+            // A cell whose rows cannot be written is a failed cell too.
+            let outcome = outcome.and_then(|o| {
+                store::write_cell(&opts.out, &o.info, &o.metrics, &o.curves)
+                    .map_err(|e| failure("error", o.info.epochs_trained, format!("{e:#}")))?;
+                Ok(headline(&o.metrics))
+            });
+            match outcome {
+                Ok(headline) => progress.finished(
+                    line,
+                    format!(
+                        "[{n}/{total}] {} {headline} ({:.1}s)",
+                        cell.id,
+                        t.elapsed().as_secs_f64()
+                    ),
+                ),
+                Err(f) => {
+                    let record = FailureRecord {
+                        run_id: cell.id.clone(),
+                        domain: cell.spec.domain.name.clone(),
+                        sampler: cell.spec.sampler.label.clone(),
+                        ratio: cell.spec.ratio,
+                        seed: cell.spec.seed,
+                        stage: f.stage.into(),
+                        epoch: f.epoch,
+                        reason: f.reason.clone(),
+                    };
+                    progress.finished(line, String::new());
                     progress.println(format!(
-                        "could not record the failure of {}: {e:#}",
-                        cell.id
+                        "[{n}/{total}] {} {}",
+                        cell.id,
+                        crate::report::describe_failure(&record)
                     ));
+                    let stored = cell_info(&cell.spec, &data, &cell.config_hash, opts.threads)
+                        .and_then(|info| {
+                            store::write_failure(&opts.out, &info, &f)?;
+                            Ok(())
+                        });
+                    if let Err(e) = stored {
+                        progress.println(format!(
+                            "could not record the failure of {}: {e:#}",
+                            cell.id
+                        ));
+                    }
+                    failures.lock().expect("no poisoned lock").push(record);
                 }
-                failures.lock().expect("no poisoned lock").push(record);
             }
             progress.inc();
         }
@@ -331,7 +324,7 @@ fn train_one(
     device: tch::Device,
     progress: &mut dyn FnMut(EpochProgress),
 ) -> Result<crate::cell::CellOutput, Failure> {
-    let mut epochs_done = 0u32;
+    let (mut training, mut epochs_done) = (false, 0u32);
     IN_CELL.with(|c| *c.borrow_mut() = Some(String::new()));
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         run_cell(
@@ -341,13 +334,17 @@ fn train_one(
             threads,
             device,
             &mut |p| {
+                training = true;
                 epochs_done = p.epoch;
-                progress(p)
+                if p.epoch > 0 {
+                    progress(p)
+                }
             },
         )
     }));
     let location = IN_CELL.with(|c| c.borrow_mut().take()).unwrap_or_default();
-    let in_progress = epochs_done + 1;
+    // The epoch under way when it failed; 0 before training started (building the model or sampler).
+    let in_progress = if training { epochs_done + 1 } else { 0 };
     match outcome {
         Ok(Ok(o)) => Ok(o),
         Ok(Err(e)) => Err(match e.downcast_ref::<TrainError>() {

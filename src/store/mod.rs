@@ -88,6 +88,23 @@ pub struct Stored {
     pub failed: Option<String>,
 }
 
+impl Stored {
+    /// Whether its finished and its failed file belong to another configuration than `wanted` (the
+    /// plan's hash for this id, None when the plan has no such cell).
+    fn of_another_configuration(&self, wanted: Option<&str>) -> (bool, bool) {
+        let other = |h: &Option<String>| h.as_deref().is_some_and(|h| Some(h) != wanted);
+        (other(&self.finished), other(&self.failed))
+    }
+}
+
+/// The plan as run id → configuration hash.
+fn plan_by_id(planned: &[(String, String)]) -> HashMap<&str, &str> {
+    planned
+        .iter()
+        .map(|(id, h)| (id.as_str(), h.as_str()))
+        .collect()
+}
+
 /// Every cell stored in `dir`, by id. Unreadable files count as absent (the cell runs again).
 pub fn scan(dir: &Path) -> HashMap<String, Stored> {
     let mut out: HashMap<String, Stored> = HashMap::new();
@@ -151,10 +168,7 @@ pub struct MergeReport {
 /// so no stale table outlives its cells.
 pub fn merge(dir: &Path, planned: &[(String, String)]) -> Result<MergeReport, StoreError> {
     let stored = scan(dir);
-    let plan: HashMap<&str, &str> = planned
-        .iter()
-        .map(|(id, h)| (id.as_str(), h.as_str()))
-        .collect();
+    let plan = plan_by_id(planned);
     let mut report = MergeReport::default();
     let (mut finished, mut failed) = (Vec::new(), Vec::new());
     for (id, hash) in planned {
@@ -166,9 +180,8 @@ pub fn merge(dir: &Path, planned: &[(String, String)]) -> Result<MergeReport, St
         }
     }
     for (id, s) in &stored {
-        let wanted = plan.get(id.as_str()).copied();
-        let other = |h: &Option<String>| h.as_deref().is_some_and(|h| Some(h) != wanted);
-        if other(&s.finished) || other(&s.failed) {
+        let (finished, failed) = s.of_another_configuration(plan.get(id.as_str()).copied());
+        if finished || failed {
             report.foreign.push(id.clone());
         }
     }
@@ -184,22 +197,18 @@ pub fn merge(dir: &Path, planned: &[(String, String)]) -> Result<MergeReport, St
 /// Removes the stored cells (run, curve and failure files) whose id or hash is not the plan's; returns
 /// the ids removed.
 pub fn prune(dir: &Path, planned: &[(String, String)]) -> Result<Vec<String>, StoreError> {
-    let plan: HashMap<&str, &str> = planned
-        .iter()
-        .map(|(id, h)| (id.as_str(), h.as_str()))
-        .collect();
+    let plan = plan_by_id(planned);
     let mut removed = Vec::new();
     for (id, s) in scan(dir) {
-        let wanted = plan.get(id.as_str()).copied();
-        let other = |h: &Option<String>| h.as_deref().is_some_and(|h| Some(h) != wanted);
-        if other(&s.finished) {
+        let (finished, failed) = s.of_another_configuration(plan.get(id.as_str()).copied());
+        if finished {
             remove_file(&run_path(dir, &id))?;
             remove_file(&curve_path(dir, &id))?;
         }
-        if other(&s.failed) {
+        if failed {
             remove_file(&failure_path(dir, &id))?;
         }
-        if other(&s.finished) || other(&s.failed) {
+        if finished || failed {
             removed.push(id);
         }
     }
