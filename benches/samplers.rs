@@ -62,7 +62,7 @@ impl Fixture {
         let model = Mf::new(
             &vs.root(),
             &MfConfig { dim, init_std: 0.1 },
-            data.n_users,
+            data.n_queries,
             data.n_items,
             0,
         );
@@ -73,9 +73,9 @@ impl Fixture {
             queries.push(
                 *data
                     .train
-                    .users
+                    .queries
                     .get(j)
-                    .unwrap_or(&(rng.random_range(0..data.n_users as u32))) as i64,
+                    .unwrap_or(&(rng.random_range(0..data.n_queries as u32))) as i64,
             );
             positives.push(*data.train.items.get(j).unwrap_or(&0) as i64);
         }
@@ -259,7 +259,7 @@ fn train_steps(c: &mut Criterion) {
                     dim: 64,
                     init_std: 0.1,
                 },
-                data.n_users,
+                data.n_queries,
                 data.n_items,
                 0,
             );

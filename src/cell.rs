@@ -39,7 +39,7 @@ pub fn cell_info(
         seed: spec.seed,
         epochs_trained: 0,
         selected_epoch: 0,
-        n_users: data.n_users as u64,
+        n_queries: data.n_queries as u64,
         n_items: data.n_items as u64,
         n_train: data.train.len() as u64,
         n_test: data.test.len() as u64,
@@ -68,7 +68,7 @@ pub fn run_cell(
     let vs = nn::VarStore::new(device);
     let model = spec.domain.config.model.build(
         &vs.root(),
-        data.n_users,
+        data.n_queries,
         data.n_items,
         spec.stream_seed("init"),
     );

@@ -133,7 +133,7 @@ pub fn cell_estimate(spec: &RunSpec, data: &Dataset) -> Estimate {
     let mut e = Estimate::default();
     let crate::model::ModelConfig::Mf(m) = &spec.domain.config.model;
     let dim = m.dim as f64;
-    let (users, items) = (data.n_users as f64, data.n_items as f64);
+    let (users, items) = (data.n_queries as f64, data.n_items as f64);
     let batch = (spec.train.batch_size as f64).min(data.train.len().max(1) as f64);
     let k = spec.ratio.max(1) as f64;
     let copies = match spec.train.optimizer {

@@ -715,7 +715,7 @@ fn the_shared_movielens_files_load_with_their_documented_counts() {
     };
     let d = load("ml100k", &DataConfig::Movielens(u_data.clone()), None, 0).unwrap();
     assert_eq!(
-        (d.n_users, d.n_items, d.train.len() + d.test.len()),
+        (d.n_queries, d.n_items, d.train.len() + d.test.len()),
         (943, 1682, 100_000)
     );
     let llo: SplitConfig = toml::from_str("kind = \"leave-last-out\"\nvalid = true").unwrap();
@@ -749,7 +749,7 @@ fn the_shared_movielens_files_load_with_their_documented_counts() {
         (d.train.len(), d.valid.len(), d.test.len()),
         (590_733, 80_897, 164_848)
     );
-    assert_eq!((d.n_users, d.n_items), (6_039, 3_628));
+    assert_eq!((d.n_queries, d.n_items), (6_039, 3_628));
 }
 
 /// The failed cells of a results directory, by run id: (stage, epoch, reason).

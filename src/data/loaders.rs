@@ -31,7 +31,7 @@ pub enum RawSplit {
 
 #[derive(Debug)]
 pub struct RawData {
-    pub n_users: usize,
+    pub n_queries: usize,
     pub n_items: usize,
     pub split: RawSplit,
 }
@@ -88,7 +88,7 @@ pub fn load_files(config: &FileConfig, format: Format) -> Result<RawData, DataEr
         RawSplit::Single(r.read(path)?)
     };
     Ok(RawData {
-        n_users: r.users.0.len(),
+        n_queries: r.users.0.len(),
         n_items: r.items.0.len(),
         split,
     })
@@ -527,7 +527,7 @@ mod tests {
                 ..Default::default()
             };
             let raw = load_files(&config, Format::Movielens).unwrap();
-            assert_eq!((raw.n_users, raw.n_items), (2, 2), "{}", f.display());
+            assert_eq!((raw.n_queries, raw.n_items), (2, 2), "{}", f.display());
             let recs = single(raw);
             assert_eq!(recs.len(), 2, "the rating below min_rating is dropped");
             assert_eq!(
@@ -578,7 +578,7 @@ mod tests {
             ..Default::default()
         };
         let raw = load_files(&config, Format::Adjacency).unwrap();
-        assert_eq!((raw.n_users, raw.n_items), (2, 4));
+        assert_eq!((raw.n_queries, raw.n_items), (2, 4));
         let RawSplit::Given { train, valid, test } = raw.split else {
             panic!()
         };

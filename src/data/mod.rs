@@ -150,50 +150,50 @@ impl DataConfig {
 /// (user, item) pairs as two parallel columns of dense ids.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Interactions {
-    pub users: Vec<u32>,
+    pub queries: Vec<u32>,
     pub items: Vec<u32>,
 }
 
 impl Interactions {
     pub fn len(&self) -> usize {
-        self.users.len()
+        self.queries.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.users.is_empty()
+        self.queries.is_empty()
     }
     pub fn push(&mut self, user: u32, item: u32) {
-        self.users.push(user);
+        self.queries.push(user);
         self.items.push(item);
     }
 }
 
 /// Each user's items, sorted and without duplicates (compressed sparse rows).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct UserItems {
+pub struct QueryItems {
     offsets: Vec<usize>,
     items: Vec<u32>,
 }
 
-impl UserItems {
-    pub fn from_interactions(n_users: usize, data: &Interactions) -> UserItems {
-        let mut counts = vec![0usize; n_users + 1];
-        for &u in &data.users {
+impl QueryItems {
+    pub fn from_interactions(n_queries: usize, data: &Interactions) -> QueryItems {
+        let mut counts = vec![0usize; n_queries + 1];
+        for &u in &data.queries {
             counts[u as usize + 1] += 1;
         }
-        for u in 0..n_users {
+        for u in 0..n_queries {
             counts[u + 1] += counts[u];
         }
         let mut fill = counts.clone();
         let mut items = vec![0u32; data.len()];
-        for (&u, &i) in data.users.iter().zip(&data.items) {
+        for (&u, &i) in data.queries.iter().zip(&data.items) {
             items[fill[u as usize]] = i;
             fill[u as usize] += 1;
         }
         // Sort and dedup each row, then compact.
-        let mut offsets = Vec::with_capacity(n_users + 1);
+        let mut offsets = Vec::with_capacity(n_queries + 1);
         let mut out = Vec::with_capacity(items.len());
         offsets.push(0);
-        for u in 0..n_users {
+        for u in 0..n_queries {
             let row = &mut items[counts[u]..counts[u + 1]];
             row.sort_unstable();
             let start = out.len();
@@ -204,13 +204,13 @@ impl UserItems {
             }
             offsets.push(out.len());
         }
-        UserItems {
+        QueryItems {
             offsets,
             items: out,
         }
     }
 
-    pub fn n_users(&self) -> usize {
+    pub fn n_queries(&self) -> usize {
         self.offsets.len().saturating_sub(1)
     }
 
@@ -240,17 +240,17 @@ impl UserItems {
 #[derive(Debug, Clone)]
 pub struct Dataset {
     pub name: String,
-    pub n_users: usize,
+    pub n_queries: usize,
     pub n_items: usize,
     pub train: Interactions,
     pub valid: Interactions,
     pub test: Interactions,
-    pub train_by_user: UserItems,
-    pub valid_by_user: UserItems,
-    pub test_by_user: UserItems,
+    pub train_by_query: QueryItems,
+    pub valid_by_query: QueryItems,
+    pub test_by_query: QueryItems,
     /// Synthetic data only: every item the generating model deems relevant to each user (observed or
     /// not), so a sampler's false-negative rate can be measured exactly.
-    pub relevant: Option<UserItems>,
+    pub relevant: Option<QueryItems>,
     /// What loading found and fixed (duplicates dropped, test pairs also in train), for the user.
     pub notes: Vec<String>,
 }
@@ -258,19 +258,19 @@ pub struct Dataset {
 impl Dataset {
     pub fn new(
         name: String,
-        n_users: usize,
+        n_queries: usize,
         n_items: usize,
         train: Interactions,
         valid: Interactions,
         test: Interactions,
-        relevant: Option<UserItems>,
+        relevant: Option<QueryItems>,
     ) -> Dataset {
         Dataset {
-            train_by_user: UserItems::from_interactions(n_users, &train),
-            valid_by_user: UserItems::from_interactions(n_users, &valid),
-            test_by_user: UserItems::from_interactions(n_users, &test),
+            train_by_query: QueryItems::from_interactions(n_queries, &train),
+            valid_by_query: QueryItems::from_interactions(n_queries, &valid),
+            test_by_query: QueryItems::from_interactions(n_queries, &test),
             name,
-            n_users,
+            n_queries,
             n_items,
             train,
             valid,
@@ -286,12 +286,12 @@ impl Dataset {
 
     /// How often each item occurs in the training interactions.
     /// The training graph seen from the items: each item's users, sorted (graph-based samplers).
-    pub fn train_by_item(&self) -> UserItems {
+    pub fn train_by_item(&self) -> QueryItems {
         let flipped = Interactions {
-            users: self.train.items.clone(),
-            items: self.train.users.clone(),
+            queries: self.train.items.clone(),
+            items: self.train.queries.clone(),
         };
-        UserItems::from_interactions(self.n_items, &flipped)
+        QueryItems::from_interactions(self.n_items, &flipped)
     }
 
     pub fn item_counts(&self) -> Vec<u64> {
@@ -349,7 +349,7 @@ mod tests {
         for (u, i) in [(1, 5), (0, 3), (1, 2), (1, 5), (0, 1)] {
             x.push(u, i);
         }
-        let ui = UserItems::from_interactions(3, &x);
+        let ui = QueryItems::from_interactions(3, &x);
         assert_eq!(ui.items(0), &[1, 3]);
         assert_eq!(ui.items(1), &[2, 5]);
         assert_eq!(ui.items(2), &[] as &[u32]);

@@ -79,7 +79,7 @@ pub fn apply(
             given_split(name, pairs(&train), pairs(&valid), pairs(&test), &mut notes)?
         }
         RawSplit::Single(records) => {
-            let by_user = group_by_user(raw.n_users, records);
+            let by_user = group_by_user(raw.n_queries, records);
             let split = split.cloned().unwrap_or_default();
             let parts = match &split {
                 SplitConfig::Random(r) => random_holdout(&by_user, r.test, r.valid, seed),
@@ -102,7 +102,7 @@ pub fn apply(
     };
     let mut data = Dataset::new(
         name.to_string(),
-        raw.n_users,
+        raw.n_queries,
         raw.n_items,
         train,
         valid,
@@ -133,7 +133,7 @@ fn given_split(
     let dedup = |x: Interactions, what: &str, notes: &mut Vec<String>| {
         let mut seen = std::collections::HashSet::with_capacity(x.len());
         let mut out = Interactions::default();
-        for (&u, &i) in x.users.iter().zip(&x.items) {
+        for (&u, &i) in x.queries.iter().zip(&x.items) {
             if seen.insert((u, i)) {
                 out.push(u, i);
             }
@@ -152,7 +152,7 @@ fn given_split(
     let (test, _) = dedup(test, "test", notes);
     let not_in_train = |x: Interactions, what: &str, notes: &mut Vec<String>| {
         let mut out = Interactions::default();
-        for (&u, &i) in x.users.iter().zip(&x.items) {
+        for (&u, &i) in x.queries.iter().zip(&x.items) {
             if !in_train.contains(&(u, i)) {
                 out.push(u, i);
             }
@@ -185,8 +185,8 @@ fn given_split(
 }
 
 /// Each user's records, duplicates of an item collapsed to the latest interaction.
-fn group_by_user(n_users: usize, records: Vec<Record>) -> Vec<Vec<Record>> {
-    let mut by_user: Vec<Vec<Record>> = vec![Vec::new(); n_users];
+fn group_by_user(n_queries: usize, records: Vec<Record>) -> Vec<Vec<Record>> {
+    let mut by_user: Vec<Vec<Record>> = vec![Vec::new(); n_queries];
     for r in records {
         by_user[r.user as usize].push(r);
     }
@@ -269,8 +269,8 @@ fn leave_last_out(
 mod tests {
     use super::*;
 
-    fn recs(n_users: u32, per_user: u32) -> Vec<Vec<Record>> {
-        (0..n_users)
+    fn recs(n_queries: u32, per_user: u32) -> Vec<Vec<Record>> {
+        (0..n_queries)
             .map(|u| {
                 (0..per_user)
                     .map(|i| Record {

@@ -14,7 +14,7 @@ use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 
 use super::loaders::{RawData, RawSplit, Record};
-use super::{split, Dataset, Interactions, SplitConfig, UserItems};
+use super::{split, Dataset, Interactions, SplitConfig, QueryItems};
 use crate::error::DataError;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,7 +146,7 @@ pub fn generate(
         }
     }
     let raw = RawData {
-        n_users: c.users,
+        n_queries: c.users,
         n_items: c.items,
         split: RawSplit::Single(records),
     };
@@ -157,7 +157,7 @@ pub fn generate(
         split_config,
         seed.wrapping_add(0x9E37_79B9_7F4A_7C15),
     )?;
-    data.relevant = Some(UserItems::from_interactions(c.users, &relevant));
+    data.relevant = Some(QueryItems::from_interactions(c.users, &relevant));
     Ok(data)
 }
 
@@ -180,10 +180,10 @@ mod tests {
         assert_eq!(rel.nnz(), 50 * 20, "top 10% of 200 items per user");
         for (u, i) in d
             .train
-            .users
+            .queries
             .iter()
             .zip(&d.train.items)
-            .chain(d.test.users.iter().zip(&d.test.items))
+            .chain(d.test.queries.iter().zip(&d.test.items))
         {
             assert!(rel.contains(*u as usize, *i));
         }

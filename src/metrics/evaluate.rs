@@ -8,7 +8,7 @@
 use tch::{Device, Kind, Tensor};
 
 use super::ranking;
-use crate::data::UserItems;
+use crate::data::QueryItems;
 use crate::model::ContrastiveModel;
 
 /// (metric name, value) pairs in `metric_names` order, averaged over evaluated users.
@@ -38,7 +38,7 @@ pub struct NonFiniteScores {
 pub struct Evaluator {
     ks: Vec<usize>,
     chunks: Vec<Chunk>,
-    targets: UserItems,
+    targets: QueryItems,
 }
 
 struct Chunk {
@@ -55,15 +55,15 @@ impl Evaluator {
     /// `n_items`.
     pub fn new(
         ks: &[usize],
-        exclude: &[&UserItems],
-        targets: &UserItems,
+        exclude: &[&QueryItems],
+        targets: &QueryItems,
         n_items: usize,
         device: Device,
     ) -> Evaluator {
-        let users: Vec<usize> = (0..targets.n_users())
+        let users: Vec<usize> = (0..targets.n_queries())
             .filter(|&u| !targets.items(u).is_empty())
             .collect();
-        let pairs = |sets: &[&UserItems], group: &[usize]| {
+        let pairs = |sets: &[&QueryItems], group: &[usize]| {
             let (mut rows, mut cols) = (Vec::new(), Vec::new());
             for (row, &u) in group.iter().enumerate() {
                 for set in sets {
@@ -95,7 +95,7 @@ impl Evaluator {
         }
     }
 
-    pub fn n_users(&self) -> usize {
+    pub fn n_queries(&self) -> usize {
         self.chunks.iter().map(|c| c.users.len()).sum()
     }
 
@@ -114,7 +114,7 @@ impl Evaluator {
             if bad > 0 {
                 return Err(NonFiniteScores {
                     bad,
-                    users: self.n_users(),
+                    users: self.n_queries(),
                 });
             }
             let neg_inf = Tensor::from(f32::NEG_INFINITY).to_device(scores.device());
@@ -166,7 +166,7 @@ impl Evaluator {
                 sums[j] += ranking::reciprocal_rank(first_rank[row] as usize);
             }
         }
-        let n = self.n_users().max(1) as f64;
+        let n = self.n_queries().max(1) as f64;
         Ok(names
             .into_iter()
             .zip(sums)
@@ -203,8 +203,8 @@ mod tests {
         let mut x = Interactions::default();
         x.push(0, 3);
         x.push(1, 5);
-        let targets = UserItems::from_interactions(2, &x);
-        let none = UserItems::from_interactions(2, &Interactions::default());
+        let targets = QueryItems::from_interactions(2, &x);
+        let none = QueryItems::from_interactions(2, &Interactions::default());
         let eval = Evaluator::new(&[1], &[&none], &targets, 6, Device::Cpu);
         assert!(eval.evaluate(&model).is_ok());
         tch::no_grad(|| {
@@ -232,8 +232,8 @@ mod tests {
         for u in 0..50u32 {
             x.push(u, u * 9973 % n_items as u32);
         }
-        let targets = UserItems::from_interactions(50, &x);
-        let none = UserItems::from_interactions(50, &Interactions::default());
+        let targets = QueryItems::from_interactions(50, &x);
+        let none = QueryItems::from_interactions(50, &Interactions::default());
         let eval = Evaluator::new(&[10], &[&none], &targets, n_items, Device::Cpu);
         assert!(
             eval.chunks.len() > 1,

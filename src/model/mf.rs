@@ -34,7 +34,7 @@ pub struct Mf {
 }
 
 impl Mf {
-    pub fn new(root: &nn::Path, c: &MfConfig, n_users: usize, n_items: usize, seed: u64) -> Mf {
+    pub fn new(root: &nn::Path, c: &MfConfig, n_queries: usize, n_items: usize, seed: u64) -> Mf {
         let mut rng = Pcg64Mcg::seed_from_u64(seed);
         let normal = Normal::new(0.0f32, c.init_std as f32)
             .expect("init_std is checked to be finite and >= 0");
@@ -44,7 +44,7 @@ impl Mf {
                 .collect();
             Tensor::from_slice(&values).view([rows as i64, c.dim])
         };
-        let (u, i) = (init(n_users), init(n_items));
+        let (u, i) = (init(n_queries), init(n_items));
         Mf {
             users: root.var_copy("user", &u),
             items: root.var_copy("item", &i),

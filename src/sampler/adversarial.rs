@@ -68,7 +68,7 @@ struct Generator {
 pub struct Adversarial {
     config: AdversarialConfig,
     uniform: Uniform,
-    n_users: usize,
+    n_queries: usize,
     n_items: usize,
     generator: Option<Generator>,
     /// log p_G of the negatives drawn in the last batch (with gradient), awaiting their reward.
@@ -87,7 +87,7 @@ impl Adversarial {
                 },
                 data,
             ),
-            n_users: data.n_users,
+            n_queries: data.n_queries,
             n_items: data.n_items,
             generator: None,
             pending: None,
@@ -105,7 +105,7 @@ impl Adversarial {
                     .collect();
                 Tensor::from_slice(&v).view([rows as i64, d])
             };
-            let (u, i) = (init(self.n_users), init(self.n_items));
+            let (u, i) = (init(self.n_queries), init(self.n_items));
             let root = vs.root();
             let users = root.var_copy("user", &u);
             let items = root.var_copy("item", &i);

@@ -102,7 +102,7 @@ impl Cache {
                 },
                 data,
             ),
-            caches: QueryPools::new(data.n_users, data.n_items, c.cache_size),
+            caches: QueryPools::new(data.n_queries, data.n_items, c.cache_size),
         }
     }
 
@@ -226,7 +226,7 @@ mod tests {
         let top_three = |h: &Harness, q: usize| {
             let scores = &h.scores(&[q as i64])[0];
             let mut ranked: Vec<u32> = (0..10u32)
-                .filter(|&i| !data.train_by_user.contains(q, i))
+                .filter(|&i| !data.train_by_query.contains(q, i))
                 .collect();
             ranked.sort_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]));
             ranked.truncate(3);

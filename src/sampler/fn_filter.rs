@@ -170,7 +170,7 @@ mod tests {
         let valid = Vec::<Vec<bool>>::try_from(negatives.valid.unwrap()).unwrap();
         let (mut kept, mut dropped) = (0, 0);
         for (row, &q) in queries.iter().enumerate() {
-            let p = *data.train_by_user.items(q as usize).last().unwrap() as usize;
+            let p = *data.train_by_query.items(q as usize).last().unwrap() as usize;
             for (&i, &ok) in ids[row].iter().zip(&valid[row]) {
                 assert_eq!(
                     ok,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use super::{Batch, NegativeItems, Negatives, SampleContext, Sampler};
-use crate::data::{Dataset, UserItems};
+use crate::data::{Dataset, QueryItems};
 use crate::error::SamplerError;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -23,14 +23,14 @@ impl FullConfig {
 
 pub struct Full {
     n_items: i64,
-    known: UserItems,
+    known: QueryItems,
 }
 
 impl Full {
     pub fn new(_c: &FullConfig, data: &Dataset) -> Full {
         Full {
             n_items: data.n_items as i64,
-            known: data.train_by_user.clone(),
+            known: data.train_by_query.clone(),
         }
     }
 }
@@ -86,7 +86,7 @@ mod tests {
             for (i, &ok) in row.iter().enumerate() {
                 assert_eq!(
                     ok,
-                    !data.train_by_user.contains(*q, i as u32),
+                    !data.train_by_query.contains(*q, i as u32),
                     "user {q} item {i}"
                 );
             }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
 use super::{Batch, Negatives, SampleContext, Sampler};
-use crate::data::{Dataset, UserItems};
+use crate::data::{Dataset, QueryItems};
 use crate::error::SamplerError;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,8 +60,8 @@ impl McnsConfig {
 
 pub struct Mcns {
     config: McnsConfig,
-    by_user: UserItems,
-    by_item: UserItems,
+    by_user: QueryItems,
+    by_item: QueryItems,
     n_items: u32,
     /// Per query, the chain's current item, if started.
     state: Vec<Option<u32>>,
@@ -71,10 +71,10 @@ impl Mcns {
     pub fn new(c: &McnsConfig, data: &Dataset) -> Mcns {
         Mcns {
             config: c.clone(),
-            by_user: data.train_by_user.clone(),
+            by_user: data.train_by_query.clone(),
             by_item: data.train_by_item(),
             n_items: data.n_items as u32,
-            state: vec![None; data.n_users],
+            state: vec![None; data.n_queries],
         }
     }
 

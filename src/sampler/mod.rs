@@ -60,7 +60,7 @@ use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
-use crate::data::{Dataset, UserItems};
+use crate::data::{Dataset, QueryItems};
 use crate::error::SamplerError;
 use crate::model::ContrastiveModel;
 
@@ -516,19 +516,19 @@ pub trait Sampler: Send {
 pub struct KnownPositives {
     n_items: usize,
     bits: Option<Vec<u64>>,
-    lists: UserItems,
+    lists: QueryItems,
 }
 
 const BITSET_MAX_BITS: usize = 1 << 29; // 64 MiB
 
 impl KnownPositives {
     pub fn new(data: &Dataset) -> KnownPositives {
-        let lists = data.train_by_user.clone();
+        let lists = data.train_by_query.clone();
         let n_items = data.n_items;
-        let total = data.n_users.saturating_mul(n_items);
+        let total = data.n_queries.saturating_mul(n_items);
         let bits = (total <= BITSET_MAX_BITS).then(|| {
             let mut bits = vec![0u64; total.div_ceil(64)];
-            for q in 0..data.n_users {
+            for q in 0..data.n_queries {
                 for &i in lists.items(q) {
                     let at = q * n_items + i as usize;
                     bits[at / 64] |= 1 << (at % 64);
@@ -691,7 +691,7 @@ pub(crate) mod tests {
                 dim: 8,
                 init_std: 1.0,
             };
-            let model = Mf::new(&vs.root(), &config, data.n_users, data.n_items, 0);
+            let model = Mf::new(&vs.root(), &config, data.n_queries, data.n_items, 0);
             Harness {
                 vs,
                 model,
@@ -716,7 +716,7 @@ pub(crate) mod tests {
                 Some(p) => p.to_vec(),
                 None => queries
                     .iter()
-                    .map(|&q| *data.train_by_user.items(q as usize).last().unwrap() as i64)
+                    .map(|&q| *data.train_by_query.items(q as usize).last().unwrap() as i64)
                     .collect(),
             };
             let (q_t, p_t) = (Tensor::from_slice(queries), Tensor::from_slice(&positives));
@@ -884,7 +884,7 @@ pub(crate) mod tests {
                     assert!((0..10).contains(&i), "{kind}: id {i} out of range");
                     let counted = valid.as_ref().is_none_or(|v| v[row][j]);
                     assert!(
-                        !(counted && data.train_by_user.contains(*q as usize, i as u32)),
+                        !(counted && data.train_by_query.contains(*q as usize, i as u32)),
                         "{kind}: user {q} got its positive {i} as a negative"
                     );
                 }

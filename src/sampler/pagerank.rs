@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 use super::{Batch, Negatives, SampleContext, Sampler};
-use crate::data::{Dataset, UserItems};
+use crate::data::{Dataset, QueryItems};
 use crate::error::SamplerError;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,8 +70,8 @@ impl PagerankConfig {
 
 pub struct Pagerank {
     config: PagerankConfig,
-    by_user: UserItems,
-    by_item: UserItems,
+    by_user: QueryItems,
+    by_item: QueryItems,
     n_items: usize,
     exclude: bool,
     /// Per query, its band of items (empty until first seen).
@@ -82,11 +82,11 @@ impl Pagerank {
     pub fn new(c: &PagerankConfig, data: &Dataset) -> Pagerank {
         Pagerank {
             config: c.clone(),
-            by_user: data.train_by_user.clone(),
+            by_user: data.train_by_query.clone(),
             by_item: data.train_by_item(),
             n_items: data.n_items,
             exclude: c.exclude_positives,
-            bands: vec![Vec::new(); data.n_users],
+            bands: vec![Vec::new(); data.n_queries],
         }
     }
 

@@ -16,7 +16,7 @@ use tch::Tensor;
 
 use super::pool::{Keep, QueryPools};
 use super::{score_rows, Batch, Negatives, SampleContext, Sampler, Uniform, UniformConfig};
-use crate::data::{Dataset, UserItems};
+use crate::data::{Dataset, QueryItems};
 use crate::error::SamplerError;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -145,17 +145,17 @@ impl Histories {
 pub struct Srns {
     config: SrnsConfig,
     uniform: Uniform,
-    positives: UserItems,
+    positives: QueryItems,
     /// (Q, S1) memories and their items' score histories, slot by slot.
     memories: QueryPools,
     memory_scores: Histories,
-    /// Score histories of the training interactions, by `UserItems::position`.
+    /// Score histories of the training interactions, by `QueryItems::position`.
     positive_scores: Histories,
 }
 
 impl Srns {
     pub fn new(c: &SrnsConfig, data: &Dataset) -> Srns {
-        let slots = data.n_users * c.memory;
+        let slots = data.n_queries * c.memory;
         Srns {
             config: c.clone(),
             uniform: Uniform::new(
@@ -164,10 +164,10 @@ impl Srns {
                 },
                 data,
             ),
-            positives: data.train_by_user.clone(),
-            memories: QueryPools::new(data.n_users, data.n_items, c.memory),
+            positives: data.train_by_query.clone(),
+            memories: QueryPools::new(data.n_queries, data.n_items, c.memory),
             memory_scores: Histories::new(slots, c.history),
-            positive_scores: Histories::new(data.train_by_user.nnz(), c.history),
+            positive_scores: Histories::new(data.train_by_query.nnz(), c.history),
         }
     }
 
@@ -329,7 +329,7 @@ mod tests {
             }
         });
         let (user, positive) = (1usize, 1i64);
-        let at = data.train_by_user.position(user, positive as u32);
+        let at = data.train_by_query.position(user, positive as u32);
         // The test's own record of σ(s(q, j) − s(q, p)) per epoch for the memory items.
         let mut seen: Vec<Vec<f32>> = Vec::new();
         for epoch in 1..=5 {
@@ -397,7 +397,7 @@ mod tests {
         }
         let scores = &h.scores(&[2])[0];
         let mut ranked: Vec<u32> = (0..10u32)
-            .filter(|&i| !data.train_by_user.contains(2, i))
+            .filter(|&i| !data.train_by_query.contains(2, i))
             .collect();
         ranked.sort_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]));
         let mut memory = s.memory(2).to_vec();

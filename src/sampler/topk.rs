@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use super::{Batch, Negatives, SampleContext, Sampler};
-use crate::data::{Dataset, UserItems};
+use crate::data::{Dataset, QueryItems};
 use crate::error::SamplerError;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,8 +53,8 @@ impl TopkConfig {
 
 pub struct Topk {
     config: TopkConfig,
-    known: Option<UserItems>,
-    n_users: usize,
+    known: Option<QueryItems>,
+    n_queries: usize,
     /// (Q, top) candidate ids, rebuilt at `built_at + refresh_steps`.
     index: Vec<u32>,
     width: usize,
@@ -65,8 +65,8 @@ impl Topk {
     pub fn new(c: &TopkConfig, data: &Dataset) -> Topk {
         Topk {
             config: c.clone(),
-            known: c.exclude_positives.then(|| data.train_by_user.clone()),
-            n_users: data.n_users,
+            known: c.exclude_positives.then(|| data.train_by_query.clone()),
+            n_queries: data.n_queries,
             index: Vec::new(),
             width: 0,
             built_at: None,
@@ -84,7 +84,7 @@ impl Topk {
         let items = cx.model.all_items();
         let n_items = items.size()[0] as usize;
         let most_known = self.known.as_ref().map_or(0, |kn| {
-            (0..self.n_users)
+            (0..self.n_queries)
                 .map(|q| kn.items(q).len())
                 .max()
                 .unwrap_or(0)
@@ -92,11 +92,11 @@ impl Topk {
         // Ask for enough that `top` non-positives remain after dropping the known positives.
         let fetch = (self.config.top + most_known).min(n_items) as i64;
         self.width = self.config.top.min(n_items);
-        self.index = vec![0; self.n_users * self.width];
+        self.index = vec![0; self.n_queries * self.width];
         // Users scored at once: as many as keep a block of scores within the evaluation's budget.
         let block = crate::metrics::block_users(n_items);
-        for start in (0..self.n_users).step_by(block) {
-            let len = block.min(self.n_users - start);
+        for start in (0..self.n_queries).step_by(block) {
+            let len = block.min(self.n_queries - start);
             let q =
                 Tensor::arange_start(start as i64, (start + len) as i64, (Kind::Int64, cx.device));
             let scores = cx.model.queries(&q).matmul(&items.tr());
@@ -164,7 +164,7 @@ mod tests {
     fn top_non_positives(h: &Harness, data: &Dataset, q: usize, n: usize) -> Vec<u32> {
         let scores = &h.scores(&[q as i64])[0];
         let mut ranked: Vec<u32> = (0..10u32)
-            .filter(|&i| !data.train_by_user.contains(q, i))
+            .filter(|&i| !data.train_by_query.contains(q, i))
             .collect();
         ranked.sort_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]));
         ranked.truncate(n);

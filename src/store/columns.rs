@@ -20,7 +20,7 @@ pub struct CellInfo {
     pub seed: u64,
     pub epochs_trained: u32,
     pub selected_epoch: u32,
-    pub n_users: u64,
+    pub n_queries: u64,
     pub n_items: u64,
     pub n_train: u64,
     pub n_test: u64,
@@ -111,7 +111,7 @@ fn provenance_columns(info: &CellInfo, n: usize) -> Vec<Column> {
     vec![
         Column::new("epochs_trained".into(), vec![info.epochs_trained; n]),
         Column::new("selected_epoch".into(), vec![info.selected_epoch; n]),
-        Column::new("n_users".into(), vec![info.n_users; n]),
+        Column::new("n_queries".into(), vec![info.n_queries; n]),
         Column::new("n_items".into(), vec![info.n_items; n]),
         Column::new("n_train".into(), vec![info.n_train; n]),
         Column::new("n_test".into(), vec![info.n_test; n]),

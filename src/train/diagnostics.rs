@@ -87,11 +87,11 @@ impl Diagnostics {
                 self.weight_of_item[i as usize] += wi;
                 self.effective += 1;
                 self.total_weight += wi;
-                if data.valid_by_user.contains(q, item) || data.test_by_user.contains(q, item) {
+                if data.valid_by_query.contains(q, item) || data.test_by_query.contains(q, item) {
                     self.held_out += wi;
                 }
                 if let Some(rel) = &data.relevant {
-                    if rel.contains(q, item) && !data.train_by_user.contains(q, item) {
+                    if rel.contains(q, item) && !data.train_by_query.contains(q, item) {
                         self.true_false += wi;
                     }
                 }
@@ -197,7 +197,7 @@ fn hardness(
                                              // The query's training positives are never "below" a negative: they are not in its pool.
     let (mut r_idx, mut c_idx, mut others) = (Vec::new(), Vec::new(), Vec::new());
     for (row, &query) in queries[..rows as usize].iter().enumerate() {
-        let known = data.train_by_user.items(query as usize);
+        let known = data.train_by_query.items(query as usize);
         for &i in known {
             r_idx.push(row as i64);
             c_idx.push(i as i64);
@@ -318,7 +318,7 @@ mod tests {
         negatives: &Negatives,
         queries: &[i64],
     ) -> Vec<(&'static str, f64)> {
-        let (_vs, m) = model(data.n_users, data.n_items);
+        let (_vs, m) = model(data.n_queries, data.n_items);
         let mut d = Diagnostics::new(data.n_items);
         d.record(data, queries, negatives, &m, &Tensor::from_slice(queries))
             .unwrap();

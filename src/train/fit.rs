@@ -90,16 +90,16 @@ pub fn fit(
     let mut opt = optimizer(cfg, vs)?;
     let test_eval = Evaluator::new(
         &cfg.ks,
-        &[&data.train_by_user, &data.valid_by_user],
-        &data.test_by_user,
+        &[&data.train_by_query, &data.valid_by_query],
+        &data.test_by_query,
         data.n_items,
         device,
     );
     let valid_eval = data.has_validation().then(|| {
         Evaluator::new(
             &cfg.ks,
-            &[&data.train_by_user],
-            &data.valid_by_user,
+            &[&data.train_by_query],
+            &data.valid_by_query,
             data.n_items,
             device,
         )
@@ -136,7 +136,7 @@ pub fn fit(
         let mut diagnosing = Duration::ZERO;
         order.shuffle(&mut streams.shuffle);
         for (j, &o) in order.iter().enumerate() {
-            queries[j] = data.train.users[o as usize] as i64;
+            queries[j] = data.train.queries[o as usize] as i64;
             positives[j] = data.train.items[o as usize] as i64;
         }
         let queries_t = Tensor::from_slice(&queries).to_device(device);
