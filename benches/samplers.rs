@@ -17,7 +17,7 @@ use nsbench::sampler::{
     AliasTable, Batch, Negatives, PopularityConfig, SampleContext, Sampler, SamplerConfig,
     UniformConfig,
 };
-use nsbench::train::{optimizer, train_step, TrainConfig};
+use nsbench::train::{optimizer, train_step, LossConfig, TrainConfig};
 
 /// Draws per measured call of the raw-rate benchmarks: 4096 rows × 256.
 const ROWS: usize = 4096;
@@ -288,6 +288,7 @@ fn train_steps(c: &mut Criterion) {
                     step += 1;
                     black_box(train_step(
                         &cfg,
+                        &LossConfig::Bpr,
                         &model,
                         &mut opt,
                         s.as_mut(),

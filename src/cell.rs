@@ -29,9 +29,11 @@ pub fn cell_info(
     Ok(CellInfo {
         suite: spec.suite.clone(),
         run_id: spec.id(),
-        domain: spec.domain.name.clone(),
-        dataset: data.name.clone(),
-        model: spec.domain.config.model.name().into(),
+        domain: spec.domain.config.kind.as_str().into(),
+        dataset: spec.domain.name.clone(),
+        model: spec.model().name().into(),
+        loss: spec.loss.label(),
+        loss_params: serde_json::to_string(&spec.loss)?,
         sampler: spec.sampler.label.clone(),
         sampler_kind: spec.sampler.config.kind().into(),
         sampler_params: serde_json::to_string(&spec.sampler.config)?,
@@ -66,12 +68,10 @@ pub fn run_cell(
 ) -> Result<CellOutput> {
     tch::set_num_threads(threads as i32);
     let vs = nn::VarStore::new(device);
-    let model = spec.domain.config.model.build(
-        &vs.root(),
-        data.n_queries,
-        data.n_items,
-        spec.stream_seed("init"),
-    );
+    let model = spec
+        .model()
+        .build(&vs.root(), data, spec.stream_seed("init"))
+        .map_err(anyhow::Error::msg)?;
     let mut sampler = spec
         .sampler
         .config
@@ -83,6 +83,7 @@ pub fn run_cell(
     };
     let log = train::fit(
         &spec.train,
+        &spec.loss,
         data,
         model.as_ref(),
         &vs,

@@ -106,6 +106,13 @@ pub fn generator_estimate(domain: &Domain) -> Estimate {
         );
         e.add("per-user affinity and order", items * 8.0);
     }
+    if let DataConfig::SyntheticKg(c) = &domain.config.data {
+        let truth = c.triples as f64 / c.observed;
+        e.add("latent vectors", (c.entities + c.relations) as f64 * c.dim as f64 * 4.0);
+        e.add("distances of one anchor", c.entities as f64 * 8.0);
+        // Triples, their pairs, query index, known answers, ground truth.
+        e.add("triples, queries and answers", truth * 12.0 + c.triples as f64 * 120.0);
+    }
     e
 }
 
@@ -131,9 +138,13 @@ pub fn check_generator(domain: &Domain, limit: u64) -> Result<(), ResourceError>
 /// The dominant allocations of one cell on `data`.
 pub fn cell_estimate(spec: &RunSpec, data: &Dataset) -> Estimate {
     let mut e = Estimate::default();
-    let crate::model::ModelConfig::Mf(m) = &spec.domain.config.model;
-    let dim = m.dim as f64;
+    let dim = spec.model().dim() as f64;
     let (users, items) = (data.n_queries as f64, data.n_items as f64);
+    // Trainable rows: users and items, or entities and relations (a KG query is composed, not stored).
+    let rows = match &data.kg {
+        Some(kg) => items + kg.n_relations as f64,
+        None => users + items,
+    };
     let batch = (spec.train.batch_size as f64).min(data.train.len().max(1) as f64);
     let k = spec.ratio.max(1) as f64;
     let copies = match spec.train.optimizer {
@@ -142,7 +153,7 @@ pub fn cell_estimate(spec: &RunSpec, data: &Dataset) -> Estimate {
     };
     e.add(
         "embedding tables with gradients and optimiser state",
-        (users + items) * dim * 4.0 * copies,
+        rows * dim * 4.0 * copies,
     );
     e.add(
         "training order and batch ids",

@@ -234,7 +234,7 @@ pub fn run(suite: &Suite, opts: &RunOptions, _lock: &DirLock) -> Result<RunSumma
                 Err(f) => {
                     let record = FailureRecord {
                         run_id: cell.id.clone(),
-                        domain: cell.spec.domain.name.clone(),
+                        domain: cell.spec.domain.config.kind.as_str().into(),
                         sampler: cell.spec.sampler.label.clone(),
                         ratio: cell.spec.ratio,
                         seed: cell.spec.seed,

@@ -838,7 +838,7 @@ fn a_diverging_cell_is_recorded_as_failed_the_grid_goes_on_and_old_configuration
     // Only the good domain's cells are results: never the old bad cells, never a rank from NaN scores.
     let rows = nsbench::store::read_results(&out).unwrap();
     assert_eq!(rows.len(), 2 * ROWS_PER_CELL);
-    assert!(rows.iter().all(|r| r.domain == "good"));
+    assert!(rows.iter().all(|r| r.dataset == "good"));
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(
         summary.contains("Failed cells (2)") && summary.contains("rec-bad-uniform-r2-s1"),

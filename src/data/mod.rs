@@ -4,10 +4,12 @@
 //! Users and items get dense ids `0..n` in order of first appearance in the files (train file first), so
 //! the same files always give the same ids.
 
+pub mod kg;
 mod loaders;
 mod split;
 mod synthetic;
 
+pub use kg::{KgData, SyntheticKgConfig};
 pub use split::SplitConfig;
 pub use synthetic::SyntheticConfig;
 
@@ -29,6 +31,10 @@ pub enum DataConfig {
     Delimited(FileConfig),
     /// NGCF / LightGCN releases: one line per user, `user item item ...`.
     Adjacency(FileConfig),
+    /// Knowledge-graph triples, `head<TAB>relation<TAB>tail`: given `train`, `valid`, `test` files.
+    Triples(FileConfig),
+    /// The embedded knowledge-graph generator (translational latent model), with known ground truth.
+    SyntheticKg(SyntheticKgConfig),
 }
 
 /// Files of one data set: either one `path` (split by `[domain].split`) or given `train` + `test` files
@@ -104,9 +110,17 @@ impl DataConfig {
     /// same input would load or generate other interactions.
     pub fn version(&self) -> u32 {
         match self {
-            DataConfig::Synthetic(_) => 1,
-            DataConfig::Movielens(_) | DataConfig::Delimited(_) | DataConfig::Adjacency(_) => 1,
+            DataConfig::Synthetic(_) | DataConfig::SyntheticKg(_) => 1,
+            DataConfig::Movielens(_)
+            | DataConfig::Delimited(_)
+            | DataConfig::Adjacency(_)
+            | DataConfig::Triples(_) => 1,
         }
+    }
+
+    /// Whether the format holds knowledge-graph triples (for domains of kind `kg`).
+    pub fn is_kg(&self) -> bool {
+        matches!(self, DataConfig::Triples(_) | DataConfig::SyntheticKg(_))
     }
 
     pub fn format(&self) -> &'static str {
@@ -115,22 +129,25 @@ impl DataConfig {
             DataConfig::Movielens(_) => "movielens",
             DataConfig::Delimited(_) => "delimited",
             DataConfig::Adjacency(_) => "adjacency",
+            DataConfig::Triples(_) => "triples",
+            DataConfig::SyntheticKg(_) => "synthetic-kg",
         }
     }
 
     pub fn file_config(&self) -> Option<&FileConfig> {
         match self {
-            DataConfig::Synthetic(_) => None,
-            DataConfig::Movielens(f) | DataConfig::Delimited(f) | DataConfig::Adjacency(f) => {
-                Some(f)
-            }
+            DataConfig::Synthetic(_) | DataConfig::SyntheticKg(_) => None,
+            DataConfig::Movielens(f)
+            | DataConfig::Delimited(f)
+            | DataConfig::Adjacency(f)
+            | DataConfig::Triples(f) => Some(f),
         }
     }
 
     /// A short label for run ids when the domain has no `name`: `synthetic`, or the data file's folder.
     pub fn default_name(&self) -> String {
         let Some(files) = self.file_config() else {
-            return "synthetic".into();
+            return self.format().into();
         };
         let first = files
             .files()
@@ -253,6 +270,8 @@ pub struct Dataset {
     pub relevant: Option<QueryItems>,
     /// What loading found and fixed (duplicates dropped, test pairs also in train), for the user.
     pub notes: Vec<String>,
+    /// Knowledge graphs: which triple side each query is, every known answer, relation statistics.
+    pub kg: Option<KgData>,
 }
 
 impl Dataset {
@@ -277,6 +296,16 @@ impl Dataset {
             test,
             relevant,
             notes: Vec::new(),
+            kg: None,
+        }
+    }
+
+    /// Training examples an epoch trains on: one per triple for a knowledge graph (whose `train` holds
+    /// both sides of each), one per pair otherwise.
+    pub fn n_examples(&self) -> usize {
+        match &self.kg {
+            Some(_) => self.train.len() / 2,
+            None => self.train.len(),
         }
     }
 
@@ -316,6 +345,8 @@ pub fn load(
         DataConfig::Movielens(f) => loaders::load_files(f, loaders::Format::Movielens)?,
         DataConfig::Delimited(f) => loaders::load_files(f, loaders::Format::Delimited)?,
         DataConfig::Adjacency(f) => loaders::load_files(f, loaders::Format::Adjacency)?,
+        DataConfig::Triples(f) => return kg::load_files(name, f),
+        DataConfig::SyntheticKg(c) => return kg::generate(name, c, seed),
     };
     split::apply(name, raw, split, seed)
 }

@@ -1,8 +1,10 @@
 //! Effectiveness metrics: pure per-user functions (`ranking`) and the batched full-ranking evaluator.
 
 mod evaluate;
+pub mod kg;
 pub mod ranking;
 
+pub use kg::KgEvaluator;
 pub use evaluate::{
     block_users, Evaluator, MetricValues, NonFiniteScores, BYTES_PER_SCORE, EVAL_BLOCK_BYTES,
 };
@@ -21,4 +23,57 @@ pub fn metric_names(ks: &[usize]) -> Vec<String> {
     }
     names.push("mrr".into());
     names
+}
+
+/// A domain's evaluation protocol on one split: full ranking of held-out items (rec) or filtered
+/// link prediction on both sides (kg).
+pub enum Protocol {
+    Rec(Evaluator),
+    Kg(KgEvaluator),
+}
+
+impl Protocol {
+    /// The protocol of `data`'s domain for the test split, or the validation split (`None` without one).
+    pub fn for_split(
+        data: &crate::data::Dataset,
+        ks: &[usize],
+        test: bool,
+        device: tch::Device,
+    ) -> Option<Protocol> {
+        if !test && !data.has_validation() {
+            return None;
+        }
+        Some(match &data.kg {
+            Some(kg) => Protocol::Kg(KgEvaluator::new(
+                if test { &data.test } else { &data.valid },
+                &kg.known,
+                data.n_items,
+                device,
+            )),
+            None if test => Protocol::Rec(Evaluator::new(
+                ks,
+                &[&data.train_by_query, &data.valid_by_query],
+                &data.test_by_query,
+                data.n_items,
+                device,
+            )),
+            None => Protocol::Rec(Evaluator::new(
+                ks,
+                &[&data.train_by_query],
+                &data.valid_by_query,
+                data.n_items,
+                device,
+            )),
+        })
+    }
+
+    pub fn evaluate(
+        &self,
+        model: &dyn crate::model::ContrastiveModel,
+    ) -> Result<MetricValues, NonFiniteScores> {
+        match self {
+            Protocol::Rec(e) => e.evaluate(model),
+            Protocol::Kg(e) => e.evaluate(model),
+        }
+    }
 }

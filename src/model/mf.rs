@@ -68,8 +68,8 @@ impl ContrastiveModel for Mf {
             .view(shape.as_slice())
     }
 
-    fn all_queries(&self) -> Tensor {
-        self.users.shallow_clone()
+    fn query_table(&self) -> Option<Tensor> {
+        Some(self.users.shallow_clone())
     }
 
     fn all_items(&self) -> Tensor {

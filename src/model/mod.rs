@@ -1,9 +1,15 @@
-//! Models that score (query, candidate) pairs by a dot product of embeddings. Matrix factorisation is the
-//! recommendation model; the `ContrastiveModel` trait is what trainers and model-aware samplers use.
+//! Models score (query, candidate) pairs: a query embedding (a user; a head and a relation; …) against a
+//! candidate embedding (an item; an entity; …) under the model's `Similarity` (a dot product, or minus a
+//! distance). Matrix factorisation is the recommendation model, TransE, DistMult, ComplEx and RotatE the
+//! knowledge-graph ones; the `ContrastiveModel` trait is all that trainers, samplers and evaluators see.
 
+mod kg;
 mod mf;
+mod similarity;
 
+pub use kg::{KgModel, KgModelConfig, KgQueryIndex, KgScore};
 pub use mf::{Mf, MfConfig};
+pub use similarity::Similarity;
 
 use serde::{Deserialize, Serialize};
 use tch::{nn, TchError, Tensor};
@@ -13,6 +19,10 @@ use tch::{nn, TchError, Tensor};
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ModelConfig {
     Mf(MfConfig),
+    Transe(KgModelConfig),
+    Distmult(KgModelConfig),
+    Complex(KgModelConfig),
+    Rotate(KgModelConfig),
 }
 
 impl Default for ModelConfig {
@@ -25,29 +35,96 @@ impl ModelConfig {
     pub fn name(&self) -> &'static str {
         match self {
             ModelConfig::Mf(_) => "mf",
+            ModelConfig::Transe(_) => "transe",
+            ModelConfig::Distmult(_) => "distmult",
+            ModelConfig::Complex(_) => "complex",
+            ModelConfig::Rotate(_) => "rotate",
         }
     }
 
     /// Behaviour version (enters the configuration hash): bump it when the model's scores or
     /// initialisation change.
     pub fn version(&self) -> u32 {
+        1
+    }
+
+    /// The knowledge-graph score function and configuration, for the KG models.
+    pub fn kg(&self) -> Option<(KgScore, &KgModelConfig)> {
         match self {
-            ModelConfig::Mf(_) => 1,
+            ModelConfig::Mf(_) => None,
+            ModelConfig::Transe(c) => Some((
+                KgScore::TransE {
+                    norm: c.norm.unwrap_or(1),
+                },
+                c,
+            )),
+            ModelConfig::Distmult(c) => Some((KgScore::DistMult, c)),
+            ModelConfig::Complex(c) => Some((KgScore::ComplEx, c)),
+            ModelConfig::Rotate(c) => Some((KgScore::RotatE, c)),
         }
     }
 
+    /// Embedding width.
+    pub fn dim(&self) -> i64 {
+        match self {
+            ModelConfig::Mf(c) => c.dim,
+            ModelConfig::Transe(c)
+            | ModelConfig::Distmult(c)
+            | ModelConfig::Complex(c)
+            | ModelConfig::Rotate(c) => c.dim,
+        }
+    }
+
+    /// Problems with the parameters, as (key, message).
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut p = Vec::new();
+        if self.dim() < 1 {
+            p.push(("dim", format!("must be >= 1 (got {})", self.dim())));
+        }
+        match self {
+            ModelConfig::Transe(c) if !matches!(c.norm, None | Some(1) | Some(2)) => {
+                p.push(("norm", format!("must be 1 or 2 (got {:?})", c.norm)))
+            }
+            ModelConfig::Distmult(c) | ModelConfig::Complex(c) | ModelConfig::Rotate(c)
+                if c.norm.is_some() =>
+            {
+                p.push(("norm", "only TransE has a norm".into()))
+            }
+            ModelConfig::Complex(c) | ModelConfig::Rotate(c) if c.dim % 2 != 0 => p.push((
+                "dim",
+                format!(
+                    "must be even: {} embeds dim/2 complex numbers (got {})",
+                    self.name(),
+                    c.dim
+                ),
+            )),
+            _ => {}
+        }
+        p
+    }
+
     /// Builds the model's parameters in `root`, initialised from `seed` (not from libtorch's global
-    /// generator, which cells running in parallel would share).
+    /// generator, which cells running in parallel would share). Knowledge-graph models need the data's
+    /// query index (which entity, relation and side each query is).
     pub fn build(
         &self,
         root: &nn::Path,
-        n_queries: usize,
-        n_items: usize,
+        data: &crate::data::Dataset,
         seed: u64,
-    ) -> Box<dyn ContrastiveModel> {
-        match self {
-            ModelConfig::Mf(c) => Box::new(Mf::new(root, c, n_queries, n_items, seed)),
-        }
+    ) -> Result<Box<dyn ContrastiveModel>, String> {
+        Ok(match self {
+            ModelConfig::Mf(c) => Box::new(Mf::new(root, c, data.n_queries, data.n_items, seed)),
+            _ => {
+                let (score, c) = self.kg().expect("every other model is a KG model");
+                let index = data.kg.as_ref().ok_or_else(|| {
+                    format!(
+                        "model {:?} scores knowledge-graph triples: it needs a domain of kind \"kg\"",
+                        self.name()
+                    )
+                })?;
+                Box::new(KgModel::new(root, score, c, &index.queries, data.n_items, seed))
+            }
+        })
     }
 }
 
@@ -132,29 +209,46 @@ impl HostTables<'_> {
     }
 }
 
-/// A two-sided embedding model: s(q, c) = ⟨queries(q), items(c)⟩.
+/// A two-sided embedding model: s(q, c) = similarity(queries(q), items(c)).
 pub trait ContrastiveModel: Send {
     /// Query embeddings, `ids` (B) i64 → (B, D).
     fn queries(&self, ids: &Tensor) -> Tensor;
-    /// Item embeddings, `ids` of any shape (...) i64 → (..., D).
+    /// Item (candidate) embeddings, `ids` of any shape (...) i64 → (..., D).
     fn items(&self, ids: &Tensor) -> Tensor;
-    /// Every query's embedding, (Q, D).
-    fn all_queries(&self) -> Tensor;
     /// Every item's embedding, (N, D): for full ranking and non-sampling losses.
     fn all_items(&self) -> Tensor;
     /// Number of items in the candidate pool.
     fn n_items(&self) -> i64;
-    /// The tables as host slices when they live in CPU memory as contiguous f32 (else None).
+    /// How a query embedding and a candidate embedding make a score.
+    fn similarity(&self) -> Similarity {
+        Similarity::Dot
+    }
+    /// The query embeddings as one trainable table (Q, D), when they are one (MF's users): the L2
+    /// penalty can then weigh table rows by use instead of gathering them.
+    fn query_table(&self) -> Option<Tensor> {
+        None
+    }
+    /// The tables as host slices when they live in CPU memory as contiguous f32 and the similarity is a
+    /// dot product (else None): the fast host path of candidate-scoring samplers.
     fn host_tables(&self) -> Option<HostTables<'_>> {
         None
     }
+    /// Applied after every optimiser step: constraints of the model's paper (TransE keeps entity
+    /// embeddings on the unit sphere). Default: none.
+    fn after_step(&self) {}
     /// Scores of each query against its own candidates: `queries` (B) and `candidates` (B, M) → (B, M),
     /// without gradient (samplers score candidates to choose among them, never to train through).
     /// One batched call; samplers use it to score candidates, never one at a time.
     fn score_candidates(&self, queries: &Tensor, candidates: &Tensor) -> Result<Tensor, TchError> {
         let _no_grad = tch::no_grad_guard();
         let q = self.queries(queries).unsqueeze(1);
-        (self.items(candidates) * q).f_sum_dim_intlist(-1, false, None)
+        self.similarity().f_pairwise(&q, &self.items(candidates))
+    }
+    /// Scores of each query against the whole pool, `queries` (B) → (B, N), with gradient (the `full`
+    /// reference trains through it; evaluation calls it under `no_grad`).
+    fn score_all(&self, queries: &Tensor) -> Result<Tensor, TchError> {
+        self.similarity()
+            .f_all(&self.queries(queries), &self.all_items())
     }
 }
 

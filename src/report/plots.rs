@@ -101,7 +101,7 @@ fn sampler_looks(samplers: &[String]) -> HashMap<String, Look> {
     // (colour slot, marker) pairs taken.
     let mut used: Vec<(usize, usize)> = samplers
         .iter()
-        .filter_map(|s| fixed(s).map(|slot| (slot % PALETTE.len(), 0)))
+        .filter_map(|s| fixed(s).map(|slot| (slot % PALETTE.len(), slot / PALETTE.len())))
         .collect();
     samplers
         .iter()
@@ -115,7 +115,8 @@ fn sampler_looks(samplers: &[String]) -> HashMap<String, Look> {
                     used.push(free);
                     free
                 },
-                |slot| (slot % PALETTE.len(), 0),
+                // Past the palette, kinds wrap around with the next marker.
+                |slot| (slot % PALETTE.len(), slot / PALETTE.len()),
             );
             let look = Look {
                 color: PALETTE[slot],
@@ -140,7 +141,7 @@ pub fn render_all(
     std::fs::create_dir_all(dir)?;
     let mut files = Vec::new();
     let looks = sampler_looks(&summary.distinct(|r| r.sampler.clone()));
-    for domain in summary.distinct(|r| r.domain.clone()) {
+    for domain in summary.distinct(|r| r.dataset.clone()) {
         let metrics: Vec<String> = summary
             .distinct(|r| (r.metric.clone(), r.category.clone()))
             .into_iter()
@@ -189,7 +190,7 @@ fn ratio_panel(
     let log_ratios: Vec<f64> = summary
         .rows
         .iter()
-        .filter(|r| r.domain == domain && r.ratio != ALL)
+        .filter(|r| r.dataset == domain && r.ratio != ALL)
         .map(|r| (r.ratio as f64).log2())
         .collect();
     let (lo, hi) = log_ratios
@@ -206,7 +207,7 @@ fn ratio_panel(
             let points: Vec<(f64, f64, f64)> = summary
                 .rows
                 .iter()
-                .filter(|r| r.domain == domain && r.sampler == sampler && r.metric == metric)
+                .filter(|r| r.dataset == domain && r.sampler == sampler && r.metric == metric)
                 .flat_map(|r| {
                     n_seeds = n_seeds.max(r.n_seeds);
                     if r.ratio == ALL {
@@ -252,7 +253,7 @@ fn convergence_panels(
     // (sampler, ratio) -> epoch -> values over seeds
     let mut groups: BTreeMap<(String, u32), BTreeMap<u32, Vec<f64>>> = BTreeMap::new();
     for (r, c) in curves {
-        if r.domain == domain && c.metric == metric && c.split == split {
+        if r.dataset == domain && c.metric == metric && c.split == split {
             groups
                 .entry((r.sampler.clone(), r.ratio))
                 .or_default()

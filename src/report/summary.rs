@@ -17,7 +17,7 @@ fn same_at_k1(label: &str) -> Option<&'static str> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SummaryRow {
-    pub domain: String,
+    pub dataset: String,
     pub sampler: String,
     pub ratio: u32,
     pub category: String,
@@ -57,7 +57,7 @@ pub fn summarize(rows: &[ResultRow]) -> Summary {
     let mut groups: BTreeMap<GroupKey, (String, Vec<f64>)> = BTreeMap::new();
     for r in rows {
         let key = (
-            r.domain.clone(),
+            r.dataset.clone(),
             r.sampler.clone(),
             r.ratio,
             r.metric.clone(),
@@ -77,7 +77,7 @@ pub fn summarize(rows: &[ResultRow]) -> Summary {
             let (category, values) = &groups[&key];
             let (mean, std) = mean_std(values);
             SummaryRow {
-                domain: key.0,
+                dataset: key.0,
                 sampler: key.1,
                 ratio: key.2,
                 category: category.clone(),
@@ -112,15 +112,20 @@ impl Summary {
         metric: &str,
     ) -> Option<&SummaryRow> {
         self.rows.iter().find(|r| {
-            r.domain == domain && r.sampler == sampler && r.ratio == ratio && r.metric == metric
+            r.dataset == domain && r.sampler == sampler && r.ratio == ratio && r.metric == metric
         })
     }
 
     /// One table per domain: sampler × ratio rows; the largest-K recall and NDCG, MRR, and time per epoch.
     pub fn markdown_table(&self) -> String {
         let mut out = String::new();
-        for domain in self.distinct(|r| r.domain.clone()) {
-            let metrics = self.distinct(|r| r.metric.clone());
+        for domain in self.distinct(|r| r.dataset.clone()) {
+            let mut metrics: Vec<String> = Vec::new();
+            for r in self.rows.iter().filter(|r| r.dataset == domain) {
+                if !metrics.contains(&r.metric) {
+                    metrics.push(r.metric.clone());
+                }
+            }
             let largest = |prefix: &str| {
                 metrics
                     .iter()
@@ -136,7 +141,15 @@ impl Summary {
                 .into_iter()
                 .flatten()
                 .collect();
-            cols.extend(["mrr", "epoch_seconds", "sampler_share"].map(String::from));
+            cols.push("mrr".into());
+            // Link prediction's hits (kg).
+            cols.extend(
+                ["hits@1", "hits@10"]
+                    .map(String::from)
+                    .into_iter()
+                    .filter(|m| metrics.contains(m)),
+            );
+            cols.extend(["epoch_seconds", "sampler_share"].map(String::from));
             out.push_str(&format!(
                 "## {domain}\n\n| sampler | k | seeds | {} |\n|---|---:|---:|",
                 cols.join(" | ")
@@ -148,7 +161,7 @@ impl Summary {
                     let Some(first) = self
                         .rows
                         .iter()
-                        .find(|r| r.domain == domain && r.sampler == sampler && r.ratio == ratio)
+                        .find(|r| r.dataset == domain && r.sampler == sampler && r.ratio == ratio)
                     else {
                         continue;
                     };
@@ -189,7 +202,7 @@ mod tests {
     fn row(sampler: &str, seed: u64, value: f64) -> ResultRow {
         ResultRow {
             run_id: format!("{sampler}-{seed}"),
-            domain: "d".into(),
+            dataset: "d".into(),
             sampler: sampler.into(),
             ratio: 4,
             seed,

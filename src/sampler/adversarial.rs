@@ -182,7 +182,6 @@ impl Sampler for Adversarial {
 mod tests {
     use super::*;
     use crate::data::Interactions;
-    use crate::model::ContrastiveModel;
     use crate::sampler::tests::Harness;
     use crate::sampler::NegativeItems;
 

@@ -115,7 +115,6 @@ pub(crate) fn first_max(scores: &[f32]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ContrastiveModel;
     use crate::sampler::tests::sample_with_model;
     use crate::sampler::tests::{draw_with_model, tiny_data};
 
@@ -162,7 +161,7 @@ mod tests {
         };
         let mut cx = SampleContext {
             rng: &mut h.rng,
-            model: &h.model,
+            model: h.model.as_ref(),
             device: tch::Device::Cpu,
             epoch: 1,
             epochs: 1,

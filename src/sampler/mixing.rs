@@ -194,7 +194,6 @@ impl Sampler for Mixing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ContrastiveModel;
     use crate::sampler::tests::{tiny_data, Harness};
 
     /// The coefficient t with e = a + t (b − a), and the distance of e from that line.

@@ -13,6 +13,7 @@
 
 mod adversarial;
 mod alias;
+mod bernoulli;
 mod bounded;
 mod cache;
 mod curriculum;
@@ -36,6 +37,7 @@ mod topk;
 mod uniform;
 pub use adversarial::{Adversarial, AdversarialConfig};
 pub use alias::AliasTable;
+pub use bernoulli::{Bernoulli, BernoulliConfig};
 pub use bounded::{Bounded, BoundedConfig};
 pub use cache::{Cache, CacheConfig};
 pub use curriculum::{Curriculum, CurriculumConfig};
@@ -88,6 +90,7 @@ pub enum SamplerConfig {
     Mixing(MixingConfig),
     Pagerank(PagerankConfig),
     Srns(SrnsConfig),
+    Bernoulli(BernoulliConfig),
 }
 
 /// What the registry knows of a sampler.
@@ -104,7 +107,12 @@ pub struct SamplerInfo {
     pub same_at_k1: Option<&'static str>,
     /// Takes every candidate, whatever the ratio: one cell per seed, ratio `all`.
     pub ratio_free: bool,
+    /// The domains (`[[domain]].kind`) it runs in.
+    pub domains: &'static [&'static str],
 }
+
+/// Every domain: the sampler sees only queries, positives, the pool, known positives and scores.
+const ALL_DOMAINS: &[&str] = &["rec", "kg"];
 
 /// Every registered sampler, in the order of the families of SAMPLERS.md: static, hard, adversarial,
 /// graph, efficient, debiased, full.
@@ -115,6 +123,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         version: 1,
         same_at_k1: None,
         ratio_free: false,
+        domains: ALL_DOMAINS,
     },
     SamplerInfo {
         kind: "popularity",
@@ -123,6 +132,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         version: 1,
         same_at_k1: None,
         ratio_free: false,
+        domains: ALL_DOMAINS,
     },
     SamplerInfo {
         kind: "dns",
@@ -131,6 +141,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         version: 1,
         same_at_k1: None,
         ratio_free: false,
+        domains: ALL_DOMAINS,
     },
     SamplerInfo {
         kind: "topk",
@@ -138,6 +149,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         version: 1,
         same_at_k1: None,
         ratio_free: false,
+        domains: ALL_DOMAINS,
     },
     SamplerInfo {
         kind: "srns",
@@ -145,6 +157,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         version: 1,
         same_at_k1: None,
         ratio_free: false,
+        domains: ALL_DOMAINS,
     },
     SamplerInfo {
         kind: "bounded",
@@ -153,6 +166,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         version: 1,
         same_at_k1: None,
         ratio_free: false,
+        domains: ALL_DOMAINS,
     },
     SamplerInfo {
         kind: "curriculum",
@@ -160,6 +174,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         version: 1,
         same_at_k1: None,
         ratio_free: false,
+        domains: ALL_DOMAINS,
     },
     SamplerInfo {
         kind: "mixing",
@@ -167,6 +182,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         version: 1,
         same_at_k1: None,
         ratio_free: false,
+        domains: ALL_DOMAINS,
     },
     SamplerInfo {
         kind: "self-adversarial",
@@ -175,6 +191,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         version: 1,
         same_at_k1: Some("uniform (one negative: its softmax weight is 1)"),
         ratio_free: false,
+        domains: ALL_DOMAINS,
     },
     SamplerInfo {
         kind: "adversarial",
@@ -182,6 +199,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         version: 1,
         same_at_k1: None,
         ratio_free: false,
+        domains: ALL_DOMAINS,
     },
     SamplerInfo {
         kind: "pagerank",
@@ -189,6 +207,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         version: 1,
         same_at_k1: None,
         ratio_free: false,
+        domains: ALL_DOMAINS,
     },
     SamplerInfo {
         kind: "mcns",
@@ -196,6 +215,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         version: 1,
         same_at_k1: None,
         ratio_free: false,
+        domains: ALL_DOMAINS,
     },
     SamplerInfo {
         kind: "in-batch",
@@ -204,6 +224,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         version: 1,
         same_at_k1: None,
         ratio_free: false,
+        domains: ALL_DOMAINS,
     },
     SamplerInfo {
         kind: "mixed",
@@ -211,6 +232,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         version: 1,
         same_at_k1: None,
         ratio_free: false,
+        domains: ALL_DOMAINS,
     },
     SamplerInfo {
         kind: "cache",
@@ -218,6 +240,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         version: 1,
         same_at_k1: None,
         ratio_free: false,
+        domains: ALL_DOMAINS,
     },
     SamplerInfo {
         kind: "queue",
@@ -225,6 +248,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         version: 1,
         same_at_k1: None,
         ratio_free: false,
+        domains: ALL_DOMAINS,
     },
     SamplerInfo {
         kind: "debiased",
@@ -232,6 +256,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         version: 1,
         same_at_k1: None,
         ratio_free: false,
+        domains: ALL_DOMAINS,
     },
     SamplerInfo {
         kind: "hard-debiased",
@@ -239,6 +264,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         version: 1,
         same_at_k1: Some("debiased (one negative: its softmax weight is 1)"),
         ratio_free: false,
+        domains: ALL_DOMAINS,
     },
     SamplerInfo {
         kind: "fn-filter",
@@ -246,6 +272,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         version: 2,
         same_at_k1: None,
         ratio_free: false,
+        domains: ALL_DOMAINS,
     },
     SamplerInfo {
         kind: "full",
@@ -253,6 +280,15 @@ pub const REGISTRY: &[SamplerInfo] = &[
         version: 1,
         same_at_k1: None,
         ratio_free: true,
+        domains: ALL_DOMAINS,
+    },
+    SamplerInfo {
+        kind: "bernoulli",
+        description: "uniform entities, the head corrupted with probability tph / (tph + hpt) of the triple's relation, else the tail (TransH, Wang et al. 2014); exclude_positives = true",
+        version: 1,
+        same_at_k1: None,
+        ratio_free: false,
+        domains: &["kg"],
     },
 ];
 
@@ -289,6 +325,7 @@ impl SamplerConfig {
             SamplerConfig::Mixing(_) => "mixing",
             SamplerConfig::Pagerank(_) => "pagerank",
             SamplerConfig::Srns(_) => "srns",
+            SamplerConfig::Bernoulli(_) => "bernoulli",
         }
     }
 
@@ -315,15 +352,17 @@ impl SamplerConfig {
             SamplerConfig::Mixing(c) => c.tag(),
             SamplerConfig::Pagerank(c) => c.tag(),
             SamplerConfig::Srns(c) => c.tag(),
+            SamplerConfig::Bernoulli(c) => c.tag(),
         }
     }
 
     /// Problems with the parameters, as (key, message).
     pub fn problems(&self) -> Vec<(&'static str, String)> {
         match self {
-            SamplerConfig::Uniform(_) | SamplerConfig::InBatch(_) | SamplerConfig::Full(_) => {
-                Vec::new()
-            }
+            SamplerConfig::Uniform(_)
+            | SamplerConfig::InBatch(_)
+            | SamplerConfig::Full(_)
+            | SamplerConfig::Bernoulli(_) => Vec::new(),
             SamplerConfig::Popularity(c) => c.problems(),
             SamplerConfig::Dns(c) => c.problems(),
             SamplerConfig::SelfAdversarial(c) => c.problems(),
@@ -367,6 +406,7 @@ impl SamplerConfig {
             SamplerConfig::Mixing(c) => Box::new(Mixing::new(c, data)),
             SamplerConfig::Pagerank(c) => Box::new(Pagerank::new(c, data)),
             SamplerConfig::Srns(c) => Box::new(Srns::new(c, data)),
+            SamplerConfig::Bernoulli(c) => Box::new(Bernoulli::new(c, data)?),
         })
     }
 }
@@ -388,6 +428,17 @@ impl Batch<'_> {
     pub fn is_empty(&self) -> bool {
         self.queries.is_empty()
     }
+}
+
+/// Which side of a knowledge-graph triple an epoch trains (and so corrupts); other domains have one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Corruption {
+    /// Head or tail with probability ½ each, per triple and epoch.
+    EvenSides,
+    /// The head with probability tph / (tph + hpt) of the triple's relation (Wang et al. 2014).
+    Bernoulli,
+    /// Both sides of every triple every epoch (non-sampling references: 1vsAll).
+    BothSides,
 }
 
 /// What a sampler may use besides the batch.
@@ -436,6 +487,9 @@ pub struct Negatives {
     pub weights: Option<Tensor>,
     /// log proposal probability of each negative (B, k), for logQ correction.
     pub log_q: Option<Tensor>,
+    /// log proposal probability of each row's positive (B), where the sampler's proposal could have
+    /// drawn it (in-batch): the sampled softmax corrects the positive's logit too (Yi et al. 2019).
+    pub log_q_pos: Option<Tensor>,
     /// (B, k) bool: false marks a slot that must not count as a negative.
     pub valid: Option<Tensor>,
     /// For embedding negatives: the (B, k) ids they were stored from or synthesised around, so the
@@ -450,6 +504,7 @@ impl Negatives {
             items: NegativeItems::Ids(ids),
             weights: None,
             log_q: None,
+            log_q_pos: None,
             valid: None,
             origin: None,
             objective: Objective::Domain,
@@ -508,6 +563,11 @@ pub trait Sampler: Send {
 
     /// Called after every epoch. Default: nothing.
     fn end_epoch(&mut self, _epoch: u32) {}
+
+    /// Which side of each knowledge-graph triple is corrupted. Default: both equally.
+    fn corruption(&self) -> Corruption {
+        Corruption::EvenSides
+    }
 }
 
 /// Every query's training positives, for rejecting them from draws: a bitset where queries × pool fits in
@@ -677,7 +737,7 @@ pub(crate) mod tests {
     /// sampler sees across calls, for tests of stateful samplers.
     pub struct Harness {
         pub vs: tch::nn::VarStore,
-        pub model: Mf,
+        pub model: Box<dyn ContrastiveModel>,
         pub rng: Pcg64Mcg,
         pub epoch: u32,
         pub epochs: u32,
@@ -687,11 +747,25 @@ pub(crate) mod tests {
     impl Harness {
         pub fn new(data: &Dataset, seed: u64) -> Harness {
             let vs = tch::nn::VarStore::new(Device::Cpu);
-            let config = MfConfig {
-                dim: 8,
-                init_std: 1.0,
+            // Recommendation: MF (a dot product, with the host fast path); knowledge graphs: TransE
+            // (a distance: every sampler must score through the model, not assume a dot product).
+            let model: Box<dyn ContrastiveModel> = match &data.kg {
+                None => {
+                    let config = MfConfig {
+                        dim: 8,
+                        init_std: 1.0,
+                    };
+                    Box::new(Mf::new(&vs.root(), &config, data.n_queries, data.n_items, 0))
+                }
+                Some(kg) => Box::new(crate::model::KgModel::new(
+                    &vs.root(),
+                    crate::model::KgScore::TransE { norm: 1 },
+                    &crate::model::KgModelConfig { dim: 8, norm: None },
+                    &kg.queries,
+                    data.n_items,
+                    0,
+                )),
             };
-            let model = Mf::new(&vs.root(), &config, data.n_queries, data.n_items, 0);
             Harness {
                 vs,
                 model,
@@ -728,7 +802,7 @@ pub(crate) mod tests {
             };
             let mut cx = SampleContext {
                 rng: &mut self.rng,
-                model: &self.model,
+                model: self.model.as_ref(),
                 device: Device::Cpu,
                 epoch: self.epoch,
                 epochs: self.epochs,
@@ -742,7 +816,7 @@ pub(crate) mod tests {
         /// Every query's scores over the pool, (Q, N).
         pub fn scores(&self, queries: &[i64]) -> Vec<Vec<f32>> {
             let q = Tensor::from_slice(queries);
-            let s = self.model.queries(&q).matmul(&self.model.all_items().tr());
+            let s = self.model.score_all(&q).unwrap();
             Vec::<Vec<f32>>::try_from(s.detach()).unwrap()
         }
 
@@ -803,9 +877,24 @@ pub(crate) mod tests {
         draw_with_model(sampler, data, queries, k, seed).0
     }
 
+    /// A knowledge graph shaped like `tiny_data`: 10 entities, 2 relations; query 0 = (e0, r0, ?) has the
+    /// answers 1..=8, queries 1 and 2 (heads of (?, r0, e1) and (?, r0, e2)) have e0.
+    pub fn tiny_kg() -> Dataset {
+        let mut triples: Vec<[u32; 3]> = (1..=8).map(|t| [0, 0, t]).collect();
+        triples.extend([[1, 1, 0], [2, 1, 5]]);
+        crate::data::kg::build("tiny-kg", 10, 2, &triples, &[], &[[9, 0, 1]], None)
+    }
+
     #[test]
     fn every_registered_sampler_draws_in_bounds_reproducibly_and_never_a_known_positive() {
-        let data = tiny_data();
+        // Every sampler, on every domain it supports: the contract is the same.
+        for data in [tiny_data(), tiny_kg()] {
+            contract(&data);
+        }
+    }
+
+    fn contract(data: &Dataset) {
+        let domain = if data.kg.is_some() { "kg" } else { "rec" };
         let configs = [
             SamplerConfig::Uniform(UniformConfig::default()),
             SamplerConfig::Popularity(PopularityConfig::default()),
@@ -834,6 +923,7 @@ pub(crate) mod tests {
             SamplerConfig::Mixing(MixingConfig::default()),
             SamplerConfig::Pagerank(PagerankConfig::default()),
             SamplerConfig::Srns(SrnsConfig::default()),
+            SamplerConfig::Bernoulli(BernoulliConfig::default()),
         ];
         let kinds: std::collections::BTreeSet<_> = configs.iter().map(|c| c.kind()).collect();
         assert_eq!(
@@ -841,9 +931,14 @@ pub(crate) mod tests {
             REGISTRY.len(),
             "every registered sampler joins this contract test"
         );
+        let configs: Vec<_> = configs
+            .into_iter()
+            .filter(|c| c.info().domains.contains(&domain))
+            .collect();
+        assert!(configs.len() >= REGISTRY.len() - 1, "{domain}: nearly every sampler runs");
         let queries = [0i64, 1, 2, 0];
         let run = |c: &SamplerConfig, seed| {
-            sample_with_model(c.build(&data).unwrap().as_mut(), &data, &queries, 50, seed).0
+            sample_with_model(c.build(data).unwrap().as_mut(), data, &queries, 50, seed).0
         };
         // What each sampler drew, per row: the ids, or for `full` the valid part of the pool.
         let drawn = |n: &Negatives| match &n.items {
@@ -856,7 +951,7 @@ pub(crate) mod tests {
         };
         for c in &configs {
             let (a, b, other) = (run(c, 7), run(c, 7), run(c, 8));
-            let kind = c.kind();
+            let kind = format!("{domain} {}", c.kind());
             assert_eq!(drawn(&a), drawn(&b), "{kind}: same seed, same draws");
             if !matches!(a.items, NegativeItems::All) {
                 assert_ne!(

@@ -174,7 +174,6 @@ fn stored(q: &Queue) -> Vec<Vec<f32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ContrastiveModel;
     use crate::sampler::tests::{tiny_data, Harness};
 
     #[test]

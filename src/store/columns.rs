@@ -8,9 +8,15 @@ use polars::prelude::*;
 pub struct CellInfo {
     pub suite: String,
     pub run_id: String,
+    /// The domain's kind: `rec`, `kg`.
     pub domain: String,
+    /// The data set's name (the domain's `name`).
     pub dataset: String,
     pub model: String,
+    /// The loss (kind, plus parameters that differ from its defaults).
+    pub loss: String,
+    /// The loss's full configuration as JSON.
+    pub loss_params: String,
     /// Sampler label (kind, plus parameters when a suite has two of a kind).
     pub sampler: String,
     pub sampler_kind: String,
@@ -81,7 +87,9 @@ pub struct CurveRow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResultRow {
     pub run_id: String,
-    pub domain: String,
+    /// The data set (one table and one set of figures each).
+    pub dataset: String,
+    /// The series: the sampler's label, with the loss appended where the run id names it.
     pub sampler: String,
     pub ratio: u32,
     pub seed: u64,
@@ -98,6 +106,8 @@ fn info_columns(info: &CellInfo, n: usize) -> Vec<Column> {
         s("domain", &info.domain),
         s("dataset", &info.dataset),
         s("model", &info.model),
+        s("loss", &info.loss),
+        s("loss_params", &info.loss_params),
         s("sampler", &info.sampler),
         s("sampler_kind", &info.sampler_kind),
         s("sampler_params", &info.sampler_params),
@@ -226,11 +236,23 @@ fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
         .collect())
 }
 
+/// A cell's series in tables and figures: its sampler, or "sampler-loss" where the id names the loss
+/// (a suite with several losses).
+fn series(run_id: &str, sampler: &str, loss: &str) -> String {
+    let named = format!("-{sampler}-{}-r", crate::suite::make_filename_safe(loss));
+    if run_id.contains(&named) {
+        format!("{sampler}-{loss}")
+    } else {
+        sampler.to_string()
+    }
+}
+
 pub fn result_rows(df: &DataFrame) -> PolarsResult<Vec<ResultRow>> {
-    let (run_id, domain, sampler) = (
+    let (run_id, dataset, sampler, loss) = (
         strings(df, "run_id")?,
-        strings(df, "domain")?,
+        strings(df, "dataset")?,
         strings(df, "sampler")?,
+        strings(df, "loss")?,
     );
     let ratio = u32s(df, "ratio")?;
     let seed = u64s(df, "seed")?;
@@ -248,8 +270,8 @@ pub fn result_rows(df: &DataFrame) -> PolarsResult<Vec<ResultRow>> {
     Ok((0..df.height())
         .map(|i| ResultRow {
             run_id: run_id[i].clone(),
-            domain: domain[i].clone(),
-            sampler: sampler[i].clone(),
+            dataset: dataset[i].clone(),
+            sampler: series(&run_id[i], &sampler[i], &loss[i]),
             ratio: ratio[i],
             seed: seed[i],
             category: category[i].clone(),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::file::{DomainConfig, SuiteFile};
 use crate::error::SuiteError;
 use crate::sampler::SamplerConfig;
-use crate::train::TrainConfig;
+use crate::train::{LossConfig, TrainConfig};
 
 /// A validated suite: every axis non-empty, every value in range, every data file present, every path
 /// resolved.
@@ -27,11 +27,24 @@ pub struct Suite {
     pub samplers: Vec<SamplerEntry>,
 }
 
-/// A domain with its label and resolved paths.
+/// A domain with its label, resolved paths and model, and its loss axis.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Domain {
     pub name: String,
     pub config: DomainConfig,
+    /// The losses its cells train under (the domain's, else `[train]`'s, else the domain's default),
+    /// each with its label; not serialised (each cell carries its own loss, so adding a loss to the
+    /// axis leaves the other cells' hashes alone).
+    #[serde(skip)]
+    pub losses: Vec<LossEntry>,
+}
+
+/// A loss of a domain's axis and how run ids name it (`None`: the domain's single default loss, not
+/// named).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LossEntry {
+    pub label: Option<String>,
+    pub config: LossConfig,
 }
 
 /// A sampler with the label that names it in run ids (its kind, plus its parameters when two samplers of
@@ -55,7 +68,19 @@ impl Suite {
                 device: Some(self.device.clone()),
             },
             train: self.train.clone(),
-            domains: self.domains.iter().map(|d| d.config.clone()).collect(),
+            domains: self
+                .domains
+                .iter()
+                .map(|d| {
+                    let mut c = d.config.clone();
+                    if d.losses.len() > 1 || d.losses.iter().any(|l| l.label.is_some()) {
+                        c.loss = Some(crate::train::Losses::Many(
+                            d.losses.iter().map(|l| l.config.clone()).collect(),
+                        ));
+                    }
+                    c
+                })
+                .collect(),
             samplers: self.samplers.iter().map(|s| s.config.clone()).collect(),
         }
     }
@@ -221,6 +246,24 @@ impl SuiteFile {
             });
         }
 
+        for d in &domains {
+            let kind = d.config.kind.as_str();
+            for (n, entry) in samplers.iter().enumerate() {
+                let info = entry.config.info();
+                if !info.domains.contains(&kind) {
+                    return Err(err(
+                        &format!("sampler[{n}]"),
+                        format!(
+                            "sampler {:?} runs in {} domains only, and domain {:?} is {kind}: give it a suite of its own",
+                            info.kind,
+                            info.domains.join(" and "),
+                            d.name
+                        ),
+                    ));
+                }
+            }
+        }
+
         Ok(Suite {
             name: s.name.clone(),
             path: path.to_path_buf(),
@@ -270,17 +313,6 @@ fn check_train(t: &TrainConfig) -> Result<(), Problem> {
         );
     }
     if let Some(es) = &t.early_stopping {
-        let names = crate::metrics::metric_names(&t.ks);
-        if !names.contains(&es.metric) {
-            return p(
-                "early_stopping.metric",
-                format!(
-                    "{:?} is not reported; allowed: {}",
-                    es.metric,
-                    names.join(", ")
-                ),
-            );
-        }
         if es.patience == 0 {
             return p("early_stopping.patience", "must be >= 1".into());
         }
@@ -298,7 +330,15 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
                 return p(&format!("data.{k}"), m);
             }
         }
-        DataConfig::Movielens(f) | DataConfig::Delimited(f) | DataConfig::Adjacency(f) => {
+        DataConfig::SyntheticKg(c) => {
+            if let Some((k, m)) = c.problems().into_iter().next() {
+                return p(&format!("data.{k}"), m);
+            }
+        }
+        DataConfig::Movielens(f)
+        | DataConfig::Delimited(f)
+        | DataConfig::Adjacency(f)
+        | DataConfig::Triples(f) => {
             *f = f.resolved(dir);
             match (&f.path, &f.train, &f.test) {
                 (Some(_), None, None) => {}
@@ -360,20 +400,95 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
         }
         Some(SplitConfig::LeaveLastOut(_)) | None => {}
     }
-    let crate::model::ModelConfig::Mf(m) = &d.model;
-    if m.dim < 1 || !(m.init_std >= 0.0 && m.init_std.is_finite()) {
+    use crate::suite::DomainKind;
+    let model = d.model();
+    if let crate::model::ModelConfig::Mf(m) = &model {
+        if !(m.init_std >= 0.0 && m.init_std.is_finite()) {
+            return p(
+                "model.init_std",
+                format!("must be >= 0 (got {})", m.init_std),
+            );
+        }
+    }
+    if let Some((k, m)) = model.problems().into_iter().next() {
+        return p(&format!("model.{k}"), m);
+    }
+    let kind = d.kind.as_str();
+    let is_kg_model = model.kg().is_some();
+    if (d.kind == DomainKind::Kg) != is_kg_model {
+        let allowed = match d.kind {
+            DomainKind::Rec => "`mf`",
+            DomainKind::Kg => "`transe`, `distmult`, `complex` or `rotate`",
+        };
         return p(
-            "model",
-            format!(
-                "mf needs dim >= 1 and init_std >= 0 (got dim = {}, init_std = {})",
-                m.dim, m.init_std
-            ),
+            "model.kind",
+            format!("{:?} is not a model of a {kind} domain; allowed: {allowed}", model.name()),
         );
     }
+    if (d.kind == DomainKind::Kg) != config.data.is_kg() {
+        let allowed = match d.kind {
+            DomainKind::Rec => "`synthetic`, `movielens`, `delimited` or `adjacency`",
+            DomainKind::Kg => "`triples` (train/valid/test files) or `synthetic-kg`",
+        };
+        return p(
+            "data.format",
+            format!("{:?} is not data of a {kind} domain; allowed: {allowed}", config.data.format()),
+        );
+    }
+    if d.kind == DomainKind::Kg && d.split.is_some() {
+        return p("split", "knowledge graphs come split (train/valid/test files, or the generator's `valid` and `test` shares): remove `split`".into());
+    }
+    config.model = Some(model.clone());
+    let losses = match d.loss.as_ref().or(train.loss.as_ref()) {
+        Some(l) => l.to_vec(),
+        None => vec![d.kind.default_loss(&model)],
+    };
+    if losses.is_empty() {
+        return p("loss", "needs at least one loss".into());
+    }
+    let mut entries: Vec<LossEntry> = Vec::new();
+    let default = d.kind.default_loss(&model);
+    for (n, l) in losses.iter().enumerate() {
+        if let Some((k, m)) = l.problems().into_iter().next() {
+            return p(&format!("loss[{n}].{k}"), m);
+        }
+        if l.needs_cosine() && model.kg().is_some_and(|(s, _)| !matches!(s, crate::model::KgScore::DistMult | crate::model::KgScore::ComplEx)) {
+            return p(
+                &format!("loss[{n}]"),
+                format!("ccl compares cosines of embeddings: {:?} scores by a distance, use a dot-product model (mf, distmult, complex)", model.name()),
+            );
+        }
+        let named = losses.len() > 1 || *l != default;
+        let label = named.then(|| make_filename_safe(&l.label()));
+        if entries.iter().any(|e| e.config == *l || (label.is_some() && e.label == label)) {
+            return p("loss", format!("loss {:?} is listed twice", l.label()));
+        }
+        entries.push(LossEntry {
+            label,
+            config: l.clone(),
+        });
+    }
+    // The axis lives in `Domain::losses`; the domain's configuration in each cell's hash does not carry it.
+    config.loss = None;
+    if let Some(es) = &train.early_stopping {
+        let names = match d.kind {
+            DomainKind::Rec => crate::metrics::metric_names(&train.ks),
+            DomainKind::Kg => crate::metrics::kg::metric_names(),
+        };
+        if let Some(metric) = &es.metric {
+            if !names.contains(metric) {
+                return p(
+                    "train.early_stopping.metric",
+                    format!("{metric:?} is not reported in a {kind} domain; allowed: {}", names.join(", ")),
+                );
+            }
+        }
+    }
     if train.early_stopping.is_some() {
-        let has_valid = match (&config.data.file_config(), &d.split) {
-            (Some(f), _) if f.is_given_split() => f.valid.is_some(),
-            (_, Some(s)) => s.has_validation(),
+        let has_valid = match (&config.data, &config.data.file_config(), &d.split) {
+            (crate::data::DataConfig::SyntheticKg(c), _, _) => c.valid > 0.0,
+            (_, Some(f), _) if f.is_given_split() => f.valid.is_some(),
+            (_, _, Some(s)) => s.has_validation(),
             _ => false,
         };
         if !has_valid {
@@ -395,5 +510,9 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
     };
     // The label is part of the resolved configuration, so a resolved suite hashes like its source.
     config.name = Some(name.clone());
-    Ok(Domain { name, config })
+    Ok(Domain {
+        name,
+        config,
+        losses: entries,
+    })
 }

@@ -8,7 +8,7 @@ use crate::data::{DataConfig, SplitConfig};
 use crate::error::SuiteError;
 use crate::model::ModelConfig;
 use crate::sampler::SamplerConfig;
-use crate::train::TrainConfig;
+use crate::train::{LossConfig, Losses, TrainConfig};
 
 /// `[suite]`: the grid's axes and where the cells run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,18 +31,34 @@ pub struct SuiteSection {
     pub device: Option<String>,
 }
 
-/// The task family a domain belongs to. Only implicit-feedback recommendation exists so far.
+/// The task family a domain belongs to: implicit-feedback recommendation or knowledge-graph link
+/// prediction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DomainKind {
     Rec,
+    Kg,
 }
 
 impl DomainKind {
     pub fn as_str(self) -> &'static str {
         match self {
             DomainKind::Rec => "rec",
+            DomainKind::Kg => "kg",
         }
+    }
+
+    /// The domain's loss when neither the domain nor `[train]` names one: its literature's. rec: BPR;
+    /// kg: the model's paper (TransE and DistMult: margin ranking; ComplEx: logistic; RotatE:
+    /// self-adversarial).
+    pub fn default_loss(self, model: &ModelConfig) -> LossConfig {
+        let kind = match (self, model) {
+            (DomainKind::Rec, _) | (_, ModelConfig::Mf(_)) => "bpr",
+            (DomainKind::Kg, ModelConfig::Transe(_) | ModelConfig::Distmult(_)) => "margin",
+            (DomainKind::Kg, ModelConfig::Complex(_)) => "bce",
+            (DomainKind::Kg, ModelConfig::Rotate(_)) => "nssa",
+        };
+        LossConfig::default_of(kind).expect("a known loss")
     }
 }
 
@@ -58,8 +74,22 @@ pub struct DomainConfig {
     /// How to split a single interaction file; omitted when the data gives its own train/test files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: Option<SplitConfig>,
-    #[serde(default)]
-    pub model: ModelConfig,
+    /// The model; default: `mf` for rec, `transe` for kg.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelConfig>,
+    /// This domain's loss or losses (a grid axis), over `[train].loss`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<Losses>,
+}
+
+impl DomainConfig {
+    /// The model, or the domain's default.
+    pub fn model(&self) -> ModelConfig {
+        self.model.clone().unwrap_or_else(|| match self.kind {
+            DomainKind::Rec => ModelConfig::default(),
+            DomainKind::Kg => ModelConfig::Transe(Default::default()),
+        })
+    }
 }
 
 /// The whole file: `[suite]`, optional `[train]`, one or more `[[domain]]` and `[[sampler]]`.

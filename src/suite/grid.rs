@@ -5,7 +5,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{Domain, SamplerEntry, Suite};
-use crate::train::TrainConfig;
+use crate::train::{LossConfig, TrainConfig};
 
 /// One cell of the grid.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -13,6 +13,11 @@ pub struct RunSpec {
     pub suite: String,
     pub domain: Domain,
     pub sampler: SamplerEntry,
+    /// The loss the cell trains under.
+    pub loss: LossConfig,
+    /// How the id names the loss (`None`: the domain's single default loss, unnamed).
+    #[serde(skip)]
+    pub loss_label: Option<String>,
     /// Negatives per positive; `ALL` (0) for a sampler that takes every candidate (shown as `all`).
     pub ratio: u32,
     pub seed: u64,
@@ -33,7 +38,7 @@ pub fn ratio_label(ratio: u32) -> String {
     }
 }
 
-/// domains × samplers × ratios × seeds, in that nesting order, on the suite's device. A ratio-free
+/// domains × losses × samplers × ratios × seeds, in that nesting order, on the suite's device. A ratio-free
 /// sampler (`full`) gets one cell per seed, with ratio `all`, instead of identical cells per ratio.
 pub fn expand(s: &Suite) -> Vec<RunSpec> {
     expand_on(s, &s.device)
@@ -44,7 +49,11 @@ pub fn expand_on(s: &Suite, device: &str) -> Vec<RunSpec> {
     let device = normalise_device(device);
     let mut cells =
         Vec::with_capacity(s.domains.len() * s.samplers.len() * s.ratios.len() * s.seeds.len());
+    let mut train = s.train.clone();
+    // Each cell carries its own loss: the axis itself is not part of any cell's configuration.
+    train.loss = None;
     for domain in &s.domains {
+      for loss in &domain.losses {
         for sampler in &s.samplers {
             let ratios = if sampler.config.info().ratio_free {
                 vec![ALL]
@@ -57,14 +66,17 @@ pub fn expand_on(s: &Suite, device: &str) -> Vec<RunSpec> {
                         suite: s.name.clone(),
                         domain: domain.clone(),
                         sampler: sampler.clone(),
+                        loss: loss.config.clone(),
+                        loss_label: loss.label.clone(),
                         ratio,
                         seed,
-                        train: s.train.clone(),
+                        train: train.clone(),
                         device: device.clone(),
                     });
                 }
             }
         }
+      }
     }
     cells
 }
@@ -79,11 +91,17 @@ fn normalise_device(device: &str) -> String {
 }
 
 impl RunSpec {
-    /// `<domain kind>-<domain>-<sampler>-r<ratio>-s<seed>`, e.g. `rec-synthetic-popularity-r16-s3`
-    /// (`-rall-` for a ratio-free sampler).
+    /// `<domain kind>-<domain>-<sampler>[-<loss>]-r<ratio>-s<seed>`, e.g.
+    /// `rec-synthetic-popularity-r16-s3` or `kg-nations-uniform-nssa-r4-s0` (`-rall-` for a ratio-free
+    /// sampler). The loss is named when the domain has several, or one that is not its default.
     pub fn id(&self) -> String {
+        let loss = self
+            .loss_label
+            .as_ref()
+            .map(|l| format!("-{l}"))
+            .unwrap_or_default();
         format!(
-            "{}-{}-{}-r{}-s{}",
+            "{}-{}-{}{loss}-r{}-s{}",
             self.domain.config.kind.as_str(),
             self.domain.name,
             self.sampler.label,
@@ -92,16 +110,22 @@ impl RunSpec {
         )
     }
 
+    /// The cell's model (the domain's, resolved at validation).
+    pub fn model(&self) -> crate::model::ModelConfig {
+        self.domain.config.model()
+    }
+
     /// The behaviour versions of every piece of code that shapes this cell's results. Each is bumped
     /// when a change alters behaviour, so stored cells of the old code run again and others stay.
     pub fn behaviour(&self) -> String {
         let c = &self.domain.config;
         format!(
-            "sampler {} v{}; model {} v{}; loss v{}; train v{}; eval v{}; data {} v{}; split v{}",
+            "sampler {} v{}; model {} v{}; loss {} v{}; train v{}; eval v{}; data {} v{}; split v{}",
             self.sampler.config.kind(),
             self.sampler.config.info().version,
-            c.model.name(),
-            c.model.version(),
+            self.model().name(),
+            self.model().version(),
+            self.loss.kind(),
             crate::train::loss::VERSION,
             crate::train::VERSION,
             crate::metrics::VERSION,
@@ -253,6 +277,7 @@ mod tests {
                 domains: vec![crate::suite::Domain {
                     name: "d".into(),
                     config: file.domains[0].clone(),
+                    losses: s.domains[0].losses.clone(),
                 }],
                 ..s.clone()
             })

@@ -6,7 +6,8 @@ mod file;
 mod grid;
 
 pub use check::{
-    check_device, is_safe_name, make_filename_safe, parse_device, Domain, SamplerEntry, Suite,
+    check_device, is_safe_name, make_filename_safe, parse_device, Domain, LossEntry, SamplerEntry,
+    Suite,
     DEVICES,
 };
 pub use file::{resolve_path, DomainConfig, DomainKind, SuiteFile, SuiteSection};

@@ -5,15 +5,16 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use rand::seq::SliceRandom;
 use rand_pcg::Pcg64Mcg;
 use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 
 use super::diagnostics::Diagnostics;
-use super::{loss, OptimizerKind, TrainConfig};
+use super::examples::EpochExamples;
+use super::loss::{self, LossConfig};
+use super::{OptimizerKind, TrainConfig};
 use crate::data::Dataset;
 use crate::error::TrainError;
-use crate::metrics::{Evaluator, MetricValues};
+use crate::metrics::{MetricValues, Protocol};
 use crate::model::ContrastiveModel;
 use crate::sampler::{Batch, NegativeItems, Negatives, Objective, SampleContext, Sampler};
 
@@ -72,11 +73,21 @@ pub struct EpochProgress {
     pub elapsed_seconds: f64,
 }
 
-/// Trains `model` (whose parameters live in `vs`) on `data` with `ratio` negatives per positive;
-/// `progress` hears of every finished epoch.
+/// The early-stopping metric when the configuration names none: the domain's headline metric.
+pub fn default_selection_metric(data: &Dataset) -> &'static str {
+    if data.kg.is_some() {
+        "mrr"
+    } else {
+        "ndcg@20"
+    }
+}
+
+/// Trains `model` (whose parameters live in `vs`) on `data` with `ratio` negatives per positive under
+/// `loss`; `progress` hears of every finished epoch.
 #[allow(clippy::too_many_arguments)]
 pub fn fit(
     cfg: &TrainConfig,
+    loss: &LossConfig,
     data: &Dataset,
     model: &dyn ContrastiveModel,
     vs: &nn::VarStore,
@@ -88,27 +99,16 @@ pub fn fit(
 ) -> Result<TrainLog> {
     let training_started = Instant::now();
     let mut opt = optimizer(cfg, vs)?;
-    let test_eval = Evaluator::new(
-        &cfg.ks,
-        &[&data.train_by_query, &data.valid_by_query],
-        &data.test_by_query,
-        data.n_items,
-        device,
-    );
-    let valid_eval = data.has_validation().then(|| {
-        Evaluator::new(
-            &cfg.ks,
-            &[&data.train_by_query],
-            &data.valid_by_query,
-            data.n_items,
-            device,
-        )
-    });
+    let test_eval =
+        Protocol::for_split(data, &cfg.ks, true, device).expect("every data set has a test split");
+    let valid_eval = Protocol::for_split(data, &cfg.ks, false, device);
     let early = cfg.early_stopping.as_ref().filter(|_| valid_eval.is_some());
+    let selection_metric = early
+        .and_then(|es| es.metric.clone())
+        .unwrap_or_else(|| default_selection_metric(data).into());
 
-    let n = data.train.len();
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    let (mut queries, mut positives) = (vec![0i64; n], vec![0i64; n]);
+    let mut examples = EpochExamples::new(data, sampler.corruption());
+    let (mut queries, mut positives) = (Vec::new(), Vec::new());
     let mut log = TrainLog {
         epochs: Vec::new(),
         test: Vec::new(),
@@ -134,11 +134,8 @@ pub fn fit(
         let started = Instant::now();
         let mut sampling = Duration::ZERO;
         let mut diagnosing = Duration::ZERO;
-        order.shuffle(&mut streams.shuffle);
-        for (j, &o) in order.iter().enumerate() {
-            queries[j] = data.train.queries[o as usize] as i64;
-            positives[j] = data.train.items[o as usize] as i64;
-        }
+        examples.next_epoch(data, &mut streams.shuffle, &mut queries, &mut positives);
+        let n = queries.len();
         let queries_t = Tensor::from_slice(&queries).to_device(device);
         let positives_t = Tensor::from_slice(&positives).to_device(device);
         let mut loss_sum = Tensor::zeros([], (Kind::Float, device));
@@ -160,8 +157,9 @@ pub fn fit(
                 epochs: cfg.epochs,
                 step,
             };
-            let (loss, sampled) = train_step(
+            let (batch_loss, sampled) = train_step(
                 cfg,
+                loss,
                 model,
                 &mut opt,
                 sampler,
@@ -176,7 +174,7 @@ pub fn fit(
                 },
             )?;
             sampling += sampled;
-            loss_sum += loss * len as f64;
+            loss_sum += batch_loss * len as f64;
             step += 1;
         }
         sampler.end_epoch(epoch);
@@ -211,8 +209,8 @@ pub fn fit(
             let test = test_eval.evaluate(model).map_err(diverged)?;
             log.eval_seconds += t.elapsed().as_secs_f64();
             match (early, &valid) {
-                (Some(es), Some(v)) => {
-                    let value = metric(v, &es.metric);
+                (Some(_), Some(v)) => {
+                    let value = metric(v, &selection_metric);
                     if value > best {
                         (best, since_best) = (value, 0);
                         log.test = test.clone();
@@ -275,6 +273,7 @@ pub fn fit(
 #[allow(clippy::too_many_arguments)]
 pub fn train_step(
     cfg: &TrainConfig,
+    loss: &LossConfig,
     model: &dyn ContrastiveModel,
     opt: &mut nn::Optimizer,
     sampler: &mut dyn Sampler,
@@ -287,10 +286,18 @@ pub fn train_step(
     let negatives = sampler.sample(batch, ratio, cx)?;
     let sampled = t.elapsed();
     inspect(&negatives)?;
-    let (loss, neg_score) = step_loss(cfg, model, batch.queries_t, batch.positives_t, &negatives);
-    opt.backward_step(&loss);
+    let (value, neg_score) = step_loss(
+        cfg,
+        loss,
+        model,
+        batch.queries_t,
+        batch.positives_t,
+        &negatives,
+    );
+    opt.backward_step(&value);
+    model.after_step();
     sampler.observe(batch, &negatives, &neg_score.detach());
-    Ok((loss.detach(), sampled))
+    Ok((value.detach(), sampled))
 }
 
 /// The optimiser `cfg` asks for over the variables of `vs`.
@@ -301,48 +308,61 @@ pub fn optimizer(cfg: &TrainConfig, vs: &nn::VarStore) -> Result<nn::Optimizer> 
     })
 }
 
-/// The batch loss (the domain's BPR, or the objective the negatives ask for, + L2 on the batch's
-/// embeddings) and the negatives' scores (B, k). The positive and the id negatives are looked up in one
-/// gather and scored in one product; with every candidate as a negative, one matrix product.
+/// The batch loss (`loss`, or the objective the negatives ask for, + L2 on the batch's embeddings) and
+/// the negatives' scores (B, k). The positive and the id negatives are looked up in one gather and scored
+/// in one pass; with every candidate as a negative, one call against the whole pool.
 fn step_loss(
     cfg: &TrainConfig,
+    loss: &LossConfig,
     model: &dyn ContrastiveModel,
     queries: &Tensor,
     positives: &Tensor,
     negatives: &Negatives,
 ) -> (Tensor, Tensor) {
+    let sim = model.similarity();
     let u = model.queries(queries);
-    let (pos, neg, penalty) = match &negatives.items {
+    let unit = |t: &Tensor| t / t.norm_scalaropt_dim(2, [-1i64].as_slice(), true).clamp_min(1e-12);
+    let cosine_of = |q: &Tensor, c: &Tensor| (unit(q) * unit(c)).sum_dim_intlist(-1, false, None);
+    let (pos, neg, penalty, cosine) = match &negatives.items {
         NegativeItems::All => {
             let p = model.items(positives);
             let all = model.all_items();
-            let pos = (&u * &p).sum_dim_intlist(-1, false, None);
-            let neg = u.matmul(&all.tr());
+            let pos = sim.pairwise(&u, &p);
+            let neg = sim
+                .f_all(&u, &all)
+                .expect("query and item embeddings of one model fit together");
             // The mean over negatives of ‖n‖² is the pool's mean squared norm, for every row.
             let sq = |t: &Tensor| t.square().sum(Kind::Float);
             let rows = queries.size()[0] as f64;
             let penalty =
                 (cfg.l2 > 0.0).then(|| sq(&u) + sq(&p) + sq(&all) * (rows / all.size()[0] as f64));
-            (pos, neg, penalty)
+            let cosine = loss
+                .needs_cosine()
+                .then(|| (cosine_of(&u, &p), unit(&u).matmul(&unit(&all).tr())));
+            (pos, neg, penalty, cosine)
         }
         NegativeItems::Ids(ids) => {
             let items = model.items(&Tensor::cat(
                 &[positives.unsqueeze(1), ids.shallow_clone()],
                 1,
             ));
-            let scores = (u.unsqueeze(1) * &items).sum_dim_intlist(-1, false, None);
+            let scores = sim.pairwise(&u.unsqueeze(1), &items);
             let k = scores.size()[1] - 1;
             let penalty = (cfg.l2 > 0.0).then(|| {
                 let (p, n) = (items.select(1, 0), items.narrow(1, 1, k));
                 batch_l2(model, queries, &u, positives, &p, Some((ids, &n)))
             });
-            (scores.select(1, 0), scores.narrow(1, 1, k), penalty)
+            let cosine = loss.needs_cosine().then(|| {
+                let c = cosine_of(&u.unsqueeze(1), &items);
+                (c.select(1, 0), c.narrow(1, 1, k))
+            });
+            (scores.select(1, 0), scores.narrow(1, 1, k), penalty, cosine)
         }
         NegativeItems::Embeddings(e) => {
             // Scored apart from the positive: no concatenation to copy and split again in backward.
             let p = model.items(positives);
-            let pos = (&u * &p).sum_dim_intlist(-1, false, None);
-            let neg = (u.unsqueeze(1) * e).sum_dim_intlist(-1, false, None);
+            let pos = sim.pairwise(&u, &p);
+            let neg = sim.pairwise(&u.unsqueeze(1), e);
             // Stored (detached) negatives add a constant to the penalty: only trainable ones count.
             let penalty = (cfg.l2 > 0.0).then(|| {
                 let base = batch_l2(model, queries, &u, positives, &p, None);
@@ -352,36 +372,45 @@ fn step_loss(
                     base
                 }
             });
-            (pos, neg, penalty)
+            let cosine = loss
+                .needs_cosine()
+                .then(|| (cosine_of(&u, &p), cosine_of(&u.unsqueeze(1), e)));
+            (pos, neg, penalty, cosine)
         }
     };
-    // logQ correction: the negatives' scores minus their log proposal probability.
-    let corrected = negatives.log_q.as_ref().map(|lq| &neg - lq);
-    let neg_for_loss = corrected.as_ref().unwrap_or(&neg);
-    let mut loss = match negatives.objective {
-        Objective::Domain => loss::bpr(
-            &pos,
-            neg_for_loss,
-            negatives.weights.as_ref(),
-            negatives.valid.as_ref(),
+    let mut value = match negatives.objective {
+        Objective::Domain => loss::compute(
+            loss,
+            &loss::Scored {
+                pos: &pos,
+                neg: &neg,
+                weights: negatives.weights.as_ref(),
+                valid: negatives.valid.as_ref(),
+                log_q: negatives.log_q.as_ref(),
+                log_q_pos: negatives.log_q_pos.as_ref(),
+                cosine: cosine.as_ref().map(|(p, n)| (p, n)),
+            },
         ),
         Objective::Debiased {
             tau_plus,
             beta,
             temperature,
-        } => loss::debiased(
-            &pos,
-            neg_for_loss,
-            negatives.valid.as_ref(),
-            tau_plus,
-            beta,
-            temperature,
-        ),
+        } => {
+            let corrected = negatives.log_q.as_ref().map(|lq| &neg - lq);
+            loss::debiased(
+                &pos,
+                corrected.as_ref().unwrap_or(&neg),
+                negatives.valid.as_ref(),
+                tau_plus,
+                beta,
+                temperature,
+            )
+        }
     };
     if let Some(penalty) = penalty {
-        loss += penalty * (cfg.l2 / 2.0 / queries.size()[0] as f64);
+        value += penalty * (cfg.l2 / 2.0 / queries.size()[0] as f64);
     }
-    (loss, neg)
+    (value, neg)
 }
 
 /// Σ ‖u‖² + Σ ‖p‖² (+ Σ ‖n‖² / k for id negatives, given as their ids and gathered rows) over the
@@ -398,18 +427,21 @@ fn batch_l2(
     negatives: Option<(&Tensor, &Tensor)>,
 ) -> Tensor {
     let sq = |t: &Tensor| t.square().sum(Kind::Float);
-    let (user_table, item_table) = (model.all_queries(), model.all_items());
+    let item_table = model.all_items();
     let (batch, k) = (
         queries.size()[0],
         negatives.map_or(0, |(ids, _)| ids.size()[1]),
     );
-    if user_table.size()[0] + item_table.size()[0] > batch * (2 + k) {
-        let base = sq(u) + sq(p);
-        return match negatives {
-            Some((_, n)) => base + sq(n) / k as f64,
-            None => base,
-        };
-    }
+    let user_table = match model.query_table() {
+        Some(t) if t.size()[0] + item_table.size()[0] <= batch * (2 + k) => t,
+        _ => {
+            let base = sq(u) + sq(p);
+            return match negatives {
+                Some((_, n)) => base + sq(n) / k as f64,
+                None => base,
+            };
+        }
+    };
     let row_norms = |table: &Tensor| table.square().sum_dim_intlist(1, false, Kind::Float);
     let counts = |ids: &Tensor, n: i64| {
         ids.reshape([-1])
@@ -475,7 +507,7 @@ mod tests {
                 };
                 let grads = Tensor::run_backward(
                     &[&l2],
-                    &[&model.all_queries(), &model.all_items()],
+                    &[&model.query_table().unwrap(), &model.all_items()],
                     false,
                     false,
                 );

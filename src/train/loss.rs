@@ -1,17 +1,333 @@
-//! Losses over one positive score and k negative scores per row.
+//! Losses over one positive score and k negative scores per row: the loss axis of the grid. A sampler
+//! says which negatives and with what weight, validity or proposal probability; the loss says what to do
+//! with them. Every loss takes per-slot weights (relative to an ordinary negative, never renormalised)
+//! and a validity mask; the mean runs over the valid slots of a row, then over rows.
 
+use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 /// Behaviour version of the losses (enters every cell's configuration hash): bump it when a loss's
 /// value or gradient changes.
 pub const VERSION: u32 = 1;
 
-/// BPR (Rendle et al., UAI 2009) with k negatives: for each row the mean over its negatives of
-/// w · −log σ(s⁺ − s⁻), then the mean over rows. `pos` (B), `neg` (B, k); `weights` (B, k), if given, are
-/// each slot's weight relative to an ordinary negative (1), never renormalised; `valid` (B, k) masks slots
-/// out (the mean is then over the valid slots; a row with none contributes 0).
-pub fn bpr(pos: &Tensor, neg: &Tensor, weights: Option<&Tensor>, valid: Option<&Tensor>) -> Tensor {
-    let per_negative = -(pos.unsqueeze(1) - neg).log_sigmoid();
+/// One loss with its parameters: `loss = "bce"` or `loss = { kind = "softmax", temperature = 0.1 }`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum LossConfig {
+    /// BPR (Rendle et al. 2009): −log σ(s⁺ − s⁻).
+    Bpr,
+    /// Logistic loss on the positive and on each negative (SGNS, most KGE): −log σ(s⁺) − log σ(−s⁻).
+    Bce,
+    /// Sampled softmax / InfoNCE over [s⁺, s⁻…] / temperature, every logit minus its log q when the
+    /// sampler gives one (Yi et al. 2019: the positive's too).
+    Softmax { temperature: f64 },
+    /// Pairwise hinge max(0, margin − s⁺ + s⁻) (TransE).
+    Margin { margin: f64 },
+    /// RotatE's self-adversarial negative-sampling loss: −log σ(margin + s⁺) − Σᵢ pᵢ log σ(−s⁻ᵢ − margin),
+    /// pᵢ = softmax(adversarial_temperature · s⁻) without gradient (0: the plain uniform mean).
+    Nssa {
+        margin: f64,
+        adversarial_temperature: f64,
+    },
+    /// SimpleX's cosine contrastive loss: max(0, 1 − cos⁺) + w · mean max(0, cos⁻ − margin), with
+    /// w = negative_weight, or the sum over negatives when it is not given.
+    Ccl {
+        margin: f64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        negative_weight: Option<f64>,
+    },
+}
+
+/// The loss kinds and their parameters with defaults (for messages and `list losses`).
+pub const LOSSES: &[(&str, &str)] = &[
+    ("bpr", "−log σ(s⁺ − s⁻) (Rendle et al. 2009); no parameters"),
+    ("bce", "−log σ(s⁺) − mean log σ(−s⁻) (SGNS, most KGE); no parameters"),
+    ("softmax", "sampled softmax / InfoNCE, logQ on every logit (Yi et al. 2019); temperature = 1"),
+    ("margin", "mean max(0, margin − s⁺ + s⁻) (TransE); margin = 1"),
+    ("nssa", "RotatE's self-adversarial loss (Sun et al. 2019); margin = 9, adversarial_temperature = 1"),
+    ("ccl", "SimpleX's cosine contrastive loss (Mao et al. 2021), dot-product models; margin = 0.9, negative_weight = sum over negatives"),
+];
+
+impl LossConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LossConfig::Bpr => "bpr",
+            LossConfig::Bce => "bce",
+            LossConfig::Softmax { .. } => "softmax",
+            LossConfig::Margin { .. } => "margin",
+            LossConfig::Nssa { .. } => "nssa",
+            LossConfig::Ccl { .. } => "ccl",
+        }
+    }
+
+    /// The loss of a kind at its defaults.
+    pub fn default_of(kind: &str) -> Option<LossConfig> {
+        Some(match kind {
+            "bpr" => LossConfig::Bpr,
+            "bce" => LossConfig::Bce,
+            "softmax" => LossConfig::Softmax { temperature: 1.0 },
+            "margin" => LossConfig::Margin { margin: 1.0 },
+            "nssa" => LossConfig::Nssa {
+                margin: 9.0,
+                adversarial_temperature: 1.0,
+            },
+            "ccl" => LossConfig::Ccl {
+                margin: 0.9,
+                negative_weight: None,
+            },
+            _ => return None,
+        })
+    }
+
+    /// A label for run ids: the kind, with the parameters that differ from the defaults.
+    pub fn label(&self) -> String {
+        let defaults = Self::default_of(self.kind()).expect("every kind has defaults");
+        let (mine, theirs) = (
+            serde_json::to_value(self).expect("serialises"),
+            serde_json::to_value(&defaults).expect("serialises"),
+        );
+        let mut label = self.kind().to_string();
+        if let (Some(m), Some(t)) = (mine.as_object(), theirs.as_object()) {
+            for (k, v) in m {
+                if k != "kind" && t.get(k) != Some(v) {
+                    label.push_str(&format!("-{}{}", short(k), v));
+                }
+            }
+        }
+        label
+    }
+
+    /// Problems with the parameters, as (key, message).
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut p = Vec::new();
+        match *self {
+            LossConfig::Softmax { temperature } if !(temperature > 0.0 && temperature.is_finite()) => {
+                p.push(("temperature", format!("must be > 0 (got {temperature})")))
+            }
+            LossConfig::Margin { margin } | LossConfig::Nssa { margin, .. } if !margin.is_finite() => {
+                p.push(("margin", format!("must be a finite number (got {margin})")))
+            }
+            LossConfig::Nssa {
+                adversarial_temperature: a,
+                ..
+            } if !(a >= 0.0 && a.is_finite()) => p.push((
+                "adversarial_temperature",
+                format!("must be >= 0 (got {a})"),
+            )),
+            LossConfig::Ccl {
+                margin,
+                negative_weight,
+            } => {
+                if !(-1.0..1.0).contains(&margin) {
+                    p.push(("margin", format!("a cosine margin must be in [-1, 1) (got {margin})")));
+                }
+                if negative_weight.is_some_and(|w| !(w >= 0.0 && w.is_finite())) {
+                    p.push(("negative_weight", "must be >= 0".into()));
+                }
+            }
+            _ => {}
+        }
+        p
+    }
+
+    /// Whether the loss needs cosine similarities (and so a dot-product model).
+    pub fn needs_cosine(&self) -> bool {
+        matches!(self, LossConfig::Ccl { .. })
+    }
+}
+
+fn short(key: &str) -> &str {
+    match key {
+        "temperature" => "t",
+        "margin" => "m",
+        "adversarial_temperature" => "a",
+        "negative_weight" => "w",
+        other => other,
+    }
+}
+
+/// A loss as written: a kind name, or a table with `kind` and parameters (missing ones at defaults).
+impl<'de> Deserialize<'de> for LossConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = toml::Value::deserialize(d)?;
+        let kinds = || LOSSES.iter().map(|(k, _)| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+        let (kind, table) = match &value {
+            toml::Value::String(s) => (s.clone(), toml::Table::new()),
+            toml::Value::Table(t) => {
+                let kind = t.get("kind").and_then(|k| k.as_str()).ok_or_else(|| {
+                    D::Error::custom(format!("a loss table needs `kind`: one of {}", kinds()))
+                })?;
+                (kind.to_string(), t.clone())
+            }
+            other => {
+                return Err(D::Error::custom(format!(
+                    "a loss is a name or a table with `kind`, not {other}"
+                )))
+            }
+        };
+        let defaults = LossConfig::default_of(&kind).ok_or_else(|| {
+            D::Error::custom(format!("unknown loss {kind:?}; allowed: {}", kinds()))
+        })?;
+        let mut merged = match serde_json::to_value(&defaults).map_err(D::Error::custom)? {
+            serde_json::Value::Object(m) => m,
+            _ => unreachable!("a loss serialises to an object"),
+        };
+        for (k, v) in table {
+            if k == "kind" {
+                continue;
+            }
+            if !merged.contains_key(&k) && !(kind == "ccl" && k == "negative_weight") {
+                let allowed: Vec<String> = merged.keys().filter(|k| *k != "kind").cloned().collect();
+                return Err(D::Error::custom(format!(
+                    "loss {kind:?} has no parameter `{k}`; it has: {}",
+                    if allowed.is_empty() && kind != "ccl" { "none".into() } else { allowed.join(", ") }
+                )));
+            }
+            merged.insert(k, serde_json::to_value(&v).map_err(D::Error::custom)?);
+        }
+        let m = |k: &str| merged.get(k).and_then(|v| v.as_f64());
+        let num = |k: &str| m(k).ok_or_else(|| D::Error::custom(format!("loss {kind:?}: `{k}` must be a number")));
+        Ok(match kind.as_str() {
+            "bpr" => LossConfig::Bpr,
+            "bce" => LossConfig::Bce,
+            "softmax" => LossConfig::Softmax { temperature: num("temperature")? },
+            "margin" => LossConfig::Margin { margin: num("margin")? },
+            "nssa" => LossConfig::Nssa {
+                margin: num("margin")?,
+                adversarial_temperature: num("adversarial_temperature")?,
+            },
+            _ => LossConfig::Ccl {
+                margin: num("margin")?,
+                negative_weight: match merged.get("negative_weight") {
+                    None | Some(serde_json::Value::Null) => None,
+                    Some(_) => Some(num("negative_weight")?),
+                },
+            },
+        })
+    }
+}
+
+/// `[train].loss` and `[[domain]].loss`: one loss, or a list (a grid axis).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Losses {
+    One(LossConfig),
+    Many(Vec<LossConfig>),
+}
+
+impl Losses {
+    pub fn to_vec(&self) -> Vec<LossConfig> {
+        match self {
+            Losses::One(l) => vec![l.clone()],
+            Losses::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// The scores a loss reads: the model's scores, and for `ccl` the cosines of the same pairs.
+pub struct Scored<'a> {
+    /// (B)
+    pub pos: &'a Tensor,
+    /// (B, k)
+    pub neg: &'a Tensor,
+    pub weights: Option<&'a Tensor>,
+    pub valid: Option<&'a Tensor>,
+    /// log q of each negative (B, k) and of the positive (B), for the logQ correction.
+    pub log_q: Option<&'a Tensor>,
+    pub log_q_pos: Option<&'a Tensor>,
+    /// ccl: cosine of (query, positive) (B) and (query, negative) (B, k).
+    pub cosine: Option<(&'a Tensor, &'a Tensor)>,
+}
+
+/// The loss's value for one batch.
+pub fn compute(loss: &LossConfig, s: &Scored) -> Tensor {
+    let corrected = s.log_q.map(|lq| s.neg - lq);
+    let neg = corrected.as_ref().unwrap_or(s.neg);
+    match *loss {
+        LossConfig::Bpr => bpr(s.pos, neg, s.weights, s.valid),
+        LossConfig::Bce => {
+            let per_negative = -(-neg).log_sigmoid();
+            -s.pos.log_sigmoid().mean(Kind::Float) + mean_over_slots(per_negative, s.weights, s.valid)
+        }
+        LossConfig::Margin { margin } => {
+            let per_negative = (-s.pos.unsqueeze(1) + neg + margin).relu();
+            mean_over_slots(per_negative, s.weights, s.valid)
+        }
+        LossConfig::Nssa {
+            margin,
+            adversarial_temperature,
+        } => {
+            // The self-adversarial weights: softmax over the row's valid negatives, × k so that uniform
+            // weights are 1 (an ordinary negative) and the slot mean below is RotatE's weighted sum.
+            let k = neg.size()[1] as f64;
+            let adversarial = if adversarial_temperature > 0.0 {
+                let logits = (neg * adversarial_temperature).detach();
+                let logits = match s.valid {
+                    Some(v) => logits.masked_fill(&v.logical_not(), f64::NEG_INFINITY),
+                    None => logits,
+                };
+                let valid_count = s.valid.map_or(
+                    Tensor::full([neg.size()[0], 1], k, (Kind::Float, neg.device())),
+                    |v| v.sum_dim_intlist(1, true, Kind::Float),
+                );
+                Some(logits.softmax(1, Kind::Float).nan_to_num(0.0, None, None) * valid_count)
+            } else {
+                None
+            };
+            let weights = match (s.weights, &adversarial) {
+                (Some(w), Some(a)) => Some(w * a),
+                (Some(w), None) => Some(w.shallow_clone()),
+                (None, Some(a)) => Some(a.shallow_clone()),
+                (None, None) => None,
+            };
+            let per_negative = -(-neg - margin).log_sigmoid();
+            -(s.pos + margin).log_sigmoid().mean(Kind::Float)
+                + mean_over_slots(per_negative, weights.as_ref(), s.valid)
+        }
+        LossConfig::Softmax { temperature } => {
+            let pos = match s.log_q_pos {
+                Some(lq) => s.pos - lq,
+                None => s.pos.shallow_clone(),
+            };
+            // A weight w multiplies a negative's term in the partition function: + log w on its logit.
+            let mut logits = neg / temperature;
+            if let Some(w) = s.weights {
+                logits += w.clamp_min(1e-30).log();
+            }
+            if let Some(v) = s.valid {
+                logits = logits.masked_fill(&v.logical_not(), f64::NEG_INFINITY);
+            }
+            let all = Tensor::cat(&[(pos / temperature).unsqueeze(1), logits], 1);
+            -all.log_softmax(1, Kind::Float).select(1, 0).mean(Kind::Float)
+        }
+        LossConfig::Ccl {
+            margin,
+            negative_weight,
+        } => {
+            let (cos_pos, cos_neg) = s.cosine.expect("ccl is given cosines");
+            let per_negative = (cos_neg - margin).relu();
+            let negative_part = match negative_weight {
+                Some(w) => mean_over_slots(per_negative, s.weights, s.valid) * w,
+                None => {
+                    let weighted = match s.weights {
+                        Some(w) => per_negative * w,
+                        None => per_negative,
+                    };
+                    let weighted = match s.valid {
+                        Some(v) => weighted * v.to_kind(Kind::Float),
+                        None => weighted,
+                    };
+                    weighted.sum_dim_intlist(1, false, Kind::Float).mean(Kind::Float)
+                }
+            };
+            (-cos_pos + 1.0).relu().mean(Kind::Float) + negative_part
+        }
+    }
+}
+
+/// The mean over rows of each row's weighted mean over its valid slots (a row with none gives 0).
+fn mean_over_slots(per_negative: Tensor, weights: Option<&Tensor>, valid: Option<&Tensor>) -> Tensor {
     let weighted = match weights {
         Some(w) => per_negative * w,
         None => per_negative,
@@ -24,6 +340,14 @@ pub fn bpr(pos: &Tensor, neg: &Tensor, weights: Option<&Tensor>, valid: Option<&
             ((weighted * mask).sum_dim_intlist(1, false, Kind::Float) / count).mean(Kind::Float)
         }
     }
+}
+
+/// BPR (Rendle et al., UAI 2009) with k negatives: for each row the mean over its negatives of
+/// w · −log σ(s⁺ − s⁻), then the mean over rows. `pos` (B), `neg` (B, k); `weights` (B, k), if given, are
+/// each slot's weight relative to an ordinary negative (1), never renormalised; `valid` (B, k) masks slots
+/// out (the mean is then over the valid slots; a row with none contributes 0).
+pub fn bpr(pos: &Tensor, neg: &Tensor, weights: Option<&Tensor>, valid: Option<&Tensor>) -> Tensor {
+    mean_over_slots(-(pos.unsqueeze(1) - neg).log_sigmoid(), weights, valid)
 }
 
 /// Debiased contrastive loss (Chuang et al., NeurIPS 2020) and, with `beta` > 0, its hard-negative

@@ -1,9 +1,11 @@
 //! Training: the `[train]` configuration, the losses and the epoch loop.
 
 pub mod diagnostics;
+mod examples;
 mod fit;
 pub mod loss;
 
+pub use loss::{LossConfig, Losses};
 pub use fit::{
     fit, optimizer, train_step, EpochLog, EpochProgress, Evaluation, TrainLog, TrainStreams,
 };
@@ -24,7 +26,10 @@ pub struct TrainConfig {
     pub lr: f64,
     /// L2 penalty on the embeddings used in a batch: l2/2 · (‖u‖² + ‖p‖² + mean_k ‖n‖²), batch mean.
     pub l2: f64,
-    pub loss: LossKind,
+    /// The loss, or a list of losses (a grid axis); default: the domain's (rec: bpr; kg: the model's
+    /// paper). A domain's own `loss` wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<loss::Losses>,
     /// Evaluate every this many epochs (and after the last).
     pub eval_every: u32,
     /// Cut-offs K of the top-K metrics.
@@ -43,7 +48,7 @@ impl Default for TrainConfig {
             optimizer: OptimizerKind::Adam,
             lr: 1e-3,
             l2: 1e-4,
-            loss: LossKind::Bpr,
+            loss: None,
             eval_every: 5,
             ks: vec![10, 20],
             early_stopping: None,
@@ -58,26 +63,16 @@ pub enum OptimizerKind {
     Sgd,
 }
 
-/// The training loss; BPR is the loss of the recommendation domain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LossKind {
-    Bpr,
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EarlyStopping {
-    /// A metric the evaluator reports, e.g. `ndcg@20`.
-    #[serde(default = "default_es_metric")]
-    pub metric: String,
+    /// A metric the domain's evaluation reports, e.g. `ndcg@20` (the default for rec) or `mrr` (the
+    /// default for kg).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
     /// Evaluations without improvement before stopping.
     #[serde(default = "default_patience")]
     pub patience: u32,
-}
-
-fn default_es_metric() -> String {
-    "ndcg@20".into()
 }
 
 fn default_patience() -> u32 {
