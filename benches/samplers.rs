@@ -75,7 +75,8 @@ impl Fixture {
                     .train
                     .queries
                     .get(j)
-                    .unwrap_or(&(rng.random_range(0..data.n_queries as u32))) as i64,
+                    .unwrap_or(&(rng.random_range(0..data.n_queries as u32)))
+                    as i64,
             );
             positives.push(*data.train.items.get(j).unwrap_or(&0) as i64);
         }

@@ -108,10 +108,16 @@ pub fn generator_estimate(domain: &Domain) -> Estimate {
     }
     if let DataConfig::SyntheticKg(c) = &domain.config.data {
         let truth = c.triples as f64 / c.observed;
-        e.add("latent vectors", (c.entities + c.relations) as f64 * c.dim as f64 * 4.0);
+        e.add(
+            "latent vectors",
+            (c.entities + c.relations) as f64 * c.dim as f64 * 4.0,
+        );
         e.add("distances of one anchor", c.entities as f64 * 8.0);
         // Triples, their pairs, query index, known answers, ground truth.
-        e.add("triples, queries and answers", truth * 12.0 + c.triples as f64 * 120.0);
+        e.add(
+            "triples, queries and answers",
+            truth * 12.0 + c.triples as f64 * 120.0,
+        );
     }
     e
 }

@@ -103,7 +103,10 @@ impl SyntheticKgConfig {
             ));
         }
         if !(self.observed > 0.0 && self.observed <= 1.0) {
-            p.push(("observed", format!("must be in (0, 1] (got {})", self.observed)));
+            p.push((
+                "observed",
+                format!("must be in (0, 1] (got {})", self.observed),
+            ));
         }
         if !(self.valid >= 0.0 && self.test > 0.0 && self.valid + self.test < 1.0) {
             p.push((
@@ -120,11 +123,13 @@ impl SyntheticKgConfig {
 
 /// Reads `train`, `valid` (optional) and `test` triple files.
 pub fn load_files(name: &str, f: &FileConfig) -> Result<Dataset, DataError> {
-    let missing = |key: &str| DataError::Invalid {
+    let missing = |key: &str| {
+        DataError::Invalid {
         what: format!("data of domain {name:?}"),
         message: format!(
             "a knowledge graph needs `train` and `test` triple files (and optionally `valid`): `{key}` is missing"
         ),
+    }
     };
     if let Some(p) = &f.path {
         return Err(DataError::Invalid {
@@ -186,7 +191,10 @@ fn read_triples(path: &PathBuf, names: &mut Names) -> Result<Triples, DataError>
     };
     let text = std::str::from_utf8(&bytes).map_err(|e| DataError::Invalid {
         what: format!("data file {}", path.display()),
-        message: format!("is not UTF-8 text (byte {}): a triple file is text", e.valid_up_to()),
+        message: format!(
+            "is not UTF-8 text (byte {}): a triple file is text",
+            e.valid_up_to()
+        ),
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = Vec::with_capacity(text.len() / 24);
@@ -208,7 +216,10 @@ fn read_triples(path: &PathBuf, names: &mut Names) -> Result<Triples, DataError>
                 ),
             ));
         };
-        if [h, r, t].iter().any(|f| f.trim().is_empty() || f.contains('\0')) {
+        if [h, r, t]
+            .iter()
+            .any(|f| f.trim().is_empty() || f.contains('\0'))
+        {
             return Err(line_err(
                 n + 1,
                 format!("an empty or binary field in {:?}", truncate(line)),
@@ -328,9 +339,8 @@ pub fn bernoulli_head_probability(train: &[[u32; 3]], n_relations: usize) -> Vec
 pub fn generate(name: &str, c: &SyntheticKgConfig, seed: u64) -> Result<Dataset, DataError> {
     let mut rng = Pcg64Mcg::seed_from_u64(seed);
     let (n, d) = (c.entities, c.dim);
-    let mut normal = |len: usize| -> Vec<f32> {
-        (0..len).map(|_| StandardNormal.sample(&mut rng)).collect()
-    };
+    let mut normal =
+        |len: usize| -> Vec<f32> { (0..len).map(|_| StandardNormal.sample(&mut rng)).collect() };
     let e = normal(n * d);
     let t = normal(c.relations * d);
     let true_target = (c.triples as f64 / c.observed).ceil() as usize;
@@ -391,7 +401,15 @@ pub fn generate(name: &str, c: &SyntheticKgConfig, seed: u64) -> Result<Dataset,
     let test = observed[..n_test].to_vec();
     let valid = observed[n_test..n_test + n_valid].to_vec();
     let train = observed[n_test + n_valid..].to_vec();
-    Ok(build(name, n, c.relations, &train, &valid, &test, Some(&truth)))
+    Ok(build(
+        name,
+        n,
+        c.relations,
+        &train,
+        &valid,
+        &test,
+        Some(&truth),
+    ))
 }
 
 #[cfg(test)]
@@ -428,8 +446,13 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("train.txt");
         std::fs::write(&f, "a\tr\tb\r\n\na\tr b\n").unwrap();
-        let err = read_triples(&f, &mut Names::default()).unwrap_err().to_string();
-        assert!(err.contains("train.txt:3") && err.contains("2 tab-separated"), "{err}");
+        let err = read_triples(&f, &mut Names::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("train.txt:3") && err.contains("2 tab-separated"),
+            "{err}"
+        );
         std::fs::write(&f, "\u{feff}a\tr\tb\r\nb\tr\tc\n").unwrap();
         assert_eq!(read_triples(&f, &mut Names::default()).unwrap().len(), 2);
         std::fs::remove_dir_all(&dir).unwrap();

@@ -14,7 +14,7 @@ use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 
 use super::loaders::{RawData, RawSplit, Record};
-use super::{split, Dataset, Interactions, SplitConfig, QueryItems};
+use super::{split, Dataset, Interactions, QueryItems, SplitConfig};
 use crate::error::DataError;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -51,7 +51,12 @@ pub struct KgEvaluator {
 impl KgEvaluator {
     /// `pairs`: the split's (query, answer) pairs; `known`: every known answer of each query (filtered out
     /// of its ranking except the answer being ranked).
-    pub fn new(pairs: &Interactions, known: &QueryItems, n_entities: usize, device: Device) -> Self {
+    pub fn new(
+        pairs: &Interactions,
+        known: &QueryItems,
+        n_entities: usize,
+        device: Device,
+    ) -> Self {
         KgEvaluator {
             queries: pairs.queries.iter().map(|&q| q as i64).collect(),
             answers: pairs.items.iter().map(|&i| i as i64).collect(),
@@ -68,7 +73,9 @@ impl KgEvaluator {
         let mut ranks = Vec::with_capacity(self.queries.len());
         for (queries, answers) in self.queries.chunks(block).zip(self.answers.chunks(block)) {
             let q = Tensor::from_slice(queries).to_device(self.device);
-            let a = Tensor::from_slice(answers).to_device(self.device).unsqueeze(1);
+            let a = Tensor::from_slice(answers)
+                .to_device(self.device)
+                .unsqueeze(1);
             let mut scores = model
                 .score_all(&q)
                 .expect("query and entity embeddings of one model fit together");
@@ -85,7 +92,7 @@ impl KgEvaluator {
                 });
             }
             let answer = scores.gather(1, &a, false); // (b, 1)
-            // Filter: every other known answer of the query leaves the ranking.
+                                                      // Filter: every other known answer of the query leaves the ranking.
             let (mut rows, mut cols) = (Vec::new(), Vec::new());
             for (row, (&query, &ans)) in queries.iter().zip(answers).enumerate() {
                 for &e in self.known.items(query as usize) {
@@ -103,10 +110,16 @@ impl KgEvaluator {
                 let neg_inf = Tensor::from(f32::NEG_INFINITY).to_device(self.device);
                 let _ = scores.index_put_(&index, &neg_inf, false);
             }
-            let above = scores.gt_tensor(&answer).sum_dim_intlist(1, false, Kind::Int64);
+            let above = scores
+                .gt_tensor(&answer)
+                .sum_dim_intlist(1, false, Kind::Int64);
             // The answer ties with itself: the others tied with it are the count minus one.
-            let tied = scores.eq_tensor(&answer).sum_dim_intlist(1, false, Kind::Int64) - 1;
-            let realistic = (above.to_kind(Kind::Double) * 2.0 + tied.to_kind(Kind::Double) + 2.0) / 2.0;
+            let tied = scores
+                .eq_tensor(&answer)
+                .sum_dim_intlist(1, false, Kind::Int64)
+                - 1;
+            let realistic =
+                (above.to_kind(Kind::Double) * 2.0 + tied.to_kind(Kind::Double) + 2.0) / 2.0;
             ranks.extend(
                 Vec::<f64>::try_from(realistic.to_device(Device::Cpu))
                     .expect("the evaluator's own f64 tensor"),
@@ -118,7 +131,10 @@ impl KgEvaluator {
     pub fn evaluate(&self, model: &dyn ContrastiveModel) -> Result<MetricValues, NonFiniteScores> {
         let ranks = self.ranks(model)?;
         let n = ranks.len().max(1) as f64;
-        let mut out = vec![("mrr".to_string(), ranks.iter().map(|r| 1.0 / r).sum::<f64>() / n)];
+        let mut out = vec![(
+            "mrr".to_string(),
+            ranks.iter().map(|r| 1.0 / r).sum::<f64>() / n,
+        )];
         for k in HITS_AT {
             let hits = ranks.iter().filter(|&&r| r <= k as f64).count();
             out.push((format!("hits@{k}"), hits as f64 / n));
@@ -153,10 +169,21 @@ mod tests {
             n_relations: 1,
         };
         let config = KgModelConfig { dim: 1, norm: None };
-        let m = KgModel::new(&vs.root(), KgScore::DistMult, &config, &index, entities.len(), 0);
+        let m = KgModel::new(
+            &vs.root(),
+            KgScore::DistMult,
+            &config,
+            &index,
+            entities.len(),
+            0,
+        );
         tch::no_grad(|| {
             for (name, mut v) in vs.variables() {
-                let values: Vec<f32> = if name == "entity" { entities.to_vec() } else { vec![1.0] };
+                let values: Vec<f32> = if name == "entity" {
+                    entities.to_vec()
+                } else {
+                    vec![1.0]
+                };
                 v.copy_(&Tensor::from_slice(&values).view([-1, 1]));
             }
         });
@@ -183,7 +210,9 @@ mod tests {
         assert_eq!(ranks, vec![2.5, 1.0]);
         // Without the filter, e2 (0.9) also outranks e1: 3.5.
         let none = QueryItems::from_interactions(2, &Interactions::default());
-        let unfiltered = KgEvaluator::new(&pairs, &none, 5, Device::Cpu).ranks(&model).unwrap();
+        let unfiltered = KgEvaluator::new(&pairs, &none, 5, Device::Cpu)
+            .ranks(&model)
+            .unwrap();
         assert_eq!(unfiltered, vec![3.5, 1.0]);
         let metrics = eval.evaluate(&model).unwrap();
         let get = |n: &str| metrics.iter().find(|(m, _)| m == n).unwrap().1;
@@ -199,7 +228,9 @@ mod tests {
         let mut pairs = Interactions::default();
         pairs.push(0, 3);
         let none = QueryItems::from_interactions(2, &Interactions::default());
-        let ranks = KgEvaluator::new(&pairs, &none, 5, Device::Cpu).ranks(&model).unwrap();
+        let ranks = KgEvaluator::new(&pairs, &none, 5, Device::Cpu)
+            .ranks(&model)
+            .unwrap();
         assert_eq!(ranks, vec![3.0]);
     }
 }

@@ -4,10 +4,10 @@ mod evaluate;
 pub mod kg;
 pub mod ranking;
 
-pub use kg::KgEvaluator;
 pub use evaluate::{
     block_users, Evaluator, MetricValues, NonFiniteScores, BYTES_PER_SCORE, EVAL_BLOCK_BYTES,
 };
+pub use kg::KgEvaluator;
 
 /// Behaviour version of the evaluation protocol (enters the configuration hash): bump it when a metric's
 /// definition or the ranking changes.

@@ -12,8 +12,8 @@
 //! - RotatE (Sun et al. 2019): f = −Σⱼ |hⱼ rⱼ − tⱼ| with |rⱼ| = 1 (r = e^{iθ}); tail q = h ∘ r, head
 //!   q = t ∘ r̄ (|h ∘ r − t| = |h − t ∘ r̄| as |r| = 1), s = −Σ|q − c|.
 //!
-//! Initialisation: entities and relation vectors U(−6/√d, 6/√d) (TransE's paper, PyKEEN's
-//! `xavier_uniform_`), RotatE's phases U(−π, π); all from the cell's seed.
+//! Initialisation: entities and relation vectors U(−√(6/d), √(6/d)) (PyKEEN's `xavier_uniform_`),
+//! RotatE's phases U(−π, π); all from the cell's seed.
 
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
@@ -45,7 +45,10 @@ pub struct KgModelConfig {
 
 impl Default for KgModelConfig {
     fn default() -> Self {
-        KgModelConfig { dim: 50, norm: None }
+        KgModelConfig {
+            dim: 50,
+            norm: None,
+        }
     }
 }
 
@@ -91,7 +94,7 @@ impl KgModel {
     ) -> KgModel {
         let mut rng = Pcg64Mcg::seed_from_u64(seed);
         let d = c.dim;
-        let bound = 6.0 / (d as f64).sqrt();
+        let bound = (6.0 / d as f64).sqrt();
         let mut uniform = |rows: usize, cols: i64, lo: f64, hi: f64| {
             let v: Vec<f32> = (0..rows * cols as usize)
                 .map(|_| rng.random_range(lo..hi) as f32)
@@ -147,7 +150,10 @@ impl KgModel {
 fn complex_mul(a: &Tensor, b_re: &Tensor, b_im: &Tensor) -> Tensor {
     let h = b_re.size()[1];
     let (a_re, a_im) = (a.narrow(1, 0, h), a.narrow(1, h, h));
-    Tensor::cat(&[&a_re * b_re - &a_im * b_im, &a_re * b_im + &a_im * b_re], 1)
+    Tensor::cat(
+        &[&a_re * b_re - &a_im * b_im, &a_re * b_im + &a_im * b_re],
+        1,
+    )
 }
 
 fn unit_rows(t: &Tensor) -> Tensor {
@@ -220,11 +226,22 @@ mod tests {
             head_side: vec![false, true],
             n_relations: 1,
         };
-        let m = KgModel::new(&vs.root(), score, &KgModelConfig { dim: d, norm: None }, &index, 2, 0);
+        let m = KgModel::new(
+            &vs.root(),
+            score,
+            &KgModelConfig { dim: d, norm: None },
+            &index,
+            2,
+            0,
+        );
         tch::no_grad(|| {
-            m.entities.shallow_clone().copy_(&Tensor::from_slice(e).view([2, d]));
+            m.entities
+                .shallow_clone()
+                .copy_(&Tensor::from_slice(e).view([2, d]));
             let rd = if score == KgScore::RotatE { d / 2 } else { d };
-            m.relations.shallow_clone().copy_(&Tensor::from_slice(r).view([1, rd]));
+            m.relations
+                .shallow_clone()
+                .copy_(&Tensor::from_slice(r).view([1, rd]));
         });
         m
     }
@@ -254,7 +271,10 @@ mod tests {
         // ⟨(1, 2), (3, −1), (0.5, 4)⟩ = 1.5 − 8 = −6.5.
         let m = model(KgScore::DistMult, &[1.0, 2.0, 0.5, 4.0], &[3.0, -1.0], 2);
         let (tail, head) = both_sides(&m);
-        assert!((tail + 6.5).abs() < 1e-5 && (head + 6.5).abs() < 1e-5, "{tail} {head}");
+        assert!(
+            (tail + 6.5).abs() < 1e-5 && (head + 6.5).abs() < 1e-5,
+            "{tail} {head}"
+        );
     }
 
     #[test]
@@ -262,22 +282,43 @@ mod tests {
         // h = 1 + 2i, r = 3 − 1i, t = 0.5 + 4i: h·r = 5 + 5i; Re(h r t̄) = Re((5 + 5i)(0.5 − 4i)) = 2.5 + 20.
         let m = model(KgScore::ComplEx, &[1.0, 2.0, 0.5, 4.0], &[3.0, -1.0], 2);
         let (tail, head) = both_sides(&m);
-        assert!((tail - 22.5).abs() < 1e-4 && (head - 22.5).abs() < 1e-4, "{tail} {head}");
+        assert!(
+            (tail - 22.5).abs() < 1e-4 && (head - 22.5).abs() < 1e-4,
+            "{tail} {head}"
+        );
     }
 
     #[test]
     fn rotate_is_minus_the_modulus_of_h_rotated_minus_t() {
         // h = 1 + 0i, θ = π/2 (r = i), t = 0 + 2i: h·r − t = −i, |·| = 1.
-        let m = model(KgScore::RotatE, &[1.0, 0.0, 0.0, 2.0], &[std::f32::consts::FRAC_PI_2], 2);
+        let m = model(
+            KgScore::RotatE,
+            &[1.0, 0.0, 0.0, 2.0],
+            &[std::f32::consts::FRAC_PI_2],
+            2,
+        );
         let (tail, head) = both_sides(&m);
-        assert!((tail + 1.0).abs() < 1e-5 && (head + 1.0).abs() < 1e-5, "{tail} {head}");
+        assert!(
+            (tail + 1.0).abs() < 1e-5 && (head + 1.0).abs() < 1e-5,
+            "{tail} {head}"
+        );
     }
 
     #[test]
     fn transe_keeps_entities_on_the_unit_sphere_after_a_step() {
-        let m = model(KgScore::TransE { norm: 1 }, &[3.0, 4.0, 0.0, 0.5], &[0.0, 0.0], 2);
+        let m = model(
+            KgScore::TransE { norm: 1 },
+            &[3.0, 4.0, 0.0, 0.5],
+            &[0.0, 0.0],
+            2,
+        );
         m.after_step();
         let norms = m.entities.norm_scalaropt_dim(2, [1i64].as_slice(), false);
-        assert!(norms.allclose(&Tensor::ones([2], (tch::Kind::Float, tch::Device::Cpu)), 1e-5, 1e-6, false));
+        assert!(norms.allclose(
+            &Tensor::ones([2], (tch::Kind::Float, tch::Device::Cpu)),
+            1e-5,
+            1e-6,
+            false
+        ));
     }
 }

@@ -122,7 +122,14 @@ impl ModelConfig {
                         self.name()
                     )
                 })?;
-                Box::new(KgModel::new(root, score, c, &index.queries, data.n_items, seed))
+                Box::new(KgModel::new(
+                    root,
+                    score,
+                    c,
+                    &index.queries,
+                    data.n_items,
+                    seed,
+                ))
             }
         })
     }

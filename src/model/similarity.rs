@@ -87,7 +87,10 @@ mod tests {
         let cases = [
             (Similarity::Dot, [0.0, 2.0 + 1.0]),
             (Similarity::NegL1, [-4.0, -(1.0 + 2.0 + 1.0 + 0.0)]),
-            (Similarity::NegL2, [-(6.0f64).sqrt(), -(1.0f64 + 4.0 + 1.0).sqrt()]),
+            (
+                Similarity::NegL2,
+                [-(6.0f64).sqrt(), -(1.0f64 + 4.0 + 1.0).sqrt()],
+            ),
             (
                 Similarity::NegModulusSum,
                 // |1 − 0i|... q − c0 = (1 + 0i, 2 − 1i): 1 + √5; q − c1 = (−1 − 1i, 2 + 0i): √2 + 2.
@@ -96,11 +99,22 @@ mod tests {
         ];
         for (s, expected) in cases {
             let all = Vec::<f32>::try_from(s.f_all(&q, &table).unwrap().reshape([-1])).unwrap();
-            let pair = Vec::<f32>::try_from(s.pairwise(&q.unsqueeze(1), &table.unsqueeze(0)).reshape([-1]))
-                .unwrap();
+            let pair = Vec::<f32>::try_from(
+                s.pairwise(&q.unsqueeze(1), &table.unsqueeze(0))
+                    .reshape([-1]),
+            )
+            .unwrap();
             for j in 0..2 {
-                assert!((all[j] as f64 - expected[j]).abs() < 1e-4, "{s:?} all[{j}] = {}", all[j]);
-                assert!((pair[j] as f64 - expected[j]).abs() < 1e-4, "{s:?} pair[{j}] = {}", pair[j]);
+                assert!(
+                    (all[j] as f64 - expected[j]).abs() < 1e-4,
+                    "{s:?} all[{j}] = {}",
+                    all[j]
+                );
+                assert!(
+                    (pair[j] as f64 - expected[j]).abs() < 1e-4,
+                    "{s:?} pair[{j}] = {}",
+                    pair[j]
+                );
             }
         }
     }

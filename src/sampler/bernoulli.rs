@@ -44,7 +44,9 @@ impl Bernoulli {
         if data.kg.is_none() {
             return Err(SamplerError::Invalid {
                 sampler: "bernoulli",
-                message: "corrupts the head or the tail of a triple: it needs a domain of kind \"kg\"".into(),
+                message:
+                    "corrupts the head or the tail of a triple: it needs a domain of kind \"kg\""
+                        .into(),
             });
         }
         let uniform = UniformConfig {

@@ -755,7 +755,13 @@ pub(crate) mod tests {
                         dim: 8,
                         init_std: 1.0,
                     };
-                    Box::new(Mf::new(&vs.root(), &config, data.n_queries, data.n_items, 0))
+                    Box::new(Mf::new(
+                        &vs.root(),
+                        &config,
+                        data.n_queries,
+                        data.n_items,
+                        0,
+                    ))
                 }
                 Some(kg) => Box::new(crate::model::KgModel::new(
                     &vs.root(),
@@ -935,7 +941,10 @@ pub(crate) mod tests {
             .into_iter()
             .filter(|c| c.info().domains.contains(&domain))
             .collect();
-        assert!(configs.len() >= REGISTRY.len() - 1, "{domain}: nearly every sampler runs");
+        assert!(
+            configs.len() >= REGISTRY.len() - 1,
+            "{domain}: nearly every sampler runs"
+        );
         let queries = [0i64, 1, 2, 0];
         let run = |c: &SamplerConfig, seed| {
             sample_with_model(c.build(data).unwrap().as_mut(), data, &queries, 50, seed).0

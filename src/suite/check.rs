@@ -422,7 +422,10 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
         };
         return p(
             "model.kind",
-            format!("{:?} is not a model of a {kind} domain; allowed: {allowed}", model.name()),
+            format!(
+                "{:?} is not a model of a {kind} domain; allowed: {allowed}",
+                model.name()
+            ),
         );
     }
     if (d.kind == DomainKind::Kg) != config.data.is_kg() {
@@ -432,7 +435,10 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
         };
         return p(
             "data.format",
-            format!("{:?} is not data of a {kind} domain; allowed: {allowed}", config.data.format()),
+            format!(
+                "{:?} is not data of a {kind} domain; allowed: {allowed}",
+                config.data.format()
+            ),
         );
     }
     if d.kind == DomainKind::Kg && d.split.is_some() {
@@ -452,7 +458,14 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
         if let Some((k, m)) = l.problems().into_iter().next() {
             return p(&format!("loss[{n}].{k}"), m);
         }
-        if l.needs_cosine() && model.kg().is_some_and(|(s, _)| !matches!(s, crate::model::KgScore::DistMult | crate::model::KgScore::ComplEx)) {
+        if l.needs_cosine()
+            && model.kg().is_some_and(|(s, _)| {
+                !matches!(
+                    s,
+                    crate::model::KgScore::DistMult | crate::model::KgScore::ComplEx
+                )
+            })
+        {
             return p(
                 &format!("loss[{n}]"),
                 format!("ccl compares cosines of embeddings: {:?} scores by a distance, use a dot-product model (mf, distmult, complex)", model.name()),
@@ -460,7 +473,10 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
         }
         let named = losses.len() > 1 || *l != default;
         let label = named.then(|| make_filename_safe(&l.label()));
-        if entries.iter().any(|e| e.config == *l || (label.is_some() && e.label == label)) {
+        if entries
+            .iter()
+            .any(|e| e.config == *l || (label.is_some() && e.label == label))
+        {
             return p("loss", format!("loss {:?} is listed twice", l.label()));
         }
         entries.push(LossEntry {
@@ -479,7 +495,10 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
             if !names.contains(metric) {
                 return p(
                     "train.early_stopping.metric",
-                    format!("{metric:?} is not reported in a {kind} domain; allowed: {}", names.join(", ")),
+                    format!(
+                        "{metric:?} is not reported in a {kind} domain; allowed: {}",
+                        names.join(", ")
+                    ),
                 );
             }
         }

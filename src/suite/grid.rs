@@ -53,30 +53,30 @@ pub fn expand_on(s: &Suite, device: &str) -> Vec<RunSpec> {
     // Each cell carries its own loss: the axis itself is not part of any cell's configuration.
     train.loss = None;
     for domain in &s.domains {
-      for loss in &domain.losses {
-        for sampler in &s.samplers {
-            let ratios = if sampler.config.info().ratio_free {
-                vec![ALL]
-            } else {
-                s.ratios.clone()
-            };
-            for &ratio in &ratios {
-                for &seed in &s.seeds {
-                    cells.push(RunSpec {
-                        suite: s.name.clone(),
-                        domain: domain.clone(),
-                        sampler: sampler.clone(),
-                        loss: loss.config.clone(),
-                        loss_label: loss.label.clone(),
-                        ratio,
-                        seed,
-                        train: train.clone(),
-                        device: device.clone(),
-                    });
+        for loss in &domain.losses {
+            for sampler in &s.samplers {
+                let ratios = if sampler.config.info().ratio_free {
+                    vec![ALL]
+                } else {
+                    s.ratios.clone()
+                };
+                for &ratio in &ratios {
+                    for &seed in &s.seeds {
+                        cells.push(RunSpec {
+                            suite: s.name.clone(),
+                            domain: domain.clone(),
+                            sampler: sampler.clone(),
+                            loss: loss.config.clone(),
+                            loss_label: loss.label.clone(),
+                            ratio,
+                            seed,
+                            train: train.clone(),
+                            device: device.clone(),
+                        });
+                    }
                 }
             }
         }
-      }
     }
     cells
 }

@@ -81,7 +81,10 @@ mod tests {
             for _ in 0..500 {
                 ex.next_epoch(&data, &mut rng, &mut q, &mut p);
                 assert_eq!(q.len(), 4, "one example per triple");
-                heads += q.iter().filter(|&&q| data.kg.as_ref().unwrap().queries.head_side[q as usize]).count();
+                heads += q
+                    .iter()
+                    .filter(|&&q| data.kg.as_ref().unwrap().queries.head_side[q as usize])
+                    .count();
             }
             heads as f64 / 2000.0
         };

@@ -321,7 +321,11 @@ fn step_loss(
 ) -> (Tensor, Tensor) {
     let sim = model.similarity();
     let u = model.queries(queries);
-    let unit = |t: &Tensor| t / t.norm_scalaropt_dim(2, [-1i64].as_slice(), true).clamp_min(1e-12);
+    let unit = |t: &Tensor| {
+        t / t
+            .norm_scalaropt_dim(2, [-1i64].as_slice(), true)
+            .clamp_min(1e-12)
+    };
     let cosine_of = |q: &Tensor, c: &Tensor| (unit(q) * unit(c)).sum_dim_intlist(-1, false, None);
     let (pos, neg, penalty, cosine) = match &negatives.items {
         NegativeItems::All => {

@@ -90,7 +90,8 @@ impl LossConfig {
         if let (Some(m), Some(t)) = (mine.as_object(), theirs.as_object()) {
             for (k, v) in m {
                 if k != "kind" && t.get(k) != Some(v) {
-                    label.push_str(&format!("-{}{}", short(k), v));
+                    let value = v.as_f64().map_or(v.to_string(), |x| x.to_string());
+                    label.push_str(&format!("-{}{value}", short(k)));
                 }
             }
         }
@@ -101,25 +102,31 @@ impl LossConfig {
     pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut p = Vec::new();
         match *self {
-            LossConfig::Softmax { temperature } if !(temperature > 0.0 && temperature.is_finite()) => {
+            LossConfig::Softmax { temperature }
+                if !(temperature > 0.0 && temperature.is_finite()) =>
+            {
                 p.push(("temperature", format!("must be > 0 (got {temperature})")))
             }
-            LossConfig::Margin { margin } | LossConfig::Nssa { margin, .. } if !margin.is_finite() => {
+            LossConfig::Margin { margin } | LossConfig::Nssa { margin, .. }
+                if !margin.is_finite() =>
+            {
                 p.push(("margin", format!("must be a finite number (got {margin})")))
             }
             LossConfig::Nssa {
                 adversarial_temperature: a,
                 ..
-            } if !(a >= 0.0 && a.is_finite()) => p.push((
-                "adversarial_temperature",
-                format!("must be >= 0 (got {a})"),
-            )),
+            } if !(a >= 0.0 && a.is_finite()) => {
+                p.push(("adversarial_temperature", format!("must be >= 0 (got {a})")))
+            }
             LossConfig::Ccl {
                 margin,
                 negative_weight,
             } => {
                 if !(-1.0..1.0).contains(&margin) {
-                    p.push(("margin", format!("a cosine margin must be in [-1, 1) (got {margin})")));
+                    p.push((
+                        "margin",
+                        format!("a cosine margin must be in [-1, 1) (got {margin})"),
+                    ));
                 }
                 if negative_weight.is_some_and(|w| !(w >= 0.0 && w.is_finite())) {
                     p.push(("negative_weight", "must be >= 0".into()));
@@ -151,7 +158,13 @@ impl<'de> Deserialize<'de> for LossConfig {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         let value = toml::Value::deserialize(d)?;
-        let kinds = || LOSSES.iter().map(|(k, _)| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+        let kinds = || {
+            LOSSES
+                .iter()
+                .map(|(k, _)| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let (kind, table) = match &value {
             toml::Value::String(s) => (s.clone(), toml::Table::new()),
             toml::Value::Table(t) => {
@@ -178,21 +191,32 @@ impl<'de> Deserialize<'de> for LossConfig {
                 continue;
             }
             if !merged.contains_key(&k) && !(kind == "ccl" && k == "negative_weight") {
-                let allowed: Vec<String> = merged.keys().filter(|k| *k != "kind").cloned().collect();
+                let allowed: Vec<String> =
+                    merged.keys().filter(|k| *k != "kind").cloned().collect();
                 return Err(D::Error::custom(format!(
                     "loss {kind:?} has no parameter `{k}`; it has: {}",
-                    if allowed.is_empty() && kind != "ccl" { "none".into() } else { allowed.join(", ") }
+                    if allowed.is_empty() && kind != "ccl" {
+                        "none".into()
+                    } else {
+                        allowed.join(", ")
+                    }
                 )));
             }
             merged.insert(k, serde_json::to_value(&v).map_err(D::Error::custom)?);
         }
         let m = |k: &str| merged.get(k).and_then(|v| v.as_f64());
-        let num = |k: &str| m(k).ok_or_else(|| D::Error::custom(format!("loss {kind:?}: `{k}` must be a number")));
+        let num = |k: &str| {
+            m(k).ok_or_else(|| D::Error::custom(format!("loss {kind:?}: `{k}` must be a number")))
+        };
         Ok(match kind.as_str() {
             "bpr" => LossConfig::Bpr,
             "bce" => LossConfig::Bce,
-            "softmax" => LossConfig::Softmax { temperature: num("temperature")? },
-            "margin" => LossConfig::Margin { margin: num("margin")? },
+            "softmax" => LossConfig::Softmax {
+                temperature: num("temperature")?,
+            },
+            "margin" => LossConfig::Margin {
+                margin: num("margin")?,
+            },
             "nssa" => LossConfig::Nssa {
                 margin: num("margin")?,
                 adversarial_temperature: num("adversarial_temperature")?,
@@ -248,7 +272,8 @@ pub fn compute(loss: &LossConfig, s: &Scored) -> Tensor {
         LossConfig::Bpr => bpr(s.pos, neg, s.weights, s.valid),
         LossConfig::Bce => {
             let per_negative = -(-neg).log_sigmoid();
-            -s.pos.log_sigmoid().mean(Kind::Float) + mean_over_slots(per_negative, s.weights, s.valid)
+            -s.pos.log_sigmoid().mean(Kind::Float)
+                + mean_over_slots(per_negative, s.weights, s.valid)
         }
         LossConfig::Margin { margin } => {
             let per_negative = (-s.pos.unsqueeze(1) + neg + margin).relu();
@@ -299,7 +324,9 @@ pub fn compute(loss: &LossConfig, s: &Scored) -> Tensor {
                 logits = logits.masked_fill(&v.logical_not(), f64::NEG_INFINITY);
             }
             let all = Tensor::cat(&[(pos / temperature).unsqueeze(1), logits], 1);
-            -all.log_softmax(1, Kind::Float).select(1, 0).mean(Kind::Float)
+            -all.log_softmax(1, Kind::Float)
+                .select(1, 0)
+                .mean(Kind::Float)
         }
         LossConfig::Ccl {
             margin,
@@ -318,7 +345,9 @@ pub fn compute(loss: &LossConfig, s: &Scored) -> Tensor {
                         Some(v) => weighted * v.to_kind(Kind::Float),
                         None => weighted,
                     };
-                    weighted.sum_dim_intlist(1, false, Kind::Float).mean(Kind::Float)
+                    weighted
+                        .sum_dim_intlist(1, false, Kind::Float)
+                        .mean(Kind::Float)
                 }
             };
             (-cos_pos + 1.0).relu().mean(Kind::Float) + negative_part
@@ -327,7 +356,11 @@ pub fn compute(loss: &LossConfig, s: &Scored) -> Tensor {
 }
 
 /// The mean over rows of each row's weighted mean over its valid slots (a row with none gives 0).
-fn mean_over_slots(per_negative: Tensor, weights: Option<&Tensor>, valid: Option<&Tensor>) -> Tensor {
+fn mean_over_slots(
+    per_negative: Tensor,
+    weights: Option<&Tensor>,
+    valid: Option<&Tensor>,
+) -> Tensor {
     let weighted = match weights {
         Some(w) => per_negative * w,
         None => per_negative,

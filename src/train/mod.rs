@@ -5,10 +5,10 @@ mod examples;
 mod fit;
 pub mod loss;
 
-pub use loss::{LossConfig, Losses};
 pub use fit::{
     fit, optimizer, train_step, EpochLog, EpochProgress, Evaluation, TrainLog, TrainStreams,
 };
+pub use loss::{LossConfig, Losses};
 
 use serde::{Deserialize, Serialize};
 
