@@ -12,7 +12,8 @@ Examples:
   nsbench run suites/rec.toml --dry-run       print the grid and which cells are already finished
   nsbench run suites/ml100k.toml --jobs 1 --threads 2
   nsbench list suites/rec.toml                print the grid's run ids in order
-  nsbench list samplers                       every sampler with its parameters
+  nsbench list samplers                       every sampler with its parameters and domains
+  nsbench list losses                         every loss with its parameters
   nsbench plot results/rec                    redraw figures and summary.md from stored results
 
 Running a suite again skips the cells already finished with the same configuration and data, so an
@@ -67,7 +68,7 @@ pub enum Command {
     },
     /// Print a suite's grid in run order, or `nsbench list samplers` for every sampler.
     List {
-        /// A suite file, or the word `samplers`.
+        /// A suite file, or the word `samplers` or `losses`.
         what: String,
         /// Results directory to report finished cells from [default: results/<suite name>].
         #[arg(long)]
@@ -167,7 +168,14 @@ pub fn run() -> Result<()> {
                         .same_at_k1
                         .map(|other| format!(" [at k = 1 this is {other}]"))
                         .unwrap_or_default();
-                    println!("{:<width$}  {}{same}", s.kind, s.description);
+                    let domains = format!(" [domains: {}]", s.domains.join(", "));
+                    println!("{:<width$}  {}{same}{domains}", s.kind, s.description);
+                }
+                return Ok(());
+            }
+            if what == "losses" && !Path::new(&what).is_file() {
+                for (kind, description) in crate::train::loss::LOSSES {
+                    println!("{kind:<8}  {description}");
                 }
                 return Ok(());
             }
@@ -219,11 +227,16 @@ fn print_grid(
     } else {
         String::new()
     };
+    let losses: usize = suite.domains.iter().map(|d| d.losses.len()).sum();
+    let domains = if losses > suite.domains.len() {
+        format!("{losses} (domain, loss) pairs")
+    } else {
+        format!("{} domains", suite.domains.len())
+    };
     eprintln!(
-        "{} cells ({} domains × {} samplers × {} ratios × {} seeds{note}): {pending} to run{failed}, \
+        "{} cells ({domains} × {} samplers × {} ratios × {} seeds{note}): {pending} to run{failed}, \
          {} finished in {}",
         cells.len(),
-        suite.domains.len(),
         suite.samplers.len(),
         suite.ratios.len(),
         suite.seeds.len(),

@@ -6,8 +6,8 @@ use predicates::prelude::*;
 use std::path::{Path, PathBuf};
 
 /// Rows per cell of a synthetic suite with two cut-offs: 9 effectiveness metrics (4 top-K metrics × 2
-/// cut-offs + MRR), 8 sampler diagnostics, 8 efficiency metrics.
-const ROWS_PER_CELL: usize = 9 + 8 + 8;
+/// cut-offs + MRR), 10 sampler diagnostics, 8 efficiency metrics.
+const ROWS_PER_CELL: usize = 9 + 10 + 8;
 
 fn nsbench() -> Command {
     Command::cargo_bin("nsbench").unwrap()
@@ -512,16 +512,36 @@ fn list_and_dry_run_print_the_grid_in_order_and_list_samplers_describes_them() {
 
 #[test]
 fn every_registered_sampler_trains_end_to_end_with_finite_metrics_and_diagnostics() {
-    let dir = tempfile::tempdir().unwrap();
-    let samplers: String = nsbench::sampler::REGISTRY
-        .iter()
-        .map(|s| format!("[[sampler]]\nkind = \"{}\"\n", s.kind))
-        .collect();
-    let suite = dir.path().join("all.toml");
-    std::fs::write(
-        &suite,
-        format!(
-            r#"
+    // Every sampler in every domain it supports, one suite per domain: the same code, no per-domain copy.
+    let domains = [
+        (
+            "rec",
+            r#"data = { format = "synthetic", users = 40, items = 60, interactions_per_user = 10 }
+model = { kind = "mf", dim = 8 }"#,
+            "ndcg@20",
+        ),
+        (
+            "kg",
+            r#"data = { format = "synthetic-kg", entities = 40, relations = 3, triples = 300 }
+model = { kind = "rotate", dim = 8 }"#,
+            "mrr",
+        ),
+    ];
+    for (kind, domain, headline) in domains {
+        let dir = tempfile::tempdir().unwrap();
+        let supported: Vec<_> = nsbench::sampler::REGISTRY
+            .iter()
+            .filter(|s| s.domains.contains(&kind))
+            .collect();
+        let samplers: String = supported
+            .iter()
+            .map(|s| format!("[[sampler]]\nkind = \"{}\"\n", s.kind))
+            .collect();
+        let suite = dir.path().join("all.toml");
+        std::fs::write(
+            &suite,
+            format!(
+                r#"
 [suite]
 name = "all"
 seeds = [0]
@@ -532,38 +552,48 @@ batch_size = 64
 lr = 0.01
 eval_every = 1
 [[domain]]
-kind = "rec"
-data = {{ format = "synthetic", users = 40, items = 60, interactions_per_user = 10 }}
-model = {{ kind = "mf", dim = 8 }}
+kind = "{kind}"
+{domain}
 {samplers}"#
-        ),
-    )
-    .unwrap();
-    let out = dir.path().join("out");
-    run_ok(&suite, &out);
-    let rows = nsbench::store::read_results(&out).unwrap();
-    for nsbench::sampler::SamplerInfo { kind: name, .. } in nsbench::sampler::REGISTRY {
-        let of: Vec<_> = rows
-            .iter()
-            .filter(|r| {
-                r.run_id.contains(&format!("-{name}-r2"))
-                    || r.run_id.contains(&format!("-{name}-rall"))
-            })
-            .collect();
-        let metric = |m: &str| of.iter().find(|r| r.metric == m).map(|r| r.value);
-        let ndcg = metric("ndcg@20").unwrap_or_else(|| panic!("{name}: no ndcg@20"));
-        assert!(ndcg.is_finite() && ndcg > 0.0, "{name}: ndcg@20 = {ndcg}");
-        assert!(
-            of.iter().all(|r| r.value.is_finite()),
-            "{name}: a non-finite metric"
-        );
-        // Every sampler that draws ids (or embeddings from ids) is diagnosed; `full` draws nothing.
-        if *name != "full" {
-            let coverage = metric("coverage").unwrap_or_else(|| panic!("{name}: no coverage"));
+            ),
+        )
+        .unwrap();
+        let out = dir.path().join("out");
+        run_ok(&suite, &out);
+        let rows = nsbench::store::read_results(&out).unwrap();
+        for nsbench::sampler::SamplerInfo { kind: name, .. } in supported {
+            let of: Vec<_> = rows
+                .iter()
+                .filter(|r| {
+                    r.run_id.contains(&format!("-{name}-r2"))
+                        || r.run_id.contains(&format!("-{name}-rall"))
+                        || r.run_id.contains(&format!("-{name}-nssa-r2"))
+                })
+                .collect();
+            let metric = |m: &str| of.iter().find(|r| r.metric == m).map(|r| r.value);
+            let value = metric(headline).unwrap_or_else(|| panic!("{kind} {name}: no {headline}"));
             assert!(
-                coverage > 0.0 && coverage <= 1.0,
-                "{name}: coverage {coverage}"
+                value.is_finite() && value > 0.0,
+                "{kind} {name}: {headline} = {value}"
             );
+            assert!(
+                of.iter().all(|r| r.value.is_finite()),
+                "{kind} {name}: a non-finite metric"
+            );
+            // Every sampler that draws ids (or embeddings from ids) is diagnosed; `full` draws nothing.
+            if *name != "full" {
+                let coverage =
+                    metric("coverage").unwrap_or_else(|| panic!("{kind} {name}: no coverage"));
+                assert!(
+                    coverage > 0.0 && coverage <= 1.0,
+                    "{kind} {name}: coverage {coverage}"
+                );
+                let known = metric("fn_rate_known").unwrap();
+                assert!(
+                    (0.0..=1.0).contains(&known),
+                    "{kind} {name}: fn_rate_known {known}"
+                );
+            }
         }
     }
 }

@@ -2,6 +2,10 @@
 //! with the weight it has in the loss (its loss weight, 0 where the validity mask drops it), so a
 //! filtering or masking sampler shows its filtering.
 //! - `fn_rate`: weighted share of negatives that are held-out positives of the query (validation or test);
+//! - `fn_rate_train`: weighted share that are training positives of the query (a sampler that does not
+//!   exclude them; for a knowledge graph, corruptions that are training triples);
+//! - `fn_rate_known`: weighted share that are known positives from any split (train ∪ valid ∪ test: for a
+//!   knowledge graph, corruptions that are known triples);
 //! - `fn_rate_true` (synthetic data only): weighted share that the generating model deems relevant to
 //!   the query but that are not training positives, i.e. exact false negatives;
 //! - `hardness`: weighted mean percentile of the negatives among the query's non-positives in the current
@@ -37,6 +41,8 @@ pub struct Diagnostics {
     effective: u64,
     total_weight: f64,
     held_out: f64,
+    in_train: f64,
+    known: f64,
     true_false: f64,
     hardness: Option<f64>,
     /// Gini of a uniform draw, by (pool, draws): the same every epoch for a fixed-k sampler.
@@ -51,6 +57,8 @@ impl Diagnostics {
             effective: 0,
             total_weight: 0.0,
             held_out: 0.0,
+            in_train: 0.0,
+            known: 0.0,
             true_false: 0.0,
             hardness: None,
             uniform_gini: None,
@@ -87,8 +95,17 @@ impl Diagnostics {
                 self.weight_of_item[i as usize] += wi;
                 self.effective += 1;
                 self.total_weight += wi;
-                if data.valid_by_query.contains(q, item) || data.test_by_query.contains(q, item) {
+                let held_out =
+                    data.valid_by_query.contains(q, item) || data.test_by_query.contains(q, item);
+                let in_train = data.train_by_query.contains(q, item);
+                if held_out {
                     self.held_out += wi;
+                }
+                if in_train {
+                    self.in_train += wi;
+                }
+                if held_out || in_train {
+                    self.known += wi;
                 }
                 if let Some(rel) = &data.relevant {
                     if rel.contains(q, item) && !data.train_by_query.contains(q, item) {
@@ -132,6 +149,8 @@ impl Diagnostics {
             let gini = gini(&self.weight_of_item);
             let mut out = vec![
                 ("fn_rate", self.held_out / self.total_weight),
+                ("fn_rate_train", self.in_train / self.total_weight),
+                ("fn_rate_known", self.known / self.total_weight),
                 ("coverage", coverage),
                 (
                     "coverage_vs_uniform",

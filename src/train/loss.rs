@@ -486,4 +486,130 @@ mod tests {
         let masked = (-(sig(1.0).ln()) - (sig(0.0).ln() + sig(1.0).ln()) / 2.0) / 2.0;
         assert!((bpr(&pos, &neg, None, Some(&mask)).double_value(&[]) - masked).abs() < 1e-6);
     }
+
+    #[test]
+    fn every_loss_of_the_axis_matches_hand_computed_values() {
+        // One row: s⁺ = 2, s⁻ = (1, 3).
+        let pos = Tensor::from_slice(&[2.0f32]);
+        let neg = Tensor::from_slice(&[1.0f32, 3.0]).view([1, 2]);
+        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let e = f64::exp;
+        let value = |loss: &LossConfig, log_q: Option<&Tensor>, log_q_pos: Option<&Tensor>| {
+            compute(
+                loss,
+                &Scored {
+                    pos: &pos,
+                    neg: &neg,
+                    weights: None,
+                    valid: None,
+                    log_q,
+                    log_q_pos,
+                    cosine: None,
+                },
+            )
+            .double_value(&[])
+        };
+        let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        close(
+            value(&LossConfig::Bce, None, None),
+            -sig(2.0).ln() - (sig(-1.0).ln() + sig(-3.0).ln()) / 2.0,
+        );
+        close(
+            value(&LossConfig::Margin { margin: 1.0 }, None, None),
+            (0.0 + 2.0) / 2.0,
+        );
+        let softmax = -(e(2.0) / (e(2.0) + e(1.0) + e(3.0))).ln();
+        close(
+            value(&LossConfig::Softmax { temperature: 1.0 }, None, None),
+            softmax,
+        );
+        // Temperature 0.5 doubles every logit.
+        let half = -(e(4.0) / (e(4.0) + e(2.0) + e(6.0))).ln();
+        close(
+            value(&LossConfig::Softmax { temperature: 0.5 }, None, None),
+            half,
+        );
+        // logQ corrects every logit, the positive's too (Yi et al. 2019).
+        let lq = Tensor::from_slice(&[0.5f32, -1.0]).view([1, 2]);
+        let lq_pos = Tensor::from_slice(&[0.25f32]);
+        let corrected = -(e(1.75) / (e(1.75) + e(0.5) + e(4.0))).ln();
+        close(
+            value(
+                &LossConfig::Softmax { temperature: 1.0 },
+                Some(&lq),
+                Some(&lq_pos),
+            ),
+            corrected,
+        );
+        // NSSA, margin 9, without adversarial weights: −log σ(9 + 2) − mean log σ(−s⁻ − 9).
+        let plain = -sig(11.0).ln() - (sig(-10.0).ln() + sig(-12.0).ln()) / 2.0;
+        let nssa = |a| LossConfig::Nssa {
+            margin: 9.0,
+            adversarial_temperature: a,
+        };
+        close(value(&nssa(0.0), None, None), plain);
+        // With α = 1 the negatives are weighted by softmax(s⁻): RotatE's Σ pᵢ log σ(−s⁻ᵢ − γ).
+        let (p1, p3) = (e(1.0) / (e(1.0) + e(3.0)), e(3.0) / (e(1.0) + e(3.0)));
+        let adversarial = -sig(11.0).ln() - (p1 * sig(-10.0).ln() + p3 * sig(-12.0).ln());
+        close(value(&nssa(1.0), None, None), adversarial);
+        // CCL: max(0, 1 − cos⁺) + the sum (or w × the mean) of max(0, cos⁻ − margin).
+        let (cp, cn) = (
+            Tensor::from_slice(&[0.5f32]),
+            Tensor::from_slice(&[0.95f32, 0.2]).view([1, 2]),
+        );
+        let ccl = |w| {
+            compute(
+                &LossConfig::Ccl {
+                    margin: 0.9,
+                    negative_weight: w,
+                },
+                &Scored {
+                    pos: &pos,
+                    neg: &neg,
+                    weights: None,
+                    valid: None,
+                    log_q: None,
+                    log_q_pos: None,
+                    cosine: Some((&cp, &cn)),
+                },
+            )
+            .double_value(&[])
+        };
+        close(ccl(None), 0.5 + 0.05);
+        close(ccl(Some(10.0)), 0.5 + 10.0 * 0.05 / 2.0);
+    }
+
+    #[test]
+    fn a_loss_is_written_as_a_name_or_a_table_and_a_typo_is_an_error() {
+        let parse = |t: &str| {
+            toml::from_str::<toml::Table>(t).unwrap()["loss"]
+                .clone()
+                .try_into::<Losses>()
+        };
+        assert_eq!(
+            parse("loss = \"bce\"").unwrap(),
+            Losses::One(LossConfig::Bce)
+        );
+        assert_eq!(
+            parse("loss = { kind = \"softmax\", temperature = 0.1 }").unwrap(),
+            Losses::One(LossConfig::Softmax { temperature: 0.1 })
+        );
+        assert_eq!(
+            parse("loss = [\"bpr\", \"margin\"]")
+                .unwrap()
+                .to_vec()
+                .len(),
+            2
+        );
+        assert!(parse("loss = \"hinge\"").is_err());
+        assert!(parse("loss = { kind = \"margin\", temprature = 1 }").is_err());
+        assert_eq!(
+            LossConfig::Nssa {
+                margin: 6.0,
+                adversarial_temperature: 1.0
+            }
+            .label(),
+            "nssa-m6"
+        );
+    }
 }
