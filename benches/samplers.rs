@@ -109,6 +109,7 @@ fn sample(s: &mut dyn Sampler, f: &Fixture, k: usize, rng: &mut Pcg64Mcg, step: 
         positives_t: &f.positives_t,
     };
     let mut cx = SampleContext {
+        loss: &LossConfig::Bpr,
         rng,
         model: &f.model,
         device: Device::Cpu,
@@ -279,6 +280,7 @@ fn train_steps(c: &mut Criterion) {
                         positives_t: &p,
                     };
                     let mut cx = SampleContext {
+                        loss: &LossConfig::Bpr,
                         rng: &mut rng,
                         model: &model,
                         device: Device::Cpu,

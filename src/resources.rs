@@ -112,7 +112,10 @@ pub fn generator_estimate(domain: &Domain) -> Estimate {
             "latent vectors",
             (c.entities + c.relations) as f64 * c.dim as f64 * 4.0,
         );
-        e.add("distances of one anchor", c.entities as f64 * 8.0);
+        e.add(
+            "a block of anchor distances (f64, with temporaries)",
+            3.0 * (16u64 << 20) as f64 * 8.0,
+        );
         // Triples, their pairs, query index, known answers, ground truth.
         e.add(
             "triples, queries and answers",

@@ -411,6 +411,38 @@ fn bad_suites_exit_2_naming_the_file_the_key_and_what_is_allowed() {
             "split = { kind = \"random\", test = 1.5 }\nmodel = {",
             &["[domain[0].split]", "test + valid < 1"],
         ),
+        (
+            "unknown loss",
+            "model = {",
+            "loss = \"hinge\"\nmodel = {",
+            &["unknown loss \"hinge\"", "bpr", "nssa", "line"],
+        ),
+        (
+            "a kg model in a rec domain",
+            "model = { kind = \"mf\", dim = 8 }",
+            "model = { kind = \"transe\", dim = 8 }",
+            &[
+                "[domain[0].model.kind]",
+                "not a model of a rec domain",
+                "`mf`",
+            ],
+        ),
+        (
+            "a rec model in a kg domain",
+            "kind = \"rec\"",
+            "kind = \"kg\"",
+            &[
+                "[domain[0].model.kind]",
+                "not a model of a kg domain",
+                "transe",
+            ],
+        ),
+        (
+            "a kg-only sampler in a rec domain",
+            "kind = \"popularity\"",
+            "kind = \"bernoulli\"",
+            &["[sampler[1]]", "runs in kg domains only"],
+        ),
     ];
     for (what, from, to, expected) in replaced {
         let path = dir.path().join("case.toml");
@@ -561,7 +593,8 @@ kind = "{kind}"
         let out = dir.path().join("out");
         run_ok(&suite, &out);
         let rows = nsbench::store::read_results(&out).unwrap();
-        for nsbench::sampler::SamplerInfo { kind: name, .. } in supported {
+        for info in supported {
+            let name = &info.kind;
             let of: Vec<_> = rows
                 .iter()
                 .filter(|r| {
@@ -580,8 +613,9 @@ kind = "{kind}"
                 of.iter().all(|r| r.value.is_finite()),
                 "{kind} {name}: a non-finite metric"
             );
-            // Every sampler that draws ids (or embeddings from ids) is diagnosed; `full` draws nothing.
-            if *name != "full" {
+            // Every sampler that draws ids (or embeddings from ids) is diagnosed; the non-sampling
+            // references draw nothing.
+            if !info.ratio_free {
                 let coverage =
                     metric("coverage").unwrap_or_else(|| panic!("{kind} {name}: no coverage"));
                 assert!(
@@ -634,6 +668,56 @@ fn movielens_100k_reaches_the_reference_quality() {
     let get = |m: &str| rows.iter().find(|r| r.metric == m).unwrap().value;
     assert!(get("recall@20") >= 0.33, "recall@20 = {}", get("recall@20"));
     assert!(get("ndcg@20") >= 0.38, "ndcg@20 = {}", get("ndcg@20"));
+}
+
+/// TransE on Nations with PyKEEN's settings (dim 50, L1, margin 1, one uniform negative, Adam 1e-3,
+/// batch 256, 100 epochs) lands where PyKEEN does: MRR 0.350 ± 0.008 and Hits@10 0.974 over 3 seeds
+/// (`scripts/compare-pykeen.sh`). Needs the shared data sets; skipped without them.
+#[test]
+fn transe_on_nations_reaches_pykeens_quality() {
+    let nations = repo().join("../shared/datasets/nations");
+    if !nations.join("train.txt").is_file() {
+        eprintln!("skipped: {} not found", nations.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("nations.toml");
+    let file = |f: &str| nations.join(f).display().to_string();
+    std::fs::write(
+        &suite,
+        format!(
+            r#"
+[suite]
+name = "nations"
+seeds = [0]
+ratios = [1]
+[train]
+epochs = 100
+batch_size = 256
+lr = 0.001
+l2 = 0
+eval_every = 100
+[[domain]]
+kind = "kg"
+data = {{ format = "triples", train = "{}", valid = "{}", test = "{}" }}
+model = {{ kind = "transe", dim = 50, norm = 1 }}
+[[sampler]]
+kind = "uniform"
+"#,
+            file("train.txt"),
+            file("valid.txt"),
+            file("test.txt")
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    run_ok(&suite, &out);
+    let rows = nsbench::store::read_results(&out).unwrap();
+    let get = |m: &str| rows.iter().find(|r| r.metric == m).unwrap().value;
+    let (mrr, hits10) = (get("mrr"), get("hits@10"));
+    assert!((0.33..=0.39).contains(&mrr), "MRR {mrr}");
+    assert!(hits10 >= 0.95, "Hits@10 {hits10}");
+    assert_eq!(rows[0].run_id, "kg-nations-uniform-r1-s0");
 }
 
 #[test]

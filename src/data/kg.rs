@@ -346,8 +346,16 @@ pub fn generate(name: &str, c: &SyntheticKgConfig, seed: u64) -> Result<Dataset,
     let true_target = (c.triples as f64 / c.observed).ceil() as usize;
     let per_relation = true_target.div_ceil(c.relations);
     let mut truth: Triples = Vec::with_capacity(true_target);
-    let mut point = vec![0f32; d];
-    let mut dist: Vec<(f32, u32)> = Vec::with_capacity(n);
+    // Distances by one matrix product per relation (‖p‖² − 2 p·e + ‖e‖²), in f64 so near-ties resolve
+    // the same on every machine.
+    let table = tch::Tensor::from_slice(&e)
+        .view([n as i64, d as i64])
+        .to_kind(tch::Kind::Double);
+    let table_sq = table.square().sum_dim_intlist(1, false, tch::Kind::Double);
+    let translations = tch::Tensor::from_slice(&t)
+        .view([c.relations as i64, d as i64])
+        .to_kind(tch::Kind::Double);
+    let _no_grad = tch::no_grad_guard();
     for r in 0..c.relations {
         // 0: 1-1, 1: 1-N, 2: N-1.
         let kind = rng.random_range(0..3u8);
@@ -360,26 +368,32 @@ pub fn generate(name: &str, c: &SyntheticKgConfig, seed: u64) -> Result<Dataset,
         let mut order: Vec<u32> = (0..n as u32).collect();
         order.shuffle(&mut rng);
         let sign = if kind == 2 { -1.0 } else { 1.0 };
-        for &a in &order[..anchors] {
-            let a_us = a as usize;
-            for j in 0..d {
-                point[j] = e[a_us * d + j] + sign * t[r * d + j];
-            }
-            dist.clear();
-            for x in 0..n {
-                if x == a_us {
-                    continue;
+        // Anchors a block at a time, so the distance matrix stays within ~128 MiB whatever the size.
+        let block = (16 << 20) / n.max(1);
+        for anchors_block in order[..anchors].chunks(block.max(1)) {
+            let chosen: Vec<i64> = anchors_block.iter().map(|&a| a as i64).collect();
+            let chosen_t = tch::Tensor::from_slice(&chosen);
+            let points =
+                table.index_select(0, &chosen_t) + translations.get(r as i64).unsqueeze(0) * sign;
+            let mut dist = points.square().sum_dim_intlist(1, true, tch::Kind::Double)
+                - points.matmul(&table.tr()) * 2.0
+                + table_sq.unsqueeze(0);
+            // An anchor is never its own answer.
+            let rows =
+                tch::Tensor::arange(chosen.len() as i64, (tch::Kind::Int64, tch::Device::Cpu));
+            let inf = tch::Tensor::from(f64::INFINITY);
+            let _ = dist.index_put_(&[Some(rows), Some(chosen_t)], &inf, false);
+            let (_, nearest) = dist.topk(m as i64, 1, false, true);
+            let nearest = Vec::<i64>::try_from(nearest.reshape([-1])).expect("int64 indices");
+            for (&a, answers) in anchors_block.iter().zip(nearest.chunks(m)) {
+                for &x in answers {
+                    let x = x as u32;
+                    truth.push(if kind == 2 {
+                        [x, r as u32, a]
+                    } else {
+                        [a, r as u32, x]
+                    });
                 }
-                let s: f32 = (0..d).map(|j| (e[x * d + j] - point[j]).powi(2)).sum();
-                dist.push((s, x as u32));
-            }
-            dist.select_nth_unstable_by(m - 1, |p, q| p.0.total_cmp(&q.0));
-            for &(_, x) in &dist[..m] {
-                truth.push(if kind == 2 {
-                    [x, r as u32, a]
-                } else {
-                    [a, r as u32, x]
-                });
             }
         }
     }

@@ -160,6 +160,7 @@ mod tests {
             positives_t: &p_t,
         };
         let mut cx = SampleContext {
+            loss: &crate::train::LossConfig::Bpr,
             rng: &mut h.rng,
             model: h.model.as_ref(),
             device: tch::Device::Cpu,

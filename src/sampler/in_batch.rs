@@ -1,30 +1,70 @@
 //! In-batch negatives (as in Yi et al., "Sampling-Bias-Corrected Neural Modeling for Large Corpus Item
 //! Recommendations", RecSys 2019): the negatives of a positive are the positives of other rows of the same
 //! batch, so they cost no sampling and follow the popularity of the training data. With `logq` the
-//! negatives' scores are corrected by their log sampling probability, log q(c) ≈ log(count(c) / |train|),
-//! as the paper does for its streaming frequency estimate. A drawn item that is the row's own positive, or
-//! a known positive of the query when `exclude_positives` is set, is masked out (shapes stay rectangular).
+//! scores are corrected by their log sampling probability, log q(c) ≈ log(count(c) / |train|), as the
+//! paper does for its streaming frequency estimate.
+//!
+//! Under the `softmax` loss (the paper's batch softmax) every row takes *all* other B − 1 positives of the
+//! batch, one shared (B, B) score matrix, and logQ corrects every logit, the positive's too
+//! (`negatives = "auto"`, or `"batch"` under any loss). Otherwise (or with `negatives = "draws"`) each row
+//! draws k of the other rows' positives uniformly. An item that is the row's own positive, or a known
+//! positive of the query when `exclude_positives` is set, is masked out (shapes stay rectangular).
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
-use super::{Batch, KnownPositives, Negatives, SampleContext, Sampler};
+use super::{Batch, KnownPositives, NegativeItems, Negatives, SampleContext, Sampler};
 use crate::data::Dataset;
 use crate::error::SamplerError;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct InBatchConfig {
-    /// Correct the negatives' scores by −log q(c).
+    /// Correct the scores by −log q(c).
     pub logq: bool,
+    /// `auto`: the whole batch under `softmax`, k draws otherwise; `batch`: always the whole batch;
+    /// `draws`: always k draws.
+    pub negatives: WholeOrDraws,
     pub exclude_positives: bool,
+}
+
+/// Whether a batch- or queue-based sampler takes every entry or k draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WholeOrDraws {
+    /// Every entry under `softmax` (as the papers do), k draws under other losses.
+    Auto,
+    /// Every entry, under any loss.
+    #[serde(alias = "batch", alias = "queue")]
+    All,
+    /// k uniform draws, under any loss.
+    Draws,
+}
+
+impl WholeOrDraws {
+    pub fn takes_everything(self, loss: &crate::train::LossConfig) -> bool {
+        match self {
+            WholeOrDraws::Auto => matches!(loss, crate::train::LossConfig::Softmax { .. }),
+            WholeOrDraws::All => true,
+            WholeOrDraws::Draws => false,
+        }
+    }
+
+    fn tag(self) -> &'static str {
+        match self {
+            WholeOrDraws::Auto => "",
+            WholeOrDraws::All => "-all",
+            WholeOrDraws::Draws => "-draws",
+        }
+    }
 }
 
 impl Default for InBatchConfig {
     fn default() -> Self {
         InBatchConfig {
             logq: false,
+            negatives: WholeOrDraws::Auto,
             exclude_positives: true,
         }
     }
@@ -32,17 +72,20 @@ impl Default for InBatchConfig {
 
 impl InBatchConfig {
     pub fn tag(&self) -> String {
-        if self.logq {
-            "in-batch-logq".into()
-        } else {
-            "in-batch".into()
-        }
+        let logq = if self.logq { "-logq" } else { "" };
+        format!("in-batch{logq}{}", self.negatives.tag())
+    }
+
+    /// Takes the whole batch under `loss` (ratio-free).
+    pub fn takes_everything(&self, loss: &crate::train::LossConfig) -> bool {
+        self.negatives.takes_everything(loss)
     }
 }
 
 pub struct InBatch {
     log_q: Option<Vec<f32>>,
     known: Option<KnownPositives>,
+    negatives: WholeOrDraws,
 }
 
 impl InBatch {
@@ -57,6 +100,46 @@ impl InBatch {
         InBatch {
             log_q,
             known: c.exclude_positives.then(|| KnownPositives::new(data)),
+            negatives: c.negatives,
+        }
+    }
+
+    /// Every row against every other row's positive: shared candidates = the batch's positives, a
+    /// (B, B) mask without the diagonal (and without equal items and known positives).
+    fn whole_batch(&self, batch: &Batch, cx: &SampleContext) -> Negatives {
+        let b = batch.len();
+        let mut valid = Vec::with_capacity(b * b);
+        for (row, (&q, &p)) in batch.queries.iter().zip(batch.positives).enumerate() {
+            for (col, &item) in batch.positives.iter().enumerate() {
+                let known = self
+                    .known
+                    .as_ref()
+                    .is_some_and(|kn| kn.contains(q as usize, item as u32));
+                valid.push(col != row && item != p && !known);
+            }
+        }
+        let shape = [b as i64, b as i64];
+        let (log_q, log_q_pos) = match &self.log_q {
+            Some(lq) => {
+                let of_positives: Vec<f32> =
+                    batch.positives.iter().map(|&i| lq[i as usize]).collect();
+                let pos = Tensor::from_slice(&of_positives).to_device(cx.device);
+                (Some(pos.unsqueeze(0).expand(shape, false)), Some(pos))
+            }
+            None => (None, None),
+        };
+        let valid = Tensor::from_slice(&valid)
+            .view(shape)
+            .to_kind(Kind::Bool)
+            .to_device(cx.device);
+        Negatives {
+            items: NegativeItems::Shared {
+                ids: batch.positives_t.shallow_clone(),
+                embeddings: None,
+            },
+            log_q,
+            log_q_pos,
+            ..Negatives::ids(Tensor::new()).with_valid(valid)
         }
     }
 }
@@ -72,6 +155,9 @@ impl Sampler for InBatch {
         k: usize,
         cx: &mut SampleContext,
     ) -> Result<Negatives, SamplerError> {
+        if self.negatives.takes_everything(cx.loss) {
+            return Ok(self.whole_batch(batch, cx));
+        }
         let b = batch.len();
         let mut ids = Vec::with_capacity(b * k);
         let mut valid = Vec::with_capacity(b * k);
@@ -110,8 +196,7 @@ impl Sampler for InBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sampler::tests::{sample_with_model, tiny_data};
-    use crate::sampler::NegativeItems;
+    use crate::sampler::tests::{sample_with_model, tiny_data, Harness};
 
     #[test]
     fn draws_only_the_batchs_positives_and_masks_the_rows_own() {
@@ -120,6 +205,7 @@ mod tests {
             &InBatchConfig {
                 logq: true,
                 exclude_positives: false,
+                ..Default::default()
             },
             &data,
         );
@@ -144,5 +230,40 @@ mod tests {
                 assert!((l - (count / 12.0).ln()).abs() < 1e-6);
             }
         }
+    }
+
+    #[test]
+    fn under_softmax_every_row_takes_every_other_positive_of_the_batch_with_logq_on_both_sides() {
+        let data = tiny_data();
+        let config = InBatchConfig {
+            logq: true,
+            exclude_positives: false,
+            ..Default::default()
+        };
+        let mut s = InBatch::new(&config, &data);
+        let mut h = Harness::new(&data, 1);
+        h.loss = crate::train::LossConfig::Softmax { temperature: 1.0 };
+        // Positives 7, 1, 5, 7: rows 0 and 3 share item 7, so neither is the other's negative.
+        let n = h.sample(&mut s, &data, &[0, 1, 2, 0], Some(&[7, 1, 5, 7]), 2);
+        let NegativeItems::Shared { ids, embeddings } = &n.items else {
+            panic!("the whole batch, shared")
+        };
+        assert!(embeddings.is_none(), "looked up with gradient");
+        assert_eq!(Vec::<i64>::try_from(ids).unwrap(), vec![7, 1, 5, 7]);
+        let valid = Vec::<Vec<bool>>::try_from(n.valid.as_ref().unwrap()).unwrap();
+        assert_eq!(valid[0], vec![false, true, true, false]);
+        assert_eq!(valid[1], vec![true, false, true, true]);
+        assert_eq!(n.per_row(), 4, "B candidates per row, the own one masked");
+        let lq_pos = Vec::<f32>::try_from(n.log_q_pos.as_ref().unwrap()).unwrap();
+        let expected = |i: usize| (data.item_counts()[i].max(1) as f32 / 12.0).ln();
+        assert!((lq_pos[1] - expected(1)).abs() < 1e-6);
+        assert!(
+            config.takes_everything(&h.loss)
+                && !config.takes_everything(&crate::train::LossConfig::Bpr)
+        );
+        // Under BPR it draws k.
+        h.loss = crate::train::LossConfig::Bpr;
+        let n = h.sample(&mut s, &data, &[0, 1, 2, 0], Some(&[7, 1, 5, 7]), 2);
+        assert!(matches!(n.items, NegativeItems::Ids(_)) && n.per_row() == 2);
     }
 }

@@ -59,6 +59,8 @@ impl Mixed {
             in_batch: InBatch::new(
                 &InBatchConfig {
                     logq: false,
+                    // Its in-batch share is k draws under every loss.
+                    negatives: super::WholeOrDraws::Draws,
                     exclude_positives: c.exclude_positives,
                 },
                 data,

@@ -6,9 +6,12 @@
 //!   with a shared α, is the mix of the best-scored candidate: only that one is built). With a
 //!   one-layer model hop mixing is this one choice. Gradients flow into both embeddings, as in MixGCF.
 //! - `mode = "mochi"` (Kalantidis et al., "Hard Negative Mixing for Contrastive Learning", NeurIPS 2020):
-//!   draw M uniform candidates per query, keep its `hardest` N best-scored, and make each negative a convex
-//!   mix α e_i + (1 − α) e_j of two of them, detached as in MoCHi. MoCHi's ℓ2 normalisation is left out
-//!   because the MF scores are unnormalised dot products.
+//!   the k real negatives (uniform draws) are kept, and synthetic ones are *added*: among the real
+//!   negatives' `hardest` N best-scored, s = round(synthetic_share · k) mixes α e_i + (1 − α) e_j of two
+//!   of them (α ~ U(0, 1)) and s' = round(query_share · k) mixes β e_q + (1 − β) e_j of the query with
+//!   one of them (β ~ U(0, ½)), all synthetic ones detached as in MoCHi: each row has k + s + s'
+//!   negatives. MoCHi's ℓ2 normalisation is left out because MF's scores are unnormalised dot
+//!   products.
 //!
 //! The negatives are embeddings; `origin` carries the candidate each was mixed from (for diagnostics).
 
@@ -31,10 +34,14 @@ pub enum MixingMode {
 #[serde(deny_unknown_fields, default)]
 pub struct MixingConfig {
     pub mode: MixingMode,
-    /// Candidates M drawn per negative (mixgcf) or per query (mochi).
+    /// mixgcf: candidates M drawn per negative.
     pub candidates: usize,
-    /// mochi: the N hardest candidates that are mixed.
+    /// mochi: the N hardest real negatives that are mixed (at most k).
     pub hardest: usize,
+    /// mochi: synthetic mixes of two hard negatives added, as a share of k.
+    pub synthetic_share: f64,
+    /// mochi: mixes of the query with a hard negative added, as a share of k.
+    pub query_share: f64,
     pub exclude_positives: bool,
 }
 
@@ -44,6 +51,8 @@ impl Default for MixingConfig {
             mode: MixingMode::Mixgcf,
             candidates: 10,
             hardest: 5,
+            synthetic_share: 1.0,
+            query_share: 0.25,
             exclude_positives: true,
         }
     }
@@ -62,14 +71,16 @@ impl MixingConfig {
         if self.candidates == 0 {
             p.push(("candidates", "must be >= 1".into()));
         }
-        if self.hardest == 0 || self.hardest > self.candidates {
-            p.push((
-                "hardest",
-                format!(
-                    "must be in 1..=candidates ({}) (got {})",
-                    self.candidates, self.hardest
-                ),
-            ));
+        if self.hardest == 0 {
+            p.push(("hardest", "must be >= 1".into()));
+        }
+        for (key, v) in [
+            ("synthetic_share", self.synthetic_share),
+            ("query_share", self.query_share),
+        ] {
+            if !(v >= 0.0 && v.is_finite()) {
+                p.push((key, format!("must be >= 0 (got {v})")));
+            }
         }
         p
     }
@@ -136,19 +147,19 @@ impl Mixing {
         k: i64,
         cx: &mut SampleContext,
     ) -> Result<Negatives, SamplerError> {
-        let (b, m, n) = (
-            batch.len() as i64,
-            self.config.candidates as i64,
-            self.config.hardest as i64,
-        );
-        let _no_grad = tch::no_grad_guard();
-        let candidates = self.uniform.draw(batch, m as usize, cx); // (B, M)
-        let scores = cx.model.score_candidates(batch.queries_t, &candidates)?;
-        let (_, top) = scores.topk(n, 1, true, true);
-        let hardest = candidates.gather(1, &top, false); // (B, N)
-                                                         // Two of the N hardest per negative (distinct when N > 1) and a coefficient.
-        let mut pairs = Vec::with_capacity((b * k * 2) as usize);
-        for _ in 0..b * k {
+        let b = batch.len() as i64;
+        let n = (self.config.hardest as i64).min(k);
+        let synthetic = (self.config.synthetic_share * k as f64).round() as i64;
+        let query_mixed = (self.config.query_share * k as f64).round() as i64;
+        let real = self.uniform.draw(batch, k as usize, cx); // (B, k)
+        let hardest = {
+            let scores = cx.model.score_candidates(batch.queries_t, &real)?;
+            let (_, top) = scores.topk(n, 1, true, true);
+            real.gather(1, &top, false) // (B, N)
+        };
+        // Two distinct hard negatives per synthetic mix (one when N = 1), one per query mix.
+        let mut pairs = Vec::with_capacity((b * synthetic * 2) as usize);
+        for _ in 0..b * synthetic {
             let i = cx.rng.random_range(0..n);
             let j = if n > 1 {
                 let j = cx.rng.random_range(0..n - 1);
@@ -158,16 +169,42 @@ impl Mixing {
             };
             pairs.extend([i, j]);
         }
-        let pairs = Tensor::from_slice(&pairs)
-            .view([b, k * 2])
-            .to_device(cx.device);
-        let ids = hardest.gather(1, &pairs, false).view([b, k, 2]);
-        let alpha = Self::alphas(b * k, &[b, k, 1], cx);
-        let e = cx.model.items(&ids); // (B, k, 2, D)
-        let mixed: Tensor = &alpha * e.select(2, 0) + (alpha.ones_like() - &alpha) * e.select(2, 1);
+        let singles: Vec<i64> = (0..b * query_mixed)
+            .map(|_| cx.rng.random_range(0..n))
+            .collect();
+        let alpha = Self::alphas(b * synthetic, &[b, synthetic, 1], cx);
+        let beta = Self::alphas(b * query_mixed, &[b, query_mixed, 1], cx) * 0.5;
+        let pair_ids = hardest
+            .gather(
+                1,
+                &Tensor::from_slice(&pairs)
+                    .view([b, synthetic * 2])
+                    .to_device(cx.device),
+                false,
+            )
+            .view([b, synthetic, 2]);
+        let single_ids = hardest.gather(
+            1,
+            &Tensor::from_slice(&singles)
+                .view([b, query_mixed])
+                .to_device(cx.device),
+            false,
+        );
+        let (mixed, query_mixes) = tch::no_grad(|| {
+            let e = cx.model.items(&pair_ids); // (B, s, 2, D)
+            let mixed: Tensor =
+                &alpha * e.select(2, 0) + (alpha.ones_like() - &alpha) * e.select(2, 1);
+            let q = cx.model.queries(batch.queries_t).unsqueeze(1); // (B, 1, D)
+            let h = cx.model.items(&single_ids); // (B, s', D)
+            let query_mixes: Tensor = &beta * q + (beta.ones_like() - &beta) * h;
+            (mixed.detach(), query_mixes.detach())
+        });
+        // The real negatives train as usual (with gradient); the synthetic ones are constants.
+        let items = Tensor::cat(&[cx.model.items(&real), mixed, query_mixes], 1);
+        let origin = Tensor::cat(&[real, pair_ids.select(2, 0), single_ids], 1);
         Ok(Negatives {
-            items: NegativeItems::Embeddings(mixed.detach()),
-            origin: Some(ids.select(2, 0)),
+            items: NegativeItems::Embeddings(items),
+            origin: Some(origin),
             ..Negatives::ids(Tensor::new())
         })
     }
@@ -256,36 +293,59 @@ mod tests {
     }
 
     #[test]
-    fn mochi_mixes_two_of_the_hardest() {
+    fn mochi_keeps_the_real_negatives_and_adds_mixes_of_the_hardest_and_of_the_query() {
         let data = tiny_data();
         let mut h = Harness::new(&data, 4);
         let c = MixingConfig {
             mode: MixingMode::Mochi,
-            candidates: 64,
             hardest: 3,
+            synthetic_share: 1.0,
+            query_share: 0.5,
             exclude_positives: false,
+            ..Default::default()
         };
         let n = h.sample(&mut Mixing::new(&c, &data), &data, &[2], None, 8);
         let NegativeItems::Embeddings(e) = &n.items else {
             panic!()
         };
-        assert!(
-            !e.requires_grad(),
-            "MoCHi's synthetic negatives are detached"
+        assert_eq!(
+            e.size()[1],
+            8 + 8 + 4,
+            "k real + k synthetic + k/2 query mixes"
         );
+        let origin = Vec::<Vec<i64>>::try_from(n.origin.unwrap()).unwrap()[0].clone();
+        let (real, rest) = origin.split_at(8);
+        // The real ones are the drawn items' own embeddings.
+        for (slot, &i) in real.iter().enumerate() {
+            let row = Vec::<f32>::try_from(e.get(0).get(slot as i64)).unwrap();
+            assert_eq!(row, embedding(&h, i), "slot {slot} is item {i} itself");
+        }
+        // The hardest three of the real ones, by the model's scores.
         let scores = &h.scores(&[2])[0];
-        let mut ranked: Vec<i64> = (0..10).collect();
+        let mut ranked: Vec<i64> = real.to_vec();
         ranked.sort_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]));
-        let top = &ranked[..3];
-        let origin = Vec::<Vec<i64>>::try_from(n.origin.unwrap()).unwrap();
-        for (slot, &o) in origin[0].iter().enumerate() {
-            assert!(top.contains(&o));
-            let mixed = Vec::<f32>::try_from(e.get(0).get(slot as i64)).unwrap();
-            let fits = top.iter().filter(|&&j| j != o).any(|&j| {
+        ranked.dedup();
+        let top: Vec<i64> = ranked.iter().take(3).copied().collect();
+        for (j, &o) in rest.iter().enumerate() {
+            assert!(top.contains(&o), "mix {j} comes from a hard negative");
+        }
+        for slot in 8..16 {
+            let mixed = Vec::<f32>::try_from(e.get(0).get(slot)).unwrap();
+            let o = origin[slot as usize];
+            let fits = top.iter().any(|&j| {
                 let (t, residual) = on_segment(&mixed, &embedding(&h, o), &embedding(&h, j));
                 residual < 1e-4 && (-1e-5..=1.0 + 1e-5).contains(&t)
             });
             assert!(fits, "slot {slot} is a mix of two of the three hardest");
+        }
+        let q = Vec::<f32>::try_from(h.model.queries(&Tensor::from_slice(&[2i64])).get(0)).unwrap();
+        for slot in 16..20 {
+            let mixed = Vec::<f32>::try_from(e.get(0).get(slot)).unwrap();
+            let (t, residual) = on_segment(&mixed, &embedding(&h, origin[slot as usize]), &q);
+            assert!(
+                residual < 1e-4 && (-1e-5..=0.5 + 1e-5).contains(&t),
+                "slot {slot}: β = {t}"
+            );
         }
     }
 }

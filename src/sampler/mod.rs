@@ -35,6 +35,7 @@ mod self_adversarial;
 mod srns;
 mod topk;
 mod uniform;
+mod whole_data;
 pub use adversarial::{Adversarial, AdversarialConfig};
 pub use alias::AliasTable;
 pub use bernoulli::{Bernoulli, BernoulliConfig};
@@ -46,7 +47,7 @@ pub use dns::{Dns, DnsConfig};
 pub use fn_filter::{FnFilter, FnFilterConfig};
 pub use full::{Full, FullConfig};
 pub use hard_debiased::HardDebiasedConfig;
-pub use in_batch::{InBatch, InBatchConfig};
+pub use in_batch::{InBatch, InBatchConfig, WholeOrDraws};
 pub use mcns::{Mcns, McnsConfig};
 pub use mixed::{Mixed, MixedConfig};
 pub use mixing::{Mixing, MixingConfig};
@@ -57,6 +58,7 @@ pub use self_adversarial::{SelfAdversarial, SelfAdversarialConfig};
 pub use srns::{Srns, SrnsConfig};
 pub use topk::{Topk, TopkConfig};
 pub use uniform::{Uniform, UniformConfig};
+pub use whole_data::{AllEntities, Enmf, EnmfConfig, KvsAllConfig, OneVsAllConfig};
 
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
@@ -91,6 +93,9 @@ pub enum SamplerConfig {
     Pagerank(PagerankConfig),
     Srns(SrnsConfig),
     Bernoulli(BernoulliConfig),
+    Enmf(EnmfConfig),
+    OneVsAll(OneVsAllConfig),
+    KVsAll(KvsAllConfig),
 }
 
 /// What the registry knows of a sampler.
@@ -178,8 +183,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
     },
     SamplerInfo {
         kind: "mixing",
-        description: "synthesised embedding negatives: positive mixing (MixGCF) or mixes of the hardest (MoCHi); mode = mixgcf|mochi, candidates = 10, hardest = 5, exclude_positives = true",
-        version: 1,
+        description: "synthesised embedding negatives: positive mixing (MixGCF: best of M mixes per negative), or MoCHi: the k real negatives plus mixes of pairs of their N hardest and of the query with one; mode = mixgcf|mochi, candidates = 10, hardest = 5, synthetic_share = 1, query_share = 0.25, exclude_positives = true",
+        version: 2,
         same_at_k1: None,
         ratio_free: false,
         domains: ALL_DOMAINS,
@@ -219,9 +224,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
     },
     SamplerInfo {
         kind: "in-batch",
-        description: "the other positives of the batch (Yi et al. 2019); logq = false (score − log q correction), \
-         exclude_positives = true (masked)",
-        version: 1,
+        description: "the other positives of the batch (Yi et al. 2019): under softmax all B − 1 of them, one shared score matrix, logQ on every logit; else k draws; logq = false (score − log q correction), negatives = auto|all|draws, exclude_positives = true (masked)",
+        version: 2,
         same_at_k1: None,
         ratio_free: false,
         domains: ALL_DOMAINS,
@@ -244,8 +248,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
     },
     SamplerInfo {
         kind: "queue",
-        description: "FIFO queue of past batches' positive embeddings, stale by construction (MoCo); size = 4096, exclude_positives = true",
-        version: 1,
+        description: "FIFO queue of past batches' positive embeddings, stale by construction (MoCo): under softmax the whole queue, else k draws; size = 4096, negatives = auto|all|draws, exclude_positives = true",
+        version: 2,
         same_at_k1: None,
         ratio_free: false,
         domains: ALL_DOMAINS,
@@ -290,6 +294,30 @@ pub const REGISTRY: &[SamplerInfo] = &[
         ratio_free: false,
         domains: &["kg"],
     },
+    SamplerInfo {
+        kind: "enmf",
+        description: "non-sampling: ENMF/EHCF's weighted squared loss over all user–item pairs in O((|U| + |I|) d²) (Chen et al. 2020); dot-product models; ratio ignored; negative_weight = 0.1",
+        version: 1,
+        same_at_k1: None,
+        ratio_free: true,
+        domains: &["rec"],
+    },
+    SamplerInfo {
+        kind: "one-vs-all",
+        description: "non-sampling: cross-entropy of the answer against every entity, both sides of every triple (LibKGE 1vsAll); ratio ignored; no parameters",
+        version: 1,
+        same_at_k1: None,
+        ratio_free: true,
+        domains: &["kg"],
+    },
+    SamplerInfo {
+        kind: "k-vs-all",
+        description: "non-sampling: binary cross-entropy against every entity, every training answer of the query a 1 (LibKGE KvsAll); ratio ignored; no parameters",
+        version: 1,
+        same_at_k1: None,
+        ratio_free: true,
+        domains: &["kg"],
+    },
 ];
 
 /// The registry entry of a kind.
@@ -301,6 +329,18 @@ impl SamplerConfig {
     /// The registry entry of this sampler's kind.
     pub fn info(&self) -> &'static SamplerInfo {
         info(self.kind()).expect("every kind is registered (tested)")
+    }
+
+    /// Whether the sampler takes a fixed set of candidates whatever the ratio under `loss` (one cell
+    /// per seed, ratio `all`): `full` always; `in-batch` and `queue` under `softmax` in their default
+    /// mode, where they use the whole batch or queue as their papers do.
+    pub fn ratio_free_under(&self, loss: &crate::train::LossConfig) -> bool {
+        self.info().ratio_free
+            || match self {
+                SamplerConfig::InBatch(c) => c.takes_everything(loss),
+                SamplerConfig::Queue(c) => c.takes_everything(loss),
+                _ => false,
+            }
     }
 
     pub fn kind(&self) -> &'static str {
@@ -326,6 +366,9 @@ impl SamplerConfig {
             SamplerConfig::Pagerank(_) => "pagerank",
             SamplerConfig::Srns(_) => "srns",
             SamplerConfig::Bernoulli(_) => "bernoulli",
+            SamplerConfig::Enmf(_) => "enmf",
+            SamplerConfig::OneVsAll(_) => "one-vs-all",
+            SamplerConfig::KVsAll(_) => "k-vs-all",
         }
     }
 
@@ -353,6 +396,9 @@ impl SamplerConfig {
             SamplerConfig::Pagerank(c) => c.tag(),
             SamplerConfig::Srns(c) => c.tag(),
             SamplerConfig::Bernoulli(c) => c.tag(),
+            SamplerConfig::Enmf(c) => c.tag(),
+            SamplerConfig::OneVsAll(c) => c.tag(),
+            SamplerConfig::KVsAll(c) => c.tag(),
         }
     }
 
@@ -362,7 +408,10 @@ impl SamplerConfig {
             SamplerConfig::Uniform(_)
             | SamplerConfig::InBatch(_)
             | SamplerConfig::Full(_)
-            | SamplerConfig::Bernoulli(_) => Vec::new(),
+            | SamplerConfig::Bernoulli(_)
+            | SamplerConfig::OneVsAll(_)
+            | SamplerConfig::KVsAll(_) => Vec::new(),
+            SamplerConfig::Enmf(c) => c.problems(),
             SamplerConfig::Popularity(c) => c.problems(),
             SamplerConfig::Dns(c) => c.problems(),
             SamplerConfig::SelfAdversarial(c) => c.problems(),
@@ -407,6 +456,9 @@ impl SamplerConfig {
             SamplerConfig::Pagerank(c) => Box::new(Pagerank::new(c, data)),
             SamplerConfig::Srns(c) => Box::new(Srns::new(c, data)),
             SamplerConfig::Bernoulli(c) => Box::new(Bernoulli::new(c, data)?),
+            SamplerConfig::Enmf(c) => Box::new(Enmf::new(c, data)?),
+            SamplerConfig::OneVsAll(_) => Box::new(AllEntities::new(false, data)?),
+            SamplerConfig::KVsAll(_) => Box::new(AllEntities::new(true, data)?),
         })
     }
 }
@@ -444,6 +496,9 @@ pub enum Corruption {
 /// What a sampler may use besides the batch.
 pub struct SampleContext<'a> {
     pub rng: &'a mut Pcg64Mcg,
+    /// The loss the negatives feed: samplers whose paper defines them under one loss take that form
+    /// under it (in-batch and queue under `softmax` use the whole batch or queue).
+    pub loss: &'a crate::train::LossConfig,
     pub model: &'a dyn ContrastiveModel,
     pub device: Device,
     /// The current epoch, from 1.
@@ -462,6 +517,14 @@ pub enum NegativeItems {
     Embeddings(Tensor),
     /// Every candidate of the pool (non-sampling losses); `valid` (B, N) masks the known positives.
     All,
+    /// One set of M candidates shared by every row, `ids` (M): the whole batch's positives (in-batch
+    /// under softmax), or the whole queue (MoCo). `embeddings` (M, D): stored ones (detached), or `None`
+    /// to look the ids up in the model (with gradient). `valid` (B, M) masks each row's own positive and
+    /// known positives. Scored in one call against all rows.
+    Shared {
+        ids: Tensor,
+        embeddings: Option<Tensor>,
+    },
 }
 
 /// The loss the negatives feed. Samplers that correct the loss itself (debiased contrastive learning)
@@ -477,6 +540,14 @@ pub enum Objective {
         beta: f64,
         temperature: f64,
     },
+    /// ENMF's whole-data weighted squared loss with c₀ = `negative_weight` (no negatives drawn; each
+    /// row's whole-data term weighted by `Negatives::row_weights`).
+    WholeData { negative_weight: f64 },
+    /// Cross-entropy of the positive against every candidate (LibKGE 1vsAll; with `NegativeItems::All`).
+    OneVsAll,
+    /// Binary cross-entropy against every candidate, the query's training positives (`valid` false) as 1
+    /// (LibKGE KvsAll; with `NegativeItems::All`), rows weighted by `row_weights`.
+    KvsAll,
 }
 
 /// A sampler's answer for one batch. Shapes stay rectangular: rows are never dropped, `valid` masks.
@@ -495,6 +566,8 @@ pub struct Negatives {
     /// For embedding negatives: the (B, k) ids they were stored from or synthesised around, so the
     /// diagnostics can count them.
     pub origin: Option<Tensor>,
+    /// Whole-data objectives: each row's weight (B), so a query met several times an epoch counts once.
+    pub row_weights: Option<Tensor>,
     pub objective: Objective,
 }
 
@@ -507,6 +580,7 @@ impl Negatives {
             log_q_pos: None,
             valid: None,
             origin: None,
+            row_weights: None,
             objective: Objective::Domain,
         }
     }
@@ -527,12 +601,17 @@ impl Negatives {
         self
     }
 
-    /// The ids the diagnostics count: the drawn ids, or the origin of embedding negatives.
-    pub fn drawn_ids(&self) -> Option<&Tensor> {
+    /// The ids the diagnostics count, (B, k): the drawn ids, the origin of embedding negatives, or the
+    /// shared candidates repeated for every row.
+    pub fn drawn_ids(&self) -> Option<Tensor> {
         match &self.items {
-            NegativeItems::Ids(ids) => Some(ids),
-            NegativeItems::Embeddings(_) => self.origin.as_ref(),
+            NegativeItems::Ids(ids) => Some(ids.shallow_clone()),
+            NegativeItems::Embeddings(_) => self.origin.as_ref().map(|o| o.shallow_clone()),
             NegativeItems::All => None,
+            NegativeItems::Shared { ids, .. } => {
+                let rows = self.valid.as_ref().map_or(1, |v| v.size()[0]);
+                Some(ids.unsqueeze(0).expand([rows, ids.size()[0]], false))
+            }
         }
     }
 
@@ -541,6 +620,7 @@ impl Negatives {
         match &self.items {
             NegativeItems::Ids(t) | NegativeItems::Embeddings(t) => t.size()[1],
             NegativeItems::All => self.valid.as_ref().map_or(0, |v| v.size()[1]),
+            NegativeItems::Shared { ids, .. } => ids.size()[0],
         }
     }
 }
@@ -738,6 +818,8 @@ pub(crate) mod tests {
     pub struct Harness {
         pub vs: tch::nn::VarStore,
         pub model: Box<dyn ContrastiveModel>,
+        /// The loss samplers are told they feed (BPR unless a test sets another).
+        pub loss: crate::train::LossConfig,
         pub rng: Pcg64Mcg,
         pub epoch: u32,
         pub epochs: u32,
@@ -775,6 +857,7 @@ pub(crate) mod tests {
             Harness {
                 vs,
                 model,
+                loss: crate::train::LossConfig::Bpr,
                 rng: Pcg64Mcg::seed_from_u64(seed),
                 epoch: 1,
                 epochs: 1,
@@ -808,6 +891,7 @@ pub(crate) mod tests {
             };
             let mut cx = SampleContext {
                 rng: &mut self.rng,
+                loss: &self.loss,
                 model: self.model.as_ref(),
                 device: Device::Cpu,
                 epoch: self.epoch,
@@ -912,7 +996,7 @@ pub(crate) mod tests {
             SamplerConfig::SelfAdversarial(SelfAdversarialConfig::default()),
             SamplerConfig::InBatch(InBatchConfig {
                 logq: true,
-                exclude_positives: true,
+                ..Default::default()
             }),
             SamplerConfig::Bounded(BoundedConfig::default()),
             SamplerConfig::Mixed(MixedConfig::default()),
@@ -930,6 +1014,9 @@ pub(crate) mod tests {
             SamplerConfig::Pagerank(PagerankConfig::default()),
             SamplerConfig::Srns(SrnsConfig::default()),
             SamplerConfig::Bernoulli(BernoulliConfig::default()),
+            SamplerConfig::Enmf(EnmfConfig::default()),
+            SamplerConfig::OneVsAll(OneVsAllConfig::default()),
+            SamplerConfig::KVsAll(KvsAllConfig::default()),
         ];
         let kinds: std::collections::BTreeSet<_> = configs.iter().map(|c| c.kind()).collect();
         assert_eq!(
@@ -942,7 +1029,7 @@ pub(crate) mod tests {
             .filter(|c| c.info().domains.contains(&domain))
             .collect();
         assert!(
-            configs.len() >= REGISTRY.len() - 1,
+            configs.len() >= REGISTRY.len() - 3,
             "{domain}: nearly every sampler runs"
         );
         let queries = [0i64, 1, 2, 0];
@@ -962,7 +1049,7 @@ pub(crate) mod tests {
             let (a, b, other) = (run(c, 7), run(c, 7), run(c, 8));
             let kind = format!("{domain} {}", c.kind());
             assert_eq!(drawn(&a), drawn(&b), "{kind}: same seed, same draws");
-            if !matches!(a.items, NegativeItems::All) {
+            if !c.info().ratio_free {
                 assert_ne!(
                     drawn(&a),
                     drawn(&other),

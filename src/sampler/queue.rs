@@ -1,7 +1,9 @@
 //! A FIFO queue of negatives from past batches (He et al., "Momentum Contrast for Unsupervised Visual
 //! Representation Learning", CVPR 2020): the item embeddings of every batch's positives are enqueued,
 //! detached, after the batch has drawn its negatives, and the oldest leave once `size` entries are held.
-//! Negatives are k entries drawn uniformly from the queue, with the embeddings they had when enqueued:
+//! Under the `softmax` loss (MoCo's InfoNCE) every row takes the *whole* queue as its negatives, one
+//! shared score matrix (`negatives = "auto"`, or `"all"` under any loss); otherwise (or with
+//! `negatives = "draws"`) k entries drawn uniformly from the queue. Either way with the embeddings they had when enqueued:
 //! stale by construction, up to size / batch steps old (MoCo's momentum encoder keeps them consistent;
 //! with a plain MF model the staleness is what this sampler measures). An entry that is the row's positive
 //! or a known positive of the query is masked out. The first batch, with the queue empty, is enqueued
@@ -11,7 +13,9 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
-use super::{Batch, KnownPositives, NegativeItems, Negatives, SampleContext, Sampler};
+use super::{
+    Batch, KnownPositives, NegativeItems, Negatives, SampleContext, Sampler, WholeOrDraws,
+};
 use crate::data::Dataset;
 use crate::error::SamplerError;
 
@@ -20,6 +24,8 @@ use crate::error::SamplerError;
 pub struct QueueConfig {
     /// Entries held (MoCo uses 65536 image keys; 4096 positives are a few batches here).
     pub size: usize,
+    /// `auto`: the whole queue under `softmax`, k draws otherwise; `all`; `draws`.
+    pub negatives: WholeOrDraws,
     pub exclude_positives: bool,
 }
 
@@ -27,6 +33,7 @@ impl Default for QueueConfig {
     fn default() -> Self {
         QueueConfig {
             size: 4096,
+            negatives: WholeOrDraws::Auto,
             exclude_positives: true,
         }
     }
@@ -34,7 +41,17 @@ impl Default for QueueConfig {
 
 impl QueueConfig {
     pub fn tag(&self) -> String {
-        format!("queue-{}", self.size)
+        let mode = match self.negatives {
+            WholeOrDraws::Auto => "",
+            WholeOrDraws::All => "-all",
+            WholeOrDraws::Draws => "-draws",
+        };
+        format!("queue-{}{mode}", self.size)
+    }
+
+    /// Takes the whole queue under `loss` (ratio-free).
+    pub fn takes_everything(&self, loss: &crate::train::LossConfig) -> bool {
+        self.negatives.takes_everything(loss)
     }
 
     pub fn problems(&self) -> Vec<(&'static str, String)> {
@@ -47,6 +64,7 @@ impl QueueConfig {
 
 pub struct Queue {
     size: usize,
+    negatives: WholeOrDraws,
     known: Option<KnownPositives>,
     /// (size, D) embeddings, allocated on the first batch (when D and the device are known).
     embeddings: Option<Tensor>,
@@ -60,6 +78,7 @@ impl Queue {
     pub fn new(c: &QueueConfig, data: &Dataset) -> Queue {
         Queue {
             size: c.size,
+            negatives: c.negatives,
             known: c.exclude_positives.then(|| KnownPositives::new(data)),
             embeddings: None,
             ids: vec![0; c.size],
@@ -106,6 +125,40 @@ impl Queue {
     }
 }
 
+impl Queue {
+    /// Every row against every queued entry, oldest first: shared stored embeddings, a (B, len) mask.
+    fn whole_queue(&self, batch: &Batch, cx: &SampleContext) -> Negatives {
+        let start = (self.head + self.size - self.len) % self.size;
+        let slots: Vec<i64> = (0..self.len)
+            .map(|j| ((start + j) % self.size) as i64)
+            .collect();
+        let ids: Vec<i64> = slots.iter().map(|&s| self.ids[s as usize]).collect();
+        let mut valid = Vec::with_capacity(batch.len() * ids.len());
+        for (&q, &p) in batch.queries.iter().zip(batch.positives) {
+            for &item in &ids {
+                let known = self
+                    .known
+                    .as_ref()
+                    .is_some_and(|kn| kn.contains(q as usize, item as u32));
+                valid.push(item != p && !known);
+            }
+        }
+        let store = self.embeddings.as_ref().expect("filled before");
+        let embeddings = store.index_select(0, &Tensor::from_slice(&slots).to_device(cx.device));
+        let valid = Tensor::from_slice(&valid)
+            .view([batch.len() as i64, ids.len() as i64])
+            .to_kind(Kind::Bool)
+            .to_device(cx.device);
+        Negatives {
+            items: NegativeItems::Shared {
+                ids: Tensor::from_slice(&ids).to_device(cx.device),
+                embeddings: Some(embeddings),
+            },
+            ..Negatives::ids(Tensor::new()).with_valid(valid)
+        }
+    }
+}
+
 impl Sampler for Queue {
     fn name(&self) -> &'static str {
         "queue"
@@ -120,6 +173,13 @@ impl Sampler for Queue {
         let first = self.len == 0;
         if first {
             self.enqueue(batch, cx);
+        }
+        if self.negatives.takes_everything(cx.loss) {
+            let negatives = self.whole_queue(batch, cx);
+            if !first {
+                self.enqueue(batch, cx);
+            }
+            return Ok(negatives);
         }
         let (b, start) = (batch.len(), (self.head + self.size - self.len) % self.size);
         let mut slots = Vec::with_capacity(b * k);
@@ -184,6 +244,7 @@ mod tests {
             &QueueConfig {
                 size: 5,
                 exclude_positives: false,
+                ..Default::default()
             },
             &data,
         );
@@ -221,6 +282,7 @@ mod tests {
             &QueueConfig {
                 size: 4,
                 exclude_positives: false,
+                ..Default::default()
             },
             &data,
         );

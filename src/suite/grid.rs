@@ -55,7 +55,7 @@ pub fn expand_on(s: &Suite, device: &str) -> Vec<RunSpec> {
     for domain in &s.domains {
         for loss in &domain.losses {
             for sampler in &s.samplers {
-                let ratios = if sampler.config.info().ratio_free {
+                let ratios = if sampler.config.ratio_free_under(&loss.config) {
                     vec![ALL]
                 } else {
                     s.ratios.clone()
@@ -319,5 +319,39 @@ mod tests {
         assert_eq!(ids.len(), 2 * (4 + 2));
         assert!(ids.contains(&"rec-a-full-rall-s1".to_string()), "{ids:?}");
         assert!(!ids.iter().any(|id| id.contains("full-r1")));
+    }
+
+    #[test]
+    fn a_list_of_losses_is_an_axis_named_in_ids_and_the_whole_batch_is_ratio_free_under_softmax() {
+        let text = GRID_2X2X2X2
+            .replace("kind = \"popularity\"", "kind = \"in-batch\"")
+            .replace(
+                "suite = { name = \"t\", seeds = [0, 1], ratios = [1, 4] }",
+                "suite = { name = \"t\", seeds = [0, 1], ratios = [1, 4] }\n[train]\nloss = [\"bpr\", { kind = \"softmax\", temperature = 0.1 }]",
+            );
+        let cells = expand(&suite(&text));
+        let ids: Vec<String> = cells.iter().map(|c| c.id()).collect();
+        // Per domain: bpr (uniform 4 + in-batch 4) and softmax (uniform 4 + in-batch once per seed).
+        assert_eq!(ids.len(), 2 * (8 + 4 + 2), "{ids:?}");
+        assert!(
+            ids.contains(&"rec-a-uniform-bpr-r4-s1".to_string()),
+            "{ids:?}"
+        );
+        assert!(
+            ids.contains(&"rec-a-in-batch-softmax-t0.1-rall-s0".to_string()),
+            "{ids:?}"
+        );
+        assert!(!ids.iter().any(|id| id.contains("in-batch-softmax-t0.1-r1")));
+        // Paired: the data, initialisation and batches do not depend on the loss; the sampler's stream does.
+        let by_id = |id: &str| cells.iter().find(|c| c.id() == id).unwrap();
+        let (bpr, softmax) = (
+            by_id("rec-a-uniform-bpr-r4-s1"),
+            by_id("rec-a-uniform-softmax-t0.1-r4-s1"),
+        );
+        assert_eq!(bpr.stream_seed("init"), softmax.stream_seed("init"));
+        assert_ne!(bpr.stream_seed("sampler"), softmax.stream_seed("sampler"));
+        assert_ne!(bpr.config_hash("x"), softmax.config_hash("x"));
+        // A single default loss is not named: the ids of a plain suite do not change.
+        assert!(expand(&suite(GRID_2X2X2X2))[0].id() == "rec-a-uniform-r1-s0");
     }
 }

@@ -78,6 +78,7 @@ impl Diagnostics {
         let Some(ids) = negatives.drawn_ids() else {
             return Ok(());
         };
+        let ids = &ids;
         let weights = loss_weights(negatives, ids)?;
         let flat = Vec::<i64>::try_from(ids.reshape([-1]).to_device(Device::Cpu))?;
         let w = Vec::<f32>::try_from(weights.reshape([-1]).to_device(Device::Cpu))?;

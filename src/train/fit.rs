@@ -151,6 +151,7 @@ pub fn fit(
             };
             let mut cx = SampleContext {
                 rng: &mut streams.sampler,
+                loss,
                 model,
                 device,
                 epoch,
@@ -362,6 +363,31 @@ fn step_loss(
             });
             (scores.select(1, 0), scores.narrow(1, 1, k), penalty, cosine)
         }
+        NegativeItems::Shared { ids, embeddings } => {
+            let p = model.items(positives);
+            let pos = sim.pairwise(&u, &p);
+            let e = match embeddings {
+                Some(e) => e.shallow_clone(),
+                None => model.items(ids),
+            };
+            let neg = sim
+                .f_all(&u, &e)
+                .expect("query and item embeddings of one model fit together");
+            // Each row's mean over its M negatives of ‖n‖² is the shared set's mean: rows × that.
+            let penalty = (cfg.l2 > 0.0).then(|| {
+                let base = batch_l2(model, queries, &u, positives, &p, None);
+                if e.requires_grad() {
+                    let rows = queries.size()[0] as f64;
+                    base + e.square().sum(Kind::Float) * (rows / e.size()[0].max(1) as f64)
+                } else {
+                    base
+                }
+            });
+            let cosine = loss
+                .needs_cosine()
+                .then(|| (cosine_of(&u, &p), unit(&u).matmul(&unit(&e).tr())));
+            (pos, neg, penalty, cosine)
+        }
         NegativeItems::Embeddings(e) => {
             // Scored apart from the positive: no concatenation to copy and split again in backward.
             let p = model.items(positives);
@@ -395,6 +421,42 @@ fn step_loss(
                 cosine: cosine.as_ref().map(|(p, n)| (p, n)),
             },
         ),
+        Objective::WholeData { negative_weight } => {
+            // ENMF: Σ_rows ((1 − c₀) ŷ² − 2ŷ) over the observed pairs + c₀ Σ_rows w_r p_rᵀ G p_r with
+            // G = Σ_i q_i q_iᵀ, the whole-data term in O((B + N) d²); mean over rows.
+            let all = model.all_items();
+            let gram = all.tr().matmul(&all); // (D, D)
+            let rows = negatives
+                .row_weights
+                .as_ref()
+                .expect("enmf gives row weights");
+            let whole = (u.matmul(&gram) * &u).sum_dim_intlist(-1, false, Kind::Float) * rows;
+            let observed = pos.square() * (1.0 - negative_weight) - &pos * 2.0;
+            (observed + whole * negative_weight).mean(Kind::Float)
+        }
+        Objective::OneVsAll => {
+            // Cross-entropy over every candidate, the positive among them (neg holds every score).
+            (neg.logsumexp([1i64].as_slice(), false) - &pos).mean(Kind::Float)
+        }
+        Objective::KvsAll => {
+            let labels = negatives
+                .valid
+                .as_ref()
+                .expect("k-vs-all marks the training answers")
+                .logical_not()
+                .to_kind(Kind::Float);
+            let per_entity = neg.binary_cross_entropy_with_logits::<Tensor>(
+                &labels,
+                None,
+                None,
+                tch::Reduction::None,
+            );
+            let rows = negatives
+                .row_weights
+                .as_ref()
+                .expect("k-vs-all gives row weights");
+            (per_entity.sum_dim_intlist(1, false, Kind::Float) * rows).mean(Kind::Float)
+        }
         Objective::Debiased {
             tau_plus,
             beta,
@@ -431,6 +493,8 @@ fn batch_l2(
     negatives: Option<(&Tensor, &Tensor)>,
 ) -> Tensor {
     let sq = |t: &Tensor| t.square().sum(Kind::Float);
+    // No negatives (a whole-data objective) is no negative term, not 0 / 0.
+    let negatives = negatives.filter(|(ids, _)| ids.size()[1] > 0);
     let item_table = model.all_items();
     let (batch, k) = (
         queries.size()[0],

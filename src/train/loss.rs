@@ -233,11 +233,27 @@ impl<'de> Deserialize<'de> for LossConfig {
 }
 
 /// `[train].loss` and `[[domain]].loss`: one loss, or a list (a grid axis).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Losses {
     One(LossConfig),
     Many(Vec<LossConfig>),
+}
+
+impl<'de> Deserialize<'de> for Losses {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let one = |v: toml::Value| {
+            v.try_into::<LossConfig>()
+                .map_err(|e| D::Error::custom(e.message()))
+        };
+        Ok(match toml::Value::deserialize(d)? {
+            toml::Value::Array(items) => {
+                Losses::Many(items.into_iter().map(one).collect::<Result<_, _>>()?)
+            }
+            v => Losses::One(one(v)?),
+        })
+    }
 }
 
 impl Losses {
