@@ -32,7 +32,12 @@ pub fn cell_info(
         domain: spec.domain.config.kind.as_str().into(),
         dataset: spec.domain.name.clone(),
         model: spec.model().name().into(),
-        loss: spec.loss.label(),
+        loss: spec
+            .sampler
+            .config
+            .info()
+            .own_loss
+            .map_or_else(|| spec.loss.label(), String::from),
         loss_params: serde_json::to_string(&spec.loss)?,
         sampler: spec.sampler.label.clone(),
         sampler_kind: spec.sampler.config.kind().into(),

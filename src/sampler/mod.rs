@@ -114,6 +114,9 @@ pub struct SamplerInfo {
     pub ratio_free: bool,
     /// The domains (`[[domain]].kind`) it runs in.
     pub domains: &'static [&'static str],
+    /// The loss the sampler's method brings with it, whatever the cell's loss (the debiased losses,
+    /// the whole-data references): such a sampler runs once per domain, not once per loss of the axis.
+    pub own_loss: Option<&'static str>,
 }
 
 /// Every domain: the sampler sees only queries, positives, the pool, known positives and scores.
@@ -129,6 +132,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         same_at_k1: None,
         ratio_free: false,
         domains: ALL_DOMAINS,
+        own_loss: None,
     },
     SamplerInfo {
         kind: "popularity",
@@ -138,6 +142,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         same_at_k1: None,
         ratio_free: false,
         domains: ALL_DOMAINS,
+        own_loss: None,
     },
     SamplerInfo {
         kind: "dns",
@@ -147,6 +152,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         same_at_k1: None,
         ratio_free: false,
         domains: ALL_DOMAINS,
+        own_loss: None,
     },
     SamplerInfo {
         kind: "topk",
@@ -155,6 +161,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         same_at_k1: None,
         ratio_free: false,
         domains: ALL_DOMAINS,
+        own_loss: None,
     },
     SamplerInfo {
         kind: "srns",
@@ -163,6 +170,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         same_at_k1: None,
         ratio_free: false,
         domains: ALL_DOMAINS,
+        own_loss: None,
     },
     SamplerInfo {
         kind: "bounded",
@@ -172,6 +180,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         same_at_k1: None,
         ratio_free: false,
         domains: ALL_DOMAINS,
+        own_loss: None,
     },
     SamplerInfo {
         kind: "curriculum",
@@ -180,6 +189,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         same_at_k1: None,
         ratio_free: false,
         domains: ALL_DOMAINS,
+        own_loss: None,
     },
     SamplerInfo {
         kind: "mixing",
@@ -188,6 +198,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         same_at_k1: None,
         ratio_free: false,
         domains: ALL_DOMAINS,
+        own_loss: None,
     },
     SamplerInfo {
         kind: "self-adversarial",
@@ -197,6 +208,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         same_at_k1: Some("uniform (one negative: its softmax weight is 1)"),
         ratio_free: false,
         domains: ALL_DOMAINS,
+        own_loss: None,
     },
     SamplerInfo {
         kind: "adversarial",
@@ -205,6 +217,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         same_at_k1: None,
         ratio_free: false,
         domains: ALL_DOMAINS,
+        own_loss: None,
     },
     SamplerInfo {
         kind: "pagerank",
@@ -213,6 +226,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         same_at_k1: None,
         ratio_free: false,
         domains: ALL_DOMAINS,
+        own_loss: None,
     },
     SamplerInfo {
         kind: "mcns",
@@ -221,6 +235,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         same_at_k1: None,
         ratio_free: false,
         domains: ALL_DOMAINS,
+        own_loss: None,
     },
     SamplerInfo {
         kind: "in-batch",
@@ -229,6 +244,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         same_at_k1: None,
         ratio_free: false,
         domains: ALL_DOMAINS,
+        own_loss: None,
     },
     SamplerInfo {
         kind: "mixed",
@@ -237,6 +253,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         same_at_k1: None,
         ratio_free: false,
         domains: ALL_DOMAINS,
+        own_loss: None,
     },
     SamplerInfo {
         kind: "cache",
@@ -245,6 +262,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         same_at_k1: None,
         ratio_free: false,
         domains: ALL_DOMAINS,
+        own_loss: None,
     },
     SamplerInfo {
         kind: "queue",
@@ -253,6 +271,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         same_at_k1: None,
         ratio_free: false,
         domains: ALL_DOMAINS,
+        own_loss: None,
     },
     SamplerInfo {
         kind: "debiased",
@@ -261,6 +280,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         same_at_k1: None,
         ratio_free: false,
         domains: ALL_DOMAINS,
+        own_loss: Some("dcl"),
     },
     SamplerInfo {
         kind: "hard-debiased",
@@ -269,6 +289,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         same_at_k1: Some("debiased (one negative: its softmax weight is 1)"),
         ratio_free: false,
         domains: ALL_DOMAINS,
+        own_loss: Some("hcl"),
     },
     SamplerInfo {
         kind: "fn-filter",
@@ -277,6 +298,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         same_at_k1: None,
         ratio_free: false,
         domains: ALL_DOMAINS,
+        own_loss: None,
     },
     SamplerInfo {
         kind: "full",
@@ -285,6 +307,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         same_at_k1: None,
         ratio_free: true,
         domains: ALL_DOMAINS,
+        own_loss: None,
     },
     SamplerInfo {
         kind: "bernoulli",
@@ -293,6 +316,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         same_at_k1: None,
         ratio_free: false,
         domains: &["kg"],
+        own_loss: None,
     },
     SamplerInfo {
         kind: "enmf",
@@ -301,6 +325,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         same_at_k1: None,
         ratio_free: true,
         domains: &["rec"],
+        own_loss: Some("enmf"),
     },
     SamplerInfo {
         kind: "one-vs-all",
@@ -309,6 +334,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         same_at_k1: None,
         ratio_free: true,
         domains: &["kg"],
+        own_loss: Some("1vsall-ce"),
     },
     SamplerInfo {
         kind: "k-vs-all",
@@ -317,6 +343,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         same_at_k1: None,
         ratio_free: true,
         domains: &["kg"],
+        own_loss: Some("kvsall-bce"),
     },
 ];
 

@@ -53,8 +53,14 @@ pub fn expand_on(s: &Suite, device: &str) -> Vec<RunSpec> {
     // Each cell carries its own loss: the axis itself is not part of any cell's configuration.
     train.loss = None;
     for domain in &s.domains {
-        for loss in &domain.losses {
+        for (nth_loss, loss) in domain.losses.iter().enumerate() {
             for sampler in &s.samplers {
+                // A sampler that brings its own loss runs once per domain, unnamed by the axis.
+                let own_loss = sampler.config.info().own_loss.is_some();
+                if own_loss && nth_loss > 0 {
+                    continue;
+                }
+                let loss_label = if own_loss { None } else { loss.label.clone() };
                 let ratios = if sampler.config.ratio_free_under(&loss.config) {
                     vec![ALL]
                 } else {
@@ -67,7 +73,7 @@ pub fn expand_on(s: &Suite, device: &str) -> Vec<RunSpec> {
                             domain: domain.clone(),
                             sampler: sampler.clone(),
                             loss: loss.config.clone(),
-                            loss_label: loss.label.clone(),
+                            loss_label: loss_label.clone(),
                             ratio,
                             seed,
                             train: train.clone(),
@@ -351,6 +357,20 @@ mod tests {
         assert_eq!(bpr.stream_seed("init"), softmax.stream_seed("init"));
         assert_ne!(bpr.stream_seed("sampler"), softmax.stream_seed("sampler"));
         assert_ne!(bpr.config_hash("x"), softmax.config_hash("x"));
+        // A sampler that brings its own loss (the debiased loss) runs once, whatever the axis.
+        let own = expand(&suite(
+            &text.replace("kind = \"uniform\"", "kind = \"debiased\""),
+        ));
+        let debiased: Vec<String> = own
+            .iter()
+            .map(|c| c.id())
+            .filter(|id| id.contains("debiased"))
+            .collect();
+        assert_eq!(debiased.len(), 2 * 2 * 2, "{debiased:?}");
+        assert!(
+            debiased.contains(&"rec-b-debiased-r4-s0".to_string()),
+            "{debiased:?}"
+        );
         // A single default loss is not named: the ids of a plain suite do not change.
         assert!(expand(&suite(GRID_2X2X2X2))[0].id() == "rec-a-uniform-r1-s0");
     }
