@@ -190,7 +190,9 @@ impl<'de> Deserialize<'de> for LossConfig {
             if k == "kind" {
                 continue;
             }
-            if !merged.contains_key(&k) && !(kind == "ccl" && k == "negative_weight") {
+            // `negative_weight` of ccl is optional: absent from its serialised defaults.
+            let optional = kind == "ccl" && k == "negative_weight";
+            if !(merged.contains_key(&k) || optional) {
                 let allowed: Vec<String> =
                     merged.keys().filter(|k| *k != "kind").cloned().collect();
                 return Err(D::Error::custom(format!(
