@@ -108,7 +108,9 @@ impl Evaluator {
         let mut sums = vec![0.0; names.len()];
         let mut hits = Vec::with_capacity(k_max as usize);
         for chunk in &self.chunks {
-            let mut scores = model.queries(&chunk.users_t).matmul(&all_items.tr());
+            let mut scores = model
+                .score_all(&chunk.users_t)
+                .expect("query and item embeddings of one model fit together");
             let finite_rows = scores.isfinite().all_dim(1, false);
             let bad = finite_rows.logical_not().sum(Kind::Int64).int64_value(&[]) as usize;
             if bad > 0 {

@@ -57,18 +57,18 @@ impl Similarity {
                 let (b, n, d) = (q.size()[0], table.size()[0], table.size()[1]);
                 let per_candidate = (b * d * 4 * 3).max(1);
                 let block = (BLOCK_BYTES / per_candidate).clamp(1, n.max(1));
-                let mut parts = Vec::new();
+                // Written block by block into one preallocated result: allocating a small part per
+                // block between the large temporaries fragments the heap (glibc kept gigabytes).
+                let out = Tensor::f_empty([b, n], (Kind::Float, q.device()))?;
                 let mut start = 0;
                 while start < n {
                     let len = block.min(n - start);
                     let c = table.f_narrow(0, start, len)?.unsqueeze(0); // (1, len, D)
-                    parts.push(self.f_pairwise(&q.unsqueeze(1), &c)?);
+                    let part = self.f_pairwise(&q.unsqueeze(1), &c)?;
+                    out.f_narrow(1, start, len)?.f_copy_(&part)?;
                     start += len;
                 }
-                if parts.is_empty() {
-                    return Ok(Tensor::zeros([b, 0], (Kind::Float, q.device())));
-                }
-                Tensor::f_cat(&parts, 1)
+                Ok(out)
             }
         }
     }

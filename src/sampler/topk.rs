@@ -99,7 +99,7 @@ impl Topk {
             let len = block.min(self.n_queries - start);
             let q =
                 Tensor::arange_start(start as i64, (start + len) as i64, (Kind::Int64, cx.device));
-            let scores = cx.model.queries(&q).matmul(&items.tr());
+            let scores = cx.model.score_all(&q)?;
             let (_, best) = scores.topk(fetch, 1, true, true);
             let best = Vec::<i64>::try_from(best.reshape([-1]).to_device(Device::Cpu))?;
             for (row, ranked) in best.chunks(fetch as usize).enumerate() {

@@ -212,7 +212,7 @@ fn hardness(
         ids.narrow(0, 0, rows),
         weights.narrow(0, 0, rows),
     );
-    let mut all = model.queries(&q).f_matmul(&model.all_items().tr())?; // (r, N)
+    let mut all = model.score_all(&q)?; // (r, N)
     let neg = all.f_gather(1, &ids, false)?; // (r, k)
                                              // The query's training positives are never "below" a negative: they are not in its pool.
     let (mut r_idx, mut c_idx, mut others) = (Vec::new(), Vec::new(), Vec::new());
