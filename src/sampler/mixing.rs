@@ -3,7 +3,8 @@
 //!   Network-based Recommender Systems", KDD 2021, positive mixing + hop mixing): for each negative draw M
 //!   uniform candidates, mix each with the positive, e'_c = α e_p + (1 − α) e_c with α ~ U(0, 1) (one α per
 //!   negative, shared by its candidates, as in the authors' code), and keep the best-scored mix (which,
-//!   with a shared α, is the mix of the best-scored candidate: only that one is built). With a
+//!   with a shared α and a dot-product score, is the mix of the best-scored candidate: only that one is
+//!   built; under a distance score every mix is scored). With a
 //!   one-layer model hop mixing is this one choice. Gradients flow into both embeddings, as in MixGCF.
 //! - `mode = "mochi"` (Kalantidis et al., "Hard Negative Mixing for Contrastive Learning", NeurIPS 2020):
 //!   the k real negatives (uniform draws) are kept, and synthetic ones are *added*: among the real
@@ -122,12 +123,21 @@ impl Mixing {
             .draw(batch, (k * m) as usize, cx)
             .view([b, k, m]);
         let alpha = Self::alphas(b * k, &[b, k, 1], cx);
-        // With one α per negative, s(q, α e_p + (1 − α) e_c) = α s(q, p) + (1 − α) s(q, c): the best mix
-        // is the mix with the best-scored candidate, so only that one is built (with gradient).
-        let scores = cx
-            .model
-            .score_candidates(batch.queries_t, &candidates.view([b, k * m]))?
-            .view([b, k, m]);
+        // With a dot product and one α per negative, s(q, α e_p + (1 − α) e_c) = α s(q, p) + (1 − α)
+        // s(q, c): the best mix is the mix with the best-scored candidate, so only candidates are scored.
+        // A distance score (TransE, RotatE) is not linear in the candidate: there every mix is scored.
+        let scores = if cx.model.similarity() == crate::model::Similarity::Dot {
+            cx.model
+                .score_candidates(batch.queries_t, &candidates.view([b, k * m]))?
+                .view([b, k, m])
+        } else {
+            let _no_grad = tch::no_grad_guard();
+            let e_p = cx.model.items(batch.positives_t).view([b, 1, 1, -1]);
+            let a = alpha.unsqueeze(-1); // (B, k, 1, 1)
+            let mixes = &a * e_p + (a.ones_like() - &a) * cx.model.items(&candidates); // (B, k, M, D)
+            let q = cx.model.queries(batch.queries_t).view([b, 1, 1, -1]);
+            cx.model.similarity().f_pairwise(&q, &mixes)?
+        };
         let best = candidates
             .gather(2, &scores.argmax(2, true), false)
             .squeeze_dim(2); // (B, k)
