@@ -30,6 +30,11 @@ use crate::model::ContrastiveModel;
 use crate::sampler::Negatives;
 
 const HARDNESS_ROWS: i64 = 256;
+/// Entries per row from which a row's sets are looked up in marks rather than by binary search.
+const WIDE_ROW: usize = 64;
+const TRAIN: u8 = 1;
+const HELD_OUT: u8 = 2;
+const RELEVANT: u8 = 4;
 
 /// Running counts over one epoch.
 pub struct Diagnostics {
@@ -47,6 +52,8 @@ pub struct Diagnostics {
     hardness: Option<f64>,
     /// Gini of a uniform draw, by (pool, draws): the same every epoch for a fixed-k sampler.
     uniform_gini: Option<((usize, u64), f64)>,
+    /// Per-item marks of the current row's query (see `WIDE_ROW`), all zero between rows.
+    marks: Vec<u8>,
 }
 
 impl Diagnostics {
@@ -62,6 +69,7 @@ impl Diagnostics {
             true_false: 0.0,
             hardness: None,
             uniform_gini: None,
+            marks: vec![0; n_items],
         }
     }
 
@@ -83,8 +91,14 @@ impl Diagnostics {
         let flat = Vec::<i64>::try_from(ids.reshape([-1]).to_device(Device::Cpu))?;
         let w = Vec::<f32>::try_from(weights.reshape([-1]).to_device(Device::Cpu))?;
         let k = flat.len() / queries.len().max(1);
+        // Wide rows (in-batch or a queue under softmax: thousands of entries) look their query's sets
+        // up in a scratch table of marks, set and cleared per row; narrow rows binary-search.
+        let wide = k >= WIDE_ROW;
         for (row, &q) in queries.iter().enumerate() {
             let q = q as usize;
+            if wide {
+                self.mark(data, q, true);
+            }
             for (&i, &wi) in flat[row * k..(row + 1) * k]
                 .iter()
                 .zip(&w[row * k..(row + 1) * k])
@@ -96,9 +110,17 @@ impl Diagnostics {
                 self.weight_of_item[i as usize] += wi;
                 self.effective += 1;
                 self.total_weight += wi;
-                let held_out =
-                    data.valid_by_query.contains(q, item) || data.test_by_query.contains(q, item);
-                let in_train = data.train_by_query.contains(q, item);
+                let (held_out, in_train, relevant) = if wide {
+                    let m = self.marks[i as usize];
+                    (m & HELD_OUT != 0, m & TRAIN != 0, m & RELEVANT != 0)
+                } else {
+                    (
+                        data.valid_by_query.contains(q, item)
+                            || data.test_by_query.contains(q, item),
+                        data.train_by_query.contains(q, item),
+                        data.relevant.as_ref().is_some_and(|r| r.contains(q, item)),
+                    )
+                };
                 if held_out {
                     self.held_out += wi;
                 }
@@ -108,11 +130,12 @@ impl Diagnostics {
                 if held_out || in_train {
                     self.known += wi;
                 }
-                if let Some(rel) = &data.relevant {
-                    if rel.contains(q, item) && !data.train_by_query.contains(q, item) {
-                        self.true_false += wi;
-                    }
+                if relevant && !in_train {
+                    self.true_false += wi;
                 }
+            }
+            if wide {
+                self.mark(data, q, false);
             }
         }
         self.drawn += flat.len() as u64;
@@ -120,6 +143,22 @@ impl Diagnostics {
             self.hardness = hardness(data, model, queries, queries_t, ids, &weights)?;
         }
         Ok(())
+    }
+
+    /// Sets (or clears) the marks of query `q`'s training, held-out and relevant items.
+    fn mark(&mut self, data: &Dataset, q: usize, set: bool) {
+        let sets = [
+            (&data.train_by_query, TRAIN),
+            (&data.valid_by_query, HELD_OUT),
+            (&data.test_by_query, HELD_OUT),
+        ];
+        let relevant = data.relevant.as_ref().map(|r| (r, RELEVANT));
+        for (items, bit) in sets.into_iter().chain(relevant) {
+            for &i in items.items(q) {
+                let m = &mut self.marks[i as usize];
+                *m = if set { *m | bit } else { 0 };
+            }
+        }
     }
 
     /// The epoch's diagnostics as (metric, value), then counts reset for the next epoch.
@@ -357,6 +396,58 @@ mod tests {
         assert!((m["ns_per_negative"] - 1.0).abs() < 1e-9);
         let uniform = expected_uniform_coverage(4, 4);
         assert!((m["coverage_vs_uniform"] - 0.5 / uniform).abs() < 1e-12);
+    }
+
+    #[test]
+    fn wide_rows_count_exactly_as_narrow_ones() {
+        // Two users over 6 items; user 0: train 0, test 1, relevant {1, 2}; user 1: train 3.
+        let (mut train, mut test, mut rel) = (
+            Interactions::default(),
+            Interactions::default(),
+            Interactions::default(),
+        );
+        train.push(0, 0);
+        train.push(1, 3);
+        test.push(0, 1);
+        for i in [0, 1, 2] {
+            rel.push(0, i);
+        }
+        let relevant = crate::data::QueryItems::from_interactions(2, &rel);
+        let data = Dataset::new(
+            "t".into(),
+            2,
+            6,
+            train,
+            Interactions::default(),
+            test,
+            Some(relevant),
+        );
+        // The same pattern of ids repeated to a narrow (k = 6) and a wide (k = 6 × 16) row.
+        let pattern = [0i64, 1, 2, 3, 4, 5];
+        let rows = |reps: usize| {
+            let row: Vec<i64> = pattern.iter().copied().cycle().take(6 * reps).collect();
+            Tensor::from_slice(&[row.clone(), row].concat()).view([2, (6 * reps) as i64])
+        };
+        const { assert!(6 * 16 >= WIDE_ROW && 6 < WIDE_ROW) };
+        let narrow: std::collections::HashMap<_, _> =
+            diagnose(&data, &Negatives::ids(rows(1)), &[0, 1])
+                .into_iter()
+                .collect();
+        let wide: std::collections::HashMap<_, _> =
+            diagnose(&data, &Negatives::ids(rows(16)), &[0, 1])
+                .into_iter()
+                .collect();
+        // Over the 12 slots: held-out 1 (user 0, item 1); training 2 (0/0, 1/3); relevant and not
+        // training 2 (0/1, 0/2).
+        for (metric, value) in [
+            ("fn_rate", 1.0 / 12.0),
+            ("fn_rate_train", 2.0 / 12.0),
+            ("fn_rate_known", 3.0 / 12.0),
+            ("fn_rate_true", 2.0 / 12.0),
+        ] {
+            assert!((narrow[metric] - value).abs() < 1e-12, "narrow {metric}");
+            assert!((wide[metric] - value).abs() < 1e-12, "wide {metric}");
+        }
     }
 
     #[test]

@@ -603,21 +603,27 @@ mod tests {
             ..Default::default()
         };
         let scores_of = |h: &Harness, q: &[i64]| h.scores(q);
-        let value = |h: &mut Harness, data: &Dataset, kind: &str, queries: &[i64], positives: &[i64]| {
-            let config: SamplerConfig = toml::from_str(&format!("kind = \"{kind}\"")).unwrap();
-            let mut sampler = config.build(data).unwrap();
-            let negatives = h.sample(sampler.as_mut(), data, queries, Some(positives), 1);
-            let (q, p) = (Tensor::from_slice(queries), Tensor::from_slice(positives));
-            step_loss(&cfg, &LossConfig::Bpr, h.model.as_ref(), &q, &p, &negatives)
-                .0
-                .double_value(&[])
-        };
+        let value =
+            |h: &mut Harness, data: &Dataset, kind: &str, queries: &[i64], positives: &[i64]| {
+                let config: SamplerConfig = toml::from_str(&format!("kind = \"{kind}\"")).unwrap();
+                let mut sampler = config.build(data).unwrap();
+                let negatives = h.sample(sampler.as_mut(), data, queries, Some(positives), 1);
+                let (q, p) = (Tensor::from_slice(queries), Tensor::from_slice(positives));
+                step_loss(&cfg, &LossConfig::Bpr, h.model.as_ref(), &q, &p, &negatives)
+                    .0
+                    .double_value(&[])
+            };
 
         // ENMF over every training pair of the tiny data: Σ_R ((1 − c₀) ŷ² − 2ŷ) + c₀ Σ_u Σ_j ŷ²_uj, / B.
         let data = tiny_data();
         let mut h = Harness::new(&data, 3);
         let (queries, positives): (Vec<i64>, Vec<i64>) = (0..data.n_queries)
-            .flat_map(|u| data.train_by_query.items(u).iter().map(move |&i| (u as i64, i as i64)))
+            .flat_map(|u| {
+                data.train_by_query
+                    .items(u)
+                    .iter()
+                    .map(move |&i| (u as i64, i as i64))
+            })
             .unzip();
         let scores = scores_of(&h, &(0..data.n_queries as i64).collect::<Vec<_>>());
         let c0 = 0.1;
@@ -632,7 +638,10 @@ mod tests {
         let whole: f64 = scores.iter().flatten().map(|&y| (y as f64).powi(2)).sum();
         let expected = (observed + c0 * whole) / queries.len() as f64;
         let got = value(&mut h, &data, "enmf", &queries, &positives);
-        assert!((got - expected).abs() < 1e-3 * expected.abs().max(1.0), "enmf {got} vs {expected}");
+        assert!(
+            (got - expected).abs() < 1e-3 * expected.abs().max(1.0),
+            "enmf {got} vs {expected}"
+        );
 
         // 1vsAll and KvsAll on the tiny graph, scored by TransE.
         let kg = tiny_kg();
@@ -650,21 +659,34 @@ mod tests {
             .sum::<f64>()
             / 3.0;
         let got = value(&mut h, &kg, "one-vs-all", &queries, &positives);
-        assert!((got - one_vs_all).abs() < 1e-4, "one-vs-all {got} vs {one_vs_all}");
-        let bce = |x: f64, y: f64| -(y * (1.0 / (1.0 + (-x).exp())).ln() + (1.0 - y) * (1.0 / (1.0 + x.exp())).ln());
+        assert!(
+            (got - one_vs_all).abs() < 1e-4,
+            "one-vs-all {got} vs {one_vs_all}"
+        );
+        let bce = |x: f64, y: f64| {
+            -(y * (1.0 / (1.0 + (-x).exp())).ln() + (1.0 - y) * (1.0 / (1.0 + x.exp())).ln())
+        };
         let k_vs_all: f64 = queries
             .iter()
             .enumerate()
             .map(|(row, &q)| {
                 let answers = kg.train_by_query.items(q as usize);
                 let sum: f64 = (0..kg.n_items)
-                    .map(|e| bce(scores[row][e] as f64, f64::from(u8::from(answers.contains(&(e as u32))))))
+                    .map(|e| {
+                        bce(
+                            scores[row][e] as f64,
+                            f64::from(u8::from(answers.contains(&(e as u32)))),
+                        )
+                    })
                     .sum();
                 sum / answers.len() as f64
             })
             .sum::<f64>()
             / 3.0;
         let got = value(&mut h, &kg, "k-vs-all", &queries, &positives);
-        assert!((got - k_vs_all).abs() < 1e-4, "k-vs-all {got} vs {k_vs_all}");
+        assert!(
+            (got - k_vs_all).abs() < 1e-4,
+            "k-vs-all {got} vs {k_vs_all}"
+        );
     }
 }
