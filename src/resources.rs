@@ -190,13 +190,26 @@ pub fn cell_estimate(spec: &RunSpec, data: &Dataset) -> Estimate {
         (users * items / 8.0).min((1u64 << 26) as f64),
     );
     e.add("diagnostics", items * 16.0 + 16e6 * 5.0_f64.min(items));
-    sampler_parts(&spec.sampler.config, &mut e, users, items, batch, k, dim);
+    // In-batch and queue under softmax score every row against the whole batch or queue.
+    let whole = spec.sampler.config.ratio_free_under(&spec.loss);
+    sampler_parts(
+        &spec.sampler.config,
+        whole,
+        &mut e,
+        users,
+        items,
+        batch,
+        k,
+        dim,
+    );
     e
 }
 
 /// What a sampler adds: candidate tensors (k·M per positive), per-query state, stored embeddings.
+#[allow(clippy::too_many_arguments)]
 fn sampler_parts(
     c: &SamplerConfig,
+    whole: bool,
     e: &mut Estimate,
     users: f64,
     items: f64,
@@ -238,12 +251,27 @@ fn sampler_parts(
             users * s.top as f64 * 4.0
                 + (metrics::block_users(items as usize) as f64).min(users) * items * 12.0,
         ),
-        SamplerConfig::Queue(s) => e.add("queue of embeddings", s.size as f64 * dim * 4.0),
+        SamplerConfig::Queue(s) => {
+            e.add("queue of embeddings", s.size as f64 * dim * 4.0);
+            if whole {
+                e.add(
+                    format!(
+                        "{batch} × {} queue scores (mask, scores, gradients)",
+                        s.size
+                    ),
+                    batch * s.size as f64 * 13.0,
+                );
+            }
+        }
+        SamplerConfig::InBatch(_) if whole => e.add(
+            format!("{batch} × {batch} in-batch scores (mask, scores, gradients)"),
+            batch * batch * 13.0,
+        ),
         SamplerConfig::Pagerank(s) => e.add(
             "per-query PageRank bands",
             users * s.rank_to as f64 * 8.0 + (users + items) * 16.0,
         ),
-        SamplerConfig::Full(_) => e.add(
+        SamplerConfig::Full(_) | SamplerConfig::OneVsAll(_) | SamplerConfig::KVsAll(_) => e.add(
             format!("{batch} × {items} whole-pool scores (mask, scores, gradients)"),
             batch * items * 13.0,
         ),
