@@ -202,6 +202,18 @@ impl ContrastiveModel for KgModel {
         }
     }
 
+    /// L2 on the entity and relation rows behind each query (h and r of a tail query), as the papers'
+    /// regularisers do, not on their composition.
+    fn query_sq_norms(&self, ids: &Tensor) -> Option<Tensor> {
+        let e = self
+            .entities
+            .index_select(0, &self.query_entity.index_select(0, ids));
+        let r = self
+            .relations
+            .index_select(0, &self.query_relation.index_select(0, ids));
+        Some(e.square().sum(tch::Kind::Float) + r.square().sum(tch::Kind::Float))
+    }
+
     fn after_step(&self) {
         if matches!(self.score, KgScore::TransE { .. } | KgScore::DistMult) {
             tch::no_grad(|| {
@@ -320,5 +332,13 @@ mod tests {
             1e-6,
             false
         ));
+    }
+
+    #[test]
+    fn the_l2_penalty_is_on_the_entity_and_relation_rows_not_their_composition() {
+        // h = (1, 0), t = (0, 2), r = (0.5, 0.5): each query uses its entity and r0.
+        let m = model(KgScore::DistMult, &[1.0, 0.0, 0.0, 2.0], &[0.5, 0.5], 2);
+        let both = m.query_sq_norms(&Tensor::from_slice(&[0i64, 1])).unwrap();
+        assert!((both.double_value(&[]) - (1.0 + 0.5 + 4.0 + 0.5)).abs() < 1e-6);
     }
 }

@@ -235,6 +235,11 @@ pub trait ContrastiveModel: Send {
     fn query_table(&self) -> Option<Tensor> {
         None
     }
+    /// Σ of the squared norms of the parameters a batch of queries uses, for the L2 penalty, when the
+    /// query embedding is composed from them (None: the query embedding is itself a parameter row).
+    fn query_sq_norms(&self, _ids: &Tensor) -> Option<Tensor> {
+        None
+    }
     /// The tables as host slices when they live in CPU memory as contiguous f32 and the similarity is a
     /// dot product (else None): the fast host path of candidate-scoring samplers.
     fn host_tables(&self) -> Option<HostTables<'_>> {

@@ -339,8 +339,9 @@ fn step_loss(
             // The mean over negatives of ‖n‖² is the pool's mean squared norm, for every row.
             let sq = |t: &Tensor| t.square().sum(Kind::Float);
             let rows = queries.size()[0] as f64;
-            let penalty =
-                (cfg.l2 > 0.0).then(|| sq(&u) + sq(&p) + sq(&all) * (rows / all.size()[0] as f64));
+            let penalty = (cfg.l2 > 0.0).then(|| {
+                query_sq(model, queries, &u) + sq(&p) + sq(&all) * (rows / all.size()[0] as f64)
+            });
             let cosine = loss
                 .needs_cosine()
                 .then(|| (cosine_of(&u, &p), unit(&u).matmul(&unit(&all).tr())));
@@ -479,6 +480,15 @@ fn step_loss(
     (value, neg)
 }
 
+/// Σ of the squared norms of the parameter rows behind the batch's queries: the query embeddings
+/// themselves where they are rows (MF's users), else what the model says (a KG query's entity and
+/// relation rows, not their composition).
+fn query_sq(model: &dyn ContrastiveModel, queries: &Tensor, u: &Tensor) -> Tensor {
+    model
+        .query_sq_norms(queries)
+        .unwrap_or_else(|| u.square().sum(Kind::Float))
+}
+
 /// Σ ‖u‖² + Σ ‖p‖² (+ Σ ‖n‖² / k for id negatives, given as their ids and gathered rows) over the
 /// embedding rows the batch used (a row used twice counts twice). Computed on the gathered rows, or, when
 /// the embedding tables are smaller than the gathered batch (small pools, large batches), as the same sum
@@ -503,7 +513,7 @@ fn batch_l2(
     let user_table = match model.query_table() {
         Some(t) if t.size()[0] + item_table.size()[0] <= batch * (2 + k) => t,
         _ => {
-            let base = sq(u) + sq(p);
+            let base = query_sq(model, queries, u) + sq(p);
             return match negatives {
                 Some((_, n)) => base + sq(n) / k as f64,
                 None => base,
