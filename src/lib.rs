@@ -15,6 +15,7 @@ pub mod report;
 pub mod resources;
 pub mod runner;
 pub mod sampler;
+pub mod stats;
 pub mod store;
 pub mod suite;
 pub mod train;

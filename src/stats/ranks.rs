@@ -1,0 +1,189 @@
+//! Comparisons across data sets by ranks (Demšar, "Statistical Comparisons of Classifiers over Multiple
+//! Data Sets", JMLR 2006): average ranks, the Friedman test (with Iman and Davenport's F), the Nemenyi
+//! critical difference, and Kendall's coefficient of concordance W (how far seeds, or data sets, agree
+//! on the order of samplers).
+
+use statrs::distribution::{ChiSquared, ContinuousCDF, FisherSnedecor};
+
+/// Ranks of `xs` from 1 (smallest), ties at their mean rank.
+pub fn rank_ascending(xs: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..xs.len()).collect();
+    order.sort_by(|&i, &j| xs[i].total_cmp(&xs[j]));
+    let mut ranks = vec![0.0; xs.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && xs[order[j + 1]] == xs[order[i]] {
+            j += 1;
+        }
+        let mean = (i + j) as f64 / 2.0 + 1.0;
+        for &o in &order[i..=j] {
+            ranks[o] = mean;
+        }
+        i = j + 1;
+    }
+    ranks
+}
+
+/// Average rank of each column over the rows of `scores` (rows: data sets, columns: samplers; higher is
+/// better, so the best gets rank 1), ties at their mean rank.
+pub fn average_ranks(scores: &[Vec<f64>]) -> Vec<f64> {
+    let k = scores.first().map_or(0, |r| r.len());
+    let mut sum = vec![0.0; k];
+    for row in scores {
+        assert_eq!(row.len(), k, "every data set scores every sampler");
+        let negated: Vec<f64> = row.iter().map(|x| -x).collect();
+        for (s, r) in sum.iter_mut().zip(rank_ascending(&negated)) {
+            *s += r;
+        }
+    }
+    sum.iter().map(|s| s / scores.len().max(1) as f64).collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Friedman {
+    /// χ²_F with k − 1 degrees of freedom.
+    pub chi2: f64,
+    pub p_chi2: f64,
+    /// Iman and Davenport's F_F with (k − 1, (k − 1)(N − 1)) degrees of freedom (less conservative).
+    pub f: f64,
+    pub p_f: f64,
+}
+
+/// The Friedman test from the average ranks of k samplers over `n` data sets.
+pub fn friedman(average_ranks: &[f64], n: usize) -> Friedman {
+    let k = average_ranks.len() as f64;
+    let nf = n as f64;
+    let sum_sq: f64 = average_ranks.iter().map(|r| r * r).sum();
+    let chi2 = 12.0 * nf / (k * (k + 1.0)) * (sum_sq - k * (k + 1.0) * (k + 1.0) / 4.0);
+    let f = (nf - 1.0) * chi2 / (nf * (k - 1.0) - chi2);
+    let p_chi2 = ChiSquared::new(k - 1.0).map_or(f64::NAN, |d| 1.0 - d.cdf(chi2));
+    let p_f =
+        FisherSnedecor::new(k - 1.0, (k - 1.0) * (nf - 1.0)).map_or(f64::NAN, |d| 1.0 - d.cdf(f));
+    Friedman {
+        chi2,
+        p_chi2,
+        f,
+        p_f,
+    }
+}
+
+/// Critical values q_α of the two-tailed Nemenyi test for k = 2..=20 samplers (the studentized range
+/// statistic with infinite degrees of freedom divided by √2): Demšar 2006, Table 5, for k ≤ 10, and
+/// `scipy.stats.studentized_range.ppf(1 − α, k, ∞) / √2` for k = 11..=20.
+const Q_05: [f64; 19] = [
+    1.960, 2.343, 2.569, 2.728, 2.850, 2.949, 3.031, 3.102, 3.164, 3.219, 3.268, 3.313, 3.354,
+    3.391, 3.426, 3.458, 3.489, 3.517, 3.544,
+];
+const Q_10: [f64; 19] = [
+    1.645, 2.052, 2.291, 2.459, 2.589, 2.693, 2.780, 2.855, 2.920, 2.978, 3.030, 3.077, 3.120,
+    3.159, 3.196, 3.230, 3.261, 3.291, 3.319,
+];
+
+/// The Nemenyi critical difference of average ranks for k samplers over n data sets at α = 0.05 or
+/// 0.10: CD = q_α √(k (k + 1) / (6 n)). None outside the table.
+pub fn nemenyi_cd(k: usize, n: usize, alpha: f64) -> Option<f64> {
+    let table = if (alpha - 0.05).abs() < 1e-9 {
+        &Q_05
+    } else if (alpha - 0.10).abs() < 1e-9 {
+        &Q_10
+    } else {
+        return None;
+    };
+    let q = *table.get(k.checked_sub(2)?)?;
+    Some(q * ((k * (k + 1)) as f64 / (6.0 * n as f64)).sqrt())
+}
+
+/// Kendall's W of m rankings (rows: raters such as seeds; columns: the objects ranked, such as
+/// samplers; higher score = better), with the correction for ties: 1 when every rater orders the
+/// objects alike, near 0 when they agree no more than chance.
+pub fn kendalls_w(scores: &[Vec<f64>]) -> f64 {
+    let m = scores.len() as f64;
+    let n = scores.first().map_or(0, |r| r.len()) as f64;
+    if m < 1.0 || n < 2.0 {
+        return f64::NAN;
+    }
+    let mut totals = vec![0.0; n as usize];
+    let mut ties = 0.0;
+    for row in scores {
+        let negated: Vec<f64> = row.iter().map(|x| -x).collect();
+        let ranks = rank_ascending(&negated);
+        for (t, r) in totals.iter_mut().zip(&ranks) {
+            *t += r;
+        }
+        let mut sorted = ranks.clone();
+        sorted.sort_by(f64::total_cmp);
+        let mut i = 0;
+        while i < sorted.len() {
+            let g = sorted[i..].iter().take_while(|x| **x == sorted[i]).count() as f64;
+            ties += g * g * g - g;
+            i += g as usize;
+        }
+    }
+    let mean = totals.iter().sum::<f64>() / n;
+    let s: f64 = totals.iter().map(|t| (t - mean).powi(2)).sum();
+    let denominator = m * m * (n * n * n - n) - m * ties;
+    if denominator <= 0.0 {
+        // Every rater tied every object: nothing to agree on.
+        return f64::NAN;
+    }
+    12.0 * s / denominator
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn demsars_worked_example() {
+        // Demšar 2006, §3.2.2: four algorithms on 14 data sets, average ranks 3.143, 2.000, 2.893,
+        // 1.964: χ²_F = 9.28, F_F = 3.69, and at α = 0.05 the critical difference is 1.25 (q = 2.569).
+        let f = friedman(&[3.143, 2.000, 2.893, 1.964], 14);
+        assert!((f.chi2 - 9.28).abs() < 0.01, "{}", f.chi2);
+        assert!((f.f - 3.69).abs() < 0.01, "{}", f.f);
+        assert!(f.p_f < 0.05 && f.p_chi2 < 0.05);
+        let cd = nemenyi_cd(4, 14, 0.05).unwrap();
+        assert!((cd - 1.25).abs() < 0.005, "{cd}");
+        assert!(nemenyi_cd(1, 14, 0.05).is_none() && nemenyi_cd(4, 14, 0.01).is_none());
+    }
+
+    #[test]
+    fn ranks_average_ties_and_the_best_ranks_first() {
+        assert_eq!(
+            rank_ascending(&[3.0, 1.0, 3.0, 2.0]),
+            vec![3.5, 1.0, 3.5, 2.0]
+        );
+        let r = average_ranks(&[vec![0.9, 0.5, 0.7], vec![0.8, 0.8, 0.1]]);
+        assert_eq!(r, vec![1.25, 2.25, 2.5]);
+    }
+
+    proptest! {
+        #[test]
+        fn w_is_one_when_raters_agree_and_within_zero_and_one(
+            base in proptest::collection::vec(0f64..1.0, 2..8),
+            raters in 1usize..6,
+            noise in proptest::collection::vec(proptest::collection::vec(0f64..1.0, 8), 1..6),
+        ) {
+            let agree: Vec<Vec<f64>> = (0..raters).map(|_| base.clone()).collect();
+            let distinct = {
+                let mut s = base.clone();
+                s.sort_by(f64::total_cmp);
+                s.windows(2).all(|w| w[0] != w[1])
+            };
+            if distinct {
+                prop_assert!((kendalls_w(&agree) - 1.0).abs() < 1e-9);
+            }
+            let k = base.len();
+            let random: Vec<Vec<f64>> = noise.iter().map(|r| r[..k].to_vec()).collect();
+            let w = kendalls_w(&random);
+            prop_assert!(w.is_nan() || (-1e-9..=1.0 + 1e-9).contains(&w), "{w}");
+        }
+
+        #[test]
+        fn average_ranks_sum_to_k_k_plus_1_over_2(rows in proptest::collection::vec(proptest::collection::vec(0f64..1.0, 5), 1..10)) {
+            let r = average_ranks(&rows);
+            prop_assert!((r.iter().sum::<f64>() - 15.0).abs() < 1e-9);
+        }
+    }
+}
