@@ -1,12 +1,16 @@
 //! Statistics over stored results: a pure module (plain slices in, numbers out; no tch, no polars), so
 //! it is property-tested on its own. Descriptive statistics and bootstrap intervals over seeds
 //! (`descriptive`), paired comparisons as IR evaluation makes them with multiple-comparison correction
-//! (`paired`), and comparisons across data sets by ranks (`ranks`: Friedman, Nemenyi, Kendall's W).
+//! (`paired`), comparisons across data sets by ranks (`ranks`: Friedman, Nemenyi, Kendall's W), and
+//! statistics of training curves (`curves`: roughness after the peak, quality at an equal budget,
+//! time to a target).
 
+pub mod curves;
 pub mod descriptive;
 pub mod paired;
 pub mod ranks;
 
+pub use curves::{roughness_after_peak, time_to_target, value_at};
 pub use descriptive::{bootstrap_mean_ci, Interval, Summary};
 pub use paired::{fisher_randomization, holm, paired_t, wilcoxon_signed_rank, PairedTest};
 pub use ranks::{average_ranks, friedman, kendalls_w, nemenyi_cd, Friedman};
