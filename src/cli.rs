@@ -14,6 +14,7 @@ Examples:
   nsbench list suites/rec.toml                print the grid's run ids in order
   nsbench list samplers                       every sampler with its parameters and domains
   nsbench list losses                         every loss with its parameters
+  nsbench report results/rec                  statistics: bootstrap CIs, paired comparisons with uniform
   nsbench plot results/rec                    redraw figures and summary.md from stored results
 
 Running a suite again skips the cells already finished with the same configuration and data, so an
@@ -78,6 +79,18 @@ pub enum Command {
     Plot {
         /// A results directory written by `nsbench run`.
         dir: PathBuf,
+    },
+    /// Statistics of a results directory (seed summaries, bootstrap intervals, paired comparisons
+    /// with a reference sampler, Holm-corrected) into DIR/report.md.
+    Report {
+        /// A results directory written by `nsbench run`.
+        dir: PathBuf,
+        /// The sampler every other one is compared with.
+        #[arg(long, default_value = "uniform")]
+        reference: String,
+        /// Confidence level of the intervals (1 − level is the significance level).
+        #[arg(long, default_value_t = 0.95)]
+        level: f64,
     },
 }
 
@@ -182,6 +195,36 @@ pub fn run() -> Result<()> {
             let suite = suite::load(Path::new(&what))?;
             let out = out.unwrap_or_else(|| PathBuf::from("results").join(&suite.name));
             print_grid(&suite, &out, &suite.device, None)
+        }
+        Command::Report {
+            dir,
+            reference,
+            level,
+        } => {
+            if !(level > 0.5 && level < 1.0) {
+                return Err(crate::error::SuiteError::Invalid {
+                    path: dir,
+                    key: "--level".into(),
+                    message: format!("must be in (0.5, 1) (got {level}), e.g. 0.95"),
+                }
+                .into());
+            }
+            if !dir.join(store::RESULTS_FILE).is_file() {
+                return Err(crate::error::StoreError::Invalid {
+                    path: dir,
+                    message: "no results here: run `nsbench run SUITE --out DIR` first".into(),
+                }
+                .into());
+            }
+            let settings = crate::report::significance::Settings {
+                reference,
+                level,
+                ..Default::default()
+            };
+            let _lock = store::open_for_writing(&dir, "reporting")?;
+            print!("{}", crate::report::statistics_report(&dir, &settings)?);
+            eprintln!("wrote {}", dir.join("report.md").display());
+            Ok(())
         }
         Command::Plot { dir } => {
             if !dir.join(store::RESULTS_FILE).is_file() {

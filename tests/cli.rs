@@ -238,6 +238,50 @@ fn the_smoke_suite_runs_end_to_end_and_its_files_read_back() {
 }
 
 #[test]
+fn report_writes_statistics_tables_with_paired_comparisons() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = write_suite(dir.path(), "stats", 2, "");
+    let out = dir.path().join("out");
+    run_ok(&suite, &out);
+    let assert = nsbench()
+        .arg("report")
+        .arg(&out)
+        .args(["--reference", "uniform"])
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
+    let written = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert_eq!(stdout, written);
+    assert!(
+        written.contains("| sampler | k | seeds | mean ± std | 95% CI |"),
+        "{written}"
+    );
+    // Two seeds of popularity at k = 1 and 3, each paired with uniform at the same k.
+    let popularity: Vec<&str> = written
+        .lines()
+        .filter(|l| l.starts_with("| popularity |"))
+        .collect();
+    assert_eq!(popularity.len(), 2, "{written}");
+    assert!(
+        popularity.iter().all(|l| !l.contains("| – |")),
+        "compared: {written}"
+    );
+    nsbench()
+        .arg("report")
+        .arg(&out)
+        .args(["--level", "1.5"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--level"));
+    nsbench()
+        .arg("report")
+        .arg(dir.path().join("nothing"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no results here"));
+}
+
+#[test]
 fn the_same_suite_twice_gives_identical_effectiveness_numbers() {
     let dir = tempfile::tempdir().unwrap();
     let suite = write_suite(dir.path(), "repro", 3, "");

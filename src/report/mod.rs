@@ -1,6 +1,7 @@
 //! Reports from stored results: a summary table (mean ± std over seeds) and the figures.
 
 mod plots;
+pub mod significance;
 mod summary;
 
 pub use summary::{summarize, Summary, SummaryRow};
@@ -28,6 +29,24 @@ pub fn render(dir: &Path) -> Result<(String, Vec<PathBuf>)> {
     )?;
     files.extend(plots::render_all(&summary, &curves, &dir.join("plots"))?);
     Ok((table, files))
+}
+
+/// Writes `dir/report.md`: per data set, the statistics tables of `significance` (seed summaries,
+/// bootstrap intervals, paired comparisons with a reference after Holm's correction), then the failed
+/// cells. Returns the text.
+pub fn statistics_report(dir: &Path, settings: &significance::Settings) -> Result<String> {
+    let rows = store::read_results(dir)?;
+    let failures = store::read_failures(dir)?;
+    let mut text = format!(
+        "# Statistics of {}
+
+",
+        dir.display()
+    );
+    text.push_str(&significance::tables(&rows, settings));
+    text.push_str(&failures_section(&failures));
+    store::atomic::write_bytes(&dir.join("report.md"), text.as_bytes())?;
+    Ok(text)
 }
 
 /// `at epoch 3 (diverged): the training loss is NaN`.
