@@ -44,6 +44,7 @@ pub fn statistics_report(dir: &Path, settings: &significance::Settings) -> Resul
         dir.display()
     );
     text.push_str(&significance::tables(&rows, settings));
+    text.push_str(&significance::across_datasets(&rows, settings));
     text.push_str(&failures_section(&failures));
     store::atomic::write_bytes(&dir.join("report.md"), text.as_bytes())?;
     Ok(text)
