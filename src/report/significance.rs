@@ -222,6 +222,30 @@ pub fn tables(rows: &[ResultRow], s: &Settings) -> String {
                 sum.cv
             ));
         }
+        // Stability of the ordering: do the seeds rank the (sampler, k) entries alike?
+        let common: Vec<u64> = values
+            .values()
+            .next()
+            .map(|v| {
+                v.keys()
+                    .copied()
+                    .filter(|k| values.values().all(|w| w.contains_key(k)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if common.len() >= 2 && order.len() >= 2 {
+            let by_seed: Vec<Vec<f64>> = common
+                .iter()
+                .map(|seed| order.iter().map(|key| values[key][seed]).collect())
+                .collect();
+            out.push_str(&format!(
+                "\nSeed agreement on the order of these {} rows: Kendall's W = {:.3} over {} seeds (1: every seed \
+                 orders them alike).\n",
+                order.len(),
+                stats::kendalls_w(&by_seed),
+                common.len()
+            ));
+        }
         out.push('\n');
     }
     out
@@ -278,6 +302,15 @@ mod tests {
         assert!(!line("popularity").contains('†'), "{text}");
         assert!(line("uniform").contains("| – | – | – | – |"), "{text}");
         assert!(text.contains("## d: ndcg@20"));
+        // The seeds agree on the order dns > popularity ≈ uniform only partly: W in (0, 1].
+        let w: f64 = text
+            .split("Kendall's W = ")
+            .nth(1)
+            .and_then(|t| t.split_whitespace().next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(w > 0.5 && w <= 1.0, "{w}");
         assert_eq!(
             text,
             tables(
