@@ -151,7 +151,7 @@ pub fn cell_estimate(spec: &RunSpec, data: &Dataset) -> Estimate {
     let (users, items) = (data.n_queries as f64, data.n_items as f64);
     // Trainable rows: users and items, or entities and relations (a KG query is composed, not stored).
     let rows = match &data.kg {
-        Some(kg) => items + kg.n_relations as f64,
+        Some(kg) => items + kg.queries.n_relations as f64,
         None => users + items,
     };
     let batch = (spec.train.batch_size as f64).min(data.train.len().max(1) as f64);

@@ -24,9 +24,8 @@ use crate::model::KgQueryIndex;
 /// What a knowledge-graph data set adds to the query–candidate view.
 #[derive(Debug, Clone)]
 pub struct KgData {
-    /// Entity, relation and side of every query.
+    /// Entity, relation and side of every query (and the number of relations).
     pub queries: KgQueryIndex,
-    pub n_relations: usize,
     /// Relation of every training triple (pairs 2i and 2i + 1 of `Dataset::train`).
     pub train_relation: Vec<u32>,
     /// Every true answer of each query known from any split (train ∪ valid ∪ test): filtered ranking
@@ -293,7 +292,6 @@ pub fn build(
         all.items.extend(&x.items);
     }
     let kg = KgData {
-        n_relations,
         train_relation: train.iter().map(|t| t[1]).collect(),
         known: QueryItems::from_interactions(n_queries, &all),
         head_probability: bernoulli_head_probability(train, n_relations),

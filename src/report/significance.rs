@@ -33,18 +33,29 @@ impl Default for Settings {
 
 /// The metric a data set's table reports: MRR for link prediction (its rows have `hits@10`), else the
 /// NDCG at the largest cut-off, else MRR.
-fn headline(metrics: &[&str]) -> String {
-    if metrics.contains(&"hits@10") {
+fn headline(rows: &[&ResultRow]) -> String {
+    if rows.iter().any(|r| r.metric == "hits@10") {
         return "mrr".into();
     }
-    metrics
-        .iter()
-        .filter_map(|m| {
-            m.strip_prefix("ndcg@")
+    rows.iter()
+        .filter_map(|r| {
+            r.metric
+                .strip_prefix("ndcg@")
                 .and_then(|k| k.parse::<usize>().ok())
         })
         .max()
         .map_or("mrr".into(), |k| format!("ndcg@{k}"))
+}
+
+/// The data sets of `rows`, in order of first appearance.
+fn datasets(rows: &[ResultRow]) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for r in rows {
+        if !out.contains(&r.dataset.as_str()) {
+            out.push(&r.dataset);
+        }
+    }
+    out
 }
 
 /// Across data sets (Demšar 2006): each sampler's best seed-mean headline metric over k on every data
@@ -52,20 +63,13 @@ fn headline(metrics: &[&str]) -> String {
 /// samplers present on every data set take part; nothing is written for fewer than two data sets or
 /// samplers.
 pub fn across_datasets(rows: &[ResultRow], s: &Settings) -> String {
-    let mut datasets: Vec<&str> = Vec::new();
-    for r in rows {
-        if !datasets.contains(&r.dataset.as_str()) {
-            datasets.push(&r.dataset);
-        }
-    }
+    let datasets = datasets(rows);
     // dataset → sampler → best mean over k.
     let mut best: Vec<BTreeMap<String, f64>> = Vec::new();
     let mut samplers: Vec<String> = Vec::new();
     for dataset in &datasets {
         let of: Vec<&ResultRow> = rows.iter().filter(|r| r.dataset == *dataset).collect();
-        let mut metrics: Vec<&str> = of.iter().map(|r| r.metric.as_str()).collect();
-        metrics.dedup();
-        let metric = headline(&metrics);
+        let metric = headline(&of);
         let mut sums: BTreeMap<(String, u32), (f64, usize)> = BTreeMap::new();
         for r in of.iter().filter(|r| r.metric == metric) {
             let e = sums.entry((r.sampler.clone(), r.ratio)).or_default();
@@ -127,18 +131,11 @@ pub fn across_datasets(rows: &[ResultRow], s: &Settings) -> String {
 
 /// One Markdown section per data set.
 pub fn tables(rows: &[ResultRow], s: &Settings) -> String {
-    let mut datasets: Vec<&str> = Vec::new();
-    for r in rows {
-        if !datasets.contains(&r.dataset.as_str()) {
-            datasets.push(&r.dataset);
-        }
-    }
+    let datasets = datasets(rows);
     let mut out = String::new();
     for dataset in datasets {
         let of: Vec<&ResultRow> = rows.iter().filter(|r| r.dataset == dataset).collect();
-        let mut metrics: Vec<&str> = of.iter().map(|r| r.metric.as_str()).collect();
-        metrics.dedup();
-        let metric = headline(&metrics);
+        let metric = headline(&of);
         // (sampler, ratio) in order of appearance → seed → value.
         let mut order: Vec<(String, u32)> = Vec::new();
         let mut values: BTreeMap<(String, u32), BTreeMap<u64, f64>> = BTreeMap::new();

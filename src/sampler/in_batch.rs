@@ -51,7 +51,8 @@ impl WholeOrDraws {
         }
     }
 
-    fn tag(self) -> &'static str {
+    /// The suffix of a sampler label that names a non-default form.
+    pub(crate) fn tag(self) -> &'static str {
         match self {
             WholeOrDraws::Auto => "",
             WholeOrDraws::All => "-all",

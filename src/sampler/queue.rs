@@ -41,12 +41,7 @@ impl Default for QueueConfig {
 
 impl QueueConfig {
     pub fn tag(&self) -> String {
-        let mode = match self.negatives {
-            WholeOrDraws::Auto => "",
-            WholeOrDraws::All => "-all",
-            WholeOrDraws::Draws => "-draws",
-        };
-        format!("queue-{}{mode}", self.size)
+        format!("queue-{}{}", self.size, self.negatives.tag())
     }
 
     /// Takes the whole queue under `loss` (ratio-free).

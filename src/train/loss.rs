@@ -354,19 +354,9 @@ pub fn compute(loss: &LossConfig, s: &Scored) -> Tensor {
             let per_negative = (cos_neg - margin).relu();
             let negative_part = match negative_weight {
                 Some(w) => mean_over_slots(per_negative, s.weights, s.valid) * w,
-                None => {
-                    let weighted = match s.weights {
-                        Some(w) => per_negative * w,
-                        None => per_negative,
-                    };
-                    let weighted = match s.valid {
-                        Some(v) => weighted * v.to_kind(Kind::Float),
-                        None => weighted,
-                    };
-                    weighted
-                        .sum_dim_intlist(1, false, Kind::Float)
-                        .mean(Kind::Float)
-                }
+                None => weighted_valid(per_negative, s.weights, s.valid)
+                    .sum_dim_intlist(1, false, Kind::Float)
+                    .mean(Kind::Float),
             };
             (-cos_pos + 1.0).relu().mean(Kind::Float) + negative_part
         }
@@ -379,10 +369,7 @@ fn mean_over_slots(
     weights: Option<&Tensor>,
     valid: Option<&Tensor>,
 ) -> Tensor {
-    let weighted = match weights {
-        Some(w) => per_negative * w,
-        None => per_negative,
-    };
+    let weighted = weighted_valid(per_negative, weights, None);
     match valid {
         None => weighted.mean(Kind::Float),
         Some(v) => {
@@ -390,6 +377,22 @@ fn mean_over_slots(
             let count = mask.sum_dim_intlist(1, false, Kind::Float).clamp_min(1.0);
             ((weighted * mask).sum_dim_intlist(1, false, Kind::Float) / count).mean(Kind::Float)
         }
+    }
+}
+
+/// Each slot's term times its weight, 0 where the mask drops it.
+fn weighted_valid(
+    per_negative: Tensor,
+    weights: Option<&Tensor>,
+    valid: Option<&Tensor>,
+) -> Tensor {
+    let weighted = match weights {
+        Some(w) => per_negative * w,
+        None => per_negative,
+    };
+    match valid {
+        Some(v) => weighted * v.to_kind(Kind::Float),
+        None => weighted,
     }
 }
 
