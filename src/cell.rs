@@ -16,6 +16,7 @@ pub struct CellOutput {
     pub info: CellInfo,
     pub metrics: Vec<MetricRow>,
     pub curves: Vec<CurveRow>,
+    pub per_query: crate::metrics::PerQuery,
 }
 
 /// What describes a cell before it has trained: the identifying and provenance columns of its rows
@@ -109,6 +110,7 @@ pub fn run_cell(
         info,
         metrics: metric_rows(&log),
         curves: curve_rows(&log),
+        per_query: log.test_per_query.clone(),
     })
 }
 

@@ -80,11 +80,19 @@ pub enum Command {
         /// A results directory written by `nsbench run`.
         dir: PathBuf,
     },
-    /// Statistics of a results directory (seed summaries, bootstrap intervals, paired comparisons
-    /// with a reference sampler, Holm-corrected) into DIR/report.md.
+    /// The report of one or more results directories (their data sets side by side): statistics
+    /// tables (report.md), LaTeX tables (tables/<domain>.tex), figures (plots/) and one self-contained
+    /// report.html, written into the first directory or --out.
     Report {
-        /// A results directory written by `nsbench run`.
-        dir: PathBuf,
+        /// Results directories written by `nsbench run`.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where the report goes [default: the first directory].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Time to target: the share of the reference's best value a curve must reach.
+        #[arg(long, default_value_t = 0.95)]
+        target: f64,
         /// The sampler every other one is compared with.
         #[arg(long, default_value = "uniform")]
         reference: String,
@@ -182,7 +190,10 @@ pub fn run() -> Result<()> {
                         .map(|other| format!(" [at k = 1 this is {other}]"))
                         .unwrap_or_default();
                     let domains = format!(" [domains: {}]", s.domains.join(", "));
-                    println!("{:<width$}  {}{same}{domains}", s.kind, s.description);
+                    println!(
+                        "{:<width$}  {}{same}{domains} [needs: {}]",
+                        s.kind, s.description, s.needs
+                    );
                 }
                 return Ok(());
             }
@@ -197,33 +208,66 @@ pub fn run() -> Result<()> {
             print_grid(&suite, &out, &suite.device, None)
         }
         Command::Report {
-            dir,
+            dirs,
+            out,
+            target,
             reference,
             level,
         } => {
-            if !(level > 0.5 && level < 1.0) {
-                return Err(crate::error::SuiteError::Invalid {
-                    path: dir,
-                    key: "--level".into(),
-                    message: format!("must be in (0.5, 1) (got {level}), e.g. 0.95"),
+            let first = dirs[0].clone();
+            for (key, value, ok, allowed) in [
+                (
+                    "--level",
+                    level,
+                    level > 0.5 && level < 1.0,
+                    "in (0.5, 1), e.g. 0.95",
+                ),
+                (
+                    "--target",
+                    target,
+                    target > 0.0 && target <= 1.0,
+                    "in (0, 1], e.g. 0.95",
+                ),
+            ] {
+                if !ok {
+                    return Err(crate::error::SuiteError::Invalid {
+                        path: first,
+                        key: key.into(),
+                        message: format!("must be {allowed} (got {value})"),
+                    }
+                    .into());
                 }
-                .into());
             }
-            if !dir.join(store::RESULTS_FILE).is_file() {
-                return Err(crate::error::StoreError::Invalid {
-                    path: dir,
-                    message: "no results here: run `nsbench run SUITE --out DIR` first".into(),
+            for dir in &dirs {
+                if !dir.join(store::RESULTS_FILE).is_file() {
+                    return Err(crate::error::StoreError::Invalid {
+                        path: dir.clone(),
+                        message: "no results here: run `nsbench run SUITE --out DIR` first".into(),
+                    }
+                    .into());
                 }
-                .into());
             }
             let settings = crate::report::significance::Settings {
                 reference,
                 level,
+                target,
                 ..Default::default()
             };
-            let _lock = store::open_for_writing(&dir, "reporting")?;
-            print!("{}", crate::report::statistics_report(&dir, &settings)?);
-            eprintln!("wrote {}", dir.join("report.md").display());
+            let out = out.unwrap_or(first);
+            std::fs::create_dir_all(&out)?;
+            let _lock = store::open_for_writing(&out, "reporting")?;
+            let inputs = crate::report::Inputs::read(&dirs)?;
+            let (text, files) = crate::report::statistics_report(&inputs, &out, &settings)?;
+            print!("{text}");
+            eprintln!(
+                "wrote {}, {}, {} LaTeX table file(s) under {} and {} figure files under {}",
+                files.markdown.display(),
+                files.html.display(),
+                files.latex.len(),
+                out.join("tables").display(),
+                files.figures.len(),
+                out.join("plots").display()
+            );
             Ok(())
         }
         Command::Plot { dir } => {

@@ -218,7 +218,7 @@ pub fn run(suite: &Suite, opts: &RunOptions, _lock: &DirLock) -> Result<RunSumma
             let n = done.fetch_add(1, Ordering::SeqCst) + 1;
             // A cell whose rows cannot be written is a failed cell too.
             let outcome = outcome.and_then(|o| {
-                store::write_cell(&opts.out, &o.info, &o.metrics, &o.curves)
+                store::write_cell(&opts.out, &o.info, &o.metrics, &o.curves, &o.per_query)
                     .map_err(|e| failure("error", o.info.epochs_trained, format!("{e:#}")))?;
                 Ok(headline(&o.metrics))
             });

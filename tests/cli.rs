@@ -256,8 +256,10 @@ fn report_writes_statistics_tables_with_paired_comparisons() {
         written.contains("| sampler | k | seeds | mean ± std | 95% CI |"),
         "{written}"
     );
-    // Two seeds of popularity at k = 1 and 3, each paired with uniform at the same k.
-    let popularity: Vec<&str> = written
+    // Two seeds of popularity at k = 1 and 3, each paired with uniform at the same k: in the seed table
+    // and in the table paired by query.
+    let seed_table = written.split("paired by query").next().unwrap();
+    let popularity: Vec<&str> = seed_table
         .lines()
         .filter(|l| l.starts_with("| popularity |"))
         .collect();
@@ -266,6 +268,25 @@ fn report_writes_statistics_tables_with_paired_comparisons() {
         popularity.iter().all(|l| !l.contains("| – |")),
         "compared: {written}"
     );
+    let by_query = written.split("paired by query").nth(1).unwrap();
+    assert!(
+        by_query.contains("| sampler | k | queries | uniform (ref.) |")
+            && by_query
+                .lines()
+                .any(|l| l.starts_with("| popularity | 1 |")),
+        "{written}"
+    );
+    for section in [": stability", ": quality at an equal budget"] {
+        assert!(written.contains(section), "{section}: {written}");
+    }
+    // One per-query file per cell, with a row per evaluated test query.
+    assert_eq!(std::fs::read_dir(out.join("per_query")).unwrap().count(), 8);
+    let tex = std::fs::read_to_string(out.join("tables").join("rec.tex")).unwrap();
+    assert!(
+        tex.contains("\\toprule") && tex.contains("\\textbf{") && tex.contains("\\bottomrule"),
+        "{tex}"
+    );
+    assert!(out.join("report.html").is_file());
     nsbench()
         .arg("report")
         .arg(&out)
@@ -1370,4 +1391,79 @@ fn every_loader_refuses_the_malformed_corpus_with_file_line_and_reason() {
             assert!(listed.contains(&name), "{name} is in no case of cases.toml");
         }
     }
+}
+
+/// The headless browser of Debian's `chromium` package, if installed.
+fn chromium() -> Option<PathBuf> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| {
+            std::process::Command::new("which")
+                .arg(name)
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        })
+}
+
+#[test]
+fn the_html_report_renders_in_headless_chromium_with_every_figure() {
+    let Some(browser) = chromium() else {
+        assert!(
+            std::env::var_os("NSBENCH_REQUIRE_CHROMIUM").is_none(),
+            "NSBENCH_REQUIRE_CHROMIUM is set but no chromium is installed"
+        );
+        eprintln!("skipped: no `chromium` here (Debian: apt-get install chromium)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let suite = write_suite(dir.path(), "html", 3, "");
+    let out = dir.path().join("out");
+    run_ok(&suite, &out);
+    nsbench().arg("report").arg(&out).assert().success();
+    let page = out.join("report.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    // Self-contained: nothing is fetched from elsewhere.
+    for outside in ["src=\"http", "href=\"http", "src=\"plots/", "<link "] {
+        assert!(!html.contains(outside), "{outside}");
+    }
+    let output = std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+        ])
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let dom = String::from_utf8_lossy(&output.stdout);
+    let images = dom.matches("<img ").count();
+    assert!(images >= 8, "figures in the page: {images}");
+    // The page's own script counts the images the browser decoded.
+    assert!(
+        dom.contains(&format!("data-figures-decoded=\"{images}\"")),
+        "not every figure decoded: {}",
+        dom.split("data-figures-decoded")
+            .nth(1)
+            .unwrap_or("no count")
+            .chars()
+            .take(20)
+            .collect::<String>()
+    );
+    for heading in [
+        "synthetic: ndcg@20 over seeds",
+        "synthetic: ndcg@20 paired by query",
+        "synthetic: stability",
+        "synthetic: quality at an equal budget",
+        "Paper tables",
+        "Provenance and suites",
+    ] {
+        assert!(dom.contains(heading), "{heading}");
+    }
+    assert!(dom.matches("<table>").count() >= 6);
+    assert!(dom.contains("<b>"), "the best of each paper column is bold");
 }

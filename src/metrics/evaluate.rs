@@ -14,6 +14,14 @@ use crate::model::ContrastiveModel;
 /// (metric name, value) pairs in `metric_names` order, averaged over evaluated users.
 pub type MetricValues = Vec<(String, f64)>;
 
+/// A few metrics of every evaluated query, for comparisons paired by query (IR-style significance
+/// tests): `queries[i]` is the query of row `i` of every column.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PerQuery {
+    pub queries: Vec<u32>,
+    pub columns: Vec<(String, Vec<f32>)>,
+}
+
 /// Memory for one block of users' scores and masks.
 pub const EVAL_BLOCK_BYTES: usize = 256 << 20;
 /// Bytes per (user, item) entry of a block: the f32 score, its masked copy, and three boolean masks.
@@ -100,6 +108,14 @@ impl Evaluator {
     }
 
     pub fn evaluate(&self, model: &dyn ContrastiveModel) -> Result<MetricValues, NonFiniteScores> {
+        self.evaluate_per_query(model).map(|(means, _)| means)
+    }
+
+    /// The means and, per query, NDCG and recall at the largest cut-off and the reciprocal rank.
+    pub fn evaluate_per_query(
+        &self,
+        model: &dyn ContrastiveModel,
+    ) -> Result<(MetricValues, PerQuery), NonFiniteScores> {
         let _no_grad = tch::no_grad_guard();
         let k_max = *self.ks.iter().max().unwrap_or(&1) as i64;
         let all_items = model.all_items();
@@ -107,6 +123,16 @@ impl Evaluator {
         let names = super::metric_names(&self.ks);
         let mut sums = vec![0.0; names.len()];
         let mut hits = Vec::with_capacity(k_max as usize);
+        let k_top = *self.ks.iter().max().unwrap_or(&1);
+        let n = self.n_queries();
+        let mut per_query = PerQuery {
+            queries: Vec::with_capacity(n),
+            columns: vec![
+                (format!("ndcg@{k_top}"), Vec::with_capacity(n)),
+                (format!("recall@{k_top}"), Vec::with_capacity(n)),
+                ("mrr".into(), Vec::with_capacity(n)),
+            ],
+        };
         for chunk in &self.chunks {
             let mut scores = model
                 .score_all(&chunk.users_t)
@@ -165,15 +191,25 @@ impl Evaluator {
                     sums[j] += ranking::precision_at_k(&hits, k);
                     j += 1;
                 }
-                sums[j] += ranking::reciprocal_rank(first_rank[row] as usize);
+                let rr = ranking::reciprocal_rank(first_rank[row] as usize);
+                sums[j] += rr;
+                per_query.queries.push(u as u32);
+                for (column, value) in per_query.columns.iter_mut().zip([
+                    ranking::ndcg_at_k(&hits, k_top, target.len()),
+                    ranking::recall_at_k(&hits, k_top, target.len()),
+                    rr,
+                ]) {
+                    column.1.push(value as f32);
+                }
             }
         }
-        let n = self.n_queries().max(1) as f64;
-        Ok(names
+        let n = n.max(1) as f64;
+        let means = names
             .into_iter()
             .zip(sums)
             .map(|(name, s)| (name, s / n))
-            .collect())
+            .collect();
+        Ok((means, per_query))
     }
 }
 

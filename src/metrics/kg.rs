@@ -8,7 +8,7 @@
 
 use tch::{Device, Kind, Tensor};
 
-use super::{block_users, MetricValues, NonFiniteScores};
+use super::{block_users, MetricValues, NonFiniteScores, PerQuery};
 use crate::data::{Interactions, QueryItems};
 use crate::model::ContrastiveModel;
 
@@ -129,7 +129,32 @@ impl KgEvaluator {
     }
 
     pub fn evaluate(&self, model: &dyn ContrastiveModel) -> Result<MetricValues, NonFiniteScores> {
+        self.evaluate_per_query(model).map(|(means, _)| means)
+    }
+
+    /// The means and, per ranked pair (numbered by its place in the split, so cells of one data set
+    /// pair up), the reciprocal rank and Hits@10.
+    pub fn evaluate_per_query(
+        &self,
+        model: &dyn ContrastiveModel,
+    ) -> Result<(MetricValues, PerQuery), NonFiniteScores> {
         let ranks = self.ranks(model)?;
+        let per_query = PerQuery {
+            queries: (0..ranks.len() as u32).collect(),
+            columns: vec![
+                (
+                    "mrr".into(),
+                    ranks.iter().map(|r| (1.0 / r) as f32).collect(),
+                ),
+                (
+                    "hits@10".into(),
+                    ranks
+                        .iter()
+                        .map(|&r| f32::from(u8::from(r <= 10.0)))
+                        .collect(),
+                ),
+            ],
+        };
         let n = ranks.len().max(1) as f64;
         let mut out = vec![(
             "mrr".to_string(),
@@ -140,7 +165,7 @@ impl KgEvaluator {
             out.push((format!("hits@{k}"), hits as f64 / n));
         }
         out.push(("mr".into(), ranks.iter().sum::<f64>() / n));
-        Ok(out)
+        Ok((out, per_query))
     }
 }
 

@@ -5,7 +5,8 @@ pub mod kg;
 pub mod ranking;
 
 pub use evaluate::{
-    block_users, Evaluator, MetricValues, NonFiniteScores, BYTES_PER_SCORE, EVAL_BLOCK_BYTES,
+    block_users, Evaluator, MetricValues, NonFiniteScores, PerQuery, BYTES_PER_SCORE,
+    EVAL_BLOCK_BYTES,
 };
 pub use kg::KgEvaluator;
 
@@ -74,6 +75,17 @@ impl Protocol {
         match self {
             Protocol::Rec(e) => e.evaluate(model),
             Protocol::Kg(e) => e.evaluate(model),
+        }
+    }
+
+    /// `evaluate`, and a few metrics of every query (see `PerQuery`).
+    pub fn evaluate_per_query(
+        &self,
+        model: &dyn crate::model::ContrastiveModel,
+    ) -> Result<(MetricValues, PerQuery), NonFiniteScores> {
+        match self {
+            Protocol::Rec(e) => e.evaluate_per_query(model),
+            Protocol::Kg(e) => e.evaluate_per_query(model),
         }
     }
 }

@@ -1,12 +1,18 @@
 //! Reports from stored results: a summary table (mean ± std over seeds) and the figures.
 
+mod figures;
+mod html;
 mod plots;
+mod properties;
 pub mod significance;
 mod summary;
+pub mod table;
+mod views;
 
 pub use summary::{summarize, Summary, SummaryRow};
 
 use anyhow::Result;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::store::{self, FailureRecord};
@@ -27,27 +33,173 @@ pub fn render(dir: &Path) -> Result<(String, Vec<PathBuf>)> {
         &files[0],
         format!("# Results of {}\n\n{table}", dir.display()).as_bytes(),
     )?;
-    files.extend(plots::render_all(&summary, &curves, &dir.join("plots"))?);
+    files.extend(plots::render_all(
+        &summary,
+        &curves,
+        &dir.join("plots"),
+        false,
+    )?);
     Ok((table, files))
 }
 
-/// Writes `dir/report.md`: per data set, the statistics tables of `significance` (seed summaries,
-/// bootstrap intervals, paired comparisons with a reference after Holm's correction), then the failed
-/// cells. Returns the text.
-pub fn statistics_report(dir: &Path, settings: &significance::Settings) -> Result<String> {
-    let rows = store::read_results(dir)?;
-    let failures = store::read_failures(dir)?;
-    let mut text = format!(
-        "# Statistics of {}
+/// Everything `nsbench report` reads: the rows, curves and failures of one or more results directories
+/// (their data sets side by side), and where each cell's per-query file is.
+pub struct Inputs {
+    pub dirs: Vec<PathBuf>,
+    pub rows: Vec<store::ResultRow>,
+    pub curves: Vec<(store::ResultRow, store::CurveRow)>,
+    pub failures: Vec<FailureRecord>,
+    /// run id → (its directory, its configuration hash); the first directory wins a duplicate id.
+    cells: HashMap<String, (PathBuf, String)>,
+}
 
-",
-        dir.display()
-    );
-    text.push_str(&significance::tables(&rows, settings));
-    text.push_str(&significance::across_datasets(&rows, settings));
-    text.push_str(&failures_section(&failures));
-    store::atomic::write_bytes(&dir.join("report.md"), text.as_bytes())?;
-    Ok(text)
+impl Inputs {
+    pub fn read(dirs: &[PathBuf]) -> Result<Inputs> {
+        let mut inputs = Inputs {
+            dirs: dirs.to_vec(),
+            rows: Vec::new(),
+            curves: Vec::new(),
+            failures: Vec::new(),
+            cells: HashMap::new(),
+        };
+        for dir in dirs {
+            let hashes = store::read_run_hashes(dir)?;
+            let fresh: std::collections::HashSet<String> = hashes
+                .keys()
+                .filter(|id| !inputs.cells.contains_key(*id))
+                .cloned()
+                .collect();
+            inputs.rows.extend(
+                store::read_results(dir)?
+                    .into_iter()
+                    .filter(|r| fresh.contains(&r.run_id)),
+            );
+            inputs.curves.extend(
+                store::read_curves(dir)?
+                    .into_iter()
+                    .filter(|(r, _)| fresh.contains(&r.run_id)),
+            );
+            inputs.failures.extend(store::read_failures(dir)?);
+            for (id, hash) in hashes {
+                inputs.cells.entry(id).or_insert((dir.clone(), hash));
+            }
+        }
+        Ok(inputs)
+    }
+
+    /// A cell's per-query values of `metric`.
+    pub fn per_query(&self, run_id: &str, metric: &str) -> Option<Vec<(u32, f32)>> {
+        let (dir, hash) = self.cells.get(run_id)?;
+        store::read_per_query(dir, run_id, hash, metric)
+    }
+}
+
+/// The files `statistics_report` wrote.
+#[derive(Debug, Clone)]
+pub struct ReportFiles {
+    pub markdown: PathBuf,
+    pub html: PathBuf,
+    pub latex: Vec<PathBuf>,
+    pub figures: Vec<PathBuf>,
+}
+
+/// Writes the report of `inputs` into `out`: `report.md` (every table), `tables/<domain>.tex` (the
+/// paper tables, one file per domain), the figures under `plots/`, and the self-contained `report.html`.
+/// Returns the Markdown text and the files.
+pub fn statistics_report(
+    inputs: &Inputs,
+    out: &Path,
+    settings: &significance::Settings,
+) -> Result<(String, ReportFiles)> {
+    let views = views::dataset_views(&inputs.rows, &inputs.failures);
+    let metric_of = |dataset: &str| {
+        views
+            .iter()
+            .find(|v| v.name == dataset)
+            .map(|v| v.metric.clone())
+    };
+    let curves = views::cell_curves(&inputs.curves, &metric_of);
+    let reader = |id: &str, metric: &str| inputs.per_query(id, metric);
+
+    let mut sections: Vec<(String, Vec<table::Table>)> = Vec::new();
+    let mut paper: Vec<(String, table::Table)> = Vec::new();
+    for view in &views {
+        let e = significance::effectiveness(view, settings, &reader);
+        paper.push((
+            view.domain.clone(),
+            significance::paper_table(view, settings, &e.significant),
+        ));
+        let mut tables = vec![e.seed_table];
+        tables.extend(e.query_table);
+        tables.push(properties::stability(view, &curves));
+        tables.extend(properties::budget(view, settings, &curves));
+        sections.push((format!("Data set {} ({})", view.name, view.domain), tables));
+    }
+    let across = significance::across_datasets(&views, settings);
+    let mut across_tables: Vec<table::Table> = across.iter().map(|(t, _)| t.clone()).collect();
+    across_tables.extend(properties::independence(&views, settings));
+    if !across_tables.is_empty() {
+        sections.push(("Across data sets".into(), across_tables));
+    }
+
+    let names: Vec<String> = inputs
+        .dirs
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect();
+    let mut text = format!("# Statistics of {}\n\n", names.join(", "));
+    for (heading, tables) in &sections {
+        text.push_str(&format!("## {heading}\n\n"));
+        for t in tables {
+            text.push_str(&t.markdown(3));
+        }
+    }
+    text.push_str(&failures_section(&inputs.failures));
+    std::fs::create_dir_all(out)?;
+    let markdown = out.join("report.md");
+    store::atomic::write_bytes(&markdown, text.as_bytes())?;
+
+    let mut latex = Vec::new();
+    let mut domains: Vec<&str> = paper.iter().map(|(d, _)| d.as_str()).collect();
+    domains.dedup();
+    std::fs::create_dir_all(out.join("tables"))?;
+    for domain in domains {
+        let mut tex = format!(
+            "% nsbench report: the {domain} tables (\\usepackage{{booktabs}}); \\input this file.\n"
+        );
+        for (_, t) in paper.iter().filter(|(d, _)| d == domain) {
+            let label = format!("nsbench-{}", t.title.split(':').next().unwrap_or(domain));
+            tex.push_str(&t.latex(&label.replace(' ', "-")));
+            tex.push('\n');
+        }
+        let path = out.join("tables").join(format!("{domain}.tex"));
+        store::atomic::write_bytes(&path, tex.as_bytes())?;
+        latex.push(path);
+    }
+
+    let mut figures = plots::render_all(
+        &summarize(&inputs.rows),
+        &inputs.curves,
+        &out.join("plots"),
+        true,
+    )?;
+    figures.extend(figures::render_report_figures(
+        &views,
+        across.as_ref().map(|(_, cd)| cd),
+        &out.join("plots"),
+    )?);
+    let html = out.join("report.html");
+    let page = html::page(inputs, &sections, &paper, &figures, &names)?;
+    store::atomic::write_bytes(&html, page.as_bytes())?;
+    Ok((
+        text,
+        ReportFiles {
+            markdown,
+            html,
+            latex,
+            figures,
+        },
+    ))
 }
 
 /// `at epoch 3 (diverged): the training loss is NaN`.

@@ -1,12 +1,13 @@
-//! Figures, each as SVG and PNG: per domain and metric, (1) the metric against the number of negatives
-//! per positive, one line per sampler with a ±1 std band over seeds, and (2) convergence: the metric
-//! against the epoch, one panel per ratio. Text is drawn with the bundled DejaVu Sans, so no system
-//! fonts are needed.
+//! Figures, each as SVG and PNG, one panel per sampler family (SAMPLERS.md) with the reference sampler
+//! dashed in every panel, so no panel holds more than a handful of lines: per data set and metric,
+//! (1) the metric against the number of negatives per positive with a 95% band over seeds, and (2)
+//! convergence per ratio, against the epoch and against the training seconds. Colours are Okabe & Ito's
+//! colour-blind-safe palette, each sampler kind with a fixed colour and marker in every figure. Text is
+//! drawn with the bundled DejaVu Sans, so no system fonts are needed.
 
 use anyhow::{anyhow, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -25,106 +26,169 @@ fn register_font() {
     });
 }
 
-/// One line: (x, mean, std) points.
-struct Series {
-    label: String,
-    look: Look,
-    points: Vec<(f64, f64, f64)>,
+/// One line: (x, mean, half-width of its band) points.
+#[derive(Clone)]
+pub(super) struct Series {
+    /// The sampler (series label of the results) it draws.
+    pub sampler: String,
+    pub label: String,
+    pub look: Look,
+    pub points: Vec<(f64, f64, f64)>,
 }
 
-struct Panel {
-    title: String,
-    x_label: String,
-    y_label: String,
+pub(super) struct Panel {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
     /// x holds log2 of the value; ticks are labelled with the value.
-    log2_x: bool,
-    series: Vec<Series>,
+    pub log2_x: bool,
+    pub series: Vec<Series>,
 }
 
-/// Tableau 20: ten strong colours, then their light variants.
-const PALETTE: [RGBColor; 20] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-    RGBColor(174, 199, 232),
-    RGBColor(255, 187, 120),
-    RGBColor(152, 223, 138),
-    RGBColor(255, 152, 150),
-    RGBColor(197, 176, 213),
-    RGBColor(196, 156, 148),
-    RGBColor(247, 182, 210),
-    RGBColor(199, 199, 199),
-    RGBColor(219, 219, 141),
-    RGBColor(158, 218, 229),
+/// Okabe & Ito's colour-blind-safe palette (2008), without its yellow, which vanishes on white: black
+/// first, for the reference sampler.
+pub(super) const PALETTE: [RGBColor; 7] = [
+    RGBColor(0, 0, 0),
+    RGBColor(230, 159, 0),
+    RGBColor(86, 180, 233),
+    RGBColor(0, 158, 115),
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(204, 121, 167),
 ];
 
-/// Point marker of a line; lines with other markers than the circle are also dashed.
+/// Point marker of a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Marker {
+pub(super) enum Marker {
     Circle,
     Triangle,
     Square,
+    Cross,
+    OpenCircle,
+    OpenTriangle,
+    OpenSquare,
 }
 
-/// How one sampler's line looks: a colour and a marker (the pair is unique within a report).
+/// How one sampler looks: a colour and a marker (the pair is unique within a report).
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Look {
-    color: RGBColor,
-    marker: Marker,
+pub(super) struct Look {
+    pub color: RGBColor,
+    pub marker: Marker,
+    /// The reference drawn in every panel of a faceted figure: a dashed grey-black line.
+    pub dashed: bool,
 }
 
 impl Look {
     fn dashed(&self) -> bool {
-        self.marker != Marker::Circle
+        self.dashed
     }
 }
 
-const MARKERS: [Marker; 3] = [Marker::Circle, Marker::Triangle, Marker::Square];
+const MARKERS: [Marker; 7] = [
+    Marker::Circle,
+    Marker::Triangle,
+    Marker::Square,
+    Marker::Cross,
+    Marker::OpenCircle,
+    Marker::OpenTriangle,
+    Marker::OpenSquare,
+];
 
-/// Looks of a report's samplers: a sampler named by its kind always gets its kind's colour (by registry
-/// order) and a solid line with circles, so `uniform` looks the same in every report; other labels (two
-/// samplers of one kind) take the first free colour, and once the palette is used up, a colour again
-/// with another marker and a dashed line. No two samplers of a report look alike.
-fn sampler_looks(samplers: &[String]) -> HashMap<String, Look> {
+/// Each series label's sampler kind.
+pub(super) type Kinds = HashMap<String, String>;
+
+/// The registry entry of a series label: its kind's, else the longest kind the label starts with.
+fn info_of(label: &str, kinds: &Kinds) -> Option<&'static crate::sampler::SamplerInfo> {
+    let kind = kinds.get(label).map_or(label, String::as_str);
+    crate::sampler::REGISTRY
+        .iter()
+        .find(|info| info.kind == kind)
+        .or_else(|| {
+            crate::sampler::REGISTRY
+                .iter()
+                .filter(|info| label.starts_with(&format!("{}-", info.kind)))
+                .max_by_key(|info| info.kind.len())
+        })
+}
+
+/// Looks of a report's samplers: a series named by its kind always gets its kind's colour and marker
+/// (by registry order, so neighbours in a family differ in colour and `uniform` is the black circle in
+/// every figure of every report); black belongs to `uniform` alone. Other labels (a variant of a kind, a
+/// loss suffix) take the first free pair. No two samplers of a report look alike.
+pub(super) fn sampler_looks(samplers: &[String], kinds: &Kinds) -> HashMap<String, Look> {
     let fixed = |name: &str| {
         crate::sampler::REGISTRY
             .iter()
             .position(|info| info.kind == name)
     };
-    // (colour slot, marker) pairs taken.
-    let mut used: Vec<(usize, usize)> = samplers
+    let others = PALETTE.len() - 1;
+    let pair = |slot: usize| {
+        if slot == 0 {
+            (0, 0)
+        } else {
+            (
+                1 + (slot - 1) % others,
+                ((slot - 1) / others) % MARKERS.len(),
+            )
+        }
+    };
+    // (colour, marker) pairs taken, and the colours taken in each family.
+    let mut used: Vec<(usize, usize)> =
+        samplers.iter().filter_map(|s| fixed(s).map(pair)).collect();
+    let mut family_colours: Vec<(&str, usize)> = samplers
         .iter()
-        .filter_map(|s| fixed(s).map(|slot| (slot % PALETTE.len(), slot / PALETTE.len())))
+        .filter_map(|s| fixed(s).map(|slot| (family_of(s, kinds), pair(slot).0)))
         .collect();
     samplers
         .iter()
         .map(|s| {
-            let (slot, marker) = fixed(s).map_or_else(
-                || {
-                    let free = (0..MARKERS.len())
-                        .flat_map(|m| (0..PALETTE.len()).map(move |c| (c, m)))
-                        .find(|pair| !used.contains(pair))
-                        .unwrap_or((used.len() % PALETTE.len(), MARKERS.len() - 1));
-                    used.push(free);
-                    free
+            let (c, m) = fixed(s).map(pair).unwrap_or_else(|| {
+                // A variant takes a colour its family's panel does not show yet, if one is left.
+                let family = family_of(s, kinds);
+                let candidates = || {
+                    (0..MARKERS.len())
+                        .flat_map(|m| (1..PALETTE.len()).map(move |c| (c, m)))
+                        .filter(|p| !used.contains(p))
+                };
+                let free = candidates()
+                    .find(|p| !family_colours.contains(&(family, p.0)))
+                    .or_else(|| candidates().next())
+                    .unwrap_or((1 + used.len() % others, MARKERS.len() - 1));
+                used.push(free);
+                family_colours.push((family, free.0));
+                free
+            });
+            (
+                s.clone(),
+                Look {
+                    color: PALETTE[c],
+                    marker: MARKERS[m],
+                    dashed: false,
                 },
-                // Past the palette, kinds wrap around with the next marker.
-                |slot| (slot % PALETTE.len(), slot / PALETTE.len()),
-            );
-            let look = Look {
-                color: PALETTE[slot],
-                marker: MARKERS[marker],
-            };
-            (s.clone(), look)
+            )
         })
         .collect()
+}
+
+/// The SAMPLERS.md family of a series label, `other` when it names no kind.
+pub(super) fn family_of(label: &str, kinds: &Kinds) -> &'static str {
+    info_of(label, kinds).map_or("other", |info| info.family)
+}
+
+/// Families present among `samplers`, in registry order.
+pub(super) fn families(samplers: &[String], kinds: &Kinds) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for info in crate::sampler::REGISTRY {
+        if samplers.iter().any(|s| family_of(s, kinds) == info.family)
+            && !out.contains(&info.family)
+        {
+            out.push(info.family);
+        }
+    }
+    if samplers.iter().any(|s| family_of(s, kinds) == "other") {
+        out.push("other");
+    }
+    out
 }
 
 /// File-name form of a metric: `recall@20` → `recall_at_20`.
@@ -132,15 +196,20 @@ fn slug(metric: &str) -> String {
     metric.replace('@', "_at_")
 }
 
+/// Every figure of `summary`: the ratio figure of each effectiveness metric and of the epoch time, and
+/// the convergence figures of the headline metric and the loss; with `headline_only`, the ratio figures
+/// of the headline metric and the epoch time only.
 pub fn render_all(
     summary: &Summary,
     curves: &[(ResultRow, CurveRow)],
     dir: &Path,
+    headline_only: bool,
 ) -> Result<Vec<PathBuf>> {
     register_font();
     std::fs::create_dir_all(dir)?;
     let mut files = Vec::new();
-    let looks = sampler_looks(&summary.distinct(|r| r.sampler.clone()));
+    let samplers = summary.distinct(|r| r.sampler.clone());
+    let looks = sampler_looks(&samplers, &summary.kinds);
     for domain in summary.distinct(|r| r.dataset.clone()) {
         let metrics: Vec<String> = summary
             .distinct(|r| (r.metric.clone(), r.category.clone()))
@@ -148,43 +217,129 @@ pub fn render_all(
             .filter(|(m, c)| c == "effectiveness" || m == "epoch_seconds")
             .map(|(m, _)| m)
             .collect();
+        let headline = super::views::headline(metrics.iter().map(String::as_str));
+        let metrics: Vec<String> = metrics
+            .into_iter()
+            .filter(|m| !headline_only || *m == headline || m == "epoch_seconds")
+            .collect();
         for metric in &metrics {
-            let panel = ratio_panel(summary, &looks, &domain, metric);
+            let panels = ratio_panels(summary, &looks, &domain, metric);
             files.extend(save(
                 dir,
                 &format!("{domain}-{}-vs-ratio", slug(metric)),
-                (900, 600),
-                &[panel],
-            )?);
-        }
-        let convergence_metrics: Vec<&String> =
-            metrics.iter().filter(|m| *m != "epoch_seconds").collect();
-        for metric in convergence_metrics
-            .into_iter()
-            .chain(std::iter::once(&"loss".to_string()))
-        {
-            let panels = convergence_panels(summary, &looks, curves, &domain, metric);
-            if panels.is_empty() {
-                continue;
-            }
-            let width = (420 * panels.len() as u32).max(900);
-            files.extend(save(
-                dir,
-                &format!("{domain}-{}-convergence", slug(metric)),
-                (width, 520),
                 &panels,
             )?);
+        }
+        for metric in [headline.as_str(), "loss"] {
+            for by_seconds in [false, true] {
+                for (ratio, panels) in convergence_panels(
+                    &samplers,
+                    &summary.kinds,
+                    &looks,
+                    curves,
+                    &domain,
+                    metric,
+                    by_seconds,
+                ) {
+                    files.extend(save(
+                        dir,
+                        &format!(
+                            "{domain}-{}-convergence-{}-k{}",
+                            slug(metric),
+                            if by_seconds { "seconds" } else { "epochs" },
+                            ratio_label(ratio)
+                        ),
+                        &panels,
+                    )?);
+                }
+            }
         }
     }
     Ok(files)
 }
 
-fn ratio_panel(
+/// Half-width of the 95% t interval of a mean from its std over n seeds (0 for one seed).
+pub(super) fn ci95(std: f64, n: usize) -> f64 {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    if n < 2 || !std.is_finite() {
+        return 0.0;
+    }
+    let t = StudentsT::new(0.0, 1.0, (n - 1) as f64)
+        .map(|d| d.inverse_cdf(0.975))
+        .unwrap_or(1.96);
+    t * std / (n as f64).sqrt()
+}
+
+/// The reference series: the first sampler, `uniform` when present.
+fn reference_of(samplers: &[String]) -> Option<String> {
+    samplers
+        .iter()
+        .find(|s| *s == "uniform")
+        .or(samplers.first())
+        .cloned()
+}
+
+/// Splits `series` into one panel per sampler family, the reference (dashed) in every panel.
+fn facet(
+    series: Vec<Series>,
+    kinds: &Kinds,
+    reference: Option<&str>,
+    title: &dyn Fn(&str) -> String,
+    x_label: &str,
+    y_label: &str,
+    log2_x: bool,
+) -> Vec<Panel> {
+    let labels: Vec<String> = series.iter().map(|s| s.sampler.clone()).collect();
+    let reference_series = series
+        .iter()
+        .find(|s| Some(s.sampler.as_str()) == reference)
+        .map(|s| Series {
+            label: format!("{} (reference)", s.label),
+            look: Look {
+                dashed: true,
+                ..s.look
+            },
+            ..s.clone()
+        });
+    families(&labels, kinds)
+        .into_iter()
+        .map(|family| {
+            let mut members: Vec<Series> = series
+                .iter()
+                .filter(|s| {
+                    family_of(&s.sampler, kinds) == family && Some(s.sampler.as_str()) != reference
+                })
+                .cloned()
+                .collect();
+            if members.is_empty() {
+                // The reference's own family: it alone, solid.
+                members.extend(
+                    series
+                        .iter()
+                        .filter(|s| family_of(&s.sampler, kinds) == family)
+                        .cloned(),
+                );
+            } else if let Some(r) = &reference_series {
+                members.insert(0, r.clone());
+            }
+            Panel {
+                title: title(family),
+                x_label: x_label.into(),
+                y_label: y_label.into(),
+                log2_x,
+                series: members,
+            }
+        })
+        .filter(|p| !p.series.is_empty())
+        .collect()
+}
+
+fn ratio_panels(
     summary: &Summary,
     looks: &HashMap<String, Look>,
     domain: &str,
     metric: &str,
-) -> Panel {
+) -> Vec<Panel> {
     let mut n_seeds = 0;
     // A ratio-free sampler (ratio `all`) is a level across the ratios the others were run at.
     let log_ratios: Vec<f64> = summary
@@ -199,220 +354,251 @@ fn ratio_panel(
             (a.min(x), b.max(x))
         });
     let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 0.0) };
-    let series = summary
-        .distinct(|r| r.sampler.clone())
-        .into_iter()
+    let samplers = summary.distinct(|r| r.sampler.clone());
+    let series: Vec<Series> = samplers
+        .iter()
         .map(|sampler| {
             let mut ratio_free = false;
             let points: Vec<(f64, f64, f64)> = summary
                 .rows
                 .iter()
-                .filter(|r| r.dataset == domain && r.sampler == sampler && r.metric == metric)
+                .filter(|r| r.dataset == domain && r.sampler == *sampler && r.metric == metric)
                 .flat_map(|r| {
                     n_seeds = n_seeds.max(r.n_seeds);
+                    let band = ci95(r.std, r.n_seeds);
                     if r.ratio == ALL {
                         ratio_free = true;
-                        vec![(lo, r.mean, r.std), (hi, r.mean, r.std)]
+                        vec![(lo, r.mean, band), (hi, r.mean, band)]
                     } else {
-                        vec![((r.ratio as f64).log2(), r.mean, r.std)]
+                        vec![((r.ratio as f64).log2(), r.mean, band)]
                     }
                 })
                 .collect();
             Series {
-                look: looks[&sampler],
+                sampler: sampler.clone(),
+                look: looks[sampler],
                 label: if ratio_free {
                     format!("{sampler} (k = all)")
                 } else {
-                    sampler
+                    sampler.clone()
                 },
                 points,
             }
         })
         .filter(|s| !s.points.is_empty())
         .collect();
-    Panel {
-        title: format!(
-            "{domain}: {metric} (mean ± std over {n_seeds} seed{})",
-            if n_seeds == 1 { "" } else { "s" }
-        ),
-        x_label: "negatives per positive (k, log scale)".into(),
-        y_label: metric.into(),
-        log2_x: true,
+    let band = if n_seeds > 1 {
+        format!("mean, 95% CI over {n_seeds} seeds")
+    } else {
+        "one seed".into()
+    };
+    facet(
         series,
-    }
+        &summary.kinds,
+        reference_of(&samplers).as_deref(),
+        &|family| format!("{domain}: {family} ({band})"),
+        "negatives per positive (k, log scale)",
+        metric,
+        true,
+    )
 }
 
+/// Epoch → (value, run id) of every seed.
+type ByEpoch<'a> = BTreeMap<u32, Vec<(f64, &'a str)>>;
+
+/// Per ratio, the metric against the epoch (or the cumulative training seconds), one panel per family.
 fn convergence_panels(
-    summary: &Summary,
+    samplers: &[String],
+    kinds: &Kinds,
     looks: &HashMap<String, Look>,
     curves: &[(ResultRow, CurveRow)],
     domain: &str,
     metric: &str,
-) -> Vec<Panel> {
+    by_seconds: bool,
+) -> Vec<(u32, Vec<Panel>)> {
     let split = if metric == "loss" { "train" } else { "test" };
-    // (sampler, ratio) -> epoch -> values over seeds
-    let mut groups: BTreeMap<(String, u32), BTreeMap<u32, Vec<f64>>> = BTreeMap::new();
+    // run id -> epoch -> seconds of training that epoch.
+    let mut seconds: HashMap<&str, BTreeMap<u32, f64>> = HashMap::new();
+    // (sampler, ratio) -> epoch -> (values, cumulative seconds) over seeds
+    let mut groups: BTreeMap<(String, u32), ByEpoch> = BTreeMap::new();
     for (r, c) in curves {
-        if r.dataset == domain && c.metric == metric && c.split == split {
+        if r.dataset != domain {
+            continue;
+        }
+        if c.split == "train" && c.metric == "epoch_seconds" {
+            seconds
+                .entry(&r.run_id)
+                .or_default()
+                .insert(c.epoch, c.value);
+        }
+        if c.metric == metric && c.split == split {
             groups
                 .entry((r.sampler.clone(), r.ratio))
                 .or_default()
                 .entry(c.epoch)
                 .or_default()
-                .push(c.value);
+                .push((c.value, &r.run_id));
         }
     }
-    let samplers = summary.distinct(|r| r.sampler.clone());
+    let elapsed = |run: &str, epoch: u32| -> f64 {
+        seconds
+            .get(run)
+            .map_or(0.0, |s| s.range(..=epoch).map(|(_, v)| v).sum())
+    };
     let mut ratios: Vec<u32> = groups.keys().map(|(_, r)| *r).collect();
-    // Ratio-free cells (`all`) in the last panel.
-    ratios.sort_unstable_by_key(|&r| if r == ALL { u32::MAX } else { r });
+    ratios.sort_unstable();
     ratios.dedup();
+    // Ratio-free cells (`all`) join every ratio's figure; a figure of their own only when alone.
+    if ratios.len() > 1 {
+        ratios.retain(|&r| r != ALL);
+    }
     ratios
         .into_iter()
-        .map(|ratio| Panel {
-            title: format!("{domain}, k = {}", ratio_label(ratio)),
-            x_label: "epoch".into(),
-            y_label: format!("{metric} ({split})"),
-            log2_x: false,
-            series: samplers
+        .map(|ratio| {
+            let series: Vec<Series> = samplers
                 .iter()
-                .filter_map(|s| groups.get(&(s.clone(), ratio)).map(|g| (s, g)))
+                .filter_map(|s| {
+                    groups
+                        .get(&(s.clone(), ratio))
+                        .or_else(|| groups.get(&(s.clone(), ALL)))
+                        .map(|g| (s, g))
+                })
                 .map(|(s, by_epoch)| Series {
+                    sampler: s.clone(),
                     label: s.clone(),
                     look: looks[s],
                     points: by_epoch
                         .iter()
                         .map(|(e, v)| {
-                            let (m, sd) = mean_std(v);
-                            (*e as f64, m, sd)
+                            let values: Vec<f64> = v.iter().map(|p| p.0).collect();
+                            let (m, sd) = mean_std(&values);
+                            let x = if by_seconds {
+                                v.iter().map(|p| elapsed(p.1, *e)).sum::<f64>() / v.len() as f64
+                            } else {
+                                *e as f64
+                            };
+                            (x, m, ci95(sd, values.len()))
                         })
                         .collect(),
                 })
-                .collect(),
+                .collect();
+            let panels = facet(
+                series,
+                kinds,
+                reference_of(samplers).as_deref(),
+                &|family| format!("{domain}, k = {}: {family}", ratio_label(ratio)),
+                if by_seconds {
+                    "training seconds (evaluation excluded)"
+                } else {
+                    "epoch"
+                },
+                &format!("{metric} ({split})"),
+                false,
+            );
+            (ratio, panels)
         })
+        .filter(|(_, p)| !p.is_empty())
         .collect()
 }
 
-/// Draws `panels` side by side into `<name>.svg` and `<name>.png`, with one legend for all of them in a
-/// column on the right (`size` is the panels' part; the legend widens the figure).
-fn save(dir: &Path, name: &str, size: (u32, u32), panels: &[Panel]) -> Result<Vec<PathBuf>> {
-    let entries = legend_entries(panels);
-    let legend = LegendLayout::new(entries.len(), size.1);
-    let size = (size.0 + legend.width(), size.1);
+/// Panel size for a paper figure: four panels across a two-column page at 300 dpi.
+pub(super) const PANEL: (u32, u32) = (560, 520);
+/// Panels per row.
+const COLUMNS: usize = 4;
+
+/// Draws `panels` in a grid (up to four across, a shared y range) into `<name>.svg` and `<name>.png`,
+/// each panel with its own legend.
+pub(super) fn save(dir: &Path, name: &str, panels: &[Panel]) -> Result<Vec<PathBuf>> {
+    let columns = panels.len().clamp(1, COLUMNS);
+    let rows = panels.len().div_ceil(columns).max(1);
+    let size = (PANEL.0 * columns as u32, PANEL.1 * rows as u32);
+    save_with(
+        dir,
+        name,
+        size,
+        &Grid {
+            panels,
+            columns,
+            rows,
+        },
+    )
+}
+
+/// Something that draws itself on a drawing area of any backend.
+pub(super) trait Painter {
+    fn paint<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static;
+}
+
+/// Paints `painter` into `<name>.svg` and `<name>.png` of `size`, each written to a temporary file and
+/// renamed, so a figure is never seen half-drawn.
+pub(super) fn save_with(
+    dir: &Path,
+    name: &str,
+    size: (u32, u32),
+    painter: &impl Painter,
+) -> Result<Vec<PathBuf>> {
+    register_font();
+    std::fs::create_dir_all(dir)?;
     let svg = dir.join(format!("{name}.svg"));
     let png = dir.join(format!("{name}.png"));
-    // Drawn to temporary files and renamed, so a figure is never seen half-drawn.
     let (svg_tmp, png_tmp) = (
         atomic::temp_path_keeping_extension(&svg),
         atomic::temp_path_keeping_extension(&png),
     );
-    draw(
-        SVGBackend::new(&svg_tmp, size).into_drawing_area(),
-        panels,
-        &entries,
-        &legend,
-    )?;
-    draw(
-        BitMapBackend::new(&png_tmp, size).into_drawing_area(),
-        panels,
-        &entries,
-        &legend,
-    )?;
+    {
+        let area = SVGBackend::new(&svg_tmp, size).into_drawing_area();
+        area.fill(&WHITE).map_err(err)?;
+        painter.paint(&area)?;
+        area.present().map_err(err)?;
+    }
+    {
+        let area = BitMapBackend::new(&png_tmp, size).into_drawing_area();
+        area.fill(&WHITE).map_err(err)?;
+        painter.paint(&area)?;
+        area.present().map_err(err)?;
+    }
     std::fs::rename(&svg_tmp, &svg)?;
     std::fs::rename(&png_tmp, &png)?;
     Ok(vec![svg, png])
 }
 
-/// Every label of `panels` once, in order of first appearance.
-fn legend_entries(panels: &[Panel]) -> Vec<(String, Look)> {
-    let mut entries: Vec<(String, Look)> = Vec::new();
-    for s in panels.iter().flat_map(|p| &p.series) {
-        if !entries.iter().any(|(label, _)| *label == s.label) {
-            entries.push((s.label.clone(), s.look));
-        }
-    }
-    entries
-}
-
-/// The legend's columns: as many rows as fit the figure's height, then another column.
-struct LegendLayout {
-    rows: usize,
+struct Grid<'a> {
+    panels: &'a [Panel],
     columns: usize,
+    rows: usize,
 }
 
-impl LegendLayout {
-    const TOP: i32 = 48;
-    const ROW: i32 = 20;
-    const COLUMN: u32 = 190;
-
-    fn new(entries: usize, height: u32) -> LegendLayout {
-        let rows = ((height as i32 - Self::TOP - 20) / Self::ROW).max(1) as usize;
-        LegendLayout {
-            rows,
-            columns: entries.div_ceil(rows),
+impl Painter for Grid<'_> {
+    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        // Panels share the y range, so they compare at a glance.
+        let y = self
+            .panels
+            .iter()
+            .map(bounds)
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), b| {
+                (lo.min(b.2), hi.max(b.3))
+            });
+        // One legend height for all panels, so their plotting areas line up.
+        let legend_rows = self
+            .panels
+            .iter()
+            .map(|p| p.series.len().div_ceil(2))
+            .max()
+            .unwrap_or(0);
+        let areas = root.split_evenly((self.rows, self.columns));
+        for (area, panel) in areas.iter().zip(self.panels) {
+            draw_panel(area, panel, y, legend_rows)?;
         }
-    }
-
-    fn width(&self) -> u32 {
-        self.columns as u32 * Self::COLUMN
+        Ok(())
     }
 }
 
-fn draw<DB: DrawingBackend>(
-    root: DrawingArea<DB, Shift>,
-    panels: &[Panel],
-    entries: &[(String, Look)],
-    legend: &LegendLayout,
-) -> Result<()>
-where
-    DB::ErrorType: 'static,
-{
-    root.fill(&WHITE).map_err(err)?;
-    let (width, _) = root.dim_in_pixel();
-    let (plots, key) = root.split_horizontally(width - legend.width());
-    // Side-by-side panels share the y range, so they compare at a glance.
-    let y = panels
-        .iter()
-        .map(bounds)
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), b| {
-            (lo.min(b.2), hi.max(b.3))
-        });
-    let areas = plots.split_evenly((1, panels.len().max(1)));
-    for (area, panel) in areas.iter().zip(panels) {
-        draw_panel(area, panel, y)?;
-    }
-    let font = ("sans-serif", 14)
-        .into_font()
-        .color(&BLACK)
-        .pos(Pos::new(HPos::Left, VPos::Center));
-    for (i, (label, look)) in entries.iter().enumerate() {
-        let x = 8 + (i / legend.rows) as i32 * LegendLayout::COLUMN as i32;
-        let y = LegendLayout::TOP + (i % legend.rows) as i32 * LegendLayout::ROW;
-        let style = look.color.stroke_width(2);
-        if look.dashed() {
-            for dash in [(x, x + 8), (x + 14, x + 22)] {
-                key.draw(&PathElement::new(vec![(dash.0, y), (dash.1, y)], style))
-                    .map_err(err)?;
-            }
-        } else {
-            key.draw(&PathElement::new(vec![(x, y), (x + 22, y)], style))
-                .map_err(err)?;
-        }
-        let (mx, style) = (x + 11, look.color.filled());
-        match look.marker {
-            Marker::Circle => key.draw(&Circle::new((mx, y), 3, style)),
-            Marker::Triangle => key.draw(&TriangleMarker::new((mx, y), 5, style)),
-            Marker::Square => key.draw(&Rectangle::new([(mx - 3, y - 3), (mx + 3, y + 3)], style)),
-        }
-        .map_err(err)?;
-        key.draw(&Text::new(label.as_str(), (x + 30, y), font.clone()))
-            .map_err(err)?;
-    }
-    root.present().map_err(err)?;
-    Ok(())
-}
-
-fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+pub(super) fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("drawing failed: {e:?}")
 }
 
@@ -431,33 +617,94 @@ fn bounds(panel: &Panel) -> (f64, f64, f64, f64) {
     if !x0.is_finite() {
         return (0.0, 1.0, 0.0, 1.0);
     }
-    let xpad = if panel.log2_x { 0.3 } else { 0.0 } + if x1 - x0 < 1e-9 { 1.0 } else { 0.0 };
+    let xpad =
+        if panel.log2_x { 0.3 } else { (x1 - x0) * 0.02 } + if x1 - x0 < 1e-9 { 1.0 } else { 0.0 };
     let ypad = ((y1 - y0) * 0.08).max(1e-6 + y1.abs() * 0.02);
     (x0 - xpad, x1 + xpad, y0 - ypad, y1 + ypad)
 }
+
+/// A marker of `look` at a pixel position, for legends and points alike.
+pub(super) fn marker_at<DB: DrawingBackend>(
+    look: Look,
+    (x, y): (i32, i32),
+) -> DynElement<'static, DB, (i32, i32)> {
+    let style = look.color.filled();
+    match look.marker {
+        Marker::Circle => Circle::new((x, y), 4, style).into_dyn(),
+        Marker::Triangle => TriangleMarker::new((x, y), 6, style).into_dyn(),
+        Marker::Square => Rectangle::new([(x - 4, y - 4), (x + 4, y + 4)], style).into_dyn(),
+        Marker::Cross => Cross::new((x, y), 5, look.color.stroke_width(2)).into_dyn(),
+        Marker::OpenCircle => Circle::new((x, y), 4, look.color.stroke_width(2)).into_dyn(),
+        Marker::OpenTriangle => {
+            TriangleMarker::new((x, y), 6, look.color.stroke_width(2)).into_dyn()
+        }
+        Marker::OpenSquare => {
+            Rectangle::new([(x - 4, y - 4), (x + 4, y + 4)], look.color.stroke_width(2)).into_dyn()
+        }
+    }
+}
+
+/// Height of one legend row under a panel.
+const LEGEND_ROW: u32 = 22;
 
 fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     panel: &Panel,
     (y0, y1): (f64, f64),
+    legend_rows: usize,
 ) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
     let (x0, x1, _, _) = bounds(panel);
-    let mut chart = ChartBuilder::on(area)
-        .caption(&panel.title, ("sans-serif", 20))
-        .margin(14)
-        .x_label_area_size(44)
-        .y_label_area_size(70)
+    // The legend goes under the plot, in two columns, where it hides no line.
+    let (_, height) = area.dim_in_pixel();
+    let (area, key) = area.split_vertically(height - (legend_rows as u32 * LEGEND_ROW + 6));
+    let (key_width, _) = key.dim_in_pixel();
+    for (i, s) in panel.series.iter().enumerate() {
+        let x = 76 + (i % 2) as i32 * ((key_width as i32 - 80) / 2);
+        let y = 4 + (i / 2) as i32 * LEGEND_ROW as i32 + LEGEND_ROW as i32 / 2;
+        let style = s.look.color.stroke_width(2);
+        if s.look.dashed() {
+            for (a, b) in [(x, x + 8), (x + 14, x + 22)] {
+                key.draw(&PathElement::new(vec![(a, y), (b, y)], style))
+                    .map_err(err)?;
+            }
+        } else {
+            key.draw(&PathElement::new(vec![(x, y), (x + 22, y)], style))
+                .map_err(err)?;
+            key.draw(&marker_at::<DB>(s.look, (x + 11, y)))
+                .map_err(err)?;
+        }
+        key.draw(&Text::new(
+            s.label.as_str(),
+            (x + 30, y),
+            ("sans-serif", 15).into_font().color(&BLACK).pos(
+                plotters::style::text_anchor::Pos::new(
+                    plotters::style::text_anchor::HPos::Left,
+                    plotters::style::text_anchor::VPos::Center,
+                ),
+            ),
+        ))
+        .map_err(err)?;
+    }
+    let mut chart = ChartBuilder::on(&area)
+        .caption(&panel.title, ("sans-serif", 19))
+        .margin(10)
+        .x_label_area_size(46)
+        .y_label_area_size(66)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(err)?;
     let log2 = panel.log2_x;
     let x_fmt = move |v: &f64| {
-        if (v - v.round()).abs() > 1e-6 {
+        if !log2 {
+            if v.abs() >= 10.0 || (v - v.round()).abs() < 1e-6 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.1}")
+            }
+        } else if (v - v.round()).abs() > 1e-6 {
             String::new()
-        } else if !log2 {
-            format!("{v:.0}")
         } else {
             format!("{}", 2f64.powi(v.round() as i32))
         }
@@ -470,50 +717,49 @@ where
         .x_labels(if log2 {
             ((x1 - x0).ceil() as usize + 1).max(2)
         } else {
-            8
+            6
         })
+        .y_labels(6)
         .x_label_formatter(&x_fmt)
         .y_label_formatter(&y_fmt)
-        .label_style(("sans-serif", 14))
-        .axis_desc_style(("sans-serif", 15))
-        .light_line_style(RGBColor(235, 235, 235))
+        .label_style(("sans-serif", 16))
+        .axis_desc_style(("sans-serif", 17))
+        .light_line_style(RGBColor(238, 238, 238))
         .bold_line_style(RGBColor(215, 215, 215))
         .draw()
         .map_err(err)?;
     for s in &panel.series {
         let color = s.look.color;
-        if s.points.len() > 1 && s.points.iter().any(|p| p.2 > 0.0) {
+        // The reference's band would cover the others': its line alone.
+        if s.points.len() > 1 && s.points.iter().any(|p| p.2 > 0.0) && !s.look.dashed() {
             let mut band: Vec<(f64, f64)> =
                 s.points.iter().map(|&(x, m, sd)| (x, m + sd)).collect();
             band.extend(s.points.iter().rev().map(|&(x, m, sd)| (x, m - sd)));
             chart
-                .draw_series(std::iter::once(Polygon::new(band, color.mix(0.15))))
+                .draw_series(std::iter::once(Polygon::new(band, color.mix(0.12))))
                 .map_err(err)?;
         }
-        let means = s.points.iter().map(|&(x, m, _)| (x, m));
-        if s.look.dashed() {
+        let means: Vec<(f64, f64)> = s.points.iter().map(|&(x, m, _)| (x, m)).collect();
+        let look = s.look;
+        let line_style = color.stroke_width(if look.dashed() { 2 } else { 3 });
+        if look.dashed() {
             chart
-                .draw_series(DashedLineSeries::new(
-                    means.clone(),
-                    8,
-                    5,
-                    color.stroke_width(2),
-                ))
+                .draw_series(DashedLineSeries::new(means.clone(), 9, 6, line_style))
                 .map_err(err)?;
         } else {
             chart
-                .draw_series(LineSeries::new(means.clone(), color.stroke_width(2)))
+                .draw_series(LineSeries::new(means.clone(), line_style))
                 .map_err(err)?;
         }
-        let style = color.filled();
-        match s.look.marker {
-            Marker::Circle => chart.draw_series(means.map(|p| Circle::new(p, 3, style))),
-            Marker::Triangle => chart.draw_series(means.map(|p| TriangleMarker::new(p, 5, style))),
-            Marker::Square => chart.draw_series(
-                means.map(|p| EmptyElement::at(p) + Rectangle::new([(-3, -3), (3, 3)], style)),
-            ),
+        if !look.dashed() {
+            chart
+                .draw_series(
+                    means
+                        .iter()
+                        .map(|&p| EmptyElement::at(p) + marker_at::<DB>(look, (0, 0))),
+                )
+                .map_err(err)?;
         }
-        .map_err(err)?;
     }
     Ok(())
 }
@@ -533,35 +779,55 @@ mod tests {
         ]
         .map(String::from)
         .to_vec();
-        let looks = sampler_looks(&names);
-        let alone = sampler_looks(&["uniform".to_string()]);
+        let kinds = Kinds::new();
+        let looks = sampler_looks(&names, &kinds);
+        let alone = sampler_looks(&["uniform".to_string()], &kinds);
         assert_eq!(
             looks["uniform"], alone["uniform"],
             "a kind's look does not depend on the company"
         );
         assert_eq!(looks["uniform"].marker, Marker::Circle);
+        assert!(
+            looks
+                .iter()
+                .all(|(name, l)| (l.color == PALETTE[0]) == (name == "uniform")),
+            "black is the reference's alone"
+        );
         // Every kind plus more variants than the palette has colours: still no two alike.
         let mut many: Vec<String> = crate::sampler::REGISTRY
             .iter()
             .map(|info| info.kind.to_string())
             .collect();
-        many.extend((0..25).map(|i| format!("variant-{i}")));
+        // 6 colours × 7 markers and black: room for every kind and 19 variants.
+        many.extend((0..19).map(|i| format!("variant-{i}")));
         for names in [names, many] {
-            let looks = sampler_looks(&names);
+            let looks = sampler_looks(&names, &kinds);
             let distinct: std::collections::HashSet<_> = looks
                 .values()
                 .map(|l| (l.color.0, l.color.1, l.color.2, l.marker as u8))
                 .collect();
-            assert_eq!(distinct.len(), names.len(), "{names:?}");
+            let mut pairs: Vec<_> = looks
+                .iter()
+                .map(|(n, l)| (l.color.0, l.color.1, l.marker as u8, n.clone()))
+                .collect();
+            pairs.sort();
+            assert_eq!(distinct.len(), names.len(), "{pairs:?}");
         }
     }
 
     #[test]
-    fn the_legend_takes_another_column_when_one_is_full() {
-        let one = LegendLayout::new(20, 600);
-        assert_eq!((one.columns, one.width()), (1, LegendLayout::COLUMN));
-        let two = LegendLayout::new(40, 520);
-        assert!(two.columns >= 2 && two.rows * two.columns >= 40);
-        assert_eq!(LegendLayout::new(0, 520).width(), 0);
+    fn every_sampler_kind_has_a_family_panel() {
+        let names: Vec<String> = ["uniform", "dns", "popularity-a0", "in-batch-logq", "odd"]
+            .map(String::from)
+            .to_vec();
+        let mut kinds = Kinds::new();
+        kinds.insert("mixgcf-m10".into(), "mixing".into());
+        assert_eq!(
+            families(&names, &kinds),
+            vec!["static", "hard", "efficient", "other"]
+        );
+        assert_eq!(family_of("popularity-a0", &kinds), "static");
+        assert_eq!(family_of("hard-debiased", &kinds), "debiased");
+        assert_eq!(family_of("mixgcf-m10", &kinds), "hard");
     }
 }

@@ -31,6 +31,8 @@ pub struct SummaryRow {
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
     pub rows: Vec<SummaryRow>,
+    /// Each series label's sampler kind.
+    pub kinds: std::collections::HashMap<String, String>,
 }
 
 /// Mean and std of `xs`.
@@ -55,7 +57,11 @@ type GroupKey = (String, String, u32, String);
 pub fn summarize(rows: &[ResultRow]) -> Summary {
     let mut order = Vec::new();
     let mut groups: BTreeMap<GroupKey, (String, Vec<f64>)> = BTreeMap::new();
+    let mut kinds = std::collections::HashMap::new();
     for r in rows {
+        kinds
+            .entry(r.sampler.clone())
+            .or_insert_with(|| r.kind.clone());
         let key = (
             r.dataset.clone(),
             r.sampler.clone(),
@@ -88,7 +94,7 @@ pub fn summarize(rows: &[ResultRow]) -> Summary {
             }
         })
         .collect();
-    Summary { rows }
+    Summary { rows, kinds }
 }
 
 impl Summary {
@@ -204,6 +210,7 @@ mod tests {
             run_id: format!("{sampler}-{seed}"),
             dataset: "d".into(),
             sampler: sampler.into(),
+            kind: sampler.into(),
             ratio: 4,
             seed,
             category: "effectiveness".into(),

@@ -117,6 +117,11 @@ pub struct SamplerInfo {
     /// The loss the sampler's method brings with it, whatever the cell's loss (the debiased losses,
     /// the whole-data references): such a sampler runs once per domain, not once per loss of the axis.
     pub own_loss: Option<&'static str>,
+    /// Its family in SAMPLERS.md: static, hard, adversarial, graph, efficient, debiased, non-sampling
+    /// (figures draw one panel per family).
+    pub family: &'static str,
+    /// What it needs besides the training interactions (`list samplers`; the data-independence table).
+    pub needs: &'static str,
 }
 
 /// Every domain: the sampler sees only queries, positives, the pool, known positives and scores.
@@ -127,6 +132,8 @@ const ALL_DOMAINS: &[&str] = &["rec", "kg"];
 pub const REGISTRY: &[SamplerInfo] = &[
     SamplerInfo {
         kind: "uniform",
+        family: "static",
+        needs: "nothing",
         description: "uniform over the item pool (BPR); exclude_positives = true|false (default true)",
         version: 1,
         same_at_k1: None,
@@ -136,6 +143,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
     },
     SamplerInfo {
         kind: "popularity",
+        family: "static",
+        needs: "item counts of the training data",
         description: "P(c) ∝ (count(c) + smoothing)^alpha by an alias table (word2vec); alpha = 0.75, smoothing = 1, \
          exclude_positives = true",
         version: 1,
@@ -146,6 +155,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
     },
     SamplerInfo {
         kind: "dns",
+        family: "hard",
+        needs: "model scores of a candidate pool",
         description: "dynamic negative sampling (Zhang et al. 2013): best-scored of M uniform candidates per negative; \
          candidates = 10, exclude_positives = true",
         version: 1,
@@ -156,6 +167,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
     },
     SamplerInfo {
         kind: "topk",
+        family: "hard",
+        needs: "model scores of a candidate pool",
         description: "exact top-scored non-positives over the pool, index rebuilt every R steps, stale between (ANCE); top = 200, refresh_steps = 50, exclude_positives = true",
         version: 1,
         same_at_k1: None,
@@ -165,6 +178,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
     },
     SamplerInfo {
         kind: "srns",
+        family: "hard",
+        needs: "model scores and a per-query memory of them over epochs",
         description: "P(above the positive) + beta · its std over recent epochs, over a per-query memory updated by softmax(score / T) (SRNS, Ding et al. 2020); memory = 20, candidates = 20, history = 5, beta = 1, warmup = 1, temperature = 1, exclude_positives = true",
         version: 1,
         same_at_k1: None,
@@ -174,6 +189,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
     },
     SamplerInfo {
         kind: "bounded",
+        family: "hard",
+        needs: "model scores of a candidate pool and of the positive",
         description: "hardest of M uniform candidates scored at most s(q, p) − margin (Qin et al. 2021); candidates = 10, \
          margin = 0, exclude_positives = true",
         version: 1,
@@ -184,6 +201,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
     },
     SamplerInfo {
         kind: "curriculum",
+        family: "hard",
+        needs: "model scores of a candidate pool and the training progress",
         description: "uniform then hard (best of M) negatives, hard share rising from start to end over the ramp (Bengio et al. 2009; Chu et al. 2021); candidates = 10, start = 0, end = 1, ramp = 1, exclude_positives = true",
         version: 1,
         same_at_k1: None,
@@ -193,6 +212,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
     },
     SamplerInfo {
         kind: "mixing",
+        family: "hard",
+        needs: "model embeddings (mixes positives and candidates)",
         description: "synthesised embedding negatives: positive mixing (MixGCF: best of M mixes per negative), or MoCHi: the k real negatives plus mixes of pairs of their N hardest and of the query with one; mode = mixgcf|mochi, candidates = 10, hardest = 5, synthetic_share = 1, query_share = 0.25, exclude_positives = true",
         version: 2,
         same_at_k1: None,
@@ -202,6 +223,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
     },
     SamplerInfo {
         kind: "self-adversarial",
+        family: "adversarial",
+        needs: "model scores of the drawn negatives",
         description: "uniform negatives weighted by softmax(alpha · score) without gradient (RotatE); alpha = 1, \
          exclude_positives = true",
         version: 1,
@@ -212,6 +235,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
     },
     SamplerInfo {
         kind: "adversarial",
+        family: "adversarial",
+        needs: "a generator model trained alongside",
         description: "a small generator proposes negatives from a softmax over candidates, trained by REINFORCE on the model's scores (IRGAN, KBGAN); candidates = 20, dim = 16, lr = 0.01, exclude_positives = true",
         version: 1,
         same_at_k1: None,
@@ -221,6 +246,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
     },
     SamplerInfo {
         kind: "pagerank",
+        family: "graph",
+        needs: "the interaction graph (personalised PageRank)",
         description: "uniform from a middle band of personalised PageRank (random walks with restart) over the training graph (PinSage); steps = 5000, restart = 0.3, rank_from = 10, rank_to = 100, exclude_positives = true",
         version: 1,
         same_at_k1: None,
@@ -230,6 +257,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
     },
     SamplerInfo {
         kind: "mcns",
+        family: "graph",
+        needs: "the interaction graph and model scores (Metropolis–Hastings chain)",
         description: "Metropolis-Hastings chain per query targeting exp(alpha · score), uniform and graph proposals (MCNS, Yang et al. 2020); alpha = 0.75, uniform_mix = 0.5, exclude_positives = true",
         version: 1,
         same_at_k1: None,
@@ -239,6 +268,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
     },
     SamplerInfo {
         kind: "in-batch",
+        family: "efficient",
+        needs: "the batch's other positives",
         description: "the other positives of the batch (Yi et al. 2019): under softmax all B − 1 of them, one shared score matrix, logQ on every logit; else k draws; logq = false (score − log q correction), negatives = auto|all|draws, exclude_positives = true (masked)",
         version: 2,
         same_at_k1: None,
@@ -248,6 +279,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
     },
     SamplerInfo {
         kind: "mixed",
+        family: "efficient",
+        needs: "the batch's other positives",
         description: "in-batch plus uniform negatives (Yang et al. 2020); uniform_share = 0.5, exclude_positives = true",
         version: 1,
         same_at_k1: None,
@@ -257,6 +290,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
     },
     SamplerInfo {
         kind: "cache",
+        family: "efficient",
+        needs: "model scores (a per-query cache refreshed each epoch)",
         description: "per-query cache of high-scored negatives refreshed with fresh uniform candidates (NSCaching); cache_size = 50, candidates = 50, refresh_every = 1, update = importance|top, temperature = 2, exclude_positives = true",
         version: 1,
         same_at_k1: None,
@@ -266,6 +301,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
     },
     SamplerInfo {
         kind: "queue",
+        family: "efficient",
+        needs: "embeddings of earlier batches (a FIFO queue)",
         description: "FIFO queue of past batches' positive embeddings, stale by construction (MoCo): under softmax the whole queue, else k draws; size = 4096, negatives = auto|all|draws, exclude_positives = true",
         version: 2,
         same_at_k1: None,
@@ -275,6 +312,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
     },
     SamplerInfo {
         kind: "debiased",
+        family: "debiased",
+        needs: "a class-prior guess τ⁺ (the loss, not the draw)",
         description: "uniform negatives with the debiased contrastive loss (DCL, Chuang et al. 2020); tau_plus = 0.1, temperature = 1, exclude_positives = true",
         version: 1,
         same_at_k1: None,
@@ -284,6 +323,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
     },
     SamplerInfo {
         kind: "hard-debiased",
+        family: "debiased",
+        needs: "a class-prior guess τ⁺ and model scores",
         description: "debiased loss with negatives reweighted by softmax(beta · score) (HCL, Robinson et al. 2021); tau_plus = 0.1, beta = 1, temperature = 1, exclude_positives = true",
         version: 1,
         same_at_k1: Some("debiased (one negative: its softmax weight is 1)"),
@@ -293,6 +334,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
     },
     SamplerInfo {
         kind: "fn-filter",
+        family: "debiased",
+        needs: "model scores (to flag likely false negatives)",
         description: "uniform negatives minus suspected false negatives (score above the positive's, or cosine-near it), dropped or kept at downweight × an ordinary weight; by = score|similarity, margin = 0, similarity = 0.9, downweight = 0 (drop), exclude_positives = true",
         version: 2,
         same_at_k1: None,
@@ -302,6 +345,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
     },
     SamplerInfo {
         kind: "full",
+        family: "non-sampling",
+        needs: "every candidate scored (no sampling)",
         description: "non-sampling reference: every non-positive candidate is a negative (whole-pool loss); ratio ignored; no parameters",
         version: 1,
         same_at_k1: None,
@@ -311,6 +356,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
     },
     SamplerInfo {
         kind: "bernoulli",
+        family: "static",
+        needs: "relation statistics of the graph (tails per head, heads per tail)",
         description: "uniform entities, the head corrupted with probability tph / (tph + hpt) of the triple's relation, else the tail (TransH, Wang et al. 2014); exclude_positives = true",
         version: 1,
         same_at_k1: None,
@@ -320,6 +367,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
     },
     SamplerInfo {
         kind: "enmf",
+        family: "non-sampling",
+        needs: "every candidate through the Gram matrix (no sampling)",
         description: "non-sampling: ENMF/EHCF's weighted squared loss over all user–item pairs in O((|U| + |I|) d²) (Chen et al. 2020); dot-product models; ratio ignored; negative_weight = 0.1",
         version: 1,
         same_at_k1: None,
@@ -329,6 +378,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
     },
     SamplerInfo {
         kind: "one-vs-all",
+        family: "non-sampling",
+        needs: "every entity scored (no sampling)",
         description: "non-sampling: cross-entropy of the answer against every entity, both sides of every triple (LibKGE 1vsAll); ratio ignored; no parameters",
         version: 1,
         same_at_k1: None,
@@ -338,6 +389,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
     },
     SamplerInfo {
         kind: "k-vs-all",
+        family: "non-sampling",
+        needs: "every entity scored (no sampling)",
         description: "non-sampling: binary cross-entropy against every entity, every training answer of the query a 1 (LibKGE KvsAll); ratio ignored; no parameters",
         version: 1,
         same_at_k1: None,

@@ -13,4 +13,6 @@ pub mod ranks;
 pub use curves::{roughness_after_peak, time_to_target, value_at};
 pub use descriptive::{bootstrap_mean_ci, Interval, Summary};
 pub use paired::{fisher_randomization, holm, paired_t, wilcoxon_signed_rank, PairedTest};
-pub use ranks::{average_ranks, friedman, kendalls_w, nemenyi_cd, Friedman};
+pub use ranks::{
+    average_ranks, cd_groups, friedman, kendall_tau, kendalls_w, nemenyi_cd, spearman, Friedman,
+};

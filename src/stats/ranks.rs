@@ -130,6 +130,59 @@ pub fn kendalls_w(scores: &[Vec<f64>]) -> f64 {
     12.0 * s / denominator
 }
 
+/// The bars of a critical-difference diagram (Demšar 2006, Fig. 1): with `ranks` sorted ascending, the
+/// maximal runs [first, last] (indices into the sorted order) whose ranks span less than `cd`, i.e. the
+/// groups of samplers no pair of which differs significantly. A run inside another is left out; a
+/// sampler in no run of two is a group of its own and gets no bar.
+pub fn cd_groups(sorted_ranks: &[f64], cd: f64) -> Vec<(usize, usize)> {
+    let mut groups: Vec<(usize, usize)> = Vec::new();
+    for first in 0..sorted_ranks.len() {
+        let last = (first..sorted_ranks.len())
+            .take_while(|&j| sorted_ranks[j] - sorted_ranks[first] < cd)
+            .last()
+            .unwrap_or(first);
+        if last > first && groups.last().is_none_or(|&(_, l)| last > l) {
+            groups.push((first, last));
+        }
+    }
+    groups
+}
+
+/// Spearman's rank correlation of two paired samples (ties share their mean rank): the Pearson
+/// correlation of their ranks. NaN when either is constant.
+pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
+    let (ra, rb) = (rank_ascending(a), rank_ascending(b));
+    let n = ra.len() as f64;
+    let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in ra.iter().zip(&rb) {
+        sab += (x - ma) * (y - mb);
+        saa += (x - ma).powi(2);
+        sbb += (y - mb).powi(2);
+    }
+    sab / (saa * sbb).sqrt()
+}
+
+/// Kendall's τ-b of two paired samples (ties in either are accounted for). NaN when either is constant.
+pub fn kendall_tau(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (mut concordant, mut discordant, mut ties_a, mut ties_b) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    for i in 0..n {
+        for j in i + 1..n {
+            let (da, db) = (a[i] - a[j], b[i] - b[j]);
+            match (da == 0.0, db == 0.0) {
+                (true, true) => {}
+                (true, false) => ties_a += 1.0,
+                (false, true) => ties_b += 1.0,
+                (false, false) if (da > 0.0) == (db > 0.0) => concordant += 1.0,
+                _ => discordant += 1.0,
+            }
+        }
+    }
+    (concordant - discordant)
+        / ((concordant + discordant + ties_a) * (concordant + discordant + ties_b)).sqrt()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +199,38 @@ mod tests {
         let cd = nemenyi_cd(4, 14, 0.05).unwrap();
         assert!((cd - 1.25).abs() < 0.005, "{cd}");
         assert!(nemenyi_cd(1, 14, 0.05).is_none() && nemenyi_cd(4, 14, 0.01).is_none());
+    }
+
+    #[test]
+    fn demsars_cd_diagram_groups() {
+        // The same example drawn as a CD diagram: sorted, C4.5+m+cf 1.964, C4.5+m 2.000, C4.5+cf 2.893,
+        // C4.5 3.143. At α = 0.10 (CD = 1.12) Demšar finds C4.5+m+cf better than C4.5 and nothing else:
+        // two bars, {m+cf, m, cf} and {cf, C4.5}. At α = 0.05 (CD = 1.25) one bar joins all four.
+        let sorted = [1.964, 2.000, 2.893, 3.143];
+        let cd10 = nemenyi_cd(4, 14, 0.10).unwrap();
+        assert!((cd10 - 1.12).abs() < 0.005, "{cd10}");
+        assert_eq!(cd_groups(&sorted, cd10), vec![(0, 2), (2, 3)]);
+        assert_eq!(
+            cd_groups(&sorted, nemenyi_cd(4, 14, 0.05).unwrap()),
+            vec![(0, 3)]
+        );
+        assert_eq!(
+            cd_groups(&[1.0, 3.0, 5.0], 1.0),
+            vec![],
+            "all apart: no bars"
+        );
+    }
+
+    #[test]
+    fn rank_correlations_of_known_orderings() {
+        let a = [1.0, 2.0, 3.0, 4.0];
+        assert!((spearman(&a, &[10.0, 20.0, 30.0, 40.0]) - 1.0).abs() < 1e-12);
+        assert!((kendall_tau(&a, &[4.0, 3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
+        // One swapped pair out of six: τ = (5 − 1) / 6.
+        assert!((kendall_tau(&a, &[1.0, 3.0, 2.0, 4.0]) - 4.0 / 6.0).abs() < 1e-12);
+        // Spearman with ranks d² = 2: 1 − 6·2 / (4·15) = 0.8.
+        assert!((spearman(&a, &[1.0, 3.0, 2.0, 4.0]) - 0.8).abs() < 1e-12);
+        assert!(spearman(&a, &[1.0; 4]).is_nan());
     }
 
     #[test]

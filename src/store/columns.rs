@@ -3,6 +3,8 @@
 
 use polars::prelude::*;
 
+use crate::metrics::PerQuery;
+
 /// Everything that describes one finished cell; repeated on each of its rows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CellInfo {
@@ -91,6 +93,8 @@ pub struct ResultRow {
     pub dataset: String,
     /// The series: the sampler's label, with the loss appended where the run id names it.
     pub sampler: String,
+    /// The sampler's kind (its registry name: the family and the fixed look of figures follow it).
+    pub kind: String,
     pub ratio: u32,
     pub seed: u64,
     pub category: String,
@@ -161,6 +165,21 @@ pub fn curve_frame(info: &CellInfo, rows: &[CurveRow]) -> PolarsResult<DataFrame
     cols.push(column("split", rows, |r| r.split.as_str()));
     cols.push(column("metric", rows, |r| r.metric.as_str()));
     cols.push(column("value", rows, |r| r.value));
+    cols.push(Column::new(
+        "config_hash".into(),
+        vec![info.config_hash.as_str(); n],
+    ));
+    DataFrame::new(n, cols)
+}
+
+/// One row per evaluated test query: its id and a few of its metrics (f32 keeps the file small: a
+/// 40,000-query test split takes a few hundred KiB).
+pub fn per_query_frame(info: &CellInfo, per_query: &PerQuery) -> PolarsResult<DataFrame> {
+    let n = per_query.queries.len();
+    let mut cols = vec![Column::new("query".into(), per_query.queries.as_slice())];
+    for (name, values) in &per_query.columns {
+        cols.push(Column::new(name.as_str().into(), values.as_slice()));
+    }
     cols.push(Column::new(
         "config_hash".into(),
         vec![info.config_hash.as_str(); n],
@@ -248,11 +267,12 @@ fn series(run_id: &str, sampler: &str, loss: &str) -> String {
 }
 
 pub fn result_rows(df: &DataFrame) -> PolarsResult<Vec<ResultRow>> {
-    let (run_id, dataset, sampler, loss) = (
+    let (run_id, dataset, sampler, loss, kind) = (
         strings(df, "run_id")?,
         strings(df, "dataset")?,
         strings(df, "sampler")?,
         strings(df, "loss")?,
+        strings(df, "sampler_kind")?,
     );
     let ratio = u32s(df, "ratio")?;
     let seed = u64s(df, "seed")?;
@@ -272,6 +292,7 @@ pub fn result_rows(df: &DataFrame) -> PolarsResult<Vec<ResultRow>> {
             run_id: run_id[i].clone(),
             dataset: dataset[i].clone(),
             sampler: series(&run_id[i], &sampler[i], &loss[i]),
+            kind: kind[i].clone(),
             ratio: ratio[i],
             seed: seed[i],
             category: category[i].clone(),

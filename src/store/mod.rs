@@ -10,6 +10,8 @@
 //! <dir>/runs/<run_id>.parquet     one finished cell: one row per metric
 //! <dir>/curves/<run_id>.parquet   one finished cell: one row per (epoch, split, metric)
 //! <dir>/failures/<run_id>.parquet one failed cell: where and why it failed
+//! <dir>/per_query/<run_id>.parquet one finished cell: a few test metrics of every query (for tests
+//!                                 paired by query; never merged: `report` reads the ones it needs)
 //! <dir>/results.parquet           every finished cell of the plan, merged
 //! <dir>/curves.parquet            their curves, merged
 //! <dir>/failures.parquet          every failed cell of the plan (absent when none failed)
@@ -31,10 +33,12 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::error::StoreError;
+use crate::metrics::PerQuery;
 
 pub const RUNS_DIR: &str = "runs";
 pub const CURVES_DIR: &str = "curves";
 pub const FAILURES_DIR: &str = "failures";
+pub const PER_QUERY_DIR: &str = "per_query";
 pub const RESULTS_FILE: &str = "results.parquet";
 pub const CURVES_FILE: &str = "curves.parquet";
 pub const FAILURES_FILE: &str = "failures.parquet";
@@ -47,18 +51,27 @@ pub fn curve_path(dir: &Path, run_id: &str) -> PathBuf {
     dir.join(CURVES_DIR).join(format!("{run_id}.parquet"))
 }
 
+pub fn per_query_path(dir: &Path, run_id: &str) -> PathBuf {
+    dir.join(PER_QUERY_DIR).join(format!("{run_id}.parquet"))
+}
+
 pub fn failure_path(dir: &Path, run_id: &str) -> PathBuf {
     dir.join(FAILURES_DIR).join(format!("{run_id}.parquet"))
 }
 
-/// Writes one finished cell: curves first, then the run file, whose presence marks the cell finished;
-/// then removes a failure recorded for it earlier.
+/// Writes one finished cell: per-query metrics and curves first, then the run file, whose presence marks
+/// the cell finished; then removes a failure recorded for it earlier.
 pub fn write_cell(
     dir: &Path,
     info: &CellInfo,
     metrics: &[MetricRow],
     curves: &[CurveRow],
+    per_query: &PerQuery,
 ) -> Result<(), StoreError> {
+    write_parquet(
+        &per_query_path(dir, &info.run_id),
+        columns::per_query_frame(info, per_query),
+    )?;
     write_parquet(
         &curve_path(dir, &info.run_id),
         columns::curve_frame(info, curves),
@@ -146,6 +159,7 @@ pub fn open_for_writing(dir: &Path, purpose: &str) -> Result<DirLock, StoreError
         dir.join(RUNS_DIR),
         dir.join(CURVES_DIR),
         dir.join(FAILURES_DIR),
+        dir.join(PER_QUERY_DIR),
         dir.join("plots"),
     ]);
     Ok(lock)
@@ -204,6 +218,7 @@ pub fn prune(dir: &Path, planned: &[(String, String)]) -> Result<Vec<String>, St
         if finished {
             remove_file(&run_path(dir, &id))?;
             remove_file(&curve_path(dir, &id))?;
+            remove_file(&per_query_path(dir, &id))?;
         }
         if failed {
             remove_file(&failure_path(dir, &id))?;
@@ -277,6 +292,57 @@ pub fn read_results(dir: &Path) -> Result<Vec<ResultRow>, StoreError> {
         .map_err(|source| StoreError::Polars { path, source })
 }
 
+/// The configuration hash of every merged cell, by run id.
+pub fn read_run_hashes(dir: &Path) -> Result<HashMap<String, String>, StoreError> {
+    let path = dir.join(RESULTS_FILE);
+    let df = read_parquet(&path)?;
+    let strings = |name: &str| -> Result<Vec<String>, StoreError> {
+        Ok(df
+            .column(name)
+            .and_then(|c| c.str().cloned())
+            .map_err(|source| StoreError::Polars {
+                path: path.clone(),
+                source,
+            })?
+            .iter()
+            .map(|v| v.unwrap_or_default().to_string())
+            .collect())
+    };
+    Ok(strings("run_id")?
+        .into_iter()
+        .zip(strings("config_hash")?)
+        .collect())
+}
+
+/// The distinct values of the provenance columns of the merged results (suite, versions, machine).
+pub fn read_provenance(dir: &Path) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+    let path = dir.join(RESULTS_FILE);
+    let df = read_parquet(&path)?;
+    let mut out = Vec::new();
+    for name in [
+        "suite",
+        "nsbench_version",
+        "git_rev",
+        "libtorch_version",
+        "device",
+        "threads",
+        "behaviour",
+    ] {
+        let Ok(column) = df.column(name) else {
+            continue;
+        };
+        let Ok(unique) = column.as_materialized_series().unique_stable() else {
+            continue;
+        };
+        let values: Vec<String> = (0..unique.len())
+            .filter_map(|i| unique.get(i).ok())
+            .map(|v| v.to_string().trim_matches('"').to_string())
+            .collect();
+        out.push((name.to_string(), values));
+    }
+    Ok(out)
+}
+
 /// Reads the merged curves of a results directory (empty if there are none).
 pub fn read_curves(dir: &Path) -> Result<Vec<(ResultRow, CurveRow)>, StoreError> {
     let path = dir.join(CURVES_FILE);
@@ -284,6 +350,29 @@ pub fn read_curves(dir: &Path) -> Result<Vec<(ResultRow, CurveRow)>, StoreError>
         return Ok(Vec::new());
     }
     columns::curve_rows(&read_parquet(&path)?).map_err(|source| StoreError::Polars { path, source })
+}
+
+/// One finished cell's per-query values of `metric`, as (query, value) sorted by query; `None` when the
+/// cell has no per-query file, or one of another configuration, or without that metric.
+pub fn read_per_query(
+    dir: &Path,
+    run_id: &str,
+    config_hash: &str,
+    metric: &str,
+) -> Option<Vec<(u32, f32)>> {
+    let df = read_parquet(&per_query_path(dir, run_id)).ok()?;
+    if columns::first_string(&df, "config_hash").as_deref() != Some(config_hash) {
+        return None;
+    }
+    let queries = df.column("query").ok()?.u32().ok()?.clone();
+    let values = df.column(metric).ok()?.f32().ok()?.clone();
+    let mut out: Vec<(u32, f32)> = queries
+        .iter()
+        .zip(values.iter())
+        .filter_map(|(q, v)| Some((q?, v?)))
+        .collect();
+    out.sort_unstable_by_key(|p| p.0);
+    Some(out)
 }
 
 pub fn read_parquet(path: &Path) -> Result<DataFrame, StoreError> {

@@ -14,7 +14,7 @@ use super::loss::{self, LossConfig};
 use super::{OptimizerKind, TrainConfig};
 use crate::data::Dataset;
 use crate::error::TrainError;
-use crate::metrics::{MetricValues, Protocol};
+use crate::metrics::{MetricValues, PerQuery, Protocol};
 use crate::model::ContrastiveModel;
 use crate::sampler::{Batch, NegativeItems, Negatives, Objective, SampleContext, Sampler};
 
@@ -53,6 +53,8 @@ pub struct TrainLog {
     pub epochs: Vec<EpochLog>,
     /// Test metrics of the selected epoch (the last one, or the best validation epoch with early stopping).
     pub test: MetricValues,
+    /// Per-query test metrics of the selected epoch.
+    pub test_per_query: PerQuery,
     pub selected_epoch: u32,
     pub stopped_early: bool,
     pub positives_seen: u64,
@@ -112,6 +114,7 @@ pub fn fit(
     let mut log = TrainLog {
         epochs: Vec::new(),
         test: Vec::new(),
+        test_per_query: PerQuery::default(),
         selected_epoch: 0,
         stopped_early: false,
         positives_seen: 0,
@@ -207,7 +210,7 @@ pub fn fit(
                 .map(|e| e.evaluate(model))
                 .transpose()
                 .map_err(diverged)?;
-            let test = test_eval.evaluate(model).map_err(diverged)?;
+            let (test, test_per_query) = test_eval.evaluate_per_query(model).map_err(diverged)?;
             log.eval_seconds += t.elapsed().as_secs_f64();
             match (early, &valid) {
                 (Some(_), Some(v)) => {
@@ -215,6 +218,7 @@ pub fn fit(
                     if value > best {
                         (best, since_best) = (value, 0);
                         log.test = test.clone();
+                        log.test_per_query = test_per_query;
                         log.selected_epoch = epoch;
                     } else {
                         since_best += 1;
@@ -222,6 +226,7 @@ pub fn fit(
                 }
                 _ => {
                     log.test = test.clone();
+                    log.test_per_query = test_per_query;
                     log.selected_epoch = epoch;
                 }
             }

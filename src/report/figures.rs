@@ -1,0 +1,481 @@
+//! The report's own figures (SVG + PNG, the looks of `plots`): the critical-difference diagram across
+//! data sets (Demšar 2006), and per data set a stability strip plot (one dot per seed), the Pareto front
+//! of quality against training time, and the hardness against false-negative-rate trade-off.
+
+use anyhow::Result;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use super::plots::{self, err, marker_at, sampler_looks, Look, Painter};
+use super::significance::CdDiagram;
+use super::views::{DatasetView, Key};
+use crate::suite::ratio_label;
+
+/// Every report figure, in the order the HTML report shows them.
+pub fn render_report_figures(
+    views: &[DatasetView],
+    cd: Option<&CdDiagram>,
+    dir: &Path,
+) -> Result<Vec<PathBuf>> {
+    let samplers: Vec<String> = {
+        let mut all: Vec<String> = Vec::new();
+        for v in views {
+            for s in v.samplers() {
+                if !all.contains(&s) {
+                    all.push(s);
+                }
+            }
+        }
+        all
+    };
+    let kinds: plots::Kinds = views
+        .iter()
+        .flat_map(|v| v.kinds.iter().map(|(a, b)| (a.clone(), b.clone())))
+        .collect();
+    let looks = sampler_looks(&samplers, &kinds);
+    let mut files = Vec::new();
+    if let Some(cd) = cd {
+        let height = 150 + 26 * cd.ranks.len().div_ceil(2) as u32;
+        files.extend(plots::save_with(
+            dir,
+            "critical-difference",
+            (1100, height),
+            cd,
+        )?);
+    }
+    for view in views {
+        let name = &view.name;
+        let strip = Strip::of(view, &looks);
+        let height = 110 + 30 * strip.rows.len() as u32;
+        files.extend(plots::save_with(
+            dir,
+            &format!("{name}-stability-strip"),
+            (1000, height),
+            &strip,
+        )?);
+        let scatters = [
+            (
+                "pareto-time",
+                format!(
+                    "{name}: {} against training time (Pareto front dashed)",
+                    view.metric
+                ),
+                "training seconds per cell (log scale)",
+                view.metric.as_str(),
+                "train_seconds",
+                view.metric.as_str(),
+                true,
+            ),
+            (
+                "hardness-vs-fn-rate",
+                format!("{name}: harder negatives, more false negatives?"),
+                "hardness (mean percentile of the negatives among the query's candidates)",
+                "false-negative rate (held-out positives drawn as negatives)",
+                "hardness",
+                "fn_rate",
+                false,
+            ),
+        ];
+        for (file, title, x_label, y_label, x, y, pareto) in scatters {
+            let scatter = Scatter::new(
+                view,
+                &looks,
+                title,
+                (x_label, y_label),
+                (&view.means_of(x), &view.means_of(y)),
+                pareto,
+            );
+            if !scatter.points.is_empty() {
+                files.extend(plots::save_with(
+                    dir,
+                    &format!("{name}-{file}"),
+                    (1200, 640),
+                    &scatter,
+                )?);
+            }
+        }
+    }
+    Ok(files)
+}
+
+fn text_style(size: u32, h: HPos, v: VPos) -> TextStyle<'static> {
+    ("sans-serif", size)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(h, v))
+}
+
+impl Painter for CdDiagram {
+    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let (width, _) = root.dim_in_pixel();
+        let k = self.ranks.len().max(2);
+        let (left, right, axis_y) = (240i32, width as i32 - 240, 70i32);
+        let x_of =
+            |rank: f64| left + ((rank - 1.0) / (k as f64 - 1.0) * (right - left) as f64) as i32;
+        let line = BLACK.stroke_width(1);
+        root.draw(&PathElement::new(
+            vec![(left, axis_y), (right, axis_y)],
+            line,
+        ))
+        .map_err(err)?;
+        for r in 1..=k {
+            let x = x_of(r as f64);
+            root.draw(&PathElement::new(vec![(x, axis_y - 6), (x, axis_y)], line))
+                .map_err(err)?;
+            root.draw(&Text::new(
+                r.to_string(),
+                (x, axis_y - 9),
+                text_style(15, HPos::Center, VPos::Bottom),
+            ))
+            .map_err(err)?;
+        }
+        if self.cd.is_none() {
+            root.draw(&Text::new(
+                format!(
+                    "no Nemenyi critical difference for {} samplers at α = {:.2} (its table covers 2 to 20)",
+                    self.ranks.len(),
+                    self.alpha
+                ),
+                (left, 24),
+                text_style(15, HPos::Left, VPos::Center),
+            ))
+            .map_err(err)?;
+        }
+        if let Some(cd) = self.cd {
+            let (x0, x1) = (x_of(1.0), x_of(1.0 + cd));
+            root.draw(&PathElement::new(
+                vec![(x0, 24), (x1, 24)],
+                BLACK.stroke_width(2),
+            ))
+            .map_err(err)?;
+            for x in [x0, x1] {
+                root.draw(&PathElement::new(vec![(x, 19), (x, 29)], line))
+                    .map_err(err)?;
+            }
+            root.draw(&Text::new(
+                format!(
+                    "CD = {cd:.2} (Nemenyi, α = {:.2}, {} data sets)",
+                    self.alpha, self.n_datasets
+                ),
+                (x1 + 10, 24),
+                text_style(15, HPos::Left, VPos::Center),
+            ))
+            .map_err(err)?;
+        }
+        // Best half hangs to the left, the rest to the right (lowest rank = best, on the left).
+        let half = self.ranks.len().div_ceil(2);
+        let row = 26;
+        let base = axis_y + 30 + 14 * self.groups.len() as i32;
+        for (i, (name, rank)) in self.ranks.iter().enumerate() {
+            let x = x_of(*rank);
+            let on_left = i < half;
+            let (y, end, anchor) = if on_left {
+                (base + row * i as i32, left - 16, HPos::Right)
+            } else {
+                (
+                    base + row * (self.ranks.len() - 1 - i) as i32,
+                    right + 16,
+                    HPos::Left,
+                )
+            };
+            root.draw(&PathElement::new(vec![(x, axis_y), (x, y), (end, y)], line))
+                .map_err(err)?;
+            let label = format!("{name} ({rank:.2})");
+            let at = if on_left { end - 4 } else { end + 4 };
+            root.draw(&Text::new(
+                label,
+                (at, y),
+                text_style(15, anchor, VPos::Center),
+            ))
+            .map_err(err)?;
+        }
+        // Groups not significantly different: thick bars just under the axis.
+        for (g, &(first, last)) in self.groups.iter().enumerate() {
+            let y = axis_y + 14 + 14 * g as i32;
+            let (x0, x1) = (x_of(self.ranks[first].1) - 4, x_of(self.ranks[last].1) + 4);
+            root.draw(&PathElement::new(
+                vec![(x0, y), (x1, y)],
+                BLACK.stroke_width(4),
+            ))
+            .map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+/// One dot per seed of each sampler at its best k, samplers sorted by their mean, a tick at the mean.
+struct Strip {
+    title: String,
+    metric: String,
+    /// (label, look, seed values, mean), best first.
+    rows: Vec<(String, Look, Vec<f64>, f64)>,
+}
+
+impl Strip {
+    fn of(view: &DatasetView, looks: &HashMap<String, Look>) -> Strip {
+        let mut rows: Vec<(String, Look, Vec<f64>, f64)> = view
+            .best_per_sampler()
+            .into_iter()
+            .map(|(key, mean)| {
+                (
+                    format!("{} (k = {})", key.0, ratio_label(key.1)),
+                    looks[&key.0],
+                    view.values[&key].values().copied().collect(),
+                    mean,
+                )
+            })
+            .collect();
+        rows.sort_by(|a, b| b.3.total_cmp(&a.3));
+        let n = view.values.values().map(|v| v.len()).max().unwrap_or(0);
+        Strip {
+            title: format!(
+                "{}: {} of every seed ({n} seed{}), each sampler at its best k",
+                view.name,
+                view.metric,
+                if n == 1 { "" } else { "s" }
+            ),
+            metric: view.metric.clone(),
+            rows,
+        }
+    }
+}
+
+impl Painter for Strip {
+    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let values = self.rows.iter().flat_map(|r| r.2.iter().copied());
+        let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+        let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
+        let pad = ((hi - lo) * 0.06).max(1e-4);
+        let n = self.rows.len();
+        let labels: Vec<String> = self.rows.iter().map(|r| r.0.clone()).collect();
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, ("sans-serif", 19))
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(260)
+            .build_cartesian_2d(lo - pad..hi + pad, -0.5..n as f64 - 0.5)
+            .map_err(err)?;
+        let y_fmt = |y: &f64| {
+            let i = y.round();
+            if (y - i).abs() > 1e-6 || i < 0.0 {
+                return String::new();
+            }
+            // Best at the top: row 0 drawn at the highest y.
+            labels
+                .get(n.wrapping_sub(1).wrapping_sub(i as usize))
+                .cloned()
+                .unwrap_or_default()
+        };
+        chart
+            .configure_mesh()
+            .y_labels(n * 2 + 1)
+            .y_label_formatter(&y_fmt)
+            .x_label_formatter(&|v: &f64| format!("{v:.3}"))
+            .x_desc(self.metric.as_str())
+            .label_style(("sans-serif", 15))
+            .axis_desc_style(("sans-serif", 16))
+            .light_line_style(RGBColor(240, 240, 240))
+            .draw()
+            .map_err(err)?;
+        for (i, (_, look, seeds, mean)) in self.rows.iter().enumerate() {
+            let y = (n - 1 - i) as f64;
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(*mean, y - 0.3), (*mean, y + 0.3)],
+                    RGBColor(120, 120, 120).stroke_width(2),
+                )))
+                .map_err(err)?;
+            // Seeds spread a little vertically (deterministic), so equal values stay visible.
+            let m = seeds.len().max(1) as f64;
+            chart
+                .draw_series(seeds.iter().enumerate().map(|(j, &v)| {
+                    let dy = if m > 1.0 {
+                        (j as f64 / (m - 1.0) - 0.5) * 0.3
+                    } else {
+                        0.0
+                    };
+                    EmptyElement::at((v, y + dy)) + marker_at::<DB>(*look, (0, 0))
+                }))
+                .map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+/// Every (sampler, k) as a point of two metrics, with a legend of samplers on the right.
+struct Scatter {
+    title: String,
+    x_label: String,
+    y_label: String,
+    /// (sampler, k, look, x, y).
+    points: Vec<(String, u32, Look, f64, f64)>,
+    /// Log x axis and the Pareto front (less x, more y) drawn.
+    pareto: bool,
+    legend: Vec<(String, Look)>,
+}
+
+impl Scatter {
+    fn new(
+        view: &DatasetView,
+        looks: &HashMap<String, Look>,
+        title: String,
+        (x_label, y_label): (&str, &str),
+        (xs, ys): (&BTreeMap<Key, f64>, &BTreeMap<Key, f64>),
+        pareto: bool,
+    ) -> Scatter {
+        let points: Vec<(String, u32, Look, f64, f64)> = view
+            .order
+            .iter()
+            .filter_map(|key| {
+                let (x, y) = (*xs.get(key)?, *ys.get(key)?);
+                (x.is_finite() && y.is_finite() && (!pareto || x > 0.0))
+                    .then(|| (key.0.clone(), key.1, looks[&key.0], x, y))
+            })
+            .collect();
+        let mut legend: Vec<(String, Look)> = Vec::new();
+        for p in &points {
+            if !legend.iter().any(|(s, _)| *s == p.0) {
+                legend.push((p.0.clone(), p.2));
+            }
+        }
+        Scatter {
+            title,
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            points,
+            pareto,
+            legend,
+        }
+    }
+
+    /// Points no other point beats on both axes (less x, more y), by x.
+    fn front(&self) -> Vec<(f64, f64)> {
+        let mut sorted: Vec<(f64, f64)> = self.points.iter().map(|p| (p.3, p.4)).collect();
+        sorted.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
+        let mut front: Vec<(f64, f64)> = Vec::new();
+        for p in sorted {
+            if front.last().is_none_or(|l| p.1 > l.1) {
+                front.push(p);
+            }
+        }
+        front
+    }
+}
+
+impl Painter for Scatter {
+    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let (width, _) = root.dim_in_pixel();
+        let (plot, key) = root.split_horizontally(width - 230);
+        let fold = |f: fn(&(String, u32, Look, f64, f64)) -> f64| {
+            self.points
+                .iter()
+                .map(f)
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                    (a.min(v), b.max(v))
+                })
+        };
+        let (x0, x1) = fold(|p| p.3);
+        let (y0, y1) = fold(|p| p.4);
+        let ypad = ((y1 - y0) * 0.08).max(1e-4);
+        let mut builder = ChartBuilder::on(&plot);
+        builder
+            .caption(&self.title, ("sans-serif", 19))
+            .margin(12)
+            .x_label_area_size(48)
+            .y_label_area_size(80);
+        let label_of = |p: &(String, u32, Look, f64, f64)| format!("k={}", ratio_label(p.1));
+        if self.pareto {
+            let mut chart = builder
+                .build_cartesian_2d((x0 / 1.3..x1 * 1.3).log_scale(), y0 - ypad..y1 + ypad)
+                .map_err(err)?;
+            chart
+                .configure_mesh()
+                .x_desc(self.x_label.as_str())
+                .y_desc(self.y_label.as_str())
+                .x_label_formatter(&|v: &f64| {
+                    if *v >= 10.0 {
+                        format!("{v:.0}")
+                    } else {
+                        format!("{v:.1}")
+                    }
+                })
+                .y_label_formatter(&|v: &f64| format!("{v:.3}"))
+                .label_style(("sans-serif", 15))
+                .axis_desc_style(("sans-serif", 16))
+                .light_line_style(RGBColor(240, 240, 240))
+                .draw()
+                .map_err(err)?;
+            let front = self.front();
+            let mut steps = Vec::new();
+            for w in front.windows(2) {
+                steps.push(w[0]);
+                steps.push((w[1].0, w[0].1));
+            }
+            steps.extend(front.last());
+            chart
+                .draw_series(DashedLineSeries::new(
+                    steps,
+                    7,
+                    5,
+                    RGBColor(90, 90, 90).stroke_width(2),
+                ))
+                .map_err(err)?;
+            chart
+                .draw_series(self.points.iter().map(|p| {
+                    EmptyElement::at((p.3, p.4))
+                        + marker_at::<DB>(p.2, (0, 0))
+                        + Text::new(label_of(p), (6, -14), ("sans-serif", 12))
+                }))
+                .map_err(err)?;
+        } else {
+            let xpad = ((x1 - x0) * 0.08).max(1e-4);
+            let mut chart = builder
+                .build_cartesian_2d(x0 - xpad..x1 + xpad, y0 - ypad..y1 + ypad)
+                .map_err(err)?;
+            chart
+                .configure_mesh()
+                .x_desc(self.x_label.as_str())
+                .y_desc(self.y_label.as_str())
+                .x_label_formatter(&|v: &f64| format!("{v:.2}"))
+                .y_label_formatter(&|v: &f64| format!("{v:.4}"))
+                .label_style(("sans-serif", 15))
+                .axis_desc_style(("sans-serif", 16))
+                .light_line_style(RGBColor(240, 240, 240))
+                .draw()
+                .map_err(err)?;
+            chart
+                .draw_series(self.points.iter().map(|p| {
+                    EmptyElement::at((p.3, p.4))
+                        + marker_at::<DB>(p.2, (0, 0))
+                        + Text::new(label_of(p), (6, -14), ("sans-serif", 12))
+                }))
+                .map_err(err)?;
+        }
+        for (i, (label, look)) in self.legend.iter().enumerate() {
+            let (x, y) = (14, 50 + 22 * i as i32);
+            key.draw(&(EmptyElement::at((x, y)) + marker_at::<DB>(*look, (0, 0))))
+                .map_err(err)?;
+            key.draw(&Text::new(
+                label.as_str(),
+                (x + 14, y),
+                text_style(15, HPos::Left, VPos::Center),
+            ))
+            .map_err(err)?;
+        }
+        Ok(())
+    }
+}
