@@ -16,6 +16,9 @@ Examples:
   nsbench list losses                         every loss with its parameters
   nsbench report results/rec                  statistics: bootstrap CIs, paired comparisons with uniform
   nsbench plot results/rec                    redraw figures and summary.md from stored results
+  nsbench report results/a results/b --out results/ab   one report over several runs' data sets
+  nsbench baseline save main results/rec      keep this run's results as the baseline `main`
+  nsbench check results/rec --baseline main   regression gate: exit 1 if a sampler got worse or slower
 
 Running a suite again skips the cells already finished with the same configuration and data, so an
 interrupted run resumes where it stopped; failed cells run again. Exit codes: 0 every cell finished,
@@ -36,6 +39,39 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Manage baselines for `nsbench check`.
+    Baseline {
+        #[command(subcommand)]
+        action: BaselineAction,
+    },
+    /// The regression gate: compare a run with a saved baseline per (data set, sampler, k, metric);
+    /// a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set); exit 1 on a regression, 0
+    /// otherwise, 2 on bad input.
+    Check {
+        /// A results directory written by `nsbench run`.
+        dir: PathBuf,
+        /// The baseline: a name saved in DIR/baselines/, or a baseline directory.
+        #[arg(long)]
+        baseline: String,
+        /// Pass when the baseline or some of its groups are missing (strict mode, the default, fails).
+        #[arg(long)]
+        lenient: bool,
+        /// Relative change of an effectiveness mean that counts (below it: noise).
+        #[arg(long, default_value_t = 0.01)]
+        noise: f64,
+        /// Slower than this ratio of seconds per epoch is a regression.
+        #[arg(long, default_value_t = 1.5)]
+        time_ratio: f64,
+        /// Differences in seconds per epoch below this never count (timer noise).
+        #[arg(long, default_value_t = 0.05)]
+        time_floor: f64,
+        /// Effectiveness metrics to compare (repeatable) [default: each data set's headline metric].
+        #[arg(long)]
+        metric: Vec<String>,
+        /// Confidence level of the bootstrap interval of the difference.
+        #[arg(long, default_value_t = 0.95)]
+        level: f64,
+    },
     /// Train every cell of a suite's grid not yet finished, then merge and plot the results.
     #[command(after_help = EXAMPLES)]
     Run {
@@ -102,8 +138,161 @@ pub enum Command {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum BaselineAction {
+    /// Keep a run's merged results as the baseline NAME (in DIR/baselines/NAME, with its provenance).
+    Save {
+        name: String,
+        /// A results directory [default: the most recently written one under results/].
+        dir: Option<PathBuf>,
+    },
+}
+
+/// The results directory under `results/` written last (its `results.parquet` newest).
+fn latest_results_dir() -> Result<PathBuf> {
+    let newest = std::fs::read_dir("results")
+        .ok()
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let modified = e
+                .path()
+                .join(store::RESULTS_FILE)
+                .metadata()
+                .ok()?
+                .modified()
+                .ok()?;
+            Some((modified, e.path()))
+        })
+        .max();
+    newest.map(|(_, p)| p).ok_or_else(|| {
+        crate::error::StoreError::Invalid {
+            path: PathBuf::from("results"),
+            message: "no results directory here: name one (`nsbench baseline save NAME DIR`)"
+                .into(),
+        }
+        .into()
+    })
+}
+
+fn require_results(dir: &Path) -> Result<()> {
+    if dir.join(store::RESULTS_FILE).is_file() {
+        return Ok(());
+    }
+    Err(crate::error::StoreError::Invalid {
+        path: dir.to_path_buf(),
+        message: "no results here: run `nsbench run SUITE --out DIR` first".into(),
+    }
+    .into())
+}
+
 pub fn run() -> Result<()> {
     match Cli::parse().command {
+        Command::Baseline {
+            action: BaselineAction::Save { name, dir },
+        } => {
+            let dir = match dir {
+                Some(d) => d,
+                None => latest_results_dir()?,
+            };
+            if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+                return Err(crate::error::SuiteError::Invalid {
+                    path: dir,
+                    key: "NAME".into(),
+                    message: format!(
+                        "{name:?} is not a baseline name: letters, digits, '-' and '_'"
+                    ),
+                }
+                .into());
+            }
+            require_results(&dir)?;
+            let _lock = store::open_for_writing(&dir, "saving a baseline")?;
+            let to = crate::gate::save(&dir, &name)?;
+            println!(
+                "saved baseline {name:?} of {} in {}",
+                dir.display(),
+                to.display()
+            );
+            Ok(())
+        }
+        Command::Check {
+            dir,
+            baseline,
+            lenient,
+            noise,
+            time_ratio,
+            time_floor,
+            metric,
+            level,
+        } => {
+            for (key, ok, allowed) in [
+                (
+                    "--noise",
+                    (0.0..1.0).contains(&noise),
+                    "in [0, 1), e.g. 0.01",
+                ),
+                ("--time-ratio", time_ratio > 1.0, "above 1, e.g. 1.5"),
+                ("--time-floor", time_floor >= 0.0, "0 or more seconds"),
+                (
+                    "--level",
+                    level > 0.5 && level < 1.0,
+                    "in (0.5, 1), e.g. 0.95",
+                ),
+            ] {
+                if !ok {
+                    return Err(crate::error::SuiteError::Invalid {
+                        path: dir,
+                        key: key.into(),
+                        message: format!("must be {allowed}"),
+                    }
+                    .into());
+                }
+            }
+            require_results(&dir)?;
+            let named = crate::gate::baseline_dir(&dir, &baseline);
+            let base_dir = if named.join(store::RESULTS_FILE).is_file() {
+                named.clone()
+            } else {
+                PathBuf::from(&baseline)
+            };
+            let summary_file = std::env::var_os("GITHUB_STEP_SUMMARY").map(PathBuf::from);
+            if !base_dir.join(store::RESULTS_FILE).is_file() {
+                let message = format!(
+                    "no baseline {baseline:?}: neither {} nor {baseline} holds results (save one with                      `nsbench baseline save {baseline} DIR`)",
+                    named.display()
+                );
+                if lenient {
+                    let text = format!("## nsbench regression check: skipped\n\n{message} (lenient mode: passing).\n");
+                    print!("{text}");
+                    append_summary(summary_file.as_deref(), &text)?;
+                    return Ok(());
+                }
+                return Err(crate::error::StoreError::Invalid { path: dir, message }.into());
+            }
+            let thresholds = crate::gate::Thresholds {
+                noise,
+                level,
+                time_ratio,
+                time_floor,
+                strict: !lenient,
+                metrics: metric,
+                ..Default::default()
+            };
+            let outcome = crate::gate::compare(
+                &store::read_results(&base_dir)?,
+                &store::read_results(&dir)?,
+                &thresholds,
+            );
+            let text = outcome.markdown(&baseline, &dir);
+            print!("{text}");
+            append_summary(summary_file.as_deref(), &text)?;
+            if outcome.fails() {
+                eprintln!("the regression check failed");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Run {
             suite,
             out,
@@ -282,6 +471,19 @@ pub fn run() -> Result<()> {
             plot(&dir)
         }
     }
+}
+
+/// Appends `text` to GitHub's job summary file, when there is one.
+fn append_summary(path: Option<&Path>, text: &str) -> Result<()> {
+    let Some(path) = path else { return Ok(()) };
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("appending to {}: {e}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
 }
 
 fn print_grid(

@@ -8,6 +8,7 @@ pub mod cell;
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod gate;
 pub mod metrics;
 pub mod model;
 pub mod provenance;

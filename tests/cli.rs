@@ -219,7 +219,8 @@ fn the_smoke_suite_runs_end_to_end_and_its_files_read_back() {
         "summary.md",
         "suite.resolved.toml",
         "plots/synthetic-recall_at_10-vs-ratio.png",
-        "plots/synthetic-loss-convergence.svg",
+        "plots/synthetic-loss-convergence-epochs-k1.svg",
+        "plots/synthetic-ndcg_at_10-convergence-seconds-k1.png",
     ] {
         let meta = std::fs::metadata(out.path().join(f)).unwrap_or_else(|_| panic!("{f} missing"));
         assert!(meta.len() > 300, "{f} is nearly empty");
@@ -1466,4 +1467,129 @@ fn the_html_report_renders_in_headless_chromium_with_every_figure() {
     }
     assert!(dom.matches("<table>").count() >= 6);
     assert!(dom.contains("<b>"), "the best of each paper column is bold");
+}
+
+/// A small suite of uniform and dns whose dns draws `candidates` per negative: the same label `dns`
+/// whatever the value, so a changed value stands for a changed dns.
+fn gate_suite(dir: &Path, name: &str, candidates: u32) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[suite]
+name = "gate"
+seeds = [0, 1, 2]
+ratios = [4]
+[train]
+epochs = 6
+batch_size = 256
+lr = 0.01
+eval_every = 2
+[[domain]]
+kind = "rec"
+data = {{ format = "synthetic", users = 200, items = 300, interactions_per_user = 15 }}
+model = {{ kind = "mf", dim = 16 }}
+[[sampler]]
+kind = "uniform"
+[[sampler]]
+kind = "dns"
+candidates = {candidates}
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn the_regression_gate_catches_a_worse_and_a_slower_sampler_and_passes_unchanged_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base");
+    run_ok(&gate_suite(dir.path(), "base", 10), &base);
+    nsbench()
+        .args(["baseline", "save", "main"])
+        .arg(&base)
+        .assert()
+        .success();
+    let saved = base.join("baselines").join("main");
+    assert!(saved.join("results.parquet").is_file() && saved.join("baseline.json").is_file());
+    let check = |run: &Path, extra: &[&str]| {
+        let summary = run.with_extension("summary.md");
+        let output = nsbench()
+            .arg("check")
+            .arg(run)
+            .arg("--baseline")
+            .arg(&saved)
+            .args(extra)
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+        if output.status.code() != Some(2) {
+            assert_eq!(
+                std::fs::read_to_string(&summary).unwrap(),
+                stdout,
+                "step summary"
+            );
+        }
+        (output.status.code(), stdout)
+    };
+    let regressed = |text: &str, metric: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("| **regressed** |"))
+            .map(|l| l.split('|').map(str::trim).collect::<Vec<_>>())
+            .filter(|cells| cells[5] == metric)
+            .map(|cells| cells[3].to_string())
+            .collect::<Vec<_>>()
+    };
+
+    // The same code again, into a fresh directory: nothing changes.
+    let again = dir.path().join("again");
+    run_ok(&gate_suite(dir.path(), "again", 10), &again);
+    let (code, text) = check(&again, &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("0 regressed") && text.contains("passed"),
+        "{text}"
+    );
+
+    // dns made worse (every candidate of the pool: the hardest negatives, mostly false ones).
+    let worse = dir.path().join("worse");
+    run_ok(&gate_suite(dir.path(), "worse", 300), &worse);
+    let (code, text) = check(&worse, &[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert_eq!(regressed(&text, "ndcg@20"), vec!["dns"], "{text}");
+    assert!(regressed(&text, "epoch_seconds").is_empty(), "{text}");
+
+    // dns made slower (thousands of candidates scored per negative).
+    let slower = dir.path().join("slower");
+    run_ok(&gate_suite(dir.path(), "slower", 4000), &slower);
+    let (code, text) = check(&slower, &[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert_eq!(regressed(&text, "epoch_seconds"), vec!["dns"], "{text}");
+
+    // A missing baseline: an error in strict mode, a note in lenient mode.
+    let missing = nsbench()
+        .args(["check"])
+        .arg(&again)
+        .args(["--baseline", "nope"])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&missing.get_output().stderr).to_string();
+    assert!(stderr.contains("no baseline \"nope\""), "{stderr}");
+    nsbench()
+        .args(["check"])
+        .arg(&again)
+        .args(["--baseline", "nope", "--lenient"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("skipped"));
+    nsbench()
+        .args(["check"])
+        .arg(&again)
+        .args(["--baseline", "main", "--time-ratio", "0.5"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--time-ratio"));
 }

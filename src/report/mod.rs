@@ -10,6 +10,7 @@ pub mod table;
 mod views;
 
 pub use summary::{summarize, Summary, SummaryRow};
+pub use views::headline;
 
 use anyhow::Result;
 use std::collections::HashMap;

@@ -1,0 +1,420 @@
+//! The CI regression gate: `nsbench baseline save NAME [DIR]` keeps a run's merged results as a named
+//! baseline (`DIR/baselines/NAME/`: `results.parquet`, the resolved suite, `baseline.json` with its
+//! provenance), and `nsbench check DIR --baseline NAME` compares the run with it per cell group
+//! (data set, sampler, k, metric):
+//! - effectiveness (higher is better): the seed-mean difference, with the bootstrap CI of the mean
+//!   difference paired by seed; `regressed` when the CI lies below zero *and* the drop exceeds the noise
+//!   threshold (relative to the baseline), `improved` symmetrically, else `unchanged`. One seed has no
+//!   interval: the threshold alone decides.
+//! - efficiency (seconds per epoch, lower is better): the ratio of seed means; `regressed` beyond
+//!   `time_ratio`, `improved` below its inverse, and never for a difference under `time_floor` seconds
+//!   (timer noise on tiny cells).
+//!
+//! Strict mode (criterion's naming): a missing baseline, or a baseline group the run lacks, fails the
+//! gate; lenient mode notes them and passes.
+
+use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::stats;
+use crate::store::{self, ResultRow};
+use crate::suite::ratio_label;
+
+pub const BASELINES_DIR: &str = "baselines";
+
+pub fn baseline_dir(dir: &Path, name: &str) -> PathBuf {
+    dir.join(BASELINES_DIR).join(name)
+}
+
+/// Copies `dir`'s merged results (and resolved suite) into `dir/baselines/<name>/` with a
+/// `baseline.json` saying where and when they came from. Returns the baseline's directory.
+pub fn save(dir: &Path, name: &str) -> Result<PathBuf> {
+    let results = dir.join(store::RESULTS_FILE);
+    let rows = store::read_results(dir)?;
+    let to = baseline_dir(dir, name);
+    std::fs::create_dir_all(&to).with_context(|| format!("creating {}", to.display()))?;
+    for file in [
+        store::RESULTS_FILE,
+        "suite.resolved.toml",
+        store::FAILURES_FILE,
+    ] {
+        let from = dir.join(file);
+        if from.is_file() {
+            store::atomic::write_bytes(&to.join(file), &std::fs::read(&from)?)?;
+        } else {
+            store::atomic::remove(&to.join(file))?;
+        }
+    }
+    let provenance: BTreeMap<String, String> = store::read_provenance(dir)?
+        .into_iter()
+        .map(|(k, v)| (k, v.join(", ")))
+        .collect();
+    let cells = rows
+        .iter()
+        .map(|r| r.run_id.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let meta = serde_json::json!({
+        "name": name,
+        "saved_unix": crate::provenance::unix_now(),
+        "from": results.display().to_string(),
+        "cells": cells,
+        "provenance": provenance,
+    });
+    store::atomic::write_bytes(
+        &to.join("baseline.json"),
+        serde_json::to_string_pretty(&meta)?.as_bytes(),
+    )?;
+    Ok(to)
+}
+
+/// How `check` judges.
+#[derive(Debug, Clone)]
+pub struct Thresholds {
+    /// Relative change of an effectiveness mean below which it is noise (0.01 = 1%).
+    pub noise: f64,
+    /// Confidence level of the bootstrap interval of the difference.
+    pub level: f64,
+    /// Slower by more than this ratio of seconds per epoch is a regression.
+    pub time_ratio: f64,
+    /// Seconds per epoch: differences below this never count.
+    pub time_floor: f64,
+    /// A missing baseline or baseline group fails the gate.
+    pub strict: bool,
+    /// Effectiveness metrics compared (empty: each data set's headline metric).
+    pub metrics: Vec<String>,
+    pub resamples: usize,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            noise: 0.01,
+            level: 0.95,
+            time_ratio: 1.5,
+            time_floor: 0.05,
+            strict: true,
+            metrics: Vec::new(),
+            resamples: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Class {
+    Regressed,
+    Missing,
+    Improved,
+    New,
+    Unchanged,
+}
+
+impl Class {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Regressed => "regressed",
+            Class::Missing => "missing",
+            Class::Improved => "improved",
+            Class::New => "new",
+            Class::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// One compared group.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub dataset: String,
+    pub sampler: String,
+    pub ratio: u32,
+    pub metric: String,
+    pub class: Class,
+    pub baseline: Option<f64>,
+    pub current: Option<f64>,
+    /// What decided: the difference and its interval, or the time ratio.
+    pub evidence: String,
+}
+
+/// The outcome of a check.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub verdicts: Vec<Verdict>,
+    pub strict: bool,
+}
+
+impl Outcome {
+    pub fn count(&self, class: Class) -> usize {
+        self.verdicts.iter().filter(|v| v.class == class).count()
+    }
+
+    /// Whether the gate fails: a regression, or in strict mode a baseline group the run lacks.
+    pub fn fails(&self) -> bool {
+        self.count(Class::Regressed) > 0 || (self.strict && self.count(Class::Missing) > 0)
+    }
+
+    pub fn markdown(&self, baseline: &str, dir: &Path) -> String {
+        let verdict = if self.fails() { "FAILED" } else { "passed" };
+        let mut out = format!(
+            "## nsbench regression check: {verdict}\n\n`{}` against baseline `{baseline}` ({} mode): {} regressed, \
+             {} improved, {} unchanged, {} missing, {} new.\n\n",
+            dir.display(),
+            if self.strict { "strict" } else { "lenient" },
+            self.count(Class::Regressed),
+            self.count(Class::Improved),
+            self.count(Class::Unchanged),
+            self.count(Class::Missing),
+            self.count(Class::New),
+        );
+        let shown: Vec<&Verdict> = self
+            .verdicts
+            .iter()
+            .filter(|v| v.class != Class::Unchanged)
+            .collect();
+        if !shown.is_empty() {
+            out.push_str(
+                "| class | data set | sampler | k | metric | baseline | current | evidence |\n|---|---|---|---:|---|---:|---:|---|\n",
+            );
+            let fmt = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.4}"));
+            for v in shown {
+                out.push_str(&format!(
+                    "| **{}** | {} | {} | {} | {} | {} | {} | {} |\n",
+                    v.class.as_str(),
+                    v.dataset,
+                    v.sampler,
+                    ratio_label(v.ratio),
+                    v.metric,
+                    fmt(v.baseline),
+                    fmt(v.current),
+                    v.evidence
+                ));
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// (dataset, sampler, ratio, metric) → seed → value.
+type Groups = BTreeMap<(String, String, u32, String), BTreeMap<u64, f64>>;
+
+fn groups(rows: &[ResultRow], metrics: &dyn Fn(&str, &ResultRow) -> bool) -> Groups {
+    let mut out: Groups = BTreeMap::new();
+    for r in rows.iter().filter(|r| metrics(&r.dataset, r)) {
+        out.entry((
+            r.dataset.clone(),
+            r.sampler.clone(),
+            r.ratio,
+            r.metric.clone(),
+        ))
+        .or_default()
+        .insert(r.seed, r.value);
+    }
+    out
+}
+
+const TIME_METRIC: &str = "epoch_seconds";
+
+/// Compares `current` with `baseline` rows.
+pub fn compare(baseline: &[ResultRow], current: &[ResultRow], t: &Thresholds) -> Outcome {
+    // Each data set's headline metric, from the baseline's metrics.
+    let mut headline: BTreeMap<String, String> = BTreeMap::new();
+    for rows in [baseline, current] {
+        for r in rows {
+            headline.entry(r.dataset.clone()).or_insert_with(|| {
+                crate::report::headline(
+                    rows.iter()
+                        .filter(|x| x.dataset == r.dataset)
+                        .map(|x| x.metric.as_str()),
+                )
+            });
+        }
+    }
+    let wanted = |dataset: &str, r: &ResultRow| {
+        r.metric == TIME_METRIC
+            || (r.category == "effectiveness"
+                && if t.metrics.is_empty() {
+                    headline.get(dataset) == Some(&r.metric)
+                } else {
+                    t.metrics.contains(&r.metric)
+                })
+    };
+    let (base, cur) = (groups(baseline, &wanted), groups(current, &wanted));
+    let mut verdicts = Vec::new();
+    let keys: std::collections::BTreeSet<_> = base.keys().chain(cur.keys()).cloned().collect();
+    for (i, key) in keys.into_iter().enumerate() {
+        let mean = |g: &BTreeMap<u64, f64>| g.values().sum::<f64>() / g.len().max(1) as f64;
+        let (b, c) = (base.get(&key), cur.get(&key));
+        let (class, evidence) = match (b, c) {
+            (Some(_), None) => (
+                Class::Missing,
+                "in the baseline, not in this run".to_string(),
+            ),
+            (None, Some(_)) => (Class::New, "not in the baseline".to_string()),
+            (Some(b), Some(c)) if key.3 == TIME_METRIC => time_verdict(mean(b), mean(c), t),
+            (Some(b), Some(c)) => effectiveness_verdict(b, c, t, i as u64),
+            (None, None) => unreachable!("a key comes from one side"),
+        };
+        verdicts.push(Verdict {
+            dataset: key.0,
+            sampler: key.1,
+            ratio: key.2,
+            metric: key.3,
+            class,
+            baseline: b.map(mean),
+            current: c.map(mean),
+            evidence,
+        });
+    }
+    verdicts.sort_by_key(|v| v.class);
+    Outcome {
+        verdicts,
+        strict: t.strict,
+    }
+}
+
+fn time_verdict(base: f64, cur: f64, t: &Thresholds) -> (Class, String) {
+    let ratio = cur / base.max(1e-12);
+    let evidence = format!("{ratio:.2}× the baseline's seconds per epoch ({base:.3} → {cur:.3} s)");
+    let class = if (cur - base).abs() < t.time_floor {
+        Class::Unchanged
+    } else if ratio > t.time_ratio {
+        Class::Regressed
+    } else if ratio < 1.0 / t.time_ratio {
+        Class::Improved
+    } else {
+        Class::Unchanged
+    };
+    (class, evidence)
+}
+
+fn effectiveness_verdict(
+    base: &BTreeMap<u64, f64>,
+    cur: &BTreeMap<u64, f64>,
+    t: &Thresholds,
+    seed: u64,
+) -> (Class, String) {
+    let mean = |g: &BTreeMap<u64, f64>| g.values().sum::<f64>() / g.len().max(1) as f64;
+    let (b, c) = (mean(base), mean(cur));
+    // Paired by seed where both have it; else the difference of the means alone.
+    let diffs: Vec<f64> = cur
+        .iter()
+        .filter_map(|(s, v)| base.get(s).map(|w| v - w))
+        .collect();
+    let d = c - b;
+    let beyond_noise = d.abs() > t.noise * b.abs().max(1e-12);
+    let (excludes_zero_below, excludes_zero_above, interval) = if diffs.len() >= 2 {
+        let ci = stats::bootstrap_mean_ci(&diffs, t.level, t.resamples, seed);
+        (
+            ci.upper < 0.0,
+            ci.lower > 0.0,
+            format!(
+                ", {:.0}% CI [{:+.4}, {:+.4}] over {} seeds",
+                t.level * 100.0,
+                ci.lower,
+                ci.upper,
+                diffs.len()
+            ),
+        )
+    } else {
+        (d < 0.0, d > 0.0, " (one seed: no interval)".into())
+    };
+    let class = if beyond_noise && excludes_zero_below {
+        Class::Regressed
+    } else if beyond_noise && excludes_zero_above {
+        Class::Improved
+    } else {
+        Class::Unchanged
+    };
+    let relative = if b != 0.0 { d / b.abs() * 100.0 } else { 0.0 };
+    (class, format!("Δ {d:+.4} ({relative:+.1}%){interval}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(sampler: &str, metric: &str, category: &str, values: &[f64]) -> Vec<ResultRow> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(seed, &value)| ResultRow {
+                run_id: format!("rec-d-{sampler}-r4-s{seed}"),
+                dataset: "d".into(),
+                sampler: sampler.into(),
+                kind: sampler.into(),
+                ratio: 4,
+                seed: seed as u64,
+                category: category.into(),
+                metric: metric.into(),
+                value,
+            })
+            .collect()
+    }
+
+    fn run(ndcg: &[f64], seconds: &[f64]) -> Vec<ResultRow> {
+        let mut out = rows("dns", "ndcg@20", "effectiveness", ndcg);
+        out.extend(rows("dns", "epoch_seconds", "efficiency", seconds));
+        out
+    }
+
+    #[test]
+    fn identical_runs_pass_and_planted_changes_are_classified() {
+        let base = run(&[0.30, 0.31, 0.32], &[1.0, 1.1, 0.9]);
+        let t = Thresholds::default();
+        let same = compare(&base, &base, &t);
+        assert!(!same.fails());
+        assert_eq!(same.count(Class::Unchanged), 2);
+
+        let worse = compare(&base, &run(&[0.27, 0.28, 0.29], &[1.0, 1.1, 0.9]), &t);
+        assert!(worse.fails());
+        assert_eq!(worse.verdicts[0].class, Class::Regressed);
+        assert_eq!(worse.verdicts[0].metric, "ndcg@20");
+
+        let better = compare(&base, &run(&[0.33, 0.34, 0.35], &[1.0, 1.1, 0.9]), &t);
+        assert!(!better.fails() && better.count(Class::Improved) == 1);
+
+        let slower = compare(&base, &run(&[0.30, 0.31, 0.32], &[3.0, 3.3, 2.7]), &t);
+        assert!(slower.fails());
+        assert_eq!(
+            (slower.verdicts[0].metric.as_str(), slower.verdicts[0].class),
+            ("epoch_seconds", Class::Regressed)
+        );
+
+        // A tiny change within the noise threshold, and a noisy one whose interval straddles zero.
+        let tiny = compare(&base, &run(&[0.299, 0.309, 0.319], &[1.0, 1.1, 0.9]), &t);
+        assert!(!tiny.fails());
+        let noisy = compare(&base, &run(&[0.20, 0.40, 0.31], &[1.0, 1.1, 0.9]), &t);
+        assert!(!noisy.fails(), "{:?}", noisy.verdicts);
+        // Timer noise on tiny cells never counts.
+        let fast = compare(
+            &run(&[0.3], &[0.001]),
+            &run(&[0.3], &[0.004]),
+            &Thresholds::default(),
+        );
+        assert!(!fast.fails());
+    }
+
+    #[test]
+    fn strict_mode_fails_on_a_group_the_run_lacks_and_lenient_does_not() {
+        let base = run(&[0.30, 0.31], &[1.0, 1.0]);
+        let mut current = run(&[0.30, 0.31], &[1.0, 1.0]);
+        current.retain(|r| r.metric != "ndcg@20");
+        let strict = compare(&base, &current, &Thresholds::default());
+        assert!(strict.fails() && strict.count(Class::Missing) == 1);
+        let lenient = compare(
+            &base,
+            &current,
+            &Thresholds {
+                strict: false,
+                ..Thresholds::default()
+            },
+        );
+        assert!(!lenient.fails());
+        let text = strict.markdown("main", Path::new("results/x"));
+        assert!(
+            text.contains("FAILED") && text.contains("| **missing** |"),
+            "{text}"
+        );
+    }
+}
