@@ -448,9 +448,14 @@ pub fn paper_table(view: &DatasetView, s: &Settings, significant: &BTreeMap<Key,
     let mut table = Table::new(
         format!("{}: {}", view.name, view.metric),
         format!(
-            "Mean ± std over {n_seeds} seed{}; the best of each column in bold; † differs significantly from {} at the \
-             same k ({:.2}, Holm-corrected).",
-            if n_seeds == 1 { "" } else { "s" },
+            "{}; the best of each column in bold; † differs significantly from {} at the same k ({:.2}, Holm-corrected; \
+             paired by query where per-query results exist, else by seed); k = all: ratio-free samplers, compared \
+             with the reference's largest k.",
+            if n_seeds == 1 {
+                "One seed".to_string()
+            } else {
+                format!("Mean ± std over {n_seeds} seeds")
+            },
             s.reference,
             1.0 - s.level
         ),

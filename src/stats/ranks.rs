@@ -266,6 +266,41 @@ mod tests {
         }
 
         #[test]
+        fn rank_correlations_are_within_minus_one_and_one_and_symmetric(
+            pairs in proptest::collection::vec((0f64..1.0, 0f64..1.0), 3..12),
+        ) {
+            let (a, b): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
+            for (x, y) in [(spearman(&a, &b), spearman(&b, &a)), (kendall_tau(&a, &b), kendall_tau(&b, &a))] {
+                prop_assert!(x.is_nan() || (-1.0 - 1e-9..=1.0 + 1e-9).contains(&x), "{x}");
+                prop_assert!(x.is_nan() && y.is_nan() || (x - y).abs() < 1e-12);
+            }
+            prop_assert!((kendall_tau(&a, &a) - 1.0).abs() < 1e-12 || kendall_tau(&a, &a).is_nan());
+        }
+
+        #[test]
+        fn cd_groups_join_only_samplers_closer_than_the_cd(
+            mut ranks in proptest::collection::vec(1f64..10.0, 2..12),
+            cd in 0.1f64..4.0,
+        ) {
+            ranks.sort_by(f64::total_cmp);
+            let groups = cd_groups(&ranks, cd);
+            for &(first, last) in &groups {
+                prop_assert!(first < last && ranks[last] - ranks[first] < cd);
+            }
+            // Every pair closer than the CD shares a bar; no bar lies inside another.
+            for i in 0..ranks.len() {
+                for j in i + 1..ranks.len() {
+                    if ranks[j] - ranks[i] < cd {
+                        prop_assert!(groups.iter().any(|&(f, l)| f <= i && j <= l), "{i} {j} {groups:?}");
+                    }
+                }
+            }
+            for w in groups.windows(2) {
+                prop_assert!(w[0].0 < w[1].0 && w[0].1 < w[1].1);
+            }
+        }
+
+        #[test]
         fn average_ranks_sum_to_k_k_plus_1_over_2(rows in proptest::collection::vec(proptest::collection::vec(0f64..1.0, 5), 1..10)) {
             let r = average_ranks(&rows);
             prop_assert!((r.iter().sum::<f64>() - 15.0).abs() < 1e-9);
