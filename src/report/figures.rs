@@ -137,11 +137,7 @@ impl Painter for CdDiagram {
         }
         if self.cd.is_none() {
             root.draw(&Text::new(
-                format!(
-                    "no Nemenyi critical difference for {} samplers at α = {:.2} (its table covers 2 to 20)",
-                    self.ranks.len(),
-                    self.alpha
-                ),
+                format!("no Nemenyi critical difference at α = {:.2}", self.alpha),
                 (left, 24),
                 text_style(15, HPos::Left, VPos::Center),
             ))

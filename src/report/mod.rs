@@ -149,6 +149,11 @@ pub fn statistics_report(
         .map(|d| d.display().to_string())
         .collect();
     let mut text = format!("# Statistics of {}\n\n", names.join(", "));
+    // The compact tables first (as in tables/<domain>.tex), then every table behind them.
+    text.push_str("## Paper tables\n\n");
+    for (_, t) in &paper {
+        text.push_str(&t.markdown(3));
+    }
     for (heading, tables) in &sections {
         text.push_str(&format!("## {heading}\n\n"));
         for t in tables {

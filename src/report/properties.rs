@@ -206,10 +206,12 @@ pub fn independence(views: &[DatasetView], s: &Settings) -> Vec<Table> {
         }
         let up = known.iter().filter(|d| **d > 0.0).count();
         let down = known.iter().filter(|d| **d < 0.0).count();
-        let agreement = if up >= down {
+        let agreement = if up > down {
             format!("{up}/{} +", known.len())
-        } else {
+        } else if down > up {
             format!("{down}/{} −", known.len())
+        } else {
+            format!("split ({up} +, {down} −)")
         };
         let mut row: Vec<Cell> = vec![sampler.as_str().into()];
         row.extend(deltas.iter().map(|d| match d {

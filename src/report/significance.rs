@@ -84,19 +84,24 @@ pub fn across_datasets(views: &[DatasetView], s: &Settings) -> Option<(Table, Cd
         format!("Across data sets ({})", names.join(", ")),
         format!(
             "Each sampler's best seed-mean headline metric over k on every data set, ranked per data set (1 = best; \
-             ties share their mean rank). Friedman χ²_F = {:.2} (p = {:.3}), Iman–Davenport F_F = {:.2} (p = {:.3}); {}.",
+             ties share their mean rank). Friedman χ²_F = {:.2} (p = {}), Iman–Davenport F_F = {:.2} (p = {}); {}.",
             f.chi2,
-            f.p_chi2,
+            format_p(f.p_chi2),
             f.f,
-            f.p_f,
+            format_p(f.p_f),
             match cd {
                 Some(cd) => format!(
                     "Nemenyi critical difference at {alpha:.2}: {cd:.3} (samplers whose average ranks differ by less \
                      are not distinguishable)"
                 ),
-                None => "no Nemenyi critical difference for this many samplers or this level".into(),
+                None => "no Nemenyi critical difference at this level".into(),
             }
-        ),
+        ) + if views.len() < 10 {
+            &" With fewer than 10 data sets these tests have little power and the χ² approximation is rough \
+              (Demšar 2006 asks for more than 10 data sets and 5 samplers): read them as descriptive."
+        } else {
+            ""
+        },
         &["sampler", "average rank"],
     );
     for &i in &order {

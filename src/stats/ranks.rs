@@ -80,18 +80,58 @@ const Q_10: [f64; 19] = [
     3.159, 3.196, 3.230, 3.261, 3.291, 3.319,
 ];
 
-/// The Nemenyi critical difference of average ranks for k samplers over n data sets at α = 0.05 or
-/// 0.10: CD = q_α √(k (k + 1) / (6 n)). None outside the table.
+/// The Nemenyi critical difference of average ranks for k ≥ 2 samplers over n data sets at level α:
+/// CD = q_α √(k (k + 1) / (6 n)), with q_α from Demšar's table for k ≤ 20 at α = 0.05 or 0.10 and
+/// computed (`nemenyi_q`) otherwise. None for k < 2 or α outside (0, 0.5].
 pub fn nemenyi_cd(k: usize, n: usize, alpha: f64) -> Option<f64> {
-    let table = if (alpha - 0.05).abs() < 1e-9 {
-        &Q_05
-    } else if (alpha - 0.10).abs() < 1e-9 {
-        &Q_10
-    } else {
+    if k < 2 || n == 0 || !(alpha > 0.0 && alpha <= 0.5) {
         return None;
+    }
+    let table = if (alpha - 0.05).abs() < 1e-9 {
+        Some(&Q_05)
+    } else if (alpha - 0.10).abs() < 1e-9 {
+        Some(&Q_10)
+    } else {
+        None
     };
-    let q = *table.get(k.checked_sub(2)?)?;
+    let q = table
+        .and_then(|t| t.get(k - 2).copied())
+        .unwrap_or_else(|| nemenyi_q(k, alpha));
     Some(q * ((k * (k + 1)) as f64 / (6.0 * n as f64)).sqrt())
+}
+
+/// q_α of the Nemenyi test for k samplers: the (1 − α) quantile of the range of k independent standard
+/// normals (the studentized range with infinite degrees of freedom), divided by √2. The range's CDF,
+/// P(W ≤ w) = k ∫ φ(z) (Φ(z + w) − Φ(z))^(k−1) dz, is integrated by Simpson's rule and inverted by
+/// bisection.
+pub fn nemenyi_q(k: usize, alpha: f64) -> f64 {
+    use statrs::distribution::{Continuous, ContinuousCDF, Normal};
+    let normal = Normal::new(0.0, 1.0).expect("the standard normal");
+    let range_cdf = |w: f64| {
+        let (lo, hi, steps) = (-9.0, 9.0, 1800);
+        let h = (hi - lo) / steps as f64;
+        let f = |z: f64| {
+            normal.pdf(z)
+                * (normal.cdf(z + w) - normal.cdf(z))
+                    .max(0.0)
+                    .powi(k as i32 - 1)
+        };
+        let mut sum = f(lo) + f(hi);
+        for i in 1..steps {
+            sum += f(lo + i as f64 * h) * if i % 2 == 1 { 4.0 } else { 2.0 };
+        }
+        k as f64 * sum * h / 3.0
+    };
+    let (mut lo, mut hi) = (0.0, 20.0);
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if range_cdf(mid) < 1.0 - alpha {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi) / std::f64::consts::SQRT_2
 }
 
 /// Kendall's W of m rankings (rows: raters such as seeds; columns: the objects ranked, such as
@@ -198,7 +238,25 @@ mod tests {
         assert!(f.p_f < 0.05 && f.p_chi2 < 0.05);
         let cd = nemenyi_cd(4, 14, 0.05).unwrap();
         assert!((cd - 1.25).abs() < 0.005, "{cd}");
-        assert!(nemenyi_cd(1, 14, 0.05).is_none() && nemenyi_cd(4, 14, 0.01).is_none());
+        assert!(nemenyi_cd(1, 14, 0.05).is_none() && nemenyi_cd(4, 14, 0.7).is_none());
+    }
+
+    #[test]
+    fn computed_nemenyi_quantiles_match_the_published_table() {
+        for (k, (q05, q10)) in (2..).zip(Q_05.iter().zip(&Q_10)) {
+            assert!(
+                (nemenyi_q(k, 0.05) - q05).abs() < 0.002,
+                "k = {k}: {}",
+                nemenyi_q(k, 0.05)
+            );
+            assert!(
+                (nemenyi_q(k, 0.10) - q10).abs() < 0.002,
+                "k = {k}: {}",
+                nemenyi_q(k, 0.10)
+            );
+        }
+        // Beyond the table: larger k, larger q; a smaller α, a larger q.
+        assert!(nemenyi_q(23, 0.05) > Q_05[18] && nemenyi_q(23, 0.01) > nemenyi_q(23, 0.05));
     }
 
     #[test]
