@@ -343,6 +343,7 @@ mod tests {
                 dataset: "d".into(),
                 sampler: sampler.into(),
                 kind: sampler.into(),
+                loss_suffix: String::new(),
                 ratio: 4,
                 seed: seed as u64,
                 category: category.into(),

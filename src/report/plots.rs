@@ -116,10 +116,26 @@ fn info_of(label: &str, kinds: &Kinds) -> Option<&'static crate::sampler::Sample
 /// every figure of every report); black belongs to `uniform` alone. Other labels (a variant of a kind, a
 /// loss suffix) take the first free pair. No two samplers of a report look alike.
 pub(super) fn sampler_looks(samplers: &[String], kinds: &Kinds) -> HashMap<String, Look> {
+    // A series takes its kind's look when it is named by the kind, or when it is the first series of a
+    // kind no series is named by (`uniform-bce` in a suite whose losses are all named).
+    let kind_of = |name: &str| kinds.get(name).map_or(name, String::as_str).to_string();
+    let canonical: Vec<&String> = samplers
+        .iter()
+        .filter(|s| {
+            let kind = kind_of(s);
+            **s == kind
+                || (!samplers.contains(&kind)
+                    && samplers.iter().find(|o| kind_of(o) == kind) == Some(*s))
+        })
+        .collect();
     let fixed = |name: &str| {
+        if !canonical.iter().any(|c| *c == name) {
+            return None;
+        }
+        let kind = kind_of(name);
         crate::sampler::REGISTRY
             .iter()
-            .position(|info| info.kind == name)
+            .position(|info| info.kind == kind)
     };
     let others = PALETTE.len() - 1;
     let pair = |slot: usize| {
@@ -270,33 +286,39 @@ pub(super) fn ci95(std: f64, n: usize) -> f64 {
     t * std / (n as f64).sqrt()
 }
 
-/// The reference series: the first sampler, `uniform` when present.
-fn reference_of(samplers: &[String]) -> Option<String> {
-    samplers
+/// The reference series of a panel set: the first series of kind `uniform`.
+fn reference_of(series: &[Series], kinds: &Kinds) -> Option<String> {
+    series
         .iter()
-        .find(|s| *s == "uniform")
-        .or(samplers.first())
-        .cloned()
+        .find(|s| {
+            kinds
+                .get(&s.sampler)
+                .map_or(s.sampler == "uniform", |k| k == "uniform")
+        })
+        .map(|s| s.sampler.clone())
 }
 
 /// Splits `series` into one panel per sampler family, the reference (dashed) in every panel.
 fn facet(
     series: Vec<Series>,
     kinds: &Kinds,
-    reference: Option<&str>,
     title: &dyn Fn(&str) -> String,
     x_label: &str,
     y_label: &str,
     log2_x: bool,
 ) -> Vec<Panel> {
+    let reference = reference_of(&series, kinds);
+    let reference = reference.as_deref();
     let labels: Vec<String> = series.iter().map(|s| s.sampler.clone()).collect();
     let reference_series = series
         .iter()
         .find(|s| Some(s.sampler.as_str()) == reference)
         .map(|s| Series {
             label: format!("{} (reference)", s.label),
+            // Black is the reference's colour, whatever loss names its series.
             look: Look {
                 dashed: true,
+                color: PALETTE[0],
                 ..s.look
             },
             ..s.clone()
@@ -395,7 +417,6 @@ fn ratio_panels(
     facet(
         series,
         &summary.kinds,
-        reference_of(&samplers).as_deref(),
         &|family| format!("{domain}: {family} ({band})"),
         "negatives per positive (k, log scale)",
         metric,
@@ -485,7 +506,6 @@ fn convergence_panels(
             let panels = facet(
                 series,
                 kinds,
-                reference_of(samplers).as_deref(),
                 &|family| format!("{domain}, k = {}: {family}", ratio_label(ratio)),
                 if by_seconds {
                     "training seconds (evaluation excluded)"
@@ -583,16 +603,23 @@ impl Painter for Grid<'_> {
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), b| {
                 (lo.min(b.2), hi.max(b.3))
             });
-        // One legend height for all panels, so their plotting areas line up.
+        // One legend layout for all panels, so their plotting areas line up: two columns unless a label
+        // is too long for half a panel.
+        let long = self
+            .panels
+            .iter()
+            .flat_map(|p| &p.series)
+            .any(|s| s.label.chars().count() > 22);
+        let legend_columns = if long { 1 } else { 2 };
         let legend_rows = self
             .panels
             .iter()
-            .map(|p| p.series.len().div_ceil(2))
+            .map(|p| p.series.len().div_ceil(legend_columns))
             .max()
             .unwrap_or(0);
         let areas = root.split_evenly((self.rows, self.columns));
         for (area, panel) in areas.iter().zip(self.panels) {
-            draw_panel(area, panel, y, legend_rows)?;
+            draw_panel(area, panel, y, (legend_rows, legend_columns))?;
         }
         Ok(())
     }
@@ -651,7 +678,7 @@ fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     panel: &Panel,
     (y0, y1): (f64, f64),
-    legend_rows: usize,
+    (legend_rows, legend_columns): (usize, usize),
 ) -> Result<()>
 where
     DB::ErrorType: 'static,
@@ -662,8 +689,8 @@ where
     let (area, key) = area.split_vertically(height - (legend_rows as u32 * LEGEND_ROW + 6));
     let (key_width, _) = key.dim_in_pixel();
     for (i, s) in panel.series.iter().enumerate() {
-        let x = 76 + (i % 2) as i32 * ((key_width as i32 - 80) / 2);
-        let y = 4 + (i / 2) as i32 * LEGEND_ROW as i32 + LEGEND_ROW as i32 / 2;
+        let x = 76 + (i % legend_columns) as i32 * ((key_width as i32 - 80) / 2);
+        let y = 4 + (i / legend_columns) as i32 * LEGEND_ROW as i32 + LEGEND_ROW as i32 / 2;
         let style = s.look.color.stroke_width(2);
         if s.look.dashed() {
             for (a, b) in [(x, x + 8), (x + 14, x + 22)] {
@@ -813,6 +840,22 @@ mod tests {
             pairs.sort();
             assert_eq!(distinct.len(), names.len(), "{pairs:?}");
         }
+    }
+
+    #[test]
+    fn a_kind_named_only_with_a_loss_keeps_its_look() {
+        let names: Vec<String> = ["uniform-bce", "dns-bce", "uniform-bpr"]
+            .map(String::from)
+            .to_vec();
+        let kinds: Kinds = names
+            .iter()
+            .map(|n| (n.clone(), n.split('-').next().unwrap().to_string()))
+            .collect();
+        let looks = sampler_looks(&names, &kinds);
+        assert_eq!(looks["uniform-bce"].color, PALETTE[0]);
+        assert_ne!(looks["uniform-bpr"].color, PALETTE[0], "black once");
+        let alone = sampler_looks(&["dns".to_string()], &Kinds::new());
+        assert_eq!(looks["dns-bce"], alone["dns"]);
     }
 
     #[test]

@@ -183,7 +183,7 @@ pub fn independence(views: &[DatasetView], s: &Settings) -> Vec<Table> {
     let mut samplers: Vec<String> = Vec::new();
     for v in views {
         for x in v.samplers() {
-            if !samplers.contains(&x) && x != s.reference {
+            if !samplers.contains(&x) && !v.is_reference(&x, &s.reference) {
                 samplers.push(x);
             }
         }
@@ -197,7 +197,7 @@ pub fn independence(views: &[DatasetView], s: &Settings) -> Vec<Table> {
                     .into_iter()
                     .map(|(k, m)| (k.0, m))
                     .collect();
-                Some(best.get(&sampler)? - best.get(&s.reference)?)
+                Some(best.get(&sampler)? - best.get(&v.reference_for(&sampler, &s.reference))?)
             })
             .collect();
         let known: Vec<f64> = deltas.iter().flatten().copied().collect();
@@ -248,14 +248,14 @@ pub fn budget(
         .collect();
     let reference = mean_curves
         .iter()
-        .filter(|(k, _)| k.0 == s.reference && k.1 != ALL)
+        .filter(|(k, _)| view.is_reference(&k.0, &s.reference) && k.1 != ALL)
         .min_by_key(|(k, _)| k.1)?;
     let (ref_k, ref_curve) = (reference.0 .1, reference.1);
     let last = ref_curve.last()?;
     let (time_budget, negative_budget) = (last.1, last.0 as f64 * ref_k as f64);
     let ref_best = mean_curves
         .iter()
-        .filter(|(k, _)| k.0 == s.reference)
+        .filter(|(k, _)| view.is_reference(&k.0, &s.reference))
         .flat_map(|(_, c)| c.iter().map(|p| p.2))
         .fold(f64::NEG_INFINITY, f64::max);
     let target = s.target * ref_best;

@@ -173,7 +173,8 @@ fn seed_table(view: &DatasetView, s: &Settings, significant: &mut BTreeMap<Key, 
     // The paired comparisons first, so Holm sees the whole table.
     let mut comparisons = Vec::new();
     for (i, key) in view.order.iter().enumerate() {
-        let reference = reference_key(view, &s.reference, key.1).filter(|_| key.0 != s.reference);
+        let reference = reference_key(view, &view.reference_for(&key.0, &s.reference), key.1)
+            .filter(|_| !view.is_reference(&key.0, &s.reference));
         let Some(reference) = reference.map(|r| &values[&r]) else {
             comparisons.push(None);
             continue;
@@ -331,10 +332,11 @@ fn query_table(
     }
     let mut rows = Vec::new();
     for (i, key) in view.order.iter().enumerate() {
-        if key.0 == s.reference {
+        if view.is_reference(&key.0, &s.reference) {
             continue;
         }
-        let Some(reference) = reference_key(view, &s.reference, key.1) else {
+        let Some(reference) = reference_key(view, &view.reference_for(&key.0, &s.reference), key.1)
+        else {
             continue;
         };
         let seeds: Vec<u64> = view.values[key]
@@ -521,6 +523,7 @@ mod tests {
             dataset: "d".into(),
             sampler: sampler.into(),
             kind: sampler.into(),
+            loss_suffix: String::new(),
             ratio,
             seed,
             category: "effectiveness".into(),
@@ -583,6 +586,34 @@ mod tests {
             ),
             "seeded"
         );
+    }
+
+    #[test]
+    fn a_series_under_a_named_loss_is_compared_with_the_reference_under_that_loss() {
+        let mut rows = Vec::new();
+        for seed in 0..4u64 {
+            let noise = seed as f64 * 0.001;
+            for (label, loss, value) in [
+                ("uniform-bpr", "bpr", 0.20),
+                ("uniform-bce", "bce", 0.30),
+                ("dns-bpr", "bpr", 0.25),
+                ("dns-bce", "bce", 0.25),
+            ] {
+                let mut r = row(label, 4, seed, value + noise);
+                r.kind = label.split('-').next().unwrap().into();
+                r.loss_suffix = loss.into();
+                rows.push(r);
+            }
+        }
+        let text = tables(&rows, &Settings::default());
+        let line = |s: &str| {
+            text.lines()
+                .find(|l| l.starts_with(&format!("| {s} |")))
+                .unwrap()
+        };
+        assert!(line("dns-bpr").contains("| +0.0500"), "{text}");
+        assert!(line("dns-bce").contains("| -0.0500"), "{text}");
+        assert!(line("uniform-bce").contains("| – | – | – | – |"), "{text}");
     }
 
     #[test]

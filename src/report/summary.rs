@@ -211,6 +211,7 @@ mod tests {
             dataset: "d".into(),
             sampler: sampler.into(),
             kind: sampler.into(),
+            loss_suffix: String::new(),
             ratio: 4,
             seed,
             category: "effectiveness".into(),

@@ -25,6 +25,8 @@ pub struct DatasetView {
     pub failures: Vec<FailureRecord>,
     /// Each series label's sampler kind.
     pub kinds: std::collections::HashMap<String, String>,
+    /// Each series label's loss suffix ("" when the run ids name no loss).
+    pub loss_suffixes: std::collections::HashMap<String, String>,
 }
 
 impl DatasetView {
@@ -59,6 +61,27 @@ impl DatasetView {
             }
         }
         out
+    }
+
+    /// The reference's series for `label`: the reference under the same loss when the run ids name
+    /// losses (`uniform-bce` for `dns-bce`) and it ran, else the reference itself.
+    pub fn reference_for(&self, label: &str, reference: &str) -> String {
+        match self.loss_suffixes.get(label).filter(|s| !s.is_empty()) {
+            Some(suffix) => {
+                let same_loss = format!("{reference}-{suffix}");
+                if self.values.keys().any(|(s, _)| *s == same_loss) {
+                    same_loss
+                } else {
+                    reference.to_string()
+                }
+            }
+            None => reference.to_string(),
+        }
+    }
+
+    /// Whether `label` is a series of the reference sampler (under any loss).
+    pub fn is_reference(&self, label: &str, reference: &str) -> bool {
+        self.reference_for(label, reference) == label
     }
 
     /// Samplers in order of first appearance.
@@ -120,8 +143,12 @@ pub fn dataset_views(rows: &[ResultRow], failures: &[FailureRecord]) -> Vec<Data
                     .cloned()
                     .collect(),
                 kinds: std::collections::HashMap::new(),
+                loss_suffixes: std::collections::HashMap::new(),
             };
             for r in of {
+                view.loss_suffixes
+                    .entry(r.sampler.clone())
+                    .or_insert_with(|| r.loss_suffix.clone());
                 view.kinds
                     .entry(r.sampler.clone())
                     .or_insert_with(|| r.kind.clone());

@@ -95,6 +95,9 @@ pub struct ResultRow {
     pub sampler: String,
     /// The sampler's kind (its registry name: the family and the fixed look of figures follow it).
     pub kind: String,
+    /// The loss label appended to `sampler` ("" when the run id names no loss): the reference sampler's
+    /// series under the same loss carries the same suffix.
+    pub loss_suffix: String,
     pub ratio: u32,
     pub seed: u64,
     pub category: String,
@@ -292,6 +295,11 @@ pub fn result_rows(df: &DataFrame) -> PolarsResult<Vec<ResultRow>> {
             run_id: run_id[i].clone(),
             dataset: dataset[i].clone(),
             sampler: series(&run_id[i], &sampler[i], &loss[i]),
+            loss_suffix: if series(&run_id[i], &sampler[i], &loss[i]) == sampler[i] {
+                String::new()
+            } else {
+                loss[i].clone()
+            },
             kind: kind[i].clone(),
             ratio: ratio[i],
             seed: seed[i],
