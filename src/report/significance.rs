@@ -97,7 +97,7 @@ pub fn across_datasets(views: &[DatasetView], s: &Settings) -> Option<(Table, Cd
                 None => "no Nemenyi critical difference at this level".into(),
             }
         ) + if views.len() < 10 {
-            &" With fewer than 10 data sets these tests have little power and the χ² approximation is rough \
+            " With fewer than 10 data sets these tests have little power and the χ² approximation is rough \
               (Demšar 2006 asks for more than 10 data sets and 5 samplers): read them as descriptive."
         } else {
             ""
