@@ -259,7 +259,11 @@ fn report_writes_statistics_tables_with_paired_comparisons() {
     );
     // Two seeds of popularity at k = 1 and 3, each paired with uniform at the same k: in the seed table
     // and in the table paired by query.
-    let seed_table = written.split("paired by query").next().unwrap();
+    let seed_table = written
+        .split("over seeds\n")
+        .nth(1)
+        .and_then(|t| t.split(": ndcg@20 paired by query").next())
+        .unwrap();
     let popularity: Vec<&str> = seed_table
         .lines()
         .filter(|l| l.starts_with("| popularity |"))
@@ -269,7 +273,7 @@ fn report_writes_statistics_tables_with_paired_comparisons() {
         popularity.iter().all(|l| !l.contains("| – |")),
         "compared: {written}"
     );
-    let by_query = written.split("paired by query").nth(1).unwrap();
+    let by_query = written.split(": ndcg@20 paired by query").nth(1).unwrap();
     assert!(
         by_query.contains("| sampler | k | queries | uniform (ref.) |")
             && by_query
@@ -288,6 +292,14 @@ fn report_writes_statistics_tables_with_paired_comparisons() {
         "{tex}"
     );
     assert!(out.join("report.html").is_file());
+    let statistics = nsbench::store::read_parquet(&out.join("statistics.parquet")).unwrap();
+    // 2 samplers × 2 ratios, every metric of the results.
+    let results = nsbench::store::read_parquet(&out.join("results.parquet")).unwrap();
+    assert_eq!(
+        statistics.height() * 2,
+        results.height(),
+        "one row per group of two seeds"
+    );
     nsbench()
         .arg("report")
         .arg(&out)

@@ -162,6 +162,7 @@ pub fn statistics_report(
     }
     text.push_str(&failures_section(&inputs.failures));
     std::fs::create_dir_all(out)?;
+    write_statistics_table(inputs, settings, &out.join("statistics.parquet"))?;
     let markdown = out.join("report.md");
     store::atomic::write_bytes(&markdown, text.as_bytes())?;
 
@@ -206,6 +207,47 @@ pub fn statistics_report(
             figures,
         },
     ))
+}
+
+/// Writes `statistics.parquet`: per (domain, dataset, model, loss, sampler, ratio, metric) of every
+/// input directory, every metric's seed count, mean, std, CV and seeded bootstrap interval of the mean.
+fn write_statistics_table(
+    inputs: &Inputs,
+    settings: &significance::Settings,
+    path: &Path,
+) -> Result<()> {
+    let mut rows = Vec::new();
+    for dir in &inputs.dirs {
+        for (i, (key, values)) in store::read_grouped_values(dir)?.into_iter().enumerate() {
+            let (domain, dataset, model, loss, sampler, ratio, category, metric) = key;
+            let summary = crate::stats::Summary::of(&values);
+            let ci = crate::stats::bootstrap_mean_ci(
+                &values,
+                settings.level,
+                settings.resamples.min(2_000),
+                settings.seed + i as u64,
+            );
+            rows.push(store::GroupStats {
+                domain,
+                dataset,
+                model,
+                loss,
+                sampler,
+                ratio,
+                category,
+                metric,
+                n_seeds: summary.n,
+                mean: summary.mean,
+                std: summary.std,
+                cv: summary.cv,
+                ci_low: ci.lower,
+                ci_high: ci.upper,
+                level: settings.level,
+            });
+        }
+    }
+    store::write_statistics(path, &rows)?;
+    Ok(())
 }
 
 /// `at epoch 3 (diverged): the training loss is NaN`.

@@ -260,6 +260,94 @@ fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
 
 /// A cell's series in tables and figures: its sampler, or "sampler-loss" where the id names the loss
 /// (a suite with several losses).
+/// One group of the statistics table: every identifying column of a (cell group, metric) and its seeds'
+/// values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupStats {
+    pub domain: String,
+    pub dataset: String,
+    pub model: String,
+    pub loss: String,
+    pub sampler: String,
+    pub ratio: u32,
+    pub category: String,
+    pub metric: String,
+    pub n_seeds: usize,
+    pub mean: f64,
+    pub std: f64,
+    pub cv: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub level: f64,
+}
+
+/// Every (domain, dataset, model, loss, sampler, ratio, metric) of `df` with its values over seeds, in
+/// order of first appearance.
+#[allow(clippy::type_complexity)]
+pub fn grouped_values(
+    df: &DataFrame,
+) -> PolarsResult<
+    Vec<(
+        (String, String, String, String, String, u32, String, String),
+        Vec<f64>,
+    )>,
+> {
+    let cols = [
+        "domain", "dataset", "model", "loss", "sampler", "category", "metric",
+    ]
+    .map(|c| strings(df, c));
+    let [domain, dataset, model, loss, sampler, category, metric] = cols;
+    let (domain, dataset, model, loss, sampler, category, metric) = (
+        domain?, dataset?, model?, loss?, sampler?, category?, metric?,
+    );
+    let ratio = u32s(df, "ratio")?;
+    let value = df.column("value")?.f64()?.clone();
+    let mut index: std::collections::HashMap<_, usize> = std::collections::HashMap::new();
+    let mut out: Vec<(_, Vec<f64>)> = Vec::new();
+    for (i, v) in value.iter().enumerate() {
+        let key = (
+            domain[i].clone(),
+            dataset[i].clone(),
+            model[i].clone(),
+            loss[i].clone(),
+            sampler[i].clone(),
+            ratio[i],
+            category[i].clone(),
+            metric[i].clone(),
+        );
+        let slot = *index.entry(key.clone()).or_insert_with(|| {
+            out.push((key, Vec::new()));
+            out.len() - 1
+        });
+        out[slot].1.push(v.unwrap_or(f64::NAN));
+    }
+    Ok(out)
+}
+
+pub fn statistics_frame(rows: &[GroupStats]) -> PolarsResult<DataFrame> {
+    let n = rows.len();
+    DataFrame::new(
+        n,
+        vec![
+            column("domain", rows, |r| r.domain.as_str()),
+            column("dataset", rows, |r| r.dataset.as_str()),
+            column("model", rows, |r| r.model.as_str()),
+            column("loss", rows, |r| r.loss.as_str()),
+            column("sampler", rows, |r| r.sampler.as_str()),
+            column("ratio", rows, |r| r.ratio),
+            column("category", rows, |r| r.category.as_str()),
+            column("metric", rows, |r| r.metric.as_str()),
+            column("n_seeds", rows, |r| r.n_seeds as u32),
+            column("mean", rows, |r| r.mean),
+            column("std", rows, |r| r.std),
+            column("cv", rows, |r| r.cv),
+            column("ci_low", rows, |r| r.ci_low),
+            column("ci_high", rows, |r| r.ci_high),
+            column("level", rows, |r| r.level),
+        ],
+    )
+}
+
 fn series(run_id: &str, sampler: &str, loss: &str) -> String {
     let named = format!("-{sampler}-{}-r", crate::suite::make_filename_safe(loss));
     if run_id.contains(&named) {

@@ -24,7 +24,7 @@ pub mod atomic;
 mod columns;
 mod lock;
 
-pub use columns::{CellInfo, CurveRow, Failure, FailureRecord, MetricRow, ResultRow};
+pub use columns::{CellInfo, CurveRow, Failure, FailureRecord, GroupStats, MetricRow, ResultRow};
 pub use lock::{lock_dir, DirLock, LOCK_FILE};
 
 use polars::prelude::*;
@@ -290,6 +290,27 @@ pub fn read_results(dir: &Path) -> Result<Vec<ResultRow>, StoreError> {
     }
     columns::result_rows(&read_parquet(&path)?)
         .map_err(|source| StoreError::Polars { path, source })
+}
+
+/// Every (domain, dataset, model, loss, sampler, ratio, category, metric) of the merged results with
+/// its values over seeds.
+#[allow(clippy::type_complexity)]
+pub fn read_grouped_values(
+    dir: &Path,
+) -> Result<
+    Vec<(
+        (String, String, String, String, String, u32, String, String),
+        Vec<f64>,
+    )>,
+    StoreError,
+> {
+    let path = dir.join(RESULTS_FILE);
+    columns::grouped_values(&read_parquet(&path)?)
+        .map_err(|source| StoreError::Polars { path, source })
+}
+
+pub fn write_statistics(path: &Path, rows: &[GroupStats]) -> Result<(), StoreError> {
+    write_parquet(path, columns::statistics_frame(rows))
 }
 
 /// The configuration hash of every merged cell, by run id.
