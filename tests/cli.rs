@@ -1406,18 +1406,21 @@ fn every_loader_refuses_the_malformed_corpus_with_file_line_and_reason() {
     }
 }
 
+/// A program on the PATH.
+fn which(name: &str) -> Option<PathBuf> {
+    std::process::Command::new("which")
+        .arg(name)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+}
+
 /// The headless browser of Debian's `chromium` package, if installed.
 fn chromium() -> Option<PathBuf> {
     ["chromium", "chromium-browser", "google-chrome"]
         .iter()
-        .find_map(|name| {
-            std::process::Command::new("which")
-                .arg(name)
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
-        })
+        .find_map(|name| which(name))
 }
 
 #[test]
@@ -1604,4 +1607,43 @@ fn the_regression_gate_catches_a_worse_and_a_slower_sampler_and_passes_unchanged
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--time-ratio"));
+}
+
+#[test]
+fn the_latex_tables_compile_with_booktabs() {
+    let Some(pdflatex) = which("pdflatex") else {
+        assert!(
+            std::env::var_os("NSBENCH_REQUIRE_PDFLATEX").is_none(),
+            "NSBENCH_REQUIRE_PDFLATEX is set but no pdflatex is installed"
+        );
+        eprintln!(
+            "skipped: no `pdflatex` here (Debian: apt-get install texlive-latex-recommended)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let suite = write_suite(dir.path(), "tex", 2, "");
+    let out = dir.path().join("out");
+    run_ok(&suite, &out);
+    nsbench().arg("report").arg(&out).assert().success();
+    std::fs::write(
+        dir.path().join("paper.tex"),
+        format!(
+            "\\documentclass[twocolumn]{{article}}\n\\usepackage{{booktabs}}\n\\begin{{document}}\n\\input{{{}}}\n\\end{{document}}\n",
+            out.join("tables").join("rec.tex").display()
+        ),
+    )
+    .unwrap();
+    let output = std::process::Command::new(pdflatex)
+        .args(["-interaction=nonstopmode", "-halt-on-error", "paper.tex"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{log}");
+    assert!(dir.path().join("paper.pdf").is_file());
+    assert!(
+        !log.contains("Overfull \\hbox"),
+        "a table overflows its column: {log}"
+    );
 }

@@ -162,8 +162,16 @@ impl Table {
             .iter()
             .map(|&n| if n { 'r' } else { 'l' })
             .collect();
+        // Four or more columns of `mean ± std` do not fit one column of a two-column page: such a table
+        // spans the page (`table*`; the same as `table` in one-column layouts).
+        let spreads = self.rows.iter().flatten().any(|c| c.text.contains(" ± "));
+        let env = if spreads && self.numeric.iter().filter(|&&n| n).count() >= 4 {
+            "table*"
+        } else {
+            "table"
+        };
         let mut out = format!(
-            "\\begin{{table}}[t]\n\\centering\n\\small\n\\caption{{{}}}\n\\label{{tab:{label}}}\n\\begin{{tabular}}{{{spec}}}\n\\toprule\n",
+            "\\begin{{{env}}}[t]\n\\centering\n\\small\n\\setlength{{\\tabcolsep}}{{4pt}}\n\\caption{{{}}}\n\\label{{tab:{label}}}\n\\begin{{tabular}}{{{spec}}}\n\\toprule\n",
             latex_escape(&self.title)
         );
         let header: Vec<String> = self.header.iter().map(|h| latex_escape(h)).collect();
@@ -172,12 +180,24 @@ impl Table {
             let cells: Vec<String> = row
                 .iter()
                 .map(|c| {
-                    let mut text = latex_escape(&c.text);
-                    if c.bold {
-                        text = format!("\\textbf{{{text}}}");
-                    }
+                    // `mean ± std` as mean with a subscript spread: narrow enough for a column.
+                    let mut text = match c.text.split_once(" ± ") {
+                        Some((mean, spread)) if c.bold => format!(
+                            "\\textbf{{{}}}\\textsubscript{{$\\pm${}}}",
+                            latex_escape(mean),
+                            latex_escape(spread)
+                        ),
+                        Some((mean, spread)) => format!(
+                            "{}\\textsubscript{{$\\pm${}}}",
+                            latex_escape(mean),
+                            latex_escape(spread)
+                        ),
+                        None if c.bold => format!("\\textbf{{{}}}", latex_escape(&c.text)),
+                        None => latex_escape(&c.text),
+                    };
+                    // The dagger sticks out to the right, so the numbers of a column stay aligned.
                     if c.dagger {
-                        text.push_str("$^\\dagger$");
+                        text.push_str("\\rlap{$^\\dagger$}");
                     }
                     text
                 })
@@ -191,7 +211,7 @@ impl Table {
                 latex_escape(&self.note)
             ));
         }
-        out.push_str("\\end{table}\n");
+        out.push_str(&format!("\\end{{{env}}}\n"));
         out
     }
 }
@@ -299,7 +319,9 @@ mod tests {
             "{tex}"
         );
         assert!(
-            tex.contains("dns\\_x & \\textbf{0.2500 $\\pm$ 0.0020}$^\\dagger$ \\\\"),
+            tex.contains(
+                "dns\\_x & \\textbf{0.2500}\\textsubscript{$\\pm$0.0020}\\rlap{$^\\dagger$} \\\\"
+            ),
             "{tex}"
         );
         let html = t.html();
