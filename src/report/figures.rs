@@ -3,7 +3,7 @@
 //! of quality against training time, and the hardness against false-negative-rate trade-off.
 
 use anyhow::Result;
-use plotters::coord::Shift;
+use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::collections::{BTreeMap, HashMap};
@@ -369,6 +369,49 @@ impl Scatter {
     }
 }
 
+/// Each sampler's points joined in the order of k by a thin line of its colour, its first and last k
+/// written beside them (the middle ones would crowd the figure).
+fn draw_trajectories<DB: DrawingBackend, CT: CoordTranslate<From = (f64, f64)>>(
+    chart: &mut ChartContext<'_, DB, CT>,
+    points: &[(String, u32, Look, f64, f64)],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let mut samplers: Vec<&str> = Vec::new();
+    for p in points {
+        if !samplers.contains(&p.0.as_str()) {
+            samplers.push(&p.0);
+        }
+    }
+    for sampler in samplers {
+        let mut own: Vec<&(String, u32, Look, f64, f64)> =
+            points.iter().filter(|p| p.0 == sampler).collect();
+        own.sort_by_key(|p| p.1);
+        let look = own[0].2;
+        chart
+            .draw_series(LineSeries::new(
+                own.iter().map(|p| (p.3, p.4)),
+                look.color.mix(0.55).stroke_width(1),
+            ))
+            .map_err(err)?;
+        let last = own.len() - 1;
+        chart
+            .draw_series(own.iter().enumerate().map(|(i, p)| {
+                let label = if i == 0 || i == last {
+                    format!("k={}", ratio_label(p.1))
+                } else {
+                    String::new()
+                };
+                EmptyElement::at((p.3, p.4))
+                    + marker_at::<DB>(look, (0, 0))
+                    + Text::new(label, (6, -14), ("sans-serif", 12))
+            }))
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
 impl Painter for Scatter {
     fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
     where
@@ -393,7 +436,6 @@ impl Painter for Scatter {
             .margin(12)
             .x_label_area_size(48)
             .y_label_area_size(80);
-        let label_of = |p: &(String, u32, Look, f64, f64)| format!("k={}", ratio_label(p.1));
         if self.pareto {
             let mut chart = builder
                 .build_cartesian_2d((x0 / 1.3..x1 * 1.3).log_scale(), y0 - ypad..y1 + ypad)
@@ -430,13 +472,7 @@ impl Painter for Scatter {
                     RGBColor(90, 90, 90).stroke_width(2),
                 ))
                 .map_err(err)?;
-            chart
-                .draw_series(self.points.iter().map(|p| {
-                    EmptyElement::at((p.3, p.4))
-                        + marker_at::<DB>(p.2, (0, 0))
-                        + Text::new(label_of(p), (6, -14), ("sans-serif", 12))
-                }))
-                .map_err(err)?;
+            draw_trajectories(&mut chart, &self.points)?;
         } else {
             let xpad = ((x1 - x0) * 0.08).max(1e-4);
             let mut chart = builder
@@ -453,13 +489,7 @@ impl Painter for Scatter {
                 .light_line_style(RGBColor(240, 240, 240))
                 .draw()
                 .map_err(err)?;
-            chart
-                .draw_series(self.points.iter().map(|p| {
-                    EmptyElement::at((p.3, p.4))
-                        + marker_at::<DB>(p.2, (0, 0))
-                        + Text::new(label_of(p), (6, -14), ("sans-serif", 12))
-                }))
-                .map_err(err)?;
+            draw_trajectories(&mut chart, &self.points)?;
         }
         for (i, (label, look)) in self.legend.iter().enumerate() {
             let (x, y) = (14, 50 + 22 * i as i32);
