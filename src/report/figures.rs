@@ -5,11 +5,13 @@
 use anyhow::Result;
 use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::text_anchor::{HPos, VPos};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use super::plots::{self, err, marker_at, sampler_looks, Look, Painter};
+use super::plots::{
+    self, err, marker_at, sampler_looks, text, Look, Painter, COLUMN_WIDTH, PAGE_WIDTH, TEXT, TITLE,
+};
 use super::significance::CdDiagram;
 use super::views::{DatasetView, Key};
 use crate::suite::ratio_label;
@@ -38,22 +40,22 @@ pub fn render_report_figures(
     let looks = sampler_looks(&samplers, &kinds);
     let mut files = Vec::new();
     if let Some(cd) = cd {
-        let height = 150 + 26 * cd.ranks.len().div_ceil(2) as u32;
+        let height = 200 + 32 * cd.ranks.len().div_ceil(2) as u32 + 16 * cd.groups.len() as u32;
         files.extend(plots::save_with(
             dir,
             "critical-difference",
-            (1100, height),
+            (PAGE_WIDTH, height),
             cd,
         )?);
     }
     for view in views {
         let name = &view.name;
         let strip = Strip::of(view, &looks);
-        let height = 110 + 30 * strip.rows.len() as u32;
+        let height = 130 + 34 * strip.rows.len() as u32;
         files.extend(plots::save_with(
             dir,
             &format!("{name}-stability-strip"),
-            (1000, height),
+            (COLUMN_WIDTH, height),
             &strip,
         )?);
         let scatters = [
@@ -92,20 +94,13 @@ pub fn render_report_figures(
                 files.extend(plots::save_with(
                     dir,
                     &format!("{name}-{file}"),
-                    (1200, 640),
+                    (PAGE_WIDTH, 820),
                     &scatter,
                 )?);
             }
         }
     }
     Ok(files)
-}
-
-fn text_style(size: u32, h: HPos, v: VPos) -> TextStyle<'static> {
-    ("sans-serif", size)
-        .into_font()
-        .color(&BLACK)
-        .pos(Pos::new(h, v))
 }
 
 impl Painter for CdDiagram {
@@ -115,7 +110,7 @@ impl Painter for CdDiagram {
     {
         let (width, _) = root.dim_in_pixel();
         let k = self.ranks.len().max(2);
-        let (left, right, axis_y) = (240i32, width as i32 - 240, 70i32);
+        let (left, right, axis_y) = (300i32, width as i32 - 300, 110i32);
         let x_of =
             |rank: f64| left + ((rank - 1.0) / (k as f64 - 1.0) * (right - left) as f64) as i32;
         let line = BLACK.stroke_width(1);
@@ -131,7 +126,7 @@ impl Painter for CdDiagram {
             root.draw(&Text::new(
                 r.to_string(),
                 (x, axis_y - 9),
-                text_style(15, HPos::Center, VPos::Bottom),
+                text(TEXT, HPos::Center, VPos::Bottom),
             ))
             .map_err(err)?;
         }
@@ -139,35 +134,46 @@ impl Painter for CdDiagram {
             root.draw(&Text::new(
                 format!("no Nemenyi critical difference at α = {:.2}", self.alpha),
                 (left, 24),
-                text_style(15, HPos::Left, VPos::Center),
+                text(TEXT, HPos::Left, VPos::Center),
             ))
             .map_err(err)?;
         }
         if let Some(cd) = self.cd {
-            let (x0, x1) = (x_of(1.0), x_of(1.0 + cd));
+            // The CD as a bar from rank 1 (cut at the axis' end when wider), its value above it.
+            let (x0, x1) = (x_of(1.0), x_of(1.0 + cd).min(right));
+            let bar_y = 50;
             root.draw(&PathElement::new(
-                vec![(x0, 24), (x1, 24)],
+                vec![(x0, bar_y), (x1, bar_y)],
                 BLACK.stroke_width(2),
             ))
             .map_err(err)?;
             for x in [x0, x1] {
-                root.draw(&PathElement::new(vec![(x, 19), (x, 29)], line))
-                    .map_err(err)?;
+                root.draw(&PathElement::new(
+                    vec![(x, bar_y - 5), (x, bar_y + 5)],
+                    line,
+                ))
+                .map_err(err)?;
             }
             root.draw(&Text::new(
                 format!(
-                    "CD = {cd:.2} (Nemenyi, α = {:.2}, {} data sets)",
-                    self.alpha, self.n_datasets
+                    "CD = {cd:.2} (Nemenyi, α = {:.2}, {} data sets){}",
+                    self.alpha,
+                    self.n_datasets,
+                    if x_of(1.0 + cd) > right {
+                        ": wider than the whole range of ranks"
+                    } else {
+                        ""
+                    }
                 ),
-                (x1 + 10, 24),
-                text_style(15, HPos::Left, VPos::Center),
+                (x0, bar_y - 10),
+                text(TEXT, HPos::Left, VPos::Bottom),
             ))
             .map_err(err)?;
         }
         // Best half hangs to the left, the rest to the right (lowest rank = best, on the left).
         let half = self.ranks.len().div_ceil(2);
-        let row = 26;
-        let base = axis_y + 30 + 14 * self.groups.len() as i32;
+        let row = 32;
+        let base = axis_y + 36 + 16 * self.groups.len() as i32;
         for (i, (name, rank)) in self.ranks.iter().enumerate() {
             let x = x_of(*rank);
             let on_left = i < half;
@@ -184,16 +190,12 @@ impl Painter for CdDiagram {
                 .map_err(err)?;
             let label = format!("{name} ({rank:.2})");
             let at = if on_left { end - 4 } else { end + 4 };
-            root.draw(&Text::new(
-                label,
-                (at, y),
-                text_style(15, anchor, VPos::Center),
-            ))
-            .map_err(err)?;
+            root.draw(&Text::new(label, (at, y), text(TEXT, anchor, VPos::Center)))
+                .map_err(err)?;
         }
         // Groups not significantly different: thick bars just under the axis.
         for (g, &(first, last)) in self.groups.iter().enumerate() {
-            let y = axis_y + 14 + 14 * g as i32;
+            let y = axis_y + 16 + 16 * g as i32;
             let (x0, x1) = (x_of(self.ranks[first].1) - 4, x_of(self.ranks[last].1) + 4);
             root.draw(&PathElement::new(
                 vec![(x0, y), (x1, y)],
@@ -230,12 +232,7 @@ impl Strip {
         rows.sort_by(|a, b| b.3.total_cmp(&a.3));
         let n = view.values.values().map(|v| v.len()).max().unwrap_or(0);
         Strip {
-            title: format!(
-                "{}: {} of every seed ({n} seed{}), each sampler at its best k",
-                view.name,
-                view.metric,
-                if n == 1 { "" } else { "s" }
-            ),
+            title: format!("{}: one dot per seed ({n})", view.name,),
             metric: view.metric.clone(),
             rows,
         }
@@ -256,10 +253,10 @@ impl Painter for Strip {
         let n = self.rows.len();
         let labels: Vec<String> = self.rows.iter().map(|r| r.0.clone()).collect();
         let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, ("sans-serif", 19))
+            .caption(&self.title, ("sans-serif", TITLE))
             .margin(12)
             .x_label_area_size(44)
-            .y_label_area_size(260)
+            .y_label_area_size(270)
             .build_cartesian_2d(lo - pad..hi + pad, -0.5..n as f64 - 0.5)
             .map_err(err)?;
         let y_fmt = |y: &f64| {
@@ -277,10 +274,11 @@ impl Painter for Strip {
             .configure_mesh()
             .y_labels(n * 2 + 1)
             .y_label_formatter(&y_fmt)
+            .x_labels(5)
             .x_label_formatter(&|v: &f64| format!("{v:.3}"))
             .x_desc(self.metric.as_str())
-            .label_style(("sans-serif", 15))
-            .axis_desc_style(("sans-serif", 16))
+            .label_style(("sans-serif", TEXT))
+            .axis_desc_style(("sans-serif", TEXT))
             .light_line_style(RGBColor(240, 240, 240))
             .draw()
             .map_err(err)?;
@@ -405,7 +403,7 @@ where
                 };
                 EmptyElement::at((p.3, p.4))
                     + marker_at::<DB>(look, (0, 0))
-                    + Text::new(label, (6, -14), ("sans-serif", 12))
+                    + Text::new(label, (6, -14), ("sans-serif", TEXT))
             }))
             .map_err(err)?;
     }
@@ -418,7 +416,7 @@ impl Painter for Scatter {
         DB::ErrorType: 'static,
     {
         let (width, _) = root.dim_in_pixel();
-        let (plot, key) = root.split_horizontally(width - 230);
+        let (plot, key) = root.split_horizontally(width - 250);
         let fold = |f: fn(&(String, u32, Look, f64, f64)) -> f64| {
             self.points
                 .iter()
@@ -432,7 +430,7 @@ impl Painter for Scatter {
         let ypad = ((y1 - y0) * 0.08).max(1e-4);
         let mut builder = ChartBuilder::on(&plot);
         builder
-            .caption(&self.title, ("sans-serif", 19))
+            .caption(&self.title, ("sans-serif", TITLE))
             .margin(12)
             .x_label_area_size(48)
             .y_label_area_size(80);
@@ -452,8 +450,8 @@ impl Painter for Scatter {
                     }
                 })
                 .y_label_formatter(&|v: &f64| format!("{v:.3}"))
-                .label_style(("sans-serif", 15))
-                .axis_desc_style(("sans-serif", 16))
+                .label_style(("sans-serif", TEXT))
+                .axis_desc_style(("sans-serif", TEXT))
                 .light_line_style(RGBColor(240, 240, 240))
                 .draw()
                 .map_err(err)?;
@@ -484,24 +482,65 @@ impl Painter for Scatter {
                 .y_desc(self.y_label.as_str())
                 .x_label_formatter(&|v: &f64| format!("{v:.2}"))
                 .y_label_formatter(&|v: &f64| format!("{v:.4}"))
-                .label_style(("sans-serif", 15))
-                .axis_desc_style(("sans-serif", 16))
+                .label_style(("sans-serif", TEXT))
+                .axis_desc_style(("sans-serif", TEXT))
                 .light_line_style(RGBColor(240, 240, 240))
                 .draw()
                 .map_err(err)?;
             draw_trajectories(&mut chart, &self.points)?;
         }
         for (i, (label, look)) in self.legend.iter().enumerate() {
-            let (x, y) = (14, 50 + 22 * i as i32);
+            let (x, y) = (14, 56 + 27 * i as i32);
             key.draw(&(EmptyElement::at((x, y)) + marker_at::<DB>(*look, (0, 0))))
                 .map_err(err)?;
             key.draw(&Text::new(
                 label.as_str(),
-                (x + 14, y),
-                text_style(15, HPos::Left, VPos::Center),
+                (x + 16, y),
+                text(TEXT, HPos::Left, VPos::Center),
             ))
             .map_err(err)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demsars_example_draws_as_a_cd_diagram_with_two_bars() {
+        // Demšar 2006, §3.2.2 at α = 0.10: C4.5+m+cf, C4.5+m and C4.5+cf joined; C4.5+cf and C4.5 joined.
+        let ranks: Vec<(String, f64)> = [
+            ("C4.5+m+cf", 1.964),
+            ("C4.5+m", 2.000),
+            ("C4.5+cf", 2.893),
+            ("C4.5", 3.143),
+        ]
+        .map(|(n, r)| (n.to_string(), r))
+        .to_vec();
+        let sorted: Vec<f64> = ranks.iter().map(|r| r.1).collect();
+        let cd = crate::stats::nemenyi_cd(4, 14, 0.10);
+        let diagram = CdDiagram {
+            groups: crate::stats::cd_groups(&sorted, cd.unwrap()),
+            ranks,
+            cd,
+            alpha: 0.10,
+            n_datasets: 14,
+        };
+        assert_eq!(diagram.groups, vec![(0, 2), (2, 3)]);
+        let dir = std::env::var_os("NSBENCH_KEEP_FIGURES")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("nsbench-cd-{}", std::process::id()))
+            });
+        let files = plots::save_with(&dir, "demsar-cd", (PAGE_WIDTH, 330), &diagram).unwrap();
+        for f in files {
+            assert!(
+                std::fs::metadata(&f).unwrap().len() > 1000,
+                "{}",
+                f.display()
+            );
+        }
     }
 }

@@ -8,6 +8,7 @@
 use anyhow::{anyhow, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -239,10 +240,11 @@ pub fn render_all(
             .filter(|m| !headline_only || *m == headline || m == "epoch_seconds")
             .collect();
         for metric in &metrics {
-            let panels = ratio_panels(summary, &looks, &domain, metric);
+            let (title, panels) = ratio_panels(summary, &looks, &domain, metric);
             files.extend(save(
                 dir,
                 &format!("{domain}-{}-vs-ratio", slug(metric)),
+                &title,
                 &panels,
             )?);
         }
@@ -257,6 +259,15 @@ pub fn render_all(
                     metric,
                     by_seconds,
                 ) {
+                    let title = format!(
+                        "{domain}, k = {}: {metric} against {}",
+                        ratio_label(ratio),
+                        if by_seconds {
+                            "training time"
+                        } else {
+                            "the epoch"
+                        }
+                    );
                     files.extend(save(
                         dir,
                         &format!(
@@ -265,6 +276,7 @@ pub fn render_all(
                             if by_seconds { "seconds" } else { "epochs" },
                             ratio_label(ratio)
                         ),
+                        &title,
                         &panels,
                     )?);
                 }
@@ -302,7 +314,6 @@ fn reference_of(series: &[Series], kinds: &Kinds) -> Option<String> {
 fn facet(
     series: Vec<Series>,
     kinds: &Kinds,
-    title: &dyn Fn(&str) -> String,
     x_label: &str,
     y_label: &str,
     log2_x: bool,
@@ -314,7 +325,7 @@ fn facet(
         .iter()
         .find(|s| Some(s.sampler.as_str()) == reference)
         .map(|s| Series {
-            label: format!("{} (reference)", s.label),
+            label: format!("{} (ref.)", s.label),
             // Black is the reference's colour, whatever loss names its series.
             look: Look {
                 dashed: true,
@@ -345,7 +356,7 @@ fn facet(
                 members.insert(0, r.clone());
             }
             Panel {
-                title: title(family),
+                title: family.to_string(),
                 x_label: x_label.into(),
                 y_label: y_label.into(),
                 log2_x,
@@ -361,7 +372,7 @@ fn ratio_panels(
     looks: &HashMap<String, Look>,
     domain: &str,
     metric: &str,
-) -> Vec<Panel> {
+) -> (String, Vec<Panel>) {
     let mut n_seeds = 0;
     // A ratio-free sampler (ratio `all`) is a level across the ratios the others were run at.
     let log_ratios: Vec<f64> = summary
@@ -414,13 +425,15 @@ fn ratio_panels(
     } else {
         "one seed".into()
     };
-    facet(
-        series,
-        &summary.kinds,
-        &|family| format!("{domain}: {family} ({band})"),
-        "negatives per positive (k, log scale)",
-        metric,
-        true,
+    (
+        format!("{domain}: {metric} against k ({band})"),
+        facet(
+            series,
+            &summary.kinds,
+            "negatives per positive (k, log scale)",
+            metric,
+            true,
+        ),
     )
 }
 
@@ -506,7 +519,6 @@ fn convergence_panels(
             let panels = facet(
                 series,
                 kinds,
-                &|family| format!("{domain}, k = {}: {family}", ratio_label(ratio)),
                 if by_seconds {
                     "training seconds (evaluation excluded)"
                 } else {
@@ -521,27 +533,63 @@ fn convergence_panels(
         .collect()
 }
 
-/// Panel size for a paper figure: four panels across a two-column page at 300 dpi.
-pub(super) const PANEL: (u32, u32) = (560, 520);
-/// Panels per row.
-const COLUMNS: usize = 4;
+/// Print scale. Figures are drawn for 200 dpi (`DPI` in the tests): a page-wide figure (`figure*` of a two-column paper) is
+/// 7 in = `PAGE_WIDTH` px, a column figure 3.3 in = `COLUMN_WIDTH` px, and no text is smaller than
+/// `TEXT` px = 7.2 pt at that scale. The SVGs scale with the page.
+pub(super) const PAGE_WIDTH: u32 = 1400;
+pub(super) const COLUMN_WIDTH: u32 = 660;
+/// Tick labels, legends, axis descriptions, annotations.
+pub(super) const TEXT: u32 = 20;
+/// Panel titles.
+pub(super) const SUBTITLE: u32 = 22;
+/// Figure titles.
+pub(super) const TITLE: u32 = 24;
 
-/// Draws `panels` in a grid (up to four across, a shared y range) into `<name>.svg` and `<name>.png`,
-/// each panel with its own legend.
-pub(super) fn save(dir: &Path, name: &str, panels: &[Panel]) -> Result<Vec<PathBuf>> {
+/// Panels per row of a page-wide figure, and the plotting part of a panel (its legend comes below).
+const COLUMNS: usize = 3;
+const PLOT: (u32, u32) = (PAGE_WIDTH / COLUMNS as u32, 400);
+/// The figure title's band.
+const TITLE_BAND: u32 = 44;
+
+/// Draws `panels` in a grid (up to three across, a shared y range) under `title` into `<name>.svg` and
+/// `<name>.png`, each panel with its own legend.
+pub(super) fn save(dir: &Path, name: &str, title: &str, panels: &[Panel]) -> Result<Vec<PathBuf>> {
     let columns = panels.len().clamp(1, COLUMNS);
     let rows = panels.len().div_ceil(columns).max(1);
-    let size = (PANEL.0 * columns as u32, PANEL.1 * rows as u32);
+    let legend = legend_layout(panels);
+    let panel_height = PLOT.1 + legend.0 as u32 * LEGEND_ROW + 8;
+    let size = (
+        PLOT.0 * columns as u32,
+        TITLE_BAND + panel_height * rows as u32,
+    );
     save_with(
         dir,
         name,
         size,
         &Grid {
+            title,
             panels,
             columns,
             rows,
+            legend,
         },
     )
+}
+
+/// (rows, columns) of the legend under every panel of a figure: one layout for all, so their plotting
+/// areas line up; two columns unless a label is too long for half a panel.
+fn legend_layout(panels: &[Panel]) -> (usize, usize) {
+    let long = panels
+        .iter()
+        .flat_map(|p| &p.series)
+        .any(|s| s.label.chars().count() > 16);
+    let columns = if long { 1 } else { 2 };
+    let rows = panels
+        .iter()
+        .map(|p| p.series.len().div_ceil(columns))
+        .max()
+        .unwrap_or(0);
+    (rows, columns)
 }
 
 /// Something that draws itself on a drawing area of any backend.
@@ -585,9 +633,11 @@ pub(super) fn save_with(
 }
 
 struct Grid<'a> {
+    title: &'a str,
     panels: &'a [Panel],
     columns: usize,
     rows: usize,
+    legend: (usize, usize),
 }
 
 impl Painter for Grid<'_> {
@@ -595,6 +645,14 @@ impl Painter for Grid<'_> {
     where
         DB::ErrorType: 'static,
     {
+        let (title, body) = root.split_vertically(TITLE_BAND);
+        title
+            .draw(&Text::new(
+                self.title,
+                (12, TITLE_BAND as i32 / 2),
+                text(TITLE, HPos::Left, VPos::Center),
+            ))
+            .map_err(err)?;
         // Panels share the y range, so they compare at a glance.
         let y = self
             .panels
@@ -603,26 +661,20 @@ impl Painter for Grid<'_> {
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), b| {
                 (lo.min(b.2), hi.max(b.3))
             });
-        // One legend layout for all panels, so their plotting areas line up: two columns unless a label
-        // is too long for half a panel.
-        let long = self
-            .panels
-            .iter()
-            .flat_map(|p| &p.series)
-            .any(|s| s.label.chars().count() > 22);
-        let legend_columns = if long { 1 } else { 2 };
-        let legend_rows = self
-            .panels
-            .iter()
-            .map(|p| p.series.len().div_ceil(legend_columns))
-            .max()
-            .unwrap_or(0);
-        let areas = root.split_evenly((self.rows, self.columns));
+        let areas = body.split_evenly((self.rows, self.columns));
         for (area, panel) in areas.iter().zip(self.panels) {
-            draw_panel(area, panel, y, (legend_rows, legend_columns))?;
+            draw_panel(area, panel, y, self.legend)?;
         }
         Ok(())
     }
+}
+
+/// Black text of `size` px anchored at (`h`, `v`).
+pub(super) fn text(size: u32, h: HPos, v: VPos) -> TextStyle<'static> {
+    ("sans-serif", size)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(h, v))
 }
 
 pub(super) fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
@@ -672,7 +724,7 @@ pub(super) fn marker_at<DB: DrawingBackend>(
 }
 
 /// Height of one legend row under a panel.
-const LEGEND_ROW: u32 = 22;
+const LEGEND_ROW: u32 = 26;
 
 fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
@@ -689,7 +741,7 @@ where
     let (area, key) = area.split_vertically(height - (legend_rows as u32 * LEGEND_ROW + 6));
     let (key_width, _) = key.dim_in_pixel();
     for (i, s) in panel.series.iter().enumerate() {
-        let x = 76 + (i % legend_columns) as i32 * ((key_width as i32 - 80) / 2);
+        let x = 20 + (i % legend_columns) as i32 * ((key_width as i32 - 20) / 2);
         let y = 4 + (i / legend_columns) as i32 * LEGEND_ROW as i32 + LEGEND_ROW as i32 / 2;
         let style = s.look.color.stroke_width(2);
         if s.look.dashed() {
@@ -706,20 +758,15 @@ where
         key.draw(&Text::new(
             s.label.as_str(),
             (x + 30, y),
-            ("sans-serif", 15).into_font().color(&BLACK).pos(
-                plotters::style::text_anchor::Pos::new(
-                    plotters::style::text_anchor::HPos::Left,
-                    plotters::style::text_anchor::VPos::Center,
-                ),
-            ),
+            text(TEXT, HPos::Left, VPos::Center),
         ))
         .map_err(err)?;
     }
     let mut chart = ChartBuilder::on(&area)
-        .caption(&panel.title, ("sans-serif", 19))
+        .caption(&panel.title, ("sans-serif", SUBTITLE))
         .margin(10)
-        .x_label_area_size(46)
-        .y_label_area_size(66)
+        .x_label_area_size(52)
+        .y_label_area_size(78)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(err)?;
     let log2 = panel.log2_x;
@@ -749,8 +796,8 @@ where
         .y_labels(6)
         .x_label_formatter(&x_fmt)
         .y_label_formatter(&y_fmt)
-        .label_style(("sans-serif", 16))
-        .axis_desc_style(("sans-serif", 17))
+        .label_style(("sans-serif", TEXT))
+        .axis_desc_style(("sans-serif", TEXT))
         .light_line_style(RGBColor(238, 238, 238))
         .bold_line_style(RGBColor(215, 215, 215))
         .draw()
@@ -840,6 +887,21 @@ mod tests {
             pairs.sort();
             assert_eq!(distinct.len(), names.len(), "{pairs:?}");
         }
+    }
+
+    #[test]
+    fn text_is_legible_at_print_size() {
+        // At 200 dpi, 7 pt is 19.4 px; the widths are 7 and 3.3 inches.
+        const DPI: f64 = 200.0;
+        let points = |px: u32| px as f64 * 72.0 / DPI;
+        assert!(
+            points(TEXT) >= 7.0
+                && points(SUBTITLE) > points(TEXT)
+                && points(TITLE) > points(SUBTITLE)
+        );
+        assert!((PAGE_WIDTH as f64 / DPI - 7.0).abs() < 0.01);
+        assert!((COLUMN_WIDTH as f64 / DPI - 3.3).abs() < 0.01);
+        assert!(PLOT.0 * COLUMNS as u32 <= PAGE_WIDTH);
     }
 
     #[test]
