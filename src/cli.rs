@@ -102,6 +102,55 @@ pub enum Command {
         /// machine's memory]. Cells estimated above it are refused before anything trains.
         #[arg(long, value_parser = resources::parse_bytes)]
         max_memory: Option<u64>,
+        /// Train only shard I of N (0-based), e.g. 0/4 [default: from SLURM_ARRAY_TASK_ID /
+        /// SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX / NSBENCH_SHARDS, when set]. Shards share
+        /// the results directory; the last to finish merges.
+        #[arg(long, value_parser = crate::shard::Shard::parse)]
+        shard: Option<crate::shard::Shard>,
+        /// Do not take the shard from the environment (run the whole grid inside a Slurm job).
+        #[arg(long)]
+        no_shard: bool,
+    },
+    /// Merge a results directory's cells (as a sharded run leaves them) into results.parquet, the
+    /// summary and the figures; exit 1 when cells failed or are missing.
+    Merge {
+        /// A results directory written by `nsbench run` (its suite.resolved.toml names the grid).
+        dir: PathBuf,
+        #[arg(long)]
+        no_plots: bool,
+    },
+    /// Write (and with --submit, submit) a Slurm job array that runs a suite in shards, and a merge job
+    /// that runs after all of them succeed.
+    Slurm {
+        /// The suite file (TOML).
+        suite: PathBuf,
+        /// Results directory, shared by every shard [default: results/<suite name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Array tasks (shards).
+        #[arg(long, default_value_t = 4)]
+        shards: usize,
+        /// CPUs per task: the cells a shard trains at once (one libtorch thread each).
+        #[arg(long, default_value_t = 1)]
+        cpus_per_task: usize,
+        /// Wall-clock limit per task (sbatch --time), e.g. 04:00:00.
+        #[arg(long)]
+        time: Option<String>,
+        /// Memory per task (sbatch --mem), e.g. 8G.
+        #[arg(long)]
+        mem: Option<String>,
+        /// Partition (sbatch --partition).
+        #[arg(long)]
+        partition: Option<String>,
+        /// Account to charge (sbatch --account).
+        #[arg(long)]
+        account: Option<String>,
+        /// At most this many tasks at once (the array's %M throttle).
+        #[arg(long)]
+        max_running: Option<usize>,
+        /// Submit with sbatch and print the job ids.
+        #[arg(long)]
+        submit: bool,
     },
     /// Print a suite's grid in run order, or `nsbench list samplers` for every sampler.
     List {
@@ -303,12 +352,38 @@ pub fn run() -> Result<()> {
             no_plots,
             prune,
             max_memory,
+            shard,
+            no_shard,
         } => {
             let suite = suite::load(&suite)?;
             let mut opts = runner::RunOptions::resolve(&suite, out, threads, jobs, device);
-            opts.max_memory = max_memory;
+            // Inside a Slurm job the task's memory, not the node's, is what cells may plan to use.
+            opts.max_memory = max_memory.or_else(slurm_memory);
+            opts.shard = match (shard, no_shard) {
+                (Some(s), _) => Some(s),
+                (None, true) => None,
+                (None, false) => crate::shard::Shard::from_env(&|k| std::env::var(k).ok())
+                    .transpose()
+                    .map_err(|message| crate::error::SuiteError::Invalid {
+                        path: suite.path.clone(),
+                        key: "--shard".into(),
+                        message,
+                    })?,
+            };
             if dry_run {
                 return print_grid(&suite, &opts.out, &opts.device, Some(&opts));
+            }
+            if let Some(shard) = opts.shard {
+                if prune {
+                    return Err(crate::error::SuiteError::Invalid {
+                        path: suite.path.clone(),
+                        key: "--prune".into(),
+                        message: "not with --shard: prune once before the array, with a plain run"
+                            .into(),
+                    }
+                    .into());
+                }
+                return run_shard(&suite, &opts, shard, no_plots);
             }
             let lock = store::open_for_writing(&opts.out, "running")?;
             if prune {
@@ -362,6 +437,84 @@ pub fn run() -> Result<()> {
                     summary.cells,
                     opts.out.join(store::FAILURES_FILE).display(),
                     list.join("\n")
+                );
+            }
+            Ok(())
+        }
+        Command::Merge { dir, no_plots } => {
+            let resolved = dir.join("suite.resolved.toml");
+            if !resolved.is_file() {
+                return Err(crate::error::StoreError::Invalid {
+                    path: dir,
+                    message:
+                        "no suite.resolved.toml here: not a results directory of `nsbench run`"
+                            .into(),
+                }
+                .into());
+            }
+            let suite = suite::load(&resolved)?;
+            let mut opts = runner::RunOptions::resolve(&suite, Some(dir.clone()), None, None, None);
+            opts.progress = false;
+            let lock = store::open_for_writing(&dir, "merging")?;
+            let outcome = merge_and_plot(&suite, &opts, no_plots)?;
+            drop(lock);
+            outcome.conclude()
+        }
+        Command::Slurm {
+            suite,
+            out,
+            shards,
+            cpus_per_task,
+            time,
+            mem,
+            partition,
+            account,
+            max_running,
+            submit,
+        } => {
+            let path = suite.clone();
+            let suite = suite::load(&suite)?;
+            if shards == 0 || cpus_per_task == 0 {
+                return Err(crate::error::SuiteError::Invalid {
+                    path,
+                    key: if shards == 0 {
+                        "--shards"
+                    } else {
+                        "--cpus-per-task"
+                    }
+                    .into(),
+                    message: "must be at least 1".into(),
+                }
+                .into());
+            }
+            let out = out.unwrap_or_else(|| PathBuf::from("results").join(&suite.name));
+            let job = crate::slurm::ArrayJob {
+                suite_name: suite.name.clone(),
+                suite: std::path::absolute(&path)?,
+                out: std::path::absolute(&out)?,
+                nsbench: std::env::current_exe()?,
+                shards,
+                cpus_per_task,
+                time,
+                mem,
+                partition,
+                account,
+                max_running,
+            };
+            let (array, merge) = job.write()?;
+            println!("wrote {} and {}", array.display(), merge.display());
+            if submit {
+                let (array_id, merge_id) = job.submit(&array, &merge)?;
+                println!("submitted array job {array_id} ({shards} shards) and merge job {merge_id} (afterok)");
+                println!(
+                    "watch: squeue -j {array_id},{merge_id}    logs: {}",
+                    job.out.join("slurm").display()
+                );
+            } else {
+                println!(
+                    "submit: sbatch {}  then  sbatch --dependency=afterok:<array id> {}",
+                    array.display(),
+                    merge.display()
                 );
             }
             Ok(())
@@ -539,6 +692,123 @@ fn print_grid(
         );
     }
     Ok(())
+}
+
+/// The memory Slurm gave this job (`SLURM_MEM_PER_NODE`, or `SLURM_MEM_PER_CPU` × CPUs, in MiB).
+fn slurm_memory() -> Option<u64> {
+    let var = |k: &str| std::env::var(k).ok()?.trim().parse::<u64>().ok();
+    let mib = var("SLURM_MEM_PER_NODE").or_else(|| {
+        Some(var("SLURM_MEM_PER_CPU")? * var("SLURM_CPUS_PER_TASK").or(var("SLURM_CPUS_ON_NODE"))?)
+    })?;
+    Some(mib << 20)
+}
+
+/// One shard of a grid: its cells under claims, then, if it finished the grid, the merge.
+fn run_shard(
+    suite: &suite::Suite,
+    opts: &runner::RunOptions,
+    shard: crate::shard::Shard,
+    no_plots: bool,
+) -> Result<()> {
+    let lock = store::open_for_sharing(&opts.out, "running a shard")?;
+    eprintln!(
+        "suite {}: shard {shard} of {} cells, {} at a time with {} thread(s) each on {}, results in {}",
+        suite.name,
+        suite::expand(suite).len(),
+        opts.jobs,
+        opts.threads,
+        opts.device,
+        opts.out.display()
+    );
+    let summary = runner::run(suite, opts, &lock)?;
+    drop(lock);
+    eprintln!(
+        "shard {shard}: trained {} cells, skipped {} already finished, {} belong to other shards ({:.1}s)",
+        summary.trained, summary.skipped, summary.elsewhere, summary.seconds
+    );
+    for f in &summary.failures {
+        eprintln!("  {}: {}", f.run_id, report::describe_failure(f));
+    }
+    // The shard that finds the whole plan settled merges; one that cannot take the directory
+    // alone leaves it to the one that can (or to `nsbench merge`).
+    let planned = runner::planned_hashes(&runner::plan(suite, &opts.out, &opts.device)?);
+    let settled = store::settled(&opts.out, &planned);
+    if settled < planned.len() {
+        eprintln!(
+            "shard {shard}: {} of {} cells settled; the last shard (or `nsbench merge {}`) merges",
+            settled,
+            planned.len(),
+            opts.out.display()
+        );
+        return Ok(());
+    }
+    match store::open_for_writing(&opts.out, "merging") {
+        Ok(lock) => {
+            // Recorded failures do not fail a shard (its array task succeeds, so a dependent merge job
+            // runs); the merge reports them.
+            let outcome = merge_and_plot(suite, opts, no_plots)?;
+            drop(lock);
+            outcome.report();
+            Ok(())
+        }
+        Err(crate::error::StoreError::Busy { .. }) => {
+            eprintln!("shard {shard}: the grid is settled; another process is merging");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What a merge found.
+struct MergeOutcome {
+    cells: usize,
+    merge: store::MergeReport,
+    out: PathBuf,
+}
+
+impl MergeOutcome {
+    fn report(&self) {
+        eprintln!(
+            "merged {} of {} cells into {} ({} failed, {} missing)",
+            self.merge.merged,
+            self.cells,
+            self.out.join(store::RESULTS_FILE).display(),
+            self.merge.failed,
+            self.cells - self.merge.merged - self.merge.failed
+        );
+    }
+
+    /// Exit 1 when the grid is not complete.
+    fn conclude(&self) -> Result<()> {
+        self.report();
+        let missing = self.cells - self.merge.merged - self.merge.failed;
+        if self.merge.failed > 0 || missing > 0 {
+            anyhow::bail!(
+                "{} cells failed and {missing} are missing: `failures.parquet` says why; running the suite (or the \
+                 array) again retries them",
+                self.merge.failed
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Merges the plan's stored cells and redraws the summary and figures (the caller holds the lock).
+fn merge_and_plot(
+    suite: &suite::Suite,
+    opts: &runner::RunOptions,
+    no_plots: bool,
+) -> Result<MergeOutcome> {
+    let cells = runner::plan(suite, &opts.out, &opts.device)?;
+    let merge = store::merge(&opts.out, &runner::planned_hashes(&cells))?;
+    if !no_plots && merge.merged > 0 {
+        plot(&opts.out)?;
+    }
+    Ok(MergeOutcome {
+        cells: cells.len(),
+        merge,
+        out: opts.out.clone(),
+    })
 }
 
 fn plot(dir: &Path) -> Result<()> {

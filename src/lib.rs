@@ -16,6 +16,8 @@ pub mod report;
 pub mod resources;
 pub mod runner;
 pub mod sampler;
+pub mod shard;
+pub mod slurm;
 pub mod stats;
 pub mod store;
 pub mod suite;

@@ -33,6 +33,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// Memory a cell may plan to use (bytes); default: the machine's memory.
     pub max_memory: Option<u64>,
+    /// Train only this shard's cells, each under a claim, and leave merging to `merge_if_settled`.
+    pub shard: Option<crate::shard::Shard>,
 }
 
 impl RunOptions {
@@ -57,6 +59,7 @@ impl RunOptions {
             device: device.unwrap_or_else(|| suite.device.clone()),
             progress: std::io::stderr().is_terminal() && std::env::var_os("CI").is_none(),
             max_memory: None,
+            shard: None,
         }
     }
 }
@@ -138,6 +141,9 @@ pub struct RunSummary {
     pub cells: usize,
     pub trained: usize,
     pub skipped: usize,
+    /// Cells of another shard (sharded runs only).
+    pub elsewhere: usize,
+    /// What the merge did (sharded runs leave merging to `merge_if_settled`: default).
     pub merge: store::MergeReport,
     /// Cells that failed in this run.
     pub failures: Vec<FailureRecord>,
@@ -153,8 +159,28 @@ pub fn run(suite: &Suite, opts: &RunOptions, _lock: &DirLock) -> Result<RunSumma
     })?;
     let started = Instant::now();
     let cells = plan(suite, &opts.out, &opts.device)?;
-    let pending: Vec<&PlannedCell> = cells.iter().filter(|c| !c.finished()).collect();
-    let skipped = cells.len() - pending.len();
+    // A shard takes its own cells of the whole plan (stored or not), so reruns keep the assignment.
+    let mine: Vec<bool> = match opts.shard {
+        Some(shard) => {
+            let costs: Vec<(String, f64)> = cells
+                .iter()
+                .map(|c| (c.id.clone(), crate::shard::expected_cost(&c.spec)))
+                .collect();
+            crate::shard::assign(&costs, shard.count)
+                .into_iter()
+                .map(|s| s == shard.index)
+                .collect()
+        }
+        None => vec![true; cells.len()],
+    };
+    let elsewhere = mine.iter().filter(|m| !**m).count();
+    let pending: Vec<&PlannedCell> = cells
+        .iter()
+        .zip(&mine)
+        .filter(|(c, mine)| **mine && !c.finished())
+        .map(|(c, _)| c)
+        .collect();
+    let skipped = cells.len() - elsewhere - pending.len();
 
     // Refuse what cannot fit, then load every data set the pending cells need, so bad data and
     // impossible sizes fail before any training.
@@ -209,6 +235,33 @@ pub fn run(suite: &Suite, opts: &RunOptions, _lock: &DirLock) -> Result<RunSumma
     pool.broadcast(|ctx| {
         let line = ctx.index();
         while let Some(&cell) = pending.get(next.fetch_add(1, Ordering::SeqCst)) {
+            // A shard trains a cell only under its claim, and only if no one finished it meanwhile
+            // (two arrays over one directory, or a rerun while the first still runs).
+            let _claim = if opts.shard.is_some() {
+                match store::claim_cell(&opts.out, &cell.id) {
+                    Ok(Some(claim))
+                        if store::stored(&opts.out, &cell.id).finished.as_deref()
+                            != Some(cell.config_hash.as_str()) =>
+                    {
+                        Some(claim)
+                    }
+                    Ok(_) => {
+                        progress.println(format!("{}: trained by another process", cell.id));
+                        progress.inc();
+                        continue;
+                    }
+                    Err(e) => {
+                        progress.println(format!(
+                            "{}: cannot claim it ({e}); left for a rerun",
+                            cell.id
+                        ));
+                        progress.inc();
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
             let data = data_of(cell);
             let t = Instant::now();
             progress.start(line, &cell.id);
@@ -267,13 +320,18 @@ pub fn run(suite: &Suite, opts: &RunOptions, _lock: &DirLock) -> Result<RunSumma
     });
     progress.clear();
 
-    let merge = store::merge(&opts.out, &planned_hashes(&cells))?;
+    let merge = if opts.shard.is_some() {
+        store::MergeReport::default()
+    } else {
+        store::merge(&opts.out, &planned_hashes(&cells))?
+    };
     let mut failures = failures.into_inner().expect("no poisoned lock");
     failures.sort_by(|a, b| a.run_id.cmp(&b.run_id));
     Ok(RunSummary {
         cells: cells.len(),
         trained: pending.len(),
         skipped,
+        elsewhere,
         merge,
         failures,
         seconds: started.elapsed().as_secs_f64(),

@@ -1647,3 +1647,148 @@ fn the_latex_tables_compile_with_booktabs() {
         "a table overflows its column: {log}"
     );
 }
+
+/// Effectiveness values of a results directory by (run id, metric), asserting no cell appears twice.
+fn effectiveness_by_cell(dir: &Path) -> std::collections::BTreeMap<(String, String), f64> {
+    let mut out = std::collections::BTreeMap::new();
+    for r in nsbench::store::read_results(dir).unwrap() {
+        if r.category == "effectiveness" {
+            let key = (r.run_id.clone(), r.metric.clone());
+            assert!(out.insert(key, r.value).is_none(), "{} twice", r.run_id);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_suite_sharded_as_a_slurm_array_merges_to_the_unsharded_results() {
+    if which("sbatch").is_none() || std::env::var_os("SLURM_CONF").is_none() {
+        assert!(
+            std::env::var_os("NSBENCH_REQUIRE_SLURM").is_none(),
+            "NSBENCH_REQUIRE_SLURM is set but sbatch or SLURM_CONF is missing"
+        );
+        eprintln!(
+            "skipped: no Slurm here (scripts/slurm-local.sh start; eval \"$(scripts/slurm-local.sh env)\")"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let suite = write_suite(dir.path(), "slurm", 2, "");
+    let whole = dir.path().join("whole");
+    run_ok(&suite, &whole);
+    let sharded = dir.path().join("sharded");
+    let submitted = nsbench()
+        .args(["slurm"])
+        .arg(&suite)
+        .arg("--out")
+        .arg(&sharded)
+        .args(["--shards", "4", "--submit"])
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&submitted.get_output().stdout).to_string();
+    let ids: Vec<String> = stdout
+        .split_whitespace()
+        .filter(|w| w.chars().all(|c| c.is_ascii_digit()) && !w.is_empty())
+        .map(String::from)
+        .collect();
+    assert!(ids.len() >= 2, "{stdout}");
+    let jobs = format!("{},{}", ids[0], ids[ids.len() - 1]);
+    let started = std::time::Instant::now();
+    loop {
+        let queue = std::process::Command::new("squeue")
+            .args(["-h", "-j", &jobs])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&queue.stdout).trim().is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < 300,
+            "the array and its merge job did not finish in 5 minutes: {}",
+            String::from_utf8_lossy(&queue.stdout)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    // Four shard logs and one merge log; the merge job ran after them and merged everything.
+    let logs: Vec<String> = std::fs::read_dir(sharded.join("slurm"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        logs.iter().filter(|l| l.starts_with("shard-")).count(),
+        4,
+        "{logs:?}"
+    );
+    let merge_log = logs
+        .iter()
+        .find(|l| l.starts_with("merge-"))
+        .expect("a merge log");
+    let merge_text = std::fs::read_to_string(sharded.join("slurm").join(merge_log)).unwrap();
+    assert!(merge_text.contains("merged 8 of 8 cells"), "{merge_text}");
+    // Cell for cell the same numbers as one machine's run.
+    let (a, b) = (
+        effectiveness_by_cell(&whole),
+        effectiveness_by_cell(&sharded),
+    );
+    assert_eq!(a.len(), 8 * 9);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn shards_split_the_grid_and_the_last_one_merges_the_same_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = write_suite(dir.path(), "shards", 2, "");
+    let whole = dir.path().join("whole");
+    run_ok(&suite, &whole);
+    let sharded = dir.path().join("sharded");
+    let shard = |spec: &str| {
+        nsbench()
+            .arg("run")
+            .arg(&suite)
+            .arg("--out")
+            .arg(&sharded)
+            .args(["--no-plots", "--shard", spec])
+            .env_remove("SLURM_ARRAY_TASK_ID")
+            .assert()
+            .success()
+    };
+    let first = shard("0/2");
+    let stderr = String::from_utf8_lossy(&first.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("belong to other shards") && stderr.contains("cells settled"),
+        "{stderr}"
+    );
+    // Half the grid: merging now says what is missing and exits 1.
+    nsbench()
+        .arg("merge")
+        .arg(&sharded)
+        .arg("--no-plots")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("are missing"));
+    let last = shard("1/2");
+    let stderr = String::from_utf8_lossy(&last.get_output().stderr).to_string();
+    assert!(stderr.contains("merged 8 of 8 cells"), "{stderr}");
+    assert_eq!(
+        effectiveness_by_cell(&whole),
+        effectiveness_by_cell(&sharded)
+    );
+    // The environment names the shard inside a Slurm array task; a bad one is refused.
+    nsbench()
+        .arg("run")
+        .arg(&suite)
+        .arg("--out")
+        .arg(&sharded)
+        .env("SLURM_ARRAY_TASK_ID", "5")
+        .env("SLURM_ARRAY_TASK_COUNT", "2")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("shard 5 of 2"));
+    nsbench()
+        .arg("run")
+        .arg(&suite)
+        .args(["--shard", "2/2"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("0 ≤ I < N"));
+}

@@ -64,6 +64,73 @@ pub fn lock_dir(dir: &Path, purpose: &str) -> Result<DirLock, StoreError> {
     Ok(DirLock { _file: file, path })
 }
 
+/// Takes `dir`'s lock shared, as one of several shards writing there at once (each cell then by its own
+/// `claim_cell`): shards exclude a plain `run`, `plot` or `merge` and are excluded by them, not by each
+/// other.
+pub fn lock_dir_shared(dir: &Path, purpose: &str) -> Result<DirLock, StoreError> {
+    let path = dir.join(LOCK_FILE);
+    std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|source| StoreError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    match file.try_lock_shared() {
+        Ok(()) => Ok(DirLock { _file: file, path }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Busy {
+            path: dir.to_path_buf(),
+            message: format!(
+                "results directory {} is in use by a non-sharded nsbench process: wait for it to finish \
+                 (not {purpose} here)",
+                dir.display()
+            ),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Io { path, source }),
+    }
+}
+
+/// The claims of cells being trained by shards.
+pub const CLAIMS_DIR: &str = "claims";
+
+/// A shard's hold on one cell while it trains it (released when dropped or when the process dies).
+#[derive(Debug)]
+pub struct CellClaim {
+    _file: File,
+}
+
+/// Claims cell `id` in `dir` for this process, or `None` when another process holds it.
+pub fn claim_cell(dir: &Path, id: &str) -> Result<Option<CellClaim>, StoreError> {
+    let claims = dir.join(CLAIMS_DIR);
+    std::fs::create_dir_all(&claims).map_err(|source| StoreError::Io {
+        path: claims.clone(),
+        source,
+    })?;
+    let path = claims.join(format!("{id}.lock"));
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|source| StoreError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(CellClaim { _file: file })),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Io { path, source }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +146,32 @@ mod tests {
         );
         drop(held);
         lock_dir(dir.path(), "running").unwrap();
+    }
+
+    #[test]
+    fn shards_share_the_directory_but_never_a_cell() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = lock_dir_shared(dir.path(), "running a shard").unwrap();
+        let b = lock_dir_shared(dir.path(), "running a shard").unwrap();
+        assert!(
+            lock_dir(dir.path(), "merging").is_err(),
+            "shards exclude a plain writer"
+        );
+        let claim = claim_cell(dir.path(), "rec-x-uniform-r1-s0").unwrap();
+        assert!(claim.is_some());
+        assert!(claim_cell(dir.path(), "rec-x-uniform-r1-s0")
+            .unwrap()
+            .is_none());
+        assert!(claim_cell(dir.path(), "rec-x-uniform-r1-s1")
+            .unwrap()
+            .is_some());
+        drop(claim);
+        assert!(claim_cell(dir.path(), "rec-x-uniform-r1-s0")
+            .unwrap()
+            .is_some());
+        drop((a, b));
+        let plain = lock_dir(dir.path(), "merging").unwrap();
+        assert!(lock_dir_shared(dir.path(), "running a shard").is_err());
+        drop(plain);
     }
 }

@@ -25,7 +25,7 @@ mod columns;
 mod lock;
 
 pub use columns::{CellInfo, CurveRow, Failure, FailureRecord, GroupStats, MetricRow, ResultRow};
-pub use lock::{lock_dir, DirLock, LOCK_FILE};
+pub use lock::{claim_cell, lock_dir, lock_dir_shared, CellClaim, DirLock, CLAIMS_DIR, LOCK_FILE};
 
 use polars::prelude::*;
 use std::collections::HashMap;
@@ -163,6 +163,39 @@ pub fn open_for_writing(dir: &Path, purpose: &str) -> Result<DirLock, StoreError
         dir.join("plots"),
     ]);
     Ok(lock)
+}
+
+/// Takes the results directory shared, as one shard of several (see `lock::lock_dir_shared`). Temporary
+/// files are left alone: another shard may be writing them.
+pub fn open_for_sharing(dir: &Path, purpose: &str) -> Result<DirLock, StoreError> {
+    lock::lock_dir_shared(dir, purpose)
+}
+
+/// What is stored for one cell id (see `scan`).
+pub fn stored(dir: &Path, id: &str) -> Stored {
+    let hash = |path: PathBuf| {
+        read_parquet(&path)
+            .ok()
+            .and_then(|df| columns::first_string(&df, "config_hash"))
+    };
+    Stored {
+        finished: hash(run_path(dir, id)).filter(|_| curve_path(dir, id).is_file()),
+        failed: hash(failure_path(dir, id)),
+    }
+}
+
+/// How many cells of the plan are stored as finished or failed with the plan's hash.
+pub fn settled(dir: &Path, planned: &[(String, String)]) -> usize {
+    let stored = scan(dir);
+    planned
+        .iter()
+        .filter(|(id, hash)| {
+            stored.get(id).is_some_and(|s| {
+                s.finished.as_deref() == Some(hash.as_str())
+                    || s.failed.as_deref() == Some(hash.as_str())
+            })
+        })
+        .count()
 }
 
 /// What `merge` did.
