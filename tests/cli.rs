@@ -1792,3 +1792,96 @@ fn shards_split_the_grid_and_the_last_one_merges_the_same_results() {
         .code(2)
         .stderr(predicate::str::contains("0 ≤ I < N"));
 }
+
+/// Ids of the cells stored as finished in `dir`, each file read back whole.
+fn finished_cells(dir: &Path) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for e in std::fs::read_dir(dir.join("runs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if nsbench::store::atomic::is_temp_name(&name) {
+            continue;
+        }
+        nsbench::store::read_parquet(&e.path())
+            .unwrap_or_else(|err| panic!("{name} is damaged: {err}"));
+        out.insert(name.trim_end_matches(".parquet").to_string());
+    }
+    out
+}
+
+#[test]
+fn sigkill_of_shards_at_random_moments_loses_only_cells_in_flight() {
+    use rand::{Rng, SeedableRng};
+    let dir = tempfile::tempdir().unwrap();
+    let suite = write_suite(dir.path(), "shardkills", 20, "");
+    let reference = dir.path().join("reference");
+    let started = std::time::Instant::now();
+    run_ok(&suite, &reference);
+    let typical = started.elapsed().as_secs_f64();
+    let out = dir.path().join("out");
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(11);
+    let shard_args = ["--no-plots", "--jobs", "1", "--shard"];
+    let (mut kills, mut rounds) = (0, 0);
+    // Two shards at once; at a random moment one of them (at random) is SIGKILLed. 20 kills that hit a
+    // live process.
+    while kills < 20 {
+        rounds += 1;
+        assert!(rounds < 200, "only {kills} kills hit a running shard");
+        let before = finished_cells(&out);
+        let mut shards: Vec<std::process::Child> = ["0/2", "1/2"]
+            .iter()
+            .map(|s| {
+                let mut args = shard_args.to_vec();
+                args.push(s);
+                spawn_run(&suite, &out, &args)
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_secs_f64(
+            rng.random_range(0.05..1.0) * typical,
+        ));
+        let victim = rng.random_range(0..2);
+        if shards[victim].try_wait().unwrap().is_none() {
+            shards[victim].kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        for s in &mut shards {
+            s.wait().unwrap();
+        }
+        // Nothing finished before is lost or damaged, whatever was in flight.
+        let after = finished_cells(&out);
+        assert!(
+            before.is_subset(&after),
+            "lost: {:?}",
+            before.difference(&after)
+        );
+        if after.len() == 8 {
+            // The grid finished between kills: start over so every kill meets live work.
+            std::fs::remove_dir_all(&out).unwrap();
+        }
+    }
+    for s in ["0/2", "1/2"] {
+        let mut args = shard_args.to_vec();
+        args.push(s);
+        nsbench()
+            .arg("run")
+            .arg(&suite)
+            .arg("--out")
+            .arg(&out)
+            .args(&args)
+            .assert()
+            .success();
+    }
+    assert_eq!(
+        effectiveness_by_cell(&out),
+        effectiveness_by_cell(&reference)
+    );
+    assert!(failures(&out).is_empty());
+    assert_eq!(
+        temp_files(&out),
+        Vec::<PathBuf>::new(),
+        "the merge cleans up"
+    );
+}
