@@ -1662,14 +1662,7 @@ fn effectiveness_by_cell(dir: &Path) -> std::collections::BTreeMap<(String, Stri
 
 #[test]
 fn a_suite_sharded_as_a_slurm_array_merges_to_the_unsharded_results() {
-    if which("sbatch").is_none() || std::env::var_os("SLURM_CONF").is_none() {
-        assert!(
-            std::env::var_os("NSBENCH_REQUIRE_SLURM").is_none(),
-            "NSBENCH_REQUIRE_SLURM is set but sbatch or SLURM_CONF is missing"
-        );
-        eprintln!(
-            "skipped: no Slurm here (scripts/slurm-local.sh start; eval \"$(scripts/slurm-local.sh env)\")"
-        );
+    if !slurm_here() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -1677,38 +1670,7 @@ fn a_suite_sharded_as_a_slurm_array_merges_to_the_unsharded_results() {
     let whole = dir.path().join("whole");
     run_ok(&suite, &whole);
     let sharded = dir.path().join("sharded");
-    let submitted = nsbench()
-        .args(["slurm"])
-        .arg(&suite)
-        .arg("--out")
-        .arg(&sharded)
-        .args(["--shards", "4", "--submit"])
-        .assert()
-        .success();
-    let stdout = String::from_utf8_lossy(&submitted.get_output().stdout).to_string();
-    let ids: Vec<String> = stdout
-        .split_whitespace()
-        .filter(|w| w.chars().all(|c| c.is_ascii_digit()) && !w.is_empty())
-        .map(String::from)
-        .collect();
-    assert!(ids.len() >= 2, "{stdout}");
-    let jobs = format!("{},{}", ids[0], ids[ids.len() - 1]);
-    let started = std::time::Instant::now();
-    loop {
-        let queue = std::process::Command::new("squeue")
-            .args(["-h", "-j", &jobs])
-            .output()
-            .unwrap();
-        if String::from_utf8_lossy(&queue.stdout).trim().is_empty() {
-            break;
-        }
-        assert!(
-            started.elapsed().as_secs() < 300,
-            "the array and its merge job did not finish in 5 minutes: {}",
-            String::from_utf8_lossy(&queue.stdout)
-        );
-        std::thread::sleep(std::time::Duration::from_millis(300));
-    }
+    slurm_array(&suite, &sharded, 4, &|_| {});
     // Four shard logs and one merge log; the merge job ran after them and merged everything.
     let logs: Vec<String> = std::fs::read_dir(sharded.join("slurm"))
         .unwrap()
@@ -1884,4 +1846,96 @@ fn sigkill_of_shards_at_random_moments_loses_only_cells_in_flight() {
         Vec::<PathBuf>::new(),
         "the merge cleans up"
     );
+}
+
+/// Submits `suite` as a Slurm array of `shards` plus its merge job into `out` and waits for both.
+fn slurm_array(suite: &Path, out: &Path, shards: usize, on_submit: &dyn Fn(&str)) {
+    let submitted = nsbench()
+        .args(["slurm"])
+        .arg(suite)
+        .arg("--out")
+        .arg(out)
+        .args(["--shards", &shards.to_string(), "--submit"])
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&submitted.get_output().stdout).to_string();
+    let ids: Vec<&str> = stdout
+        .split_whitespace()
+        .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_digit()))
+        .collect();
+    assert!(ids.len() >= 2, "{stdout}");
+    on_submit(ids[0]);
+    let jobs = format!("{},{}", ids[0], ids[ids.len() - 1]);
+    let started = std::time::Instant::now();
+    loop {
+        let queue = std::process::Command::new("squeue")
+            .args(["-h", "-j", &jobs])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&queue.stdout).trim().is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < 300,
+            "the array and its merge job did not finish in 5 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+}
+
+fn slurm_here() -> bool {
+    if which("sbatch").is_some() && std::env::var_os("SLURM_CONF").is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("NSBENCH_REQUIRE_SLURM").is_none(),
+        "NSBENCH_REQUIRE_SLURM is set but sbatch or SLURM_CONF is missing"
+    );
+    eprintln!("skipped: no Slurm here (scripts/slurm-local.sh start; eval \"$(scripts/slurm-local.sh env)\")");
+    false
+}
+
+#[test]
+fn a_shard_cancelled_by_slurm_mid_cell_is_finished_by_submitting_the_array_again() {
+    if !slurm_here() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("cancel.toml");
+    std::fs::write(
+        &suite,
+        "[suite]\nname = \"cancel\"\nseeds = [0, 1]\nratios = [1, 4]\n[train]\nepochs = 40\nbatch_size = 256\n\
+         lr = 0.01\neval_every = 10\n[[domain]]\nkind = \"rec\"\n\
+         data = { format = \"synthetic\", users = 400, items = 500, interactions_per_user = 20 }\n\
+         model = { kind = \"mf\", dim = 16 }\n[[sampler]]\nkind = \"uniform\"\n[[sampler]]\nkind = \"dns\"\n",
+    )
+    .unwrap();
+    let whole = dir.path().join("whole");
+    run_ok(&suite, &whole);
+    let out = dir.path().join("out");
+    // Cancel shard 0 as soon as it is training.
+    slurm_array(&suite, &out, 4, &|array| {
+        let log = out.join("slurm").join(format!("shard-{array}_0.out"));
+        let started = std::time::Instant::now();
+        while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("shard 0/4")) {
+            assert!(started.elapsed().as_secs() < 120, "shard 0 never started");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let cancel = std::process::Command::new("scancel")
+            .arg(format!("{array}_0"))
+            .status()
+            .unwrap();
+        assert!(cancel.success());
+    });
+    let partial = finished_cells(&out);
+    assert!(
+        partial.len() < 8,
+        "the cancelled shard left cells: {partial:?}"
+    );
+    // The merge job never ran (its afterok cannot be met): no merged results yet.
+    assert!(!out.join("results.parquet").is_file());
+    slurm_array(&suite, &out, 4, &|_| {});
+    assert!(partial.is_subset(&finished_cells(&out)));
+    assert_eq!(effectiveness_by_cell(&whole), effectiveness_by_cell(&out));
 }
