@@ -782,11 +782,22 @@ impl MergeOutcome {
     fn conclude(&self) -> Result<()> {
         self.report();
         let missing = self.cells - self.merge.merged - self.merge.failed;
-        if self.merge.failed > 0 || missing > 0 {
-            anyhow::bail!(
-                "{} cells failed and {missing} are missing: `failures.parquet` says why; running the suite (or the \
-                 array) again retries them",
+        let mut problems = Vec::new();
+        if self.merge.failed > 0 {
+            problems.push(format!(
+                "{} cells failed (`failures.parquet` says why)",
                 self.merge.failed
+            ));
+        }
+        if missing > 0 {
+            problems.push(format!(
+                "{missing} cells are missing (not run yet, or their files did not read back)"
+            ));
+        }
+        if !problems.is_empty() {
+            anyhow::bail!(
+                "{}: running the suite (or the array) again retries them",
+                problems.join("; ")
             );
         }
         Ok(())

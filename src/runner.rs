@@ -225,6 +225,7 @@ pub fn run(suite: &Suite, opts: &RunOptions, _lock: &DirLock) -> Result<RunSumma
     // Each worker takes the next cell in grid order, so an interrupted run has finished a prefix of the
     // grid (plus what was in flight).
     let failures = Mutex::new(Vec::new());
+    let disk_full = std::sync::atomic::AtomicBool::new(false);
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let total = pending.len();
@@ -234,7 +235,10 @@ pub fn run(suite: &Suite, opts: &RunOptions, _lock: &DirLock) -> Result<RunSumma
     install_cell_panic_hook();
     pool.broadcast(|ctx| {
         let line = ctx.index();
-        while let Some(&cell) = pending.get(next.fetch_add(1, Ordering::SeqCst)) {
+        while let Some(&cell) = pending
+            .get(next.fetch_add(1, Ordering::SeqCst))
+            .filter(|_| !disk_full.load(Ordering::SeqCst))
+        {
             // A shard trains a cell only under its claim, and only if no one finished it meanwhile
             // (two arrays over one directory, or a rerun while the first still runs).
             let _claim = if opts.shard.is_some() {
@@ -269,12 +273,28 @@ pub fn run(suite: &Suite, opts: &RunOptions, _lock: &DirLock) -> Result<RunSumma
                 progress.epoch(line, &cell.id, p)
             });
             let n = done.fetch_add(1, Ordering::SeqCst) + 1;
-            // A cell whose rows cannot be written is a failed cell too.
+            // A cell whose rows cannot be written is a failed cell too; on a full disk the run stops
+            // taking cells (nothing more can be stored) and says so at the end.
             let outcome = outcome.and_then(|o| {
                 store::write_cell(&opts.out, &o.info, &o.metrics, &o.curves, &o.per_query)
-                    .map_err(|e| failure("error", o.info.epochs_trained, format!("{e:#}")))?;
+                    .map_err(|e| {
+                        if store::atomic::disk_full(&opts.out, &e) {
+                            disk_full.store(true, Ordering::SeqCst);
+                        }
+                        failure("error", o.info.epochs_trained, format!("{e:#}"))
+                    })?;
                 Ok(headline(&o.metrics))
             });
+            if disk_full.load(Ordering::SeqCst) && outcome.is_err() {
+                progress.finished(line, String::new());
+                progress.println(format!(
+                    "[{n}/{total}] {} not stored: the disk holding {} is full",
+                    cell.id,
+                    opts.out.display()
+                ));
+                progress.inc();
+                continue;
+            }
             match outcome {
                 Ok(headline) => progress.finished(
                     line,
@@ -319,11 +339,29 @@ pub fn run(suite: &Suite, opts: &RunOptions, _lock: &DirLock) -> Result<RunSumma
         }
     });
     progress.clear();
+    let full = || {
+        let stored = store::settled(&opts.out, &planned_hashes(&cells));
+        anyhow::anyhow!(
+            "the disk holding {} is full ({} bytes free): the run stopped; {stored} of {} cells are stored \
+             whole and kept, nothing was merged; free space (or give another --out) and run again to finish \
+             the grid",
+            opts.out.display(),
+            store::atomic::free_bytes(&opts.out).unwrap_or(0),
+            cells.len()
+        )
+    };
+    if disk_full.load(Ordering::SeqCst) {
+        return Err(full());
+    }
 
     let merge = if opts.shard.is_some() {
         store::MergeReport::default()
     } else {
-        store::merge(&opts.out, &planned_hashes(&cells))?
+        match store::merge(&opts.out, &planned_hashes(&cells)) {
+            Ok(m) => m,
+            Err(e) if store::atomic::disk_full(&opts.out, &e) => return Err(full()),
+            Err(e) => return Err(e.into()),
+        }
     };
     let mut failures = failures.into_inner().expect("no poisoned lock");
     failures.sort_by(|a, b| a.run_id.cmp(&b.run_id));

@@ -1727,7 +1727,7 @@ fn shards_split_the_grid_and_the_last_one_merges_the_same_results() {
         .arg("--no-plots")
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("are missing"));
+        .stderr(predicate::str::contains("cells are missing"));
     let last = shard("1/2");
     let stderr = String::from_utf8_lossy(&last.get_output().stderr).to_string();
     assert!(stderr.contains("merged 8 of 8 cells"), "{stderr}");
@@ -1938,4 +1938,135 @@ fn a_shard_cancelled_by_slurm_mid_cell_is_finished_by_submitting_the_array_again
     slurm_array(&suite, &out, 4, &|_| {});
     assert!(partial.is_subset(&finished_cells(&out)));
     assert_eq!(effectiveness_by_cell(&whole), effectiveness_by_cell(&out));
+}
+
+/// A small tmpfs mounted at a temporary directory, unmounted when dropped (root, or passwordless sudo).
+struct Tmpfs {
+    dir: tempfile::TempDir,
+    sudo: bool,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        for sudo in [false, true] {
+            let mut cmd = std::process::Command::new(if sudo { "sudo" } else { "mount" });
+            if sudo {
+                cmd.args(["-n", "mount"]);
+            }
+            let ok = cmd
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(dir.path())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                return Some(Tmpfs { dir, sudo });
+            }
+        }
+        None
+    }
+
+    fn resize(&self, size: &str) {
+        let mut cmd = std::process::Command::new(if self.sudo { "sudo" } else { "mount" });
+        if self.sudo {
+            cmd.args(["-n", "mount"]);
+        }
+        let status = cmd
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let mut cmd = std::process::Command::new(if self.sudo { "sudo" } else { "umount" });
+        if self.sudo {
+            cmd.args(["-n", "umount"]);
+        }
+        let _ = cmd.arg(self.dir.path()).status();
+    }
+}
+
+#[test]
+fn a_full_disk_stops_the_run_clearly_and_a_rerun_with_space_finishes() {
+    let Some(disk) = Tmpfs::mount("120k") else {
+        assert!(
+            std::env::var_os("NSBENCH_REQUIRE_TMPFS").is_none(),
+            "NSBENCH_REQUIRE_TMPFS is set but a tmpfs cannot be mounted"
+        );
+        eprintln!("skipped: cannot mount a tmpfs here (needs root or passwordless sudo)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let suite = write_suite(dir.path(), "full", 3, "");
+    let reference = dir.path().join("reference");
+    run_ok(&suite, &reference);
+    let out = disk.dir.path().join("results");
+    let full = nsbench()
+        .arg("run")
+        .arg(&suite)
+        .arg("--out")
+        .arg(&out)
+        .arg("--no-plots")
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&full.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("is full") && stderr.contains("run again"),
+        "{stderr}"
+    );
+    // What was stored is whole; no cell is stored half.
+    let stored = finished_cells(&out);
+    assert!(stored.len() < 8, "{stored:?}");
+    disk.resize("20m");
+    run_ok(&suite, &out);
+    assert!(stored.is_subset(&finished_cells(&out)));
+    assert_eq!(
+        effectiveness_by_cell(&out),
+        effectiveness_by_cell(&reference)
+    );
+}
+
+#[test]
+fn a_damaged_cell_file_is_caught_at_resume_rerun_and_never_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = write_suite(dir.path(), "damaged", 2, "");
+    let reference = dir.path().join("reference");
+    run_ok(&suite, &reference);
+    let out = dir.path().join("out");
+    run_ok(&suite, &out);
+    // One run file cut in half, one curve file overwritten with garbage.
+    let truncated = out.join("runs").join("rec-synthetic-uniform-r1-s0.parquet");
+    let bytes = std::fs::read(&truncated).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::write(
+        out.join("curves")
+            .join("rec-synthetic-popularity-r3-s1.parquet"),
+        b"not a parquet file",
+    )
+    .unwrap();
+    // Merging now leaves both out and says they are missing.
+    nsbench()
+        .arg("merge")
+        .arg(&out)
+        .arg("--no-plots")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("2 cells are missing"));
+    let merged = effectiveness_by_cell(&out);
+    assert!(!merged
+        .keys()
+        .any(|(id, _)| id == "rec-synthetic-uniform-r1-s0"));
+    // A rerun reads every stored cell back, trains the two damaged ones again and merges all.
+    let rerun = run_ok(&suite, &out);
+    let stderr = String::from_utf8_lossy(&rerun.get_output().stderr).to_string();
+    assert!(stderr.contains("trained 2 cells, skipped 6"), "{stderr}");
+    assert_eq!(
+        effectiveness_by_cell(&out),
+        effectiveness_by_cell(&reference)
+    );
 }

@@ -104,6 +104,34 @@ pub fn clean(dirs: &[PathBuf]) -> usize {
     removed
 }
 
+/// Bytes free for this user on the file system holding `dir` (statvfs), if it can be asked.
+pub fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is a valid NUL-terminated string and `stat` a properly sized out-parameter.
+    let rc = unsafe { libc::statvfs(path.as_ptr(), &mut stat) };
+    (rc == 0).then(|| stat.f_bavail as u64 * stat.f_frsize as u64)
+}
+
+/// Whether a write into `dir` failed because its disk is full: the error says ENOSPC, or (some
+/// writers lose the cause) less than 1 MiB is left.
+pub fn disk_full(dir: &Path, error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io.raw_os_error() == Some(libc::ENOSPC) {
+                return true;
+            }
+        }
+        if e.to_string().contains("No space left on device") {
+            return true;
+        }
+        cause = e.source();
+    }
+    free_bytes(dir).is_some_and(|free| free < 1 << 20)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

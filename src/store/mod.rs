@@ -118,7 +118,8 @@ fn plan_by_id(planned: &[(String, String)]) -> HashMap<&str, &str> {
         .collect()
 }
 
-/// Every cell stored in `dir`, by id. Unreadable files count as absent (the cell runs again).
+/// Every cell stored in `dir`, by id. Unreadable files count as absent (the cell runs again): the run
+/// file and the curve file of a finished cell are both read back.
 pub fn scan(dir: &Path) -> HashMap<String, Stored> {
     let mut out: HashMap<String, Stored> = HashMap::new();
     for (sub, is_failure) in [(RUNS_DIR, false), (FAILURES_DIR, true)] {
@@ -142,7 +143,8 @@ pub fn scan(dir: &Path) -> HashMap<String, Stored> {
             let slot = out.entry(id.to_string()).or_default();
             if is_failure {
                 slot.failed = Some(hash);
-            } else if curve_path(dir, id).is_file() {
+            } else if read_parquet(&curve_path(dir, id)).is_ok() {
+                // Finished only when its curves read back too: a damaged file means the cell runs again.
                 slot.finished = Some(hash);
             }
         }
@@ -179,7 +181,7 @@ pub fn stored(dir: &Path, id: &str) -> Stored {
             .and_then(|df| columns::first_string(&df, "config_hash"))
     };
     Stored {
-        finished: hash(run_path(dir, id)).filter(|_| curve_path(dir, id).is_file()),
+        finished: hash(run_path(dir, id)).filter(|_| read_parquet(&curve_path(dir, id)).is_ok()),
         failed: hash(failure_path(dir, id)),
     }
 }
