@@ -54,6 +54,8 @@ impl ArrayJob {
             "#!/bin/bash\n# nsbench: suite {suite} in {n} shards, one per array task (written by `nsbench slurm`).\n\
              #SBATCH --array=0-{last}{throttle}\n#SBATCH --cpus-per-task={cpus}\n{directives}\
              set -euo pipefail\n\
+             # libtorch's OpenMP threads wait passively (set here, nsbench need not start itself again).\n\
+             export OMP_WAIT_POLICY=\"${{OMP_WAIT_POLICY:-PASSIVE}}\"\n\
              # The shard comes from SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT; each task trains its cells\n\
              # ({cpus} at a time, one libtorch thread each) and the last to finish merges.\n\
              exec {exe} run {suite_path} --out {out} --jobs \"${{SLURM_CPUS_PER_TASK:-1}}\" --threads 1 --no-plots\n",

@@ -1406,6 +1406,17 @@ fn every_loader_refuses_the_malformed_corpus_with_file_line_and_reason() {
     }
 }
 
+/// A test that needs something this machine may lack runs only with it: without it the test says it
+/// skipped and why, unless the environment variable `required` is set (CI sets it: there the test must
+/// not skip).
+fn skip_without(what: &str, required: &str, how: &str) {
+    assert!(
+        std::env::var_os(required).is_none(),
+        "{required} is set but {what} is missing"
+    );
+    eprintln!("skipped: no {what} here ({how})");
+}
+
 /// A program on the PATH.
 fn which(name: &str) -> Option<PathBuf> {
     std::process::Command::new("which")
@@ -1426,12 +1437,11 @@ fn chromium() -> Option<PathBuf> {
 #[test]
 fn the_html_report_renders_in_headless_chromium_with_every_figure() {
     let Some(browser) = chromium() else {
-        assert!(
-            std::env::var_os("NSBENCH_REQUIRE_CHROMIUM").is_none(),
-            "NSBENCH_REQUIRE_CHROMIUM is set but no chromium is installed"
+        return skip_without(
+            "chromium",
+            "NSBENCH_REQUIRE_CHROMIUM",
+            "Debian: apt-get install chromium",
         );
-        eprintln!("skipped: no `chromium` here (Debian: apt-get install chromium)");
-        return;
     };
     let dir = tempfile::tempdir().unwrap();
     let suite = write_suite(dir.path(), "html", 3, "");
@@ -1612,14 +1622,11 @@ fn the_regression_gate_catches_a_worse_and_a_slower_sampler_and_passes_unchanged
 #[test]
 fn the_latex_tables_compile_with_booktabs() {
     let Some(pdflatex) = which("pdflatex") else {
-        assert!(
-            std::env::var_os("NSBENCH_REQUIRE_PDFLATEX").is_none(),
-            "NSBENCH_REQUIRE_PDFLATEX is set but no pdflatex is installed"
+        return skip_without(
+            "pdflatex",
+            "NSBENCH_REQUIRE_PDFLATEX",
+            "Debian: apt-get install texlive-latex-recommended",
         );
-        eprintln!(
-            "skipped: no `pdflatex` here (Debian: apt-get install texlive-latex-recommended)"
-        );
-        return;
     };
     let dir = tempfile::tempdir().unwrap();
     let suite = write_suite(dir.path(), "tex", 2, "");
@@ -1887,11 +1894,11 @@ fn slurm_here() -> bool {
     if which("sbatch").is_some() && std::env::var_os("SLURM_CONF").is_some() {
         return true;
     }
-    assert!(
-        std::env::var_os("NSBENCH_REQUIRE_SLURM").is_none(),
-        "NSBENCH_REQUIRE_SLURM is set but sbatch or SLURM_CONF is missing"
+    skip_without(
+        "Slurm (sbatch and SLURM_CONF)",
+        "NSBENCH_REQUIRE_SLURM",
+        "scripts/slurm-local.sh start; eval \"$(scripts/slurm-local.sh env)\"",
     );
-    eprintln!("skipped: no Slurm here (scripts/slurm-local.sh start; eval \"$(scripts/slurm-local.sh env)\")");
     false
 }
 
@@ -1994,12 +2001,11 @@ impl Drop for Tmpfs {
 #[test]
 fn a_full_disk_stops_the_run_clearly_and_a_rerun_with_space_finishes() {
     let Some(disk) = Tmpfs::mount("120k") else {
-        assert!(
-            std::env::var_os("NSBENCH_REQUIRE_TMPFS").is_none(),
-            "NSBENCH_REQUIRE_TMPFS is set but a tmpfs cannot be mounted"
+        return skip_without(
+            "tmpfs mount",
+            "NSBENCH_REQUIRE_TMPFS",
+            "needs root or passwordless sudo",
         );
-        eprintln!("skipped: cannot mount a tmpfs here (needs root or passwordless sudo)");
-        return;
     };
     let dir = tempfile::tempdir().unwrap();
     let suite = write_suite(dir.path(), "full", 3, "");
