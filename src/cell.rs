@@ -58,6 +58,11 @@ pub fn cell_info(
         device: spec.device.clone(),
         config_hash: config_hash.into(),
         behaviour: spec.behaviour(),
+        ranking_excludes: if spec.domain.config.kind.as_str() == "kg" {
+            "all-known".into()
+        } else {
+            spec.train.exclude_from_ranking.as_str().into()
+        },
         finished_unix: provenance::unix_now(),
     })
 }

@@ -2076,3 +2076,62 @@ fn a_damaged_cell_file_is_caught_at_resume_rerun_and_never_merged() {
         effectiveness_by_cell(&reference)
     );
 }
+
+#[test]
+fn the_test_ranking_can_keep_validation_items_and_says_which_it_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = |name: &str, extra: &str| {
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "[suite]\nname = \"ranking\"\nseeds = [0]\nratios = [2]\n[train]\nepochs = 3\nbatch_size = 128\n\
+                 lr = 0.01\neval_every = 1\n{extra}\n[[domain]]\nkind = \"rec\"\n\
+                 data = {{ format = \"synthetic\", users = 60, items = 80, interactions_per_user = 15 }}\n\
+                 split = {{ kind = \"random\", test = 0.2, valid = 0.2 }}\n\
+                 model = {{ kind = \"mf\", dim = 8 }}\n[[sampler]]\nkind = \"uniform\"\n"
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let (masked, kept) = (dir.path().join("masked"), dir.path().join("kept"));
+    run_ok(&suite("masked", ""), &masked);
+    run_ok(&suite("kept", "exclude_from_ranking = \"train\""), &kept);
+    let column = |out: &Path| {
+        let df = nsbench::store::read_parquet(&out.join("results.parquet")).unwrap();
+        df.column("ranking_excludes")
+            .unwrap()
+            .str()
+            .unwrap()
+            .get(0)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(column(&masked), "train-and-valid");
+    assert_eq!(column(&kept), "train");
+    // Same suite name, so the same random streams: the same training and test items; validation items
+    // left in the ranking can only push the test items down.
+    let (a, b) = (effectiveness_by_cell(&masked), effectiveness_by_cell(&kept));
+    let mut lower = 0;
+    for ((id, metric), with_valid_removed) in &a {
+        let kept_value = b[&(id.clone(), metric.clone())];
+        assert!(
+            kept_value <= with_valid_removed + 1e-12,
+            "{metric}: {kept_value} > {with_valid_removed}"
+        );
+        lower += usize::from(kept_value < *with_valid_removed);
+    }
+    assert!(
+        lower > 0,
+        "keeping validation items in the ranking changed nothing"
+    );
+    // A misspelt value names what is allowed.
+    nsbench()
+        .arg("run")
+        .arg(suite("bad", "exclude_from_ranking = \"valid\""))
+        .arg("--dry-run")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("exclude_from_ranking"));
+}

@@ -35,10 +35,13 @@ pub enum Protocol {
 
 impl Protocol {
     /// The protocol of `data`'s domain for the test split, or the validation split (`None` without one).
+    /// `exclude`: what a recommendation test ranking removes besides the test items (validation
+    /// rankings always remove the training items only).
     pub fn for_split(
         data: &crate::data::Dataset,
         ks: &[usize],
         test: bool,
+        exclude: crate::train::RankingExcludes,
         device: tch::Device,
     ) -> Option<Protocol> {
         if !test && !data.has_validation() {
@@ -53,7 +56,13 @@ impl Protocol {
             )),
             None if test => Protocol::Rec(Evaluator::new(
                 ks,
-                &[&data.train_by_query, &data.valid_by_query],
+                &[&data.train_by_query, &data.valid_by_query][..if exclude
+                    == crate::train::RankingExcludes::Train
+                {
+                    1
+                } else {
+                    2
+                }],
                 &data.test_by_query,
                 data.n_items,
                 device,

@@ -43,6 +43,9 @@ pub struct CellInfo {
     pub behaviour: String,
     /// Seconds since the Unix epoch when the cell finished.
     pub finished_unix: u64,
+    /// What the test ranking removed besides the ranked item: `train-and-valid`, `train` (rec) or
+    /// `all-known` (link prediction's filtered setting).
+    pub ranking_excludes: String,
 }
 
 /// Why a cell failed: `stage` is `diverged` (a non-finite loss or score), `error` (an error returned by
@@ -140,7 +143,28 @@ fn provenance_columns(info: &CellInfo, n: usize) -> Vec<Column> {
         s("config_hash", &info.config_hash),
         s("behaviour", &info.behaviour),
         Column::new("finished_unix".into(), vec![info.finished_unix; n]),
+        s("ranking_excludes", &info.ranking_excludes),
     ]
+}
+
+/// Brings a stored frame written before a provenance column existed to today's schema: the column is
+/// added (last, where today's files have it) with the value every such cell had.
+pub fn upgrade(mut df: DataFrame) -> PolarsResult<DataFrame> {
+    if df.column("finished_unix").is_ok() && df.column("ranking_excludes").is_err() {
+        let domains = strings(&df, "domain")?;
+        let values: Vec<&str> = domains
+            .iter()
+            .map(|d| {
+                if d == "kg" {
+                    "all-known"
+                } else {
+                    "train-and-valid"
+                }
+            })
+            .collect();
+        df.with_column(Column::new("ranking_excludes".into(), values))?;
+    }
+    Ok(df)
 }
 
 /// A column of one field of every row.
@@ -415,4 +439,70 @@ pub fn curve_rows(df: &DataFrame) -> PolarsResult<Vec<(ResultRow, CurveRow)>> {
             (r, c)
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(domain: &str) -> CellInfo {
+        CellInfo {
+            suite: "s".into(),
+            run_id: format!("{domain}-d-uniform-r1-s0"),
+            domain: domain.into(),
+            dataset: "d".into(),
+            model: "mf".into(),
+            loss: "bpr".into(),
+            loss_params: "{}".into(),
+            sampler: "uniform".into(),
+            sampler_kind: "uniform".into(),
+            sampler_params: "{}".into(),
+            ratio: 1,
+            seed: 0,
+            epochs_trained: 1,
+            selected_epoch: 1,
+            n_queries: 1,
+            n_items: 1,
+            n_train: 1,
+            n_test: 1,
+            git_rev: "g".into(),
+            nsbench_version: "v".into(),
+            libtorch_version: "l".into(),
+            threads: 1,
+            device: "cpu".into(),
+            config_hash: "h".into(),
+            behaviour: "b".into(),
+            finished_unix: 0,
+            ranking_excludes: "train".into(),
+        }
+    }
+
+    #[test]
+    fn files_written_before_a_provenance_column_are_upgraded_to_todays_schema() {
+        let rows = [MetricRow {
+            category: "effectiveness",
+            metric: "mrr".into(),
+            value: 0.5,
+        }];
+        let today = metric_frame(&info("rec"), &rows).unwrap();
+        for (domain, expected) in [("rec", "train-and-valid"), ("kg", "all-known")] {
+            let old = metric_frame(&info(domain), &rows)
+                .unwrap()
+                .drop("ranking_excludes")
+                .unwrap();
+            let upgraded = upgrade(old).unwrap();
+            assert_eq!(upgraded.get_column_names(), today.get_column_names());
+            assert_eq!(
+                upgraded
+                    .column("ranking_excludes")
+                    .unwrap()
+                    .str()
+                    .unwrap()
+                    .get(0),
+                Some(expected)
+            );
+        }
+        // Today's files are left as they are.
+        assert_eq!(upgrade(today.clone()).unwrap(), today);
+    }
 }

@@ -276,7 +276,10 @@ fn concat_into(
     let mut all: Option<DataFrame> = None;
     for id in ids {
         let path = path_of(dir, id);
-        let df = read_parquet(&path)?;
+        let df = columns::upgrade(read_parquet(&path)?).map_err(|source| StoreError::Polars {
+            path: path.clone(),
+            source,
+        })?;
         match &mut all {
             None => all = Some(df),
             Some(a) => {

@@ -101,9 +101,9 @@ pub fn fit(
 ) -> Result<TrainLog> {
     let training_started = Instant::now();
     let mut opt = optimizer(cfg, vs)?;
-    let test_eval =
-        Protocol::for_split(data, &cfg.ks, true, device).expect("every data set has a test split");
-    let valid_eval = Protocol::for_split(data, &cfg.ks, false, device);
+    let test_eval = Protocol::for_split(data, &cfg.ks, true, cfg.exclude_from_ranking, device)
+        .expect("every data set has a test split");
+    let valid_eval = Protocol::for_split(data, &cfg.ks, false, cfg.exclude_from_ranking, device);
     let early = cfg.early_stopping.as_ref().filter(|_| valid_eval.is_some());
     let selection_metric = early
         .and_then(|es| es.metric.clone())

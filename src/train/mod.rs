@@ -38,6 +38,35 @@ pub struct TrainConfig {
     /// split); the reported test metrics are those of the best validation epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_stopping: Option<EarlyStopping>,
+    /// What the test ranking leaves out besides the item being ranked (rec; link prediction always
+    /// filters every known answer): `train-and-valid` (default) or `train` (validation items stay in
+    /// the ranking as non-relevant, as many published tables do).
+    #[serde(default, skip_serializing_if = "RankingExcludes::is_default")]
+    pub exclude_from_ranking: RankingExcludes,
+}
+
+/// Which positives the test ranking of a recommendation cell removes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RankingExcludes {
+    /// Training and validation items (a user's known positives other than the test ones).
+    #[default]
+    TrainAndValid,
+    /// Training items only.
+    Train,
+}
+
+impl RankingExcludes {
+    fn is_default(&self) -> bool {
+        *self == RankingExcludes::default()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RankingExcludes::TrainAndValid => "train-and-valid",
+            RankingExcludes::Train => "train",
+        }
+    }
 }
 
 impl Default for TrainConfig {
@@ -52,6 +81,7 @@ impl Default for TrainConfig {
             eval_every: 5,
             ks: vec![10, 20],
             early_stopping: None,
+            exclude_from_ranking: RankingExcludes::default(),
         }
     }
 }
