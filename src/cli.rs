@@ -225,6 +225,19 @@ fn latest_results_dir() -> Result<PathBuf> {
     })
 }
 
+/// Refuses the first flag whose value is not allowed: (flag, value, allowed?, what is allowed).
+fn check_flags(path: &Path, flags: &[(&str, f64, bool, &str)]) -> Result<()> {
+    match flags.iter().find(|f| !f.2) {
+        Some((key, value, _, allowed)) => Err(crate::error::SuiteError::Invalid {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            message: format!("must be {allowed} (got {value})"),
+        }
+        .into()),
+        None => Ok(()),
+    }
+}
+
 fn require_results(dir: &Path) -> Result<()> {
     if dir.join(store::RESULTS_FILE).is_file() {
         return Ok(());
@@ -275,29 +288,35 @@ pub fn run() -> Result<()> {
             metric,
             level,
         } => {
-            for (key, ok, allowed) in [
-                (
-                    "--noise",
-                    (0.0..1.0).contains(&noise),
-                    "in [0, 1), e.g. 0.01",
-                ),
-                ("--time-ratio", time_ratio > 1.0, "above 1, e.g. 1.5"),
-                ("--time-floor", time_floor >= 0.0, "0 or more seconds"),
-                (
-                    "--level",
-                    level > 0.5 && level < 1.0,
-                    "in (0.5, 1), e.g. 0.95",
-                ),
-            ] {
-                if !ok {
-                    return Err(crate::error::SuiteError::Invalid {
-                        path: dir,
-                        key: key.into(),
-                        message: format!("must be {allowed}"),
-                    }
-                    .into());
-                }
-            }
+            check_flags(
+                &dir,
+                &[
+                    (
+                        "--noise",
+                        noise,
+                        (0.0..1.0).contains(&noise),
+                        "in [0, 1), e.g. 0.01",
+                    ),
+                    (
+                        "--time-ratio",
+                        time_ratio,
+                        time_ratio > 1.0,
+                        "above 1, e.g. 1.5",
+                    ),
+                    (
+                        "--time-floor",
+                        time_floor,
+                        time_floor >= 0.0,
+                        "0 or more seconds",
+                    ),
+                    (
+                        "--level",
+                        level,
+                        level > 0.5 && level < 1.0,
+                        "in (0.5, 1), e.g. 0.95",
+                    ),
+                ],
+            )?;
             require_results(&dir)?;
             let named = crate::gate::baseline_dir(&dir, &baseline);
             let base_dir = if named.join(store::RESULTS_FILE).is_file() {
@@ -453,10 +472,9 @@ pub fn run() -> Result<()> {
                 .into());
             }
             let suite = suite::load(&resolved)?;
-            let mut opts = runner::RunOptions::resolve(&suite, Some(dir.clone()), None, None, None);
-            opts.progress = false;
             let lock = store::open_for_writing(&dir, "merging")?;
-            let outcome = merge_and_plot(&suite, &opts, no_plots)?;
+            let outcome =
+                merge_and_plot(&runner::plan_hashes(&suite, &suite.device)?, &dir, no_plots)?;
             drop(lock);
             outcome.conclude()
         }
@@ -557,37 +575,25 @@ pub fn run() -> Result<()> {
             level,
         } => {
             let first = dirs[0].clone();
-            for (key, value, ok, allowed) in [
-                (
-                    "--level",
-                    level,
-                    level > 0.5 && level < 1.0,
-                    "in (0.5, 1), e.g. 0.95",
-                ),
-                (
-                    "--target",
-                    target,
-                    target > 0.0 && target <= 1.0,
-                    "in (0, 1], e.g. 0.95",
-                ),
-            ] {
-                if !ok {
-                    return Err(crate::error::SuiteError::Invalid {
-                        path: first,
-                        key: key.into(),
-                        message: format!("must be {allowed} (got {value})"),
-                    }
-                    .into());
-                }
-            }
+            check_flags(
+                &first,
+                &[
+                    (
+                        "--level",
+                        level,
+                        level > 0.5 && level < 1.0,
+                        "in (0.5, 1), e.g. 0.95",
+                    ),
+                    (
+                        "--target",
+                        target,
+                        target > 0.0 && target <= 1.0,
+                        "in (0, 1], e.g. 0.95",
+                    ),
+                ],
+            )?;
             for dir in &dirs {
-                if !dir.join(store::RESULTS_FILE).is_file() {
-                    return Err(crate::error::StoreError::Invalid {
-                        path: dir.clone(),
-                        message: "no results here: run `nsbench run SUITE --out DIR` first".into(),
-                    }
-                    .into());
-                }
+                require_results(dir)?;
             }
             let settings = crate::report::significance::Settings {
                 reference,
@@ -613,13 +619,7 @@ pub fn run() -> Result<()> {
             Ok(())
         }
         Command::Plot { dir } => {
-            if !dir.join(store::RESULTS_FILE).is_file() {
-                return Err(crate::error::StoreError::Invalid {
-                    path: dir,
-                    message: "no results here: run `nsbench run SUITE --out DIR` first".into(),
-                }
-                .into());
-            }
+            require_results(&dir)?;
             let _lock = store::open_for_writing(&dir, "plotting")?;
             plot(&dir)
         }
@@ -731,7 +731,7 @@ fn run_shard(
     }
     // The shard that finds the whole plan settled merges; one that cannot take the directory
     // alone leaves it to the one that can (or to `nsbench merge`).
-    let planned = runner::planned_hashes(&runner::plan(suite, &opts.out, &opts.device)?);
+    let planned = runner::plan_hashes(suite, &opts.device)?;
     let settled = store::settled(&opts.out, &planned);
     if settled < planned.len() {
         eprintln!(
@@ -746,7 +746,7 @@ fn run_shard(
         Ok(lock) => {
             // Recorded failures do not fail a shard (its array task succeeds, so a dependent merge job
             // runs); the merge reports them.
-            let outcome = merge_and_plot(suite, opts, no_plots)?;
+            let outcome = merge_and_plot(&planned, &opts.out, no_plots)?;
             drop(lock);
             outcome.report();
             Ok(())
@@ -804,21 +804,21 @@ impl MergeOutcome {
     }
 }
 
-/// Merges the plan's stored cells and redraws the summary and figures (the caller holds the lock).
+/// Merges the stored cells of `planned` (id, hash) and redraws the summary and figures (the caller
+/// holds the lock).
 fn merge_and_plot(
-    suite: &suite::Suite,
-    opts: &runner::RunOptions,
+    planned: &[(String, String)],
+    out: &Path,
     no_plots: bool,
 ) -> Result<MergeOutcome> {
-    let cells = runner::plan(suite, &opts.out, &opts.device)?;
-    let merge = store::merge(&opts.out, &runner::planned_hashes(&cells))?;
+    let merge = store::merge(out, planned)?;
     if !no_plots && merge.merged > 0 {
-        plot(&opts.out)?;
+        plot(out)?;
     }
     Ok(MergeOutcome {
-        cells: cells.len(),
+        cells: planned.len(),
         merge,
-        out: opts.out.clone(),
+        out: out.to_path_buf(),
     })
 }
 

@@ -101,10 +101,7 @@ impl PlannedCell {
 
 /// Expands the grid on `device` and marks what `out` already holds with the same configuration.
 pub fn plan(suite: &Suite, out: &Path, device: &str) -> Result<Vec<PlannedCell>> {
-    let mut fingerprints = HashMap::new();
-    for d in &suite.domains {
-        fingerprints.insert(d.name.clone(), data::fingerprint(&d.config.data)?);
-    }
+    let fingerprints = data_fingerprints(suite)?;
     let stored = store::scan(out);
     Ok(suite::expand_on(suite, device)
         .into_iter()
@@ -125,6 +122,28 @@ pub fn plan(suite: &Suite, out: &Path, device: &str) -> Result<Vec<PlannedCell>>
                 config_hash,
                 state,
             }
+        })
+        .collect())
+}
+
+/// Each domain's data fingerprint (enters the cells' configuration hashes).
+fn data_fingerprints(suite: &Suite) -> Result<HashMap<String, String>> {
+    suite
+        .domains
+        .iter()
+        .map(|d| Ok((d.name.clone(), data::fingerprint(&d.config.data)?)))
+        .collect()
+}
+
+/// (run id, configuration hash) of every cell of the grid on `device`, without looking at what is
+/// stored: what `store::merge` and `store::settled` need.
+pub fn plan_hashes(suite: &Suite, device: &str) -> Result<Vec<(String, String)>> {
+    let fingerprints = data_fingerprints(suite)?;
+    Ok(suite::expand_on(suite, device)
+        .into_iter()
+        .map(|spec| {
+            let hash = spec.config_hash(&fingerprints[&spec.domain.name]);
+            (spec.id(), hash)
         })
         .collect())
 }

@@ -1427,6 +1427,14 @@ fn which(name: &str) -> Option<PathBuf> {
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
 }
 
+/// A small suite run into `dir/out` and reported there; returns `dir/out`.
+fn reported_run(dir: &Path, name: &str, epochs: u32) -> PathBuf {
+    let out = dir.join("out");
+    run_ok(&write_suite(dir, name, epochs, ""), &out);
+    nsbench().arg("report").arg(&out).assert().success();
+    out
+}
+
 /// The headless browser of Debian's `chromium` package, if installed.
 fn chromium() -> Option<PathBuf> {
     ["chromium", "chromium-browser", "google-chrome"]
@@ -1444,10 +1452,7 @@ fn the_html_report_renders_in_headless_chromium_with_every_figure() {
         );
     };
     let dir = tempfile::tempdir().unwrap();
-    let suite = write_suite(dir.path(), "html", 3, "");
-    let out = dir.path().join("out");
-    run_ok(&suite, &out);
-    nsbench().arg("report").arg(&out).assert().success();
+    let out = reported_run(dir.path(), "html", 3);
     let page = out.join("report.html");
     let html = std::fs::read_to_string(&page).unwrap();
     // Self-contained: nothing is fetched from elsewhere.
@@ -1629,10 +1634,7 @@ fn the_latex_tables_compile_with_booktabs() {
         );
     };
     let dir = tempfile::tempdir().unwrap();
-    let suite = write_suite(dir.path(), "tex", 2, "");
-    let out = dir.path().join("out");
-    run_ok(&suite, &out);
-    nsbench().arg("report").arg(&out).assert().success();
+    let out = reported_run(dir.path(), "tex", 2);
     std::fs::write(
         dir.path().join("paper.tex"),
         format!(

@@ -17,24 +17,33 @@ pub struct DirLock {
     pub path: PathBuf,
 }
 
-/// Takes `dir`'s lock (creating `dir`), or says which process holds it.
-pub fn lock_dir(dir: &Path, purpose: &str) -> Result<DirLock, StoreError> {
-    let path = dir.join(LOCK_FILE);
-    let io = |source| StoreError::Io {
-        path: path.clone(),
-        source,
-    };
+/// Opens (creating it and its folder) the lock file `file` in `dir`, without locking it.
+fn open_lock_file(dir: &Path, file: &str) -> Result<(File, PathBuf), StoreError> {
     std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
         path: dir.to_path_buf(),
         source,
     })?;
-    let mut file = OpenOptions::new()
+    let path = dir.join(file);
+    let opened = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(&path)
-        .map_err(io)?;
+        .map_err(|source| StoreError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    Ok((opened, path))
+}
+
+/// Takes `dir`'s lock (creating `dir`), or says which process holds it.
+pub fn lock_dir(dir: &Path, purpose: &str) -> Result<DirLock, StoreError> {
+    let (mut file, path) = open_lock_file(dir, LOCK_FILE)?;
+    let io = |source| StoreError::Io {
+        path: path.clone(),
+        source,
+    };
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
@@ -68,21 +77,7 @@ pub fn lock_dir(dir: &Path, purpose: &str) -> Result<DirLock, StoreError> {
 /// `claim_cell`): shards exclude a plain `run`, `plot` or `merge` and are excluded by them, not by each
 /// other.
 pub fn lock_dir_shared(dir: &Path, purpose: &str) -> Result<DirLock, StoreError> {
-    let path = dir.join(LOCK_FILE);
-    std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|source| StoreError::Io {
-            path: path.clone(),
-            source,
-        })?;
+    let (file, path) = open_lock_file(dir, LOCK_FILE)?;
     match file.try_lock_shared() {
         Ok(()) => Ok(DirLock { _file: file, path }),
         Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Busy {
@@ -108,22 +103,7 @@ pub struct CellClaim {
 
 /// Claims cell `id` in `dir` for this process, or `None` when another process holds it.
 pub fn claim_cell(dir: &Path, id: &str) -> Result<Option<CellClaim>, StoreError> {
-    let claims = dir.join(CLAIMS_DIR);
-    std::fs::create_dir_all(&claims).map_err(|source| StoreError::Io {
-        path: claims.clone(),
-        source,
-    })?;
-    let path = claims.join(format!("{id}.lock"));
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|source| StoreError::Io {
-            path: path.clone(),
-            source,
-        })?;
+    let (file, path) = open_lock_file(&dir.join(CLAIMS_DIR), &format!("{id}.lock"))?;
     match file.try_lock() {
         Ok(()) => Ok(Some(CellClaim { _file: file })),
         Err(std::fs::TryLockError::WouldBlock) => Ok(None),
