@@ -58,7 +58,7 @@ pub fn cell_info(
         device: spec.device.clone(),
         config_hash: config_hash.into(),
         behaviour: spec.behaviour(),
-        ranking_excludes: if spec.domain.config.kind.as_str() == "kg" {
+        ranking_excludes: if matches!(spec.domain.config.kind.as_str(), "kg" | "graph") {
             "all-known".into()
         } else {
             spec.train.exclude_from_ranking.as_str().into()

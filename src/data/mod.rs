@@ -4,11 +4,13 @@
 //! Users and items get dense ids `0..n` in order of first appearance in the files (train file first), so
 //! the same files always give the same ids.
 
+pub mod graph;
 pub mod kg;
 mod loaders;
 mod split;
 mod synthetic;
 
+pub use graph::{EdgeListConfig, GraphData, NodeFeatures, SbmConfig};
 pub use kg::{KgData, SyntheticKgConfig};
 pub use split::SplitConfig;
 pub use synthetic::SyntheticConfig;
@@ -35,6 +37,10 @@ pub enum DataConfig {
     Triples(FileConfig),
     /// The embedded knowledge-graph generator (translational latent model), with known ground truth.
     SyntheticKg(SyntheticKgConfig),
+    /// A node graph, `src dst` per line, with optional `cora.content`-style node features.
+    EdgeList(EdgeListConfig),
+    /// The embedded stochastic block model (known communities, optional features).
+    SyntheticGraph(SbmConfig),
 }
 
 /// Files of one data set: either one `path` (split by `[domain].split`) or given `train` + `test` files
@@ -100,7 +106,7 @@ impl FileConfig {
 
 /// The keys of `FileConfig` that name files: they enter the configuration hash by their bytes, not
 /// their spelling.
-pub const FILE_KEYS: &[&str] = &["path", "train", "test", "valid"];
+pub const FILE_KEYS: &[&str] = &["path", "train", "test", "valid", "features"];
 
 /// Behaviour version of the splits (enters the configuration hash).
 pub const SPLIT_VERSION: u32 = 1;
@@ -110,7 +116,10 @@ impl DataConfig {
     /// same input would load or generate other interactions.
     pub fn version(&self) -> u32 {
         match self {
-            DataConfig::Synthetic(_) | DataConfig::SyntheticKg(_) => 1,
+            DataConfig::Synthetic(_)
+            | DataConfig::SyntheticKg(_)
+            | DataConfig::SyntheticGraph(_)
+            | DataConfig::EdgeList(_) => 1,
             DataConfig::Movielens(_)
             | DataConfig::Delimited(_)
             | DataConfig::Adjacency(_)
@@ -123,6 +132,22 @@ impl DataConfig {
         matches!(self, DataConfig::Triples(_) | DataConfig::SyntheticKg(_))
     }
 
+    /// Whether the format holds a node graph (for domains of kind `graph`).
+    pub fn is_graph(&self) -> bool {
+        matches!(
+            self,
+            DataConfig::EdgeList(_) | DataConfig::SyntheticGraph(_)
+        )
+    }
+
+    /// Every file the data reads, as (key, path).
+    pub fn files(&self) -> Vec<(&'static str, &PathBuf)> {
+        match self {
+            DataConfig::EdgeList(e) => e.files(),
+            _ => self.file_config().map(|f| f.files()).unwrap_or_default(),
+        }
+    }
+
     pub fn format(&self) -> &'static str {
         match self {
             DataConfig::Synthetic(_) => "synthetic",
@@ -131,12 +156,17 @@ impl DataConfig {
             DataConfig::Adjacency(_) => "adjacency",
             DataConfig::Triples(_) => "triples",
             DataConfig::SyntheticKg(_) => "synthetic-kg",
+            DataConfig::EdgeList(_) => "edge-list",
+            DataConfig::SyntheticGraph(_) => "synthetic-graph",
         }
     }
 
     pub fn file_config(&self) -> Option<&FileConfig> {
         match self {
-            DataConfig::Synthetic(_) | DataConfig::SyntheticKg(_) => None,
+            DataConfig::Synthetic(_)
+            | DataConfig::SyntheticKg(_)
+            | DataConfig::SyntheticGraph(_)
+            | DataConfig::EdgeList(_) => None,
             DataConfig::Movielens(f)
             | DataConfig::Delimited(f)
             | DataConfig::Adjacency(f)
@@ -146,14 +176,11 @@ impl DataConfig {
 
     /// A short label for run ids when the domain has no `name`: `synthetic`, or the data file's folder.
     pub fn default_name(&self) -> String {
-        let Some(files) = self.file_config() else {
+        let files = self.files();
+        if files.is_empty() {
             return self.format().into();
-        };
-        let first = files
-            .files()
-            .first()
-            .map(|(_, p)| (*p).clone())
-            .unwrap_or_default();
+        }
+        let first = files.first().map(|(_, p)| (*p).clone()).unwrap_or_default();
         first
             .canonicalize()
             .unwrap_or(first)
@@ -272,6 +299,9 @@ pub struct Dataset {
     pub notes: Vec<String>,
     /// Knowledge graphs: which triple side each query is, every known answer, relation statistics.
     pub kg: Option<KgData>,
+    /// Graphs (link prediction): every known edge, the fixed non-edges of the sampled protocol, node
+    /// features. Queries and candidates are then the same nodes.
+    pub graph: Option<GraphData>,
 }
 
 impl Dataset {
@@ -297,6 +327,7 @@ impl Dataset {
             relevant,
             notes: Vec::new(),
             kg: None,
+            graph: None,
         }
     }
 
@@ -347,6 +378,8 @@ pub fn load(
         DataConfig::Adjacency(f) => loaders::load_files(f, loaders::Format::Adjacency)?,
         DataConfig::Triples(f) => return kg::load_files(name, f),
         DataConfig::SyntheticKg(c) => return kg::generate(name, c, seed),
+        DataConfig::EdgeList(c) => return graph::load_files(name, c, seed),
+        DataConfig::SyntheticGraph(c) => return graph::generate(name, c, seed),
     };
     split::apply(name, raw, split, seed)
 }
@@ -356,8 +389,8 @@ pub fn load(
 /// the path are the same data. The rest of the configuration enters the cell's hash directly.
 pub fn fingerprint(config: &DataConfig) -> Result<String, DataError> {
     let mut h = Sha256::new();
-    if let Some(files) = config.file_config() {
-        for (key, path) in files.files() {
+    {
+        for (key, path) in config.files() {
             let bytes = std::fs::read(path).map_err(|source| DataError::Read {
                 path: path.clone(),
                 source,

@@ -1,6 +1,7 @@
 //! Effectiveness metrics: pure per-user functions (`ranking`) and the batched full-ranking evaluator.
 
 mod evaluate;
+pub mod graph;
 pub mod kg;
 pub mod ranking;
 
@@ -8,6 +9,7 @@ pub use evaluate::{
     block_users, Evaluator, MetricValues, NonFiniteScores, PerQuery, BYTES_PER_SCORE,
     EVAL_BLOCK_BYTES,
 };
+pub use graph::GraphEvaluator;
 pub use kg::KgEvaluator;
 
 /// Behaviour version of the evaluation protocol (enters the configuration hash): bump it when a metric's
@@ -26,11 +28,12 @@ pub fn metric_names(ks: &[usize]) -> Vec<String> {
     names
 }
 
-/// A domain's evaluation protocol on one split: full ranking of held-out items (rec) or filtered
-/// link prediction on both sides (kg).
+/// A domain's evaluation protocol on one split: full ranking of held-out items (rec), filtered
+/// link prediction on both sides (kg), or sampled AUC / AP beside filtered full ranking (graph).
 pub enum Protocol {
     Rec(Evaluator),
     Kg(KgEvaluator),
+    Graph(GraphEvaluator),
 }
 
 impl Protocol {
@@ -46,6 +49,20 @@ impl Protocol {
     ) -> Option<Protocol> {
         if !test && !data.has_validation() {
             return None;
+        }
+        if let Some(g) = &data.graph {
+            let (edges, non_edges) = if test {
+                (&data.test, &g.test_non_edges)
+            } else {
+                (&data.valid, &g.valid_non_edges)
+            };
+            return Some(Protocol::Graph(GraphEvaluator::new(
+                edges,
+                non_edges,
+                &g.known,
+                data.n_items,
+                device,
+            )));
         }
         Some(match &data.kg {
             Some(kg) => Protocol::Kg(KgEvaluator::new(
@@ -84,6 +101,7 @@ impl Protocol {
         match self {
             Protocol::Rec(e) => e.evaluate(model),
             Protocol::Kg(e) => e.evaluate(model),
+            Protocol::Graph(e) => e.evaluate(model),
         }
     }
 
@@ -95,6 +113,7 @@ impl Protocol {
         match self {
             Protocol::Rec(e) => e.evaluate_per_query(model),
             Protocol::Kg(e) => e.evaluate_per_query(model),
+            Protocol::Graph(e) => e.evaluate_per_query(model),
         }
     }
 }

@@ -50,6 +50,25 @@ impl Mf {
             items: root.var_copy("item", &i),
         }
     }
+
+    /// Shallow node embeddings (graph domain): one table whose rows are both the queries and the
+    /// candidates, so an edge (u, v) scores z_u · z_v.
+    pub fn shared(root: &nn::Path, c: &MfConfig, n_nodes: usize, seed: u64) -> Mf {
+        let mut rng = Pcg64Mcg::seed_from_u64(seed);
+        let normal = Normal::new(0.0f32, c.init_std as f32)
+            .expect("init_std is checked to be finite and >= 0");
+        let values: Vec<f32> = (0..n_nodes * c.dim as usize)
+            .map(|_| normal.sample(&mut rng))
+            .collect();
+        let nodes = root.var_copy(
+            "node",
+            &Tensor::from_slice(&values).view([n_nodes as i64, c.dim]),
+        );
+        Mf {
+            users: nodes.shallow_clone(),
+            items: nodes,
+        }
+    }
 }
 
 impl ContrastiveModel for Mf {

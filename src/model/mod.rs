@@ -3,11 +3,15 @@
 //! distance). Matrix factorisation is the recommendation model, TransE, DistMult, ComplEx and RotatE the
 //! knowledge-graph ones; the `ContrastiveModel` trait is all that trainers, samplers and evaluators see.
 
+mod gcn;
 mod kg;
+mod lightgcn;
 mod mf;
 mod similarity;
 
+pub use gcn::{Gcn, GcnConfig};
 pub use kg::{KgModel, KgModelConfig, KgQueryIndex, KgScore};
+pub use lightgcn::{LightGcn, LightGcnConfig};
 pub use mf::{Mf, MfConfig};
 pub use similarity::Similarity;
 
@@ -19,6 +23,11 @@ use tch::{nn, TchError, Tensor};
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ModelConfig {
     Mf(MfConfig),
+    Lightgcn(LightGcnConfig),
+    /// Shallow node embeddings (graph domain): one table for queries and candidates.
+    Embedding(MfConfig),
+    /// The GAE encoder (graph domain).
+    Gcn(GcnConfig),
     Transe(KgModelConfig),
     Distmult(KgModelConfig),
     Complex(KgModelConfig),
@@ -35,6 +44,9 @@ impl ModelConfig {
     pub fn name(&self) -> &'static str {
         match self {
             ModelConfig::Mf(_) => "mf",
+            ModelConfig::Lightgcn(_) => "lightgcn",
+            ModelConfig::Embedding(_) => "embedding",
+            ModelConfig::Gcn(_) => "gcn",
             ModelConfig::Transe(_) => "transe",
             ModelConfig::Distmult(_) => "distmult",
             ModelConfig::Complex(_) => "complex",
@@ -51,7 +63,10 @@ impl ModelConfig {
     /// The knowledge-graph score function and configuration, for the KG models.
     pub fn kg(&self) -> Option<(KgScore, &KgModelConfig)> {
         match self {
-            ModelConfig::Mf(_) => None,
+            ModelConfig::Mf(_)
+            | ModelConfig::Lightgcn(_)
+            | ModelConfig::Embedding(_)
+            | ModelConfig::Gcn(_) => None,
             ModelConfig::Transe(c) => Some((
                 KgScore::TransE {
                     norm: c.norm.unwrap_or(1),
@@ -67,7 +82,9 @@ impl ModelConfig {
     /// Embedding width.
     pub fn dim(&self) -> i64 {
         match self {
-            ModelConfig::Mf(c) => c.dim,
+            ModelConfig::Mf(c) | ModelConfig::Embedding(c) => c.dim,
+            ModelConfig::Lightgcn(c) => c.dim,
+            ModelConfig::Gcn(c) => c.dim,
             ModelConfig::Transe(c)
             | ModelConfig::Distmult(c)
             | ModelConfig::Complex(c)
@@ -98,9 +115,22 @@ impl ModelConfig {
                     c.dim
                 ),
             )),
+            ModelConfig::Gcn(c) if c.hidden < 1 => {
+                p.push(("hidden", format!("must be >= 1 (got {})", c.hidden)))
+            }
             _ => {}
         }
         p
+    }
+
+    /// The domain kinds the model runs in.
+    pub fn domains(&self) -> &'static [&'static str] {
+        match self {
+            ModelConfig::Mf(_) => &["rec"],
+            ModelConfig::Lightgcn(_) => &["rec", "graph"],
+            ModelConfig::Embedding(_) | ModelConfig::Gcn(_) => &["graph"],
+            _ => &["kg"],
+        }
     }
 
     /// Builds the model's parameters in `root`, initialised from `seed` (not from libtorch's global
@@ -114,6 +144,24 @@ impl ModelConfig {
     ) -> Result<Box<dyn ContrastiveModel>, String> {
         Ok(match self {
             ModelConfig::Mf(c) => Box::new(Mf::new(root, c, data.n_queries, data.n_items, seed)),
+            ModelConfig::Embedding(c) => Box::new(Mf::shared(root, c, data.n_items, seed)),
+            ModelConfig::Gcn(c) => Box::new(Gcn::new(
+                root,
+                c,
+                &data.train_by_query,
+                data.graph.as_ref().and_then(|g| g.features.as_ref()),
+                seed,
+                root.device(),
+            )),
+            ModelConfig::Lightgcn(c) => Box::new(LightGcn::new(
+                root,
+                c,
+                &data.train_by_query,
+                data.n_items,
+                data.graph.is_some(),
+                seed,
+                root.device(),
+            )),
             _ => {
                 let (score, c) = self.kg().expect("every other model is a KG model");
                 let index = data.kg.as_ref().ok_or_else(|| {
@@ -243,6 +291,24 @@ pub trait ContrastiveModel: Send {
     /// The tables as host slices when they live in CPU memory as contiguous f32 and the similarity is a
     /// dot product (else None): the fast host path of candidate-scoring samplers.
     fn host_tables(&self) -> Option<HostTables<'_>> {
+        None
+    }
+    /// Called before each training step (with gradient) and before each evaluation (without): models
+    /// whose embeddings are computed from their parameters over the whole graph (LightGCN) compute them
+    /// here once, so a step and an evaluation each propagate once. Default: nothing to compute.
+    fn refresh(&self) {}
+    /// The raw parameter tables (queries, candidates) behind the embeddings, when the embeddings are
+    /// computed from them (LightGCN): the L2 penalty weighs these rows, not the propagated embeddings.
+    fn penalty_tables(&self) -> Option<(Tensor, Tensor)> {
+        None
+    }
+    /// Every propagation layer's candidate embeddings, layer 0 first, for a graph encoder (MixGCF's hop
+    /// mixing); None for a model without layers.
+    fn item_layers(&self) -> Option<Vec<Tensor>> {
+        None
+    }
+    /// Every propagation layer's query embeddings, layer 0 first (see `item_layers`).
+    fn query_layers(&self) -> Option<Vec<Tensor>> {
         None
     }
     /// Applied after every optimiser step: constraints of the model's paper (TransE keeps entity

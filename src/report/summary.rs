@@ -147,6 +147,13 @@ impl Summary {
                 .into_iter()
                 .flatten()
                 .collect();
+            // Link prediction's sampled protocol (graph).
+            cols.extend(
+                ["auc", "ap"]
+                    .map(String::from)
+                    .into_iter()
+                    .filter(|m| metrics.contains(m)),
+            );
             cols.push("mrr".into());
             // Link prediction's hits (kg).
             cols.extend(

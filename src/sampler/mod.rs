@@ -58,7 +58,9 @@ pub use self_adversarial::{SelfAdversarial, SelfAdversarialConfig};
 pub use srns::{Srns, SrnsConfig};
 pub use topk::{Topk, TopkConfig};
 pub use uniform::{Uniform, UniformConfig};
-pub use whole_data::{AllEntities, Enmf, EnmfConfig, KvsAllConfig, OneVsAllConfig};
+pub use whole_data::{
+    AllEntities, Enmf, EnmfConfig, GaeConfig, GaeFull, KvsAllConfig, OneVsAllConfig,
+};
 
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
@@ -96,6 +98,7 @@ pub enum SamplerConfig {
     Enmf(EnmfConfig),
     OneVsAll(OneVsAllConfig),
     KVsAll(KvsAllConfig),
+    Gae(GaeConfig),
 }
 
 /// What the registry knows of a sampler.
@@ -125,7 +128,7 @@ pub struct SamplerInfo {
 }
 
 /// Every domain: the sampler sees only queries, positives, the pool, known positives and scores.
-const ALL_DOMAINS: &[&str] = &["rec", "kg"];
+const ALL_DOMAINS: &[&str] = &["rec", "kg", "graph"];
 
 /// Every registered sampler, in the order of the families of SAMPLERS.md: static, hard, adversarial,
 /// graph, efficient, debiased, full.
@@ -398,6 +401,17 @@ pub const REGISTRY: &[SamplerInfo] = &[
         domains: &["kg"],
         own_loss: Some("kvsall-bce"),
     },
+    SamplerInfo {
+        kind: "gae",
+        family: "non-sampling",
+        needs: "every node pair scored (no sampling)",
+        description: "non-sampling: GAE's weighted binary cross-entropy over the whole adjacency with self-loops, ones weighted by non-edges / edges (Kipf & Welling 2016); ratio ignored; no parameters",
+        version: 1,
+        same_at_k1: None,
+        ratio_free: true,
+        domains: &["graph"],
+        own_loss: Some("gae-bce"),
+    },
 ];
 
 /// The registry entry of a kind.
@@ -449,6 +463,7 @@ impl SamplerConfig {
             SamplerConfig::Enmf(_) => "enmf",
             SamplerConfig::OneVsAll(_) => "one-vs-all",
             SamplerConfig::KVsAll(_) => "k-vs-all",
+            SamplerConfig::Gae(_) => "gae",
         }
     }
 
@@ -479,6 +494,7 @@ impl SamplerConfig {
             SamplerConfig::Enmf(c) => c.tag(),
             SamplerConfig::OneVsAll(c) => c.tag(),
             SamplerConfig::KVsAll(c) => c.tag(),
+            SamplerConfig::Gae(c) => c.tag(),
         }
     }
 
@@ -490,7 +506,8 @@ impl SamplerConfig {
             | SamplerConfig::Full(_)
             | SamplerConfig::Bernoulli(_)
             | SamplerConfig::OneVsAll(_)
-            | SamplerConfig::KVsAll(_) => Vec::new(),
+            | SamplerConfig::KVsAll(_)
+            | SamplerConfig::Gae(_) => Vec::new(),
             SamplerConfig::Enmf(c) => c.problems(),
             SamplerConfig::Popularity(c) => c.problems(),
             SamplerConfig::Dns(c) => c.problems(),
@@ -539,6 +556,7 @@ impl SamplerConfig {
             SamplerConfig::Enmf(c) => Box::new(Enmf::new(c, data)?),
             SamplerConfig::OneVsAll(_) => Box::new(AllEntities::new(false, data)?),
             SamplerConfig::KVsAll(_) => Box::new(AllEntities::new(true, data)?),
+            SamplerConfig::Gae(c) => Box::new(GaeFull::new(c, data)?),
         })
     }
 }
@@ -626,8 +644,9 @@ pub enum Objective {
     /// Cross-entropy of the positive against every candidate (LibKGE 1vsAll; with `NegativeItems::All`).
     OneVsAll,
     /// Binary cross-entropy against every candidate, the query's training positives (`valid` false) as 1
-    /// (LibKGE KvsAll; with `NegativeItems::All`), rows weighted by `row_weights`.
-    KvsAll,
+    /// (LibKGE KvsAll; with `NegativeItems::All`), rows weighted by `row_weights`, the ones' terms by
+    /// `pos_weight` (GAE's weighted reconstruction loss; 1 for KvsAll).
+    KvsAll { pos_weight: f64 },
 }
 
 /// A sampler's answer for one batch. Shapes stay rectangular: rows are never dropped, `valid` masks.
@@ -1097,6 +1116,7 @@ pub(crate) mod tests {
             SamplerConfig::Enmf(EnmfConfig::default()),
             SamplerConfig::OneVsAll(OneVsAllConfig::default()),
             SamplerConfig::KVsAll(KvsAllConfig::default()),
+            SamplerConfig::Gae(GaeConfig::default()),
         ];
         let kinds: std::collections::BTreeSet<_> = configs.iter().map(|c| c.kind()).collect();
         assert_eq!(

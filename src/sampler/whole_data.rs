@@ -11,8 +11,13 @@
 //! - `k-vs-all` (knowledge graphs; LibKGE's KvsAll, Dettmers et al. 2018): binary cross-entropy against
 //!   every entity with every known training answer of the query as a 1, each query weighted 1 / its number
 //!   of answers so it counts once per epoch.
+//! - `gae` (graphs; Kipf & Welling, "Variational Graph Auto-Encoders", 2016): binary cross-entropy of
+//!   every node pair against the training adjacency with self-loops (A + I), the ones weighted by
+//!   pos_weight = (N² − |A + I|) / |A + I|, as GAE's reference code; rows weighted 1 / (the node's
+//!   training edges) so over an epoch every node's row counts once, as in GAE's full-batch loss. GAE's
+//!   `norm` factor, a constant multiple of the loss, is left out (Adam is invariant to it).
 //!
-//! All three ignore the ratio (one cell per seed, ratio `all`) and the cell's sampled-negative loss.
+//! All of them ignore the ratio (one cell per seed, ratio `all`) and the cell's sampled-negative loss.
 
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
@@ -72,6 +77,90 @@ pub struct KvsAllConfig {}
 impl KvsAllConfig {
     pub fn tag(&self) -> String {
         "k-vs-all".into()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GaeConfig {}
+
+impl GaeConfig {
+    pub fn tag(&self) -> String {
+        "gae".into()
+    }
+}
+
+/// GAE's full-adjacency weighted BCE.
+pub struct GaeFull {
+    /// Training neighbours and the node itself: the ones of each row.
+    ones: QueryItems,
+    n_nodes: i64,
+    pos_weight: f64,
+}
+
+impl GaeFull {
+    pub fn new(_c: &GaeConfig, data: &Dataset) -> Result<GaeFull, SamplerError> {
+        if data.graph.is_none() {
+            return Err(SamplerError::Invalid {
+                sampler: "gae",
+                message:
+                    "reconstructs a node graph's adjacency: it needs a domain of kind \"graph\""
+                        .into(),
+            });
+        }
+        let n = data.n_items;
+        let mut x = data.train.clone();
+        for v in 0..n as u32 {
+            x.push(v, v);
+        }
+        let ones = QueryItems::from_interactions(n, &x);
+        let nnz = ones.nnz() as f64;
+        Ok(GaeFull {
+            pos_weight: ((n * n) as f64 - nnz) / nnz,
+            ones,
+            n_nodes: n as i64,
+        })
+    }
+}
+
+impl Sampler for GaeFull {
+    fn name(&self) -> &'static str {
+        "gae"
+    }
+
+    fn sample(
+        &mut self,
+        batch: &Batch,
+        _k: usize,
+        cx: &mut SampleContext,
+    ) -> Result<Negatives, SamplerError> {
+        let (mut rows, mut cols) = (Vec::new(), Vec::new());
+        for (row, &q) in batch.queries.iter().enumerate() {
+            for &i in self.ones.items(q as usize) {
+                rows.push(row as i64);
+                cols.push(i as i64);
+            }
+        }
+        let mut valid = Tensor::ones([batch.len() as i64, self.n_nodes], (Kind::Bool, cx.device));
+        let index = [
+            Some(Tensor::from_slice(&rows).to_device(cx.device)),
+            Some(Tensor::from_slice(&cols).to_device(cx.device)),
+        ];
+        let _ = valid.index_put_(&index, &Tensor::zeros([], (Kind::Bool, cx.device)), false);
+        // Each node's row weighs 1 / its training edges (it is a row once per edge an epoch).
+        let w: Vec<f32> = batch
+            .queries
+            .iter()
+            .map(|&q| 1.0 / (self.ones.items(q as usize).len() - 1).max(1) as f32)
+            .collect();
+        Ok(Negatives {
+            items: NegativeItems::All,
+            row_weights: Some(Tensor::from_slice(&w).to_device(cx.device)),
+            objective: Objective::KvsAll {
+                pos_weight: self.pos_weight,
+            },
+            ..Negatives::ids(Tensor::new()).with_valid(valid)
+        })
     }
 }
 
@@ -179,7 +268,7 @@ impl Sampler for AllEntities {
         let mut n = self.full.sample(batch, k, cx)?;
         if self.kvs {
             n.row_weights = Some(inverse_counts(&self.known, batch, cx));
-            n.objective = Objective::KvsAll;
+            n.objective = Objective::KvsAll { pos_weight: 1.0 };
         } else {
             n.objective = Objective::OneVsAll;
         }

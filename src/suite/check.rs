@@ -335,6 +335,28 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
                 return p(&format!("data.{k}"), m);
             }
         }
+        DataConfig::SyntheticGraph(c) => {
+            if let Some((k, m)) = c.problems().into_iter().next() {
+                return p(&format!("data.{k}"), m);
+            }
+        }
+        DataConfig::EdgeList(e) => {
+            *e = e.resolved(dir);
+            if let Some((k, m)) = e.problems().into_iter().next() {
+                return p(&format!("data.{k}"), m);
+            }
+            for (key, file) in e.files() {
+                if !file.is_file() {
+                    return p(
+                        &format!("data.{key}"),
+                        format!(
+                            "data file {} does not exist or is not a file",
+                            file.display()
+                        ),
+                    );
+                }
+            }
+        }
         DataConfig::Movielens(f)
         | DataConfig::Delimited(f)
         | DataConfig::Adjacency(f)
@@ -402,23 +424,25 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
     }
     use crate::suite::DomainKind;
     let model = d.model();
-    if let crate::model::ModelConfig::Mf(m) = &model {
-        if !(m.init_std >= 0.0 && m.init_std.is_finite()) {
-            return p(
-                "model.init_std",
-                format!("must be >= 0 (got {})", m.init_std),
-            );
+    let init_std = match &model {
+        crate::model::ModelConfig::Mf(m) | crate::model::ModelConfig::Embedding(m) => {
+            Some(m.init_std)
         }
+        crate::model::ModelConfig::Lightgcn(m) => Some(m.init_std),
+        _ => None,
+    };
+    if let Some(init_std) = init_std.filter(|s| !(*s >= 0.0 && s.is_finite())) {
+        return p("model.init_std", format!("must be >= 0 (got {init_std})"));
     }
     if let Some((k, m)) = model.problems().into_iter().next() {
         return p(&format!("model.{k}"), m);
     }
     let kind = d.kind.as_str();
-    let is_kg_model = model.kg().is_some();
-    if (d.kind == DomainKind::Kg) != is_kg_model {
+    if !model.domains().contains(&kind) {
         let allowed = match d.kind {
-            DomainKind::Rec => "`mf`",
+            DomainKind::Rec => "`mf` or `lightgcn`",
             DomainKind::Kg => "`transe`, `distmult`, `complex` or `rotate`",
+            DomainKind::Graph => "`embedding`, `gcn` or `lightgcn`",
         };
         return p(
             "model.kind",
@@ -428,10 +452,18 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
             ),
         );
     }
-    if (d.kind == DomainKind::Kg) != config.data.is_kg() {
+    let data_kind = if config.data.is_kg() {
+        DomainKind::Kg
+    } else if config.data.is_graph() {
+        DomainKind::Graph
+    } else {
+        DomainKind::Rec
+    };
+    if d.kind != data_kind {
         let allowed = match d.kind {
             DomainKind::Rec => "`synthetic`, `movielens`, `delimited` or `adjacency`",
             DomainKind::Kg => "`triples` (train/valid/test files) or `synthetic-kg`",
+            DomainKind::Graph => "`edge-list` or `synthetic-graph`",
         };
         return p(
             "data.format",
@@ -440,6 +472,9 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
                 config.data.format()
             ),
         );
+    }
+    if d.kind == DomainKind::Graph && d.split.is_some() {
+        return p("split", "graphs are split by GAE's protocol: set the shares with `data.valid` and `data.test`, and remove `split`".into());
     }
     if d.kind == DomainKind::Kg && d.split.is_some() {
         return p("split", "knowledge graphs come split (train/valid/test files, or the generator's `valid` and `test` shares): remove `split`".into());
@@ -490,6 +525,7 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
         let names = match d.kind {
             DomainKind::Rec => crate::metrics::metric_names(&train.ks),
             DomainKind::Kg => crate::metrics::kg::metric_names(),
+            DomainKind::Graph => crate::metrics::graph::metric_names(),
         };
         if let Some(metric) = &es.metric {
             if !names.contains(metric) {
@@ -506,6 +542,11 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
     if train.early_stopping.is_some() {
         let has_valid = match (&config.data, &config.data.file_config(), &d.split) {
             (crate::data::DataConfig::SyntheticKg(c), _, _) => c.valid > 0.0,
+            (
+                crate::data::DataConfig::SyntheticGraph(_) | crate::data::DataConfig::EdgeList(_),
+                _,
+                _,
+            ) => true,
             (_, Some(f), _) if f.is_given_split() => f.valid.is_some(),
             (_, _, Some(s)) => s.has_validation(),
             _ => false,

@@ -31,13 +31,14 @@ pub struct SuiteSection {
     pub device: Option<String>,
 }
 
-/// The task family a domain belongs to: implicit-feedback recommendation or knowledge-graph link
-/// prediction.
+/// The task family a domain belongs to: implicit-feedback recommendation, knowledge-graph link
+/// prediction, or link prediction on a node graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DomainKind {
     Rec,
     Kg,
+    Graph,
 }
 
 impl DomainKind {
@@ -45,15 +46,17 @@ impl DomainKind {
         match self {
             DomainKind::Rec => "rec",
             DomainKind::Kg => "kg",
+            DomainKind::Graph => "graph",
         }
     }
 
     /// The domain's loss when neither the domain nor `[train]` names one: its literature's. rec: BPR;
     /// kg: the model's paper (TransE and DistMult: margin ranking; ComplEx: logistic; RotatE:
-    /// self-adversarial).
+    /// self-adversarial); graph: the logistic loss of GAE and of LINE / node2vec's negative sampling.
     pub fn default_loss(self, model: &ModelConfig) -> LossConfig {
         let kind = match (self, model) {
-            (DomainKind::Rec, _) | (_, ModelConfig::Mf(_)) => "bpr",
+            (DomainKind::Graph, _) | (_, ModelConfig::Embedding(_) | ModelConfig::Gcn(_)) => "bce",
+            (DomainKind::Rec, _) | (_, ModelConfig::Mf(_) | ModelConfig::Lightgcn(_)) => "bpr",
             (DomainKind::Kg, ModelConfig::Transe(_) | ModelConfig::Distmult(_)) => "margin",
             (DomainKind::Kg, ModelConfig::Complex(_)) => "bce",
             (DomainKind::Kg, ModelConfig::Rotate(_)) => "nssa",
@@ -74,7 +77,7 @@ pub struct DomainConfig {
     /// How to split a single interaction file; omitted when the data gives its own train/test files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: Option<SplitConfig>,
-    /// The model; default: `mf` for rec, `transe` for kg.
+    /// The model; default: `mf` for rec, `transe` for kg, `embedding` for graph.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<ModelConfig>,
     /// This domain's loss or losses (a grid axis), over `[train].loss`.
@@ -88,6 +91,7 @@ impl DomainConfig {
         self.model.clone().unwrap_or_else(|| match self.kind {
             DomainKind::Rec => ModelConfig::default(),
             DomainKind::Kg => ModelConfig::Transe(Default::default()),
+            DomainKind::Graph => ModelConfig::Embedding(Default::default()),
         })
     }
 }

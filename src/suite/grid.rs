@@ -171,9 +171,12 @@ impl RunSpec {
             .pointer_mut("/domain/config/data")
             .and_then(|d| d.as_object_mut())
         {
-            // The files enter through their bytes (the fingerprint), not their paths.
+            // The files enter through their bytes (the fingerprint), not their paths. Only paths go:
+            // a generator's `valid` and `test` are shares, and they change the data.
             for key in crate::data::FILE_KEYS {
-                data.remove(*key);
+                if data.get(*key).is_some_and(|v| v.is_string()) {
+                    data.remove(*key);
+                }
             }
         }
         let digest = Sha256::digest(format!("{value}\n{behaviour}\n{data_fingerprint}"));

@@ -77,7 +77,10 @@ pub struct EpochProgress {
 
 /// The early-stopping metric when the configuration names none: the domain's headline metric.
 pub fn default_selection_metric(data: &Dataset) -> &'static str {
-    if data.kg.is_some() {
+    if data.graph.is_some() {
+        // GAE's validation protocol.
+        "auc"
+    } else if data.kg.is_some() {
         "mrr"
     } else {
         "ndcg@20"
@@ -205,6 +208,8 @@ pub fn fit(
                 epoch,
                 what: e.to_string(),
             };
+            // The last step's propagation predates its update: evaluate the parameters as they are.
+            tch::no_grad(|| model.refresh());
             let valid = valid_eval
                 .as_ref()
                 .map(|e| e.evaluate(model))
@@ -288,6 +293,8 @@ pub fn train_step(
     cx: &mut SampleContext,
     mut inspect: impl FnMut(&Negatives) -> Result<()>,
 ) -> Result<(Tensor, Duration)> {
+    // A graph encoder propagates once per step, before the sampler scores through it.
+    model.refresh();
     let t = Instant::now();
     let negatives = sampler.sample(batch, ratio, cx)?;
     let sampled = t.elapsed();
@@ -444,17 +451,19 @@ fn step_loss(
             // Cross-entropy over every candidate, the positive among them (neg holds every score).
             (neg.logsumexp([1i64].as_slice(), false) - &pos).mean(Kind::Float)
         }
-        Objective::KvsAll => {
+        Objective::KvsAll { pos_weight } => {
             let labels = negatives
                 .valid
                 .as_ref()
                 .expect("k-vs-all marks the training answers")
                 .logical_not()
                 .to_kind(Kind::Float);
+            let pos_weight = (pos_weight != 1.0)
+                .then(|| Tensor::from(pos_weight as f32).to_device(neg.device()));
             let per_entity = neg.binary_cross_entropy_with_logits::<Tensor>(
                 &labels,
                 None,
-                None,
+                pos_weight,
                 tch::Reduction::None,
             );
             let rows = negatives
@@ -479,10 +488,40 @@ fn step_loss(
             )
         }
     };
+    let penalty = match model.penalty_tables() {
+        Some(tables) if cfg.l2 > 0.0 => Some(raw_l2(&tables, queries, positives, negatives)),
+        _ => penalty,
+    };
     if let Some(penalty) = penalty {
         value += penalty * (cfg.l2 / 2.0 / queries.size()[0] as f64);
     }
     (value, neg)
+}
+
+/// The L2 sum of `batch_l2` over the raw parameter rows behind the batch (LightGCN's layer-0
+/// embeddings, as its reference code regularises): Σ ‖u⁰‖² + Σ ‖p⁰‖² + the negatives' mean Σ ‖n⁰‖²
+/// (id negatives; the whole pool's mean for every-candidate and shared negatives). Synthesised negative
+/// embeddings (MixGCF) add nothing: they are no parameter rows.
+fn raw_l2(
+    (query_table, item_table): &(Tensor, Tensor),
+    queries: &Tensor,
+    positives: &Tensor,
+    negatives: &Negatives,
+) -> Tensor {
+    let sq = |t: &Tensor| t.square().sum(Kind::Float);
+    let rows = queries.size()[0] as f64;
+    let base =
+        sq(&query_table.index_select(0, queries)) + sq(&item_table.index_select(0, positives));
+    match &negatives.items {
+        NegativeItems::Ids(ids) if ids.size()[1] > 0 => {
+            base + sq(&item_table.index_select(0, &ids.reshape([-1]))) / ids.size()[1] as f64
+        }
+        NegativeItems::All => base + sq(item_table) * (rows / item_table.size()[0] as f64),
+        NegativeItems::Shared { ids, .. } if ids.numel() > 0 => {
+            base + sq(&item_table.index_select(0, &ids.reshape([-1]))) * (rows / ids.numel() as f64)
+        }
+        _ => base,
+    }
 }
 
 /// Σ of the squared norms of the parameter rows behind the batch's queries: the query embeddings
