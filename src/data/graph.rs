@@ -441,6 +441,13 @@ fn split(
         as_pairs(&test_edges),
         None,
     );
+    // A node is no negative of itself: samplers exclude what `train_by_query` holds, so it holds the
+    // node too (the encoders' adjacencies handle self-loops themselves; `train` has none).
+    let mut with_self = data.train.clone();
+    for v in 0..n as u32 {
+        with_self.push(v, v);
+    }
+    data.train_by_query = QueryItems::from_interactions(n, &with_self);
     data.graph = Some(GraphData {
         known: QueryItems::from_interactions(n, &known),
         valid_non_edges,
@@ -473,10 +480,11 @@ mod tests {
                 assert!(a != b && !g.known.contains(a as usize, b));
             }
         }
-        // Training edges go both ways.
+        // Training edges go both ways; every node is its own known positive (never its negative).
         for (&a, &b) in data.train.queries.iter().zip(&data.train.items) {
-            assert!(data.train_by_query.contains(b as usize, a));
+            assert!(a != b && data.train_by_query.contains(b as usize, a));
         }
+        assert!((0..1000).all(|v| data.train_by_query.contains(v, v as u32)));
     }
 
     #[test]

@@ -872,8 +872,9 @@ mod tests {
             .iter()
             .map(|info| info.kind.to_string())
             .collect();
-        // 6 colours × 7 markers and black: room for every kind and 19 variants.
-        many.extend((0..19).map(|i| format!("variant-{i}")));
+        // 6 colours × 7 markers and black: room for every kind and the variants that fill the rest.
+        let room = 1 + 6 * 7 - crate::sampler::REGISTRY.len();
+        many.extend((0..room).map(|i| format!("variant-{i}")));
         for names in [names, many] {
             let looks = sampler_looks(&names, &kinds);
             let distinct: std::collections::HashSet<_> = looks

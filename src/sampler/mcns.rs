@@ -4,8 +4,12 @@
 //! p_d, the target is π(c|q) ∝ exp(α·s(q, c)) over the non-positives. Each query keeps a Metropolis–
 //! Hastings chain across batches (MCNS walks one chain in DFS order); each negative is one MH step whose
 //! proposal mixes a uniform jump (probability `uniform_mix`) with a graph move to a neighbouring item
-//! (item → one of its users → one of that user's items). The acceptance ratio uses the exact proposal
-//! probabilities of both moves, so the chain's stationary distribution is π whatever the graph.
+//! (item → one of its users → one of that user's items; on a node graph, as in MCNS, a neighbour of the
+//! current node). The acceptance ratio uses the exact proposal probabilities of both moves, so the
+//! chain's stationary distribution is π whatever the graph. MCNS walks the queries in depth-first order
+//! and hands the chain from one node to the next; here batches are shuffled and their rows advance
+//! together, so on a node graph a query's chain starts where its depth-first predecessor's chain is
+//! (when that one has started), else at a uniform non-positive.
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -65,6 +69,9 @@ pub struct Mcns {
     n_items: u32,
     /// Per query, the chain's current item, if started.
     state: Vec<Option<u32>>,
+    /// Node graphs: queries and candidates are the same nodes; moves go to a neighbour, and each node's
+    /// depth-first predecessor lends its chain's state as a start.
+    dfs_predecessor: Option<Vec<Option<u32>>>,
 }
 
 impl Mcns {
@@ -75,6 +82,10 @@ impl Mcns {
             by_item: data.train_by_item(),
             n_items: data.n_items as u32,
             state: vec![None; data.n_queries],
+            dfs_predecessor: data
+                .graph
+                .is_some()
+                .then(|| dfs_predecessors(&data.train_by_item())),
         }
     }
 
@@ -82,11 +93,14 @@ impl Mcns {
         self.config.exclude_positives && self.by_user.contains(q, c)
     }
 
-    /// Proposal: a uniform jump, or item → user → item along the graph.
+    /// Proposal: a uniform jump, or item → user → item along the graph (a neighbour on a node graph).
     fn propose(&self, x: u32, rng: &mut impl Rng) -> u32 {
         let users = self.by_item.items(x as usize);
         if users.is_empty() || rng.random_bool(self.config.uniform_mix) {
             return rng.random_range(0..self.n_items);
+        }
+        if self.dfs_predecessor.is_some() {
+            return users[rng.random_range(0..users.len())];
         }
         let u = users[rng.random_range(0..users.len())] as usize;
         let items = self.by_user.items(u);
@@ -99,6 +113,11 @@ impl Mcns {
         let xs = self.by_item.items(x as usize);
         if xs.is_empty() {
             return uniform;
+        }
+        let m = self.config.uniform_mix;
+        if self.dfs_predecessor.is_some() {
+            let neighbour = f64::from(u8::from(xs.binary_search(&y).is_ok()));
+            return m * uniform + (1.0 - m) * neighbour / xs.len() as f64;
         }
         let ys = self.by_item.items(y as usize);
         // Σ over users of both x and y of 1/deg(user): a merge of the two sorted user lists.
@@ -113,7 +132,6 @@ impl Mcns {
                 }
             }
         }
-        let m = self.config.uniform_mix;
         m * uniform + (1.0 - m) * walk / xs.len() as f64
     }
 
@@ -154,9 +172,18 @@ impl Sampler for Mcns {
         let mut current: Vec<u32> = batch
             .queries
             .iter()
-            .map(|&q| match self.state[q as usize] {
-                Some(x) => x,
-                None => self.start(q as usize, &mut *cx.rng),
+            .map(|&q| {
+                let q = q as usize;
+                let lent = self
+                    .dfs_predecessor
+                    .as_ref()
+                    .and_then(|p| p[q])
+                    .and_then(|p| self.state[p as usize])
+                    .filter(|&x| !self.excluded(q, x));
+                match self.state[q].or(lent) {
+                    Some(x) => x,
+                    None => self.start(q, &mut *cx.rng),
+                }
             })
             .collect();
         let as_i64 = |v: &[u32]| v.iter().map(|&i| i as i64).collect::<Vec<_>>();
@@ -196,10 +223,54 @@ impl Sampler for Mcns {
     }
 }
 
+/// Each node's predecessor in a depth-first traversal of `graph` (components in node order, neighbours
+/// in id order); a traversal's first node has none.
+fn dfs_predecessors(graph: &QueryItems) -> Vec<Option<u32>> {
+    let n = graph.n_queries();
+    let (mut seen, mut out) = (vec![false; n], vec![None; n]);
+    for root in 0..n {
+        if seen[root] {
+            continue;
+        }
+        let mut previous: Option<u32> = None;
+        let mut stack = vec![root as u32];
+        while let Some(v) = stack.pop() {
+            if std::mem::replace(&mut seen[v as usize], true) {
+                continue;
+            }
+            out[v as usize] = previous;
+            previous = Some(v);
+            stack.extend(
+                graph
+                    .items(v as usize)
+                    .iter()
+                    .rev()
+                    .filter(|w| !seen[**w as usize]),
+            );
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sampler::tests::{tiny_data, Harness};
+
+    #[test]
+    fn depth_first_predecessors_follow_the_traversal() {
+        // 0 – 1 – 2, 0 – 3; 4 alone.
+        let mut x = crate::data::Interactions::default();
+        for (a, b) in [(0, 1), (1, 2), (0, 3)] {
+            x.push(a, b);
+            x.push(b, a);
+        }
+        let g = QueryItems::from_interactions(5, &x);
+        assert_eq!(
+            dfs_predecessors(&g),
+            [None, Some(0), Some(1), Some(2), None]
+        );
+    }
 
     #[test]
     fn the_chain_reaches_its_target_distribution() {

@@ -5,7 +5,11 @@
 //!   negative, shared by its candidates, as in the authors' code), and keep the best-scored mix (which,
 //!   with a shared α and a dot-product score, is the mix of the best-scored candidate: only that one is
 //!   built; under a distance score every mix is scored). With a
-//!   one-layer model hop mixing is this one choice. Gradients flow into both embeddings, as in MixGCF.
+//!   one-layer model hop mixing is this one choice. With a graph encoder that has layers (LightGCN), hop
+//!   mixing as in the authors' code: one α per negative and layer, at every layer l the candidate whose
+//!   layer-l mix scores highest against the query's final embedding is chosen, and the negative is the
+//!   mean over layers of the chosen layer-l mixes (the encoder's own layer pooling). Gradients flow
+//!   into both embeddings, as in MixGCF.
 //! - `mode = "mochi"` (Kalantidis et al., "Hard Negative Mixing for Contrastive Learning", NeurIPS 2020):
 //!   the k real negatives (uniform draws) are kept, and synthetic ones are *added*: among the real
 //!   negatives' `hardest` N best-scored, s = round(synthetic_share · k) mixes α e_i + (1 − α) e_j of two
@@ -122,6 +126,13 @@ impl Mixing {
             .uniform
             .draw(batch, (k * m) as usize, cx)
             .view([b, k, m]);
+        if let Some(layers) = cx
+            .model
+            .item_layers()
+            .filter(|l| l.len() > 1 && cx.model.similarity() == crate::model::Similarity::Dot)
+        {
+            return Self::hop_mixing(batch, &candidates, &layers, cx);
+        }
         let alpha = Self::alphas(b * k, &[b, k, 1], cx);
         // With a dot product and one α per negative, s(q, α e_p + (1 − α) e_c) = α s(q, p) + (1 − α)
         // s(q, c): the best mix is the mix with the best-scored candidate, so only candidates are scored.
@@ -147,6 +158,47 @@ impl Mixing {
         Ok(Negatives {
             items: NegativeItems::Embeddings(mixed),
             origin: Some(best),
+            ..Negatives::ids(Tensor::new())
+        })
+    }
+
+    /// MixGCF with hop mixing over the layer embeddings `layers` (each (N, D), layer 0 first);
+    /// `candidates` (B, k, M).
+    fn hop_mixing(
+        batch: &Batch,
+        candidates: &Tensor,
+        layers: &[Tensor],
+        cx: &mut SampleContext,
+    ) -> Result<Negatives, SamplerError> {
+        let (b, k) = (candidates.size()[0], candidates.size()[1]);
+        let n_layers = layers.len() as i64;
+        let alpha = Self::alphas(b * k * n_layers, &[n_layers, b, k, 1], cx);
+        let query = tch::no_grad(|| cx.model.queries(batch.queries_t).view([b, 1, 1, -1]));
+        let flat = candidates.reshape([-1]);
+        let mut mixes = Vec::with_capacity(layers.len());
+        let mut origin = None;
+        for (l, layer) in layers.iter().enumerate() {
+            // Under a dot product and one α per negative, the best layer-l mix is the mix with the
+            // best-scored layer-l candidate.
+            let best = tch::no_grad(|| {
+                let e = layer
+                    .index_select(0, &flat)
+                    .view([b, k, -1, layer.size()[1]]);
+                let scores = (e * &query).sum_dim_intlist(-1, false, None);
+                candidates
+                    .gather(2, &scores.argmax(2, true), false)
+                    .squeeze_dim(2)
+            }); // (B, k)
+            let e_c = layer.index_select(0, &best.reshape([-1])).view([b, k, -1]);
+            let e_p = layer.index_select(0, batch.positives_t).unsqueeze(1);
+            let a = alpha.get(l as i64);
+            mixes.push(&a * e_p + (a.ones_like() - &a) * e_c);
+            origin.get_or_insert(best);
+        }
+        let mixed = Tensor::stack(&mixes, 0).mean_dim(0, false, tch::Kind::Float);
+        Ok(Negatives {
+            items: NegativeItems::Embeddings(mixed),
+            origin,
             ..Negatives::ids(Tensor::new())
         })
     }

@@ -251,8 +251,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
         kind: "pagerank",
         family: "graph",
         needs: "the interaction graph (personalised PageRank)",
-        description: "uniform from a middle band of personalised PageRank (random walks with restart) over the training graph (PinSage); steps = 5000, restart = 0.3, rank_from = 10, rank_to = 100, exclude_positives = true",
-        version: 1,
+        description: "PinSage's curriculum: k uniform negatives plus, at epoch n, min(n − 1, k) hard ones from a middle band of personalised PageRank (random walks with restart from the query over the training graph; node to neighbour on a node graph); steps = 5000, restart = 0.3, rank_from = 10, rank_to = 100, exclude_positives = true",
+        version: 2,
         same_at_k1: None,
         ratio_free: false,
         domains: ALL_DOMAINS,
@@ -931,6 +931,21 @@ pub(crate) mod tests {
             // Recommendation: MF (a dot product, with the host fast path); knowledge graphs: TransE
             // (a distance: every sampler must score through the model, not assume a dot product).
             let model: Box<dyn ContrastiveModel> = match &data.kg {
+                // Graphs: LightGCN (an encoder without the host fast path: samplers score through the
+                // propagated embeddings).
+                None if data.graph.is_some() => Box::new(crate::model::LightGcn::new(
+                    &vs.root(),
+                    &crate::model::LightGcnConfig {
+                        dim: 8,
+                        layers: 2,
+                        init_std: 1.0,
+                    },
+                    &data.train_by_query,
+                    data.n_items,
+                    true,
+                    0,
+                    Device::Cpu,
+                )),
                 None => {
                     let config = MfConfig {
                         dim: 8,
@@ -1074,16 +1089,54 @@ pub(crate) mod tests {
         crate::data::kg::build("tiny-kg", 10, 2, &triples, &[], &[[9, 0, 1]], None)
     }
 
+    /// A node graph shaped like `tiny_data`: node 0 joined to 1..=7, node 1 to 2, node 9 to 5; 10 nodes.
+    pub fn tiny_graph() -> Dataset {
+        let mut train = Interactions::default();
+        for (a, b) in (1..8).map(|b| (0, b)).chain([(1, 2), (9, 5)]) {
+            train.push(a, b);
+            train.push(b, a);
+        }
+        let mut data = Dataset::new(
+            "tiny-graph".into(),
+            10,
+            10,
+            train.clone(),
+            Interactions::default(),
+            Interactions::default(),
+            None,
+        );
+        let mut known = train;
+        for v in 0..10 {
+            known.push(v, v);
+        }
+        // As the graph loaders do: every node is its own known positive.
+        data.train_by_query = QueryItems::from_interactions(10, &known);
+        data.graph = Some(crate::data::GraphData {
+            known: QueryItems::from_interactions(10, &known),
+            valid_non_edges: Interactions::default(),
+            test_non_edges: Interactions::default(),
+            features: None,
+            labels: None,
+        });
+        data
+    }
+
     #[test]
     fn every_registered_sampler_draws_in_bounds_reproducibly_and_never_a_known_positive() {
         // Every sampler, on every domain it supports: the contract is the same.
-        for data in [tiny_data(), tiny_kg()] {
+        for data in [tiny_data(), tiny_kg(), tiny_graph()] {
             contract(&data);
         }
     }
 
     fn contract(data: &Dataset) {
-        let domain = if data.kg.is_some() { "kg" } else { "rec" };
+        let domain = if data.kg.is_some() {
+            "kg"
+        } else if data.graph.is_some() {
+            "graph"
+        } else {
+            "rec"
+        };
         let configs = [
             SamplerConfig::Uniform(UniformConfig::default()),
             SamplerConfig::Popularity(PopularityConfig::default()),

@@ -3,14 +3,18 @@
 //! random walks with restart from the query over the training user–item graph, and negatives are drawn
 //! uniformly from a middle band of that ranking (PinSage takes ranks 2000–5000 of billions: related
 //! enough to be hard, far enough not to be positives). Known positives are left out of the ranking; items
-//! no walk reached rank after the visited ones, in a random order. The graph does not change during
-//! training, so each query's band is computed once, the first time the query is seen.
+//! no walk reached rank after the visited ones, in a random order. On a node graph the walk goes from
+//! node to neighbour and every node it reaches is ranked. The graph does not change during training, so
+//! each query's band is computed once, the first time the query is seen.
+//!
+//! PinSage's curriculum: at epoch n, n − 1 hard negatives are *added* to each positive's random ones.
+//! Here each row has its k uniform negatives and min(n − 1, k) negatives from its band (so at most 2k).
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-use super::{Batch, Negatives, SampleContext, Sampler};
+use super::{Batch, Negatives, SampleContext, Sampler, Uniform, UniformConfig};
 use crate::data::{Dataset, QueryItems};
 use crate::error::SamplerError;
 
@@ -76,6 +80,9 @@ pub struct Pagerank {
     exclude: bool,
     /// Per query, its band of items (empty until first seen).
     bands: Vec<Vec<u32>>,
+    /// Queries and candidates are the same nodes of one graph.
+    node_graph: bool,
+    uniform: Uniform,
 }
 
 impl Pagerank {
@@ -87,12 +94,37 @@ impl Pagerank {
             n_items: data.n_items,
             exclude: c.exclude_positives,
             bands: vec![Vec::new(); data.n_queries],
+            node_graph: data.graph.is_some(),
+            uniform: Uniform::new(
+                &UniformConfig {
+                    exclude_positives: c.exclude_positives,
+                },
+                data,
+            ),
         }
     }
 
     /// Visit counts of every item in `steps` walk steps with restart from user `q`.
     pub fn visits(&self, q: usize, rng: &mut impl Rng) -> Vec<u32> {
         let mut visits = vec![0u32; self.n_items];
+        if self.node_graph {
+            // `by_item` is the node graph without self-loops.
+            let mut node = q;
+            for _ in 0..self.config.steps {
+                let next = self.by_item.items(node);
+                if next.is_empty() {
+                    break;
+                }
+                let v = next[rng.random_range(0..next.len())] as usize;
+                visits[v] += 1;
+                node = if rng.random_bool(self.config.restart) {
+                    q
+                } else {
+                    v
+                };
+            }
+            return visits;
+        }
         let mut user = q;
         for _ in 0..self.config.steps {
             let items = self.by_user.items(user);
@@ -150,20 +182,24 @@ impl Sampler for Pagerank {
         k: usize,
         cx: &mut SampleContext,
     ) -> Result<Negatives, SamplerError> {
-        let mut ids = Vec::with_capacity(batch.len() * k);
+        let hard = (cx.epoch.saturating_sub(1) as usize).min(k);
+        let random = self.uniform.draw(batch, k, cx);
+        if hard == 0 {
+            return Ok(Negatives::ids(random));
+        }
+        let mut ids = Vec::with_capacity(batch.len() * hard);
         for &q in batch.queries {
             let rng = &mut *cx.rng;
             let band = self.band(q as usize, rng);
             let len = band.len();
-            for _ in 0..k {
+            for _ in 0..hard {
                 ids.push(band[rng.random_range(0..len)] as i64);
             }
         }
-        Ok(Negatives::ids(
-            Tensor::from_slice(&ids)
-                .view([batch.len() as i64, k as i64])
-                .to_device(cx.device),
-        ))
+        let hard = Tensor::from_slice(&ids)
+            .view([batch.len() as i64, hard as i64])
+            .to_device(cx.device);
+        Ok(Negatives::ids(Tensor::cat(&[random, hard], 1)))
     }
 }
 
@@ -172,6 +208,31 @@ mod tests {
     use super::*;
     use crate::data::Interactions;
     use crate::sampler::tests::Harness;
+
+    #[test]
+    fn on_a_node_graph_the_walk_goes_from_neighbour_to_neighbour() {
+        // A path of nodes 0 – 1 – 2 – … – 9: from 0, near nodes are visited more than far ones, and
+        // both odd and even distances are reached.
+        let mut train = Interactions::default();
+        for v in 0..9u32 {
+            train.push(v, v + 1);
+            train.push(v + 1, v);
+        }
+        let mut data = crate::sampler::tests::tiny_graph();
+        data.train_by_query = crate::data::QueryItems::from_interactions(10, &train);
+        data.train = train;
+        let c = PagerankConfig {
+            steps: 100_000,
+            ..Default::default()
+        };
+        let s = Pagerank::new(&c, &data);
+        let mut h = Harness::new(&data, 3);
+        let v = s.visits(0, &mut h.rng);
+        assert!(
+            v[1] > v[2] && v[2] > v[3] && v[3] > v[4] && v[4] > 0,
+            "{v:?}"
+        );
+    }
 
     #[test]
     fn draws_from_the_middle_band_of_the_personalised_pagerank() {
@@ -202,8 +263,22 @@ mod tests {
         let mut s = Pagerank::new(&c, &data);
         let mut h = Harness::new(&data, 7);
         assert_eq!(s.ranking(0, &mut h.rng)[..5], [1, 2, 3, 4, 5]);
+        // The curriculum: no hard negatives in the first epoch, n − 1 (at most k) after the k uniform
+        // ones in epoch n.
+        assert_eq!(
+            h.sample(&mut s, &data, &[0], Some(&[0]), 200).per_row(),
+            200
+        );
+        h.epoch = 4;
+        assert_eq!(
+            h.sample(&mut s, &data, &[0], Some(&[0]), 200).per_row(),
+            203
+        );
+        h.epoch = 500;
         let n = h.sample(&mut s, &data, &[0], Some(&[0]), 200);
-        let drawn = Vec::<i64>::try_from(n.drawn_ids().unwrap().reshape([-1])).unwrap();
+        let ids = n.drawn_ids().unwrap();
+        assert_eq!(ids.size(), [1, 400]);
+        let drawn = Vec::<i64>::try_from(ids.narrow(1, 200, 200).reshape([-1])).unwrap();
         assert!(
             drawn.iter().all(|i| [2, 3].contains(i)),
             "ranks 1 and 2 only"
