@@ -4,6 +4,7 @@ mod figures;
 mod html;
 mod plots;
 mod properties;
+mod protocols;
 pub mod significance;
 mod summary;
 pub mod table;
@@ -132,6 +133,7 @@ pub fn statistics_report(
         ));
         let mut tables = vec![e.seed_table];
         tables.extend(e.query_table);
+        tables.extend(protocols::sampled_vs_full(view));
         tables.push(properties::stability(view, &curves));
         tables.extend(properties::budget(view, settings, &curves));
         sections.push((format!("Data set {} ({})", view.name, view.domain), tables));

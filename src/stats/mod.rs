@@ -14,5 +14,6 @@ pub use curves::{roughness_after_peak, time_to_target, value_at};
 pub use descriptive::{bootstrap_mean_ci, Interval, Summary};
 pub use paired::{fisher_randomization, holm, paired_t, wilcoxon_signed_rank, PairedTest};
 pub use ranks::{
-    average_ranks, cd_groups, friedman, kendall_tau, kendalls_w, nemenyi_cd, spearman, Friedman,
+    average_ranks, cd_groups, friedman, kendall_tau, kendalls_w, nemenyi_cd, rank_ascending,
+    spearman, Friedman,
 };
