@@ -4,6 +4,11 @@
 //! sized so its score matrix and masks stay within `EVAL_BLOCK_BYTES` whatever the pool (a pool of a
 //! million items is scored a few users at a time). A score that is not finite (a diverged model) is an
 //! error, never a rank: NaN compares false with everything, which would rank a target first.
+//!
+//! Beside full ranking, the sampled protocol many published tables use (RecBole's `uni100`): each user's
+//! targets ranked among `SAMPLED_NEGATIVES` items the user has in no split, drawn once per user from a
+//! fixed stream (every cell of a data set meets the same ones), reported as `sampled-recall@K` and
+//! `sampled-ndcg@K`. The report says how far the two protocols order samplers alike.
 
 use tch::{Device, Kind, Tensor};
 
@@ -21,6 +26,9 @@ pub struct PerQuery {
     pub queries: Vec<u32>,
     pub columns: Vec<(String, Vec<f32>)>,
 }
+
+/// Negatives per user of the sampled protocol.
+pub const SAMPLED_NEGATIVES: usize = 100;
 
 /// Memory for one block of users' scores and masks.
 pub const EVAL_BLOCK_BYTES: usize = 256 << 20;
@@ -56,6 +64,11 @@ struct Chunk {
     excluded: (Tensor, Tensor),
     /// (row within chunk, item) of every target pair.
     target: (Tensor, Tensor),
+    /// Sampled protocol: (rows, SAMPLED_NEGATIVES) negatives, and (rows, most targets of a row) targets
+    /// padded with item 0 where `sampled_valid` is false.
+    sampled_negatives: Tensor,
+    sampled_targets: Tensor,
+    sampled_valid: Tensor,
 }
 
 impl Evaluator {
@@ -88,12 +101,21 @@ impl Evaluator {
         };
         let chunks = users
             .chunks(block_users(n_items))
-            .map(|group| Chunk {
-                users: group.to_vec(),
-                users_t: Tensor::from_slice(&group.iter().map(|&u| u as i64).collect::<Vec<_>>())
+            .map(|group| {
+                let (negatives, padded, valid) =
+                    sampled_candidates(exclude, targets, group, n_items);
+                Chunk {
+                    users: group.to_vec(),
+                    users_t: Tensor::from_slice(
+                        &group.iter().map(|&u| u as i64).collect::<Vec<_>>(),
+                    )
                     .to_device(device),
-                excluded: pairs(exclude, group),
-                target: pairs(&[targets], group),
+                    excluded: pairs(exclude, group),
+                    target: pairs(&[targets], group),
+                    sampled_negatives: negatives.to_device(device),
+                    sampled_targets: padded.to_device(device),
+                    sampled_valid: valid.to_device(device),
+                }
             })
             .collect();
         Evaluator {
@@ -165,6 +187,20 @@ impl Evaluator {
             let first_rank = host_i64(&first_rank);
             let (_, top) = scores.topk(k_max, 1, true, true);
             let top = host_i64(&top.reshape([-1]));
+            // Sampled protocol: the targets among the sampled negatives, the top K of that short list.
+            let n_neg = chunk.sampled_negatives.size()[1];
+            let candidates = Tensor::cat(
+                &[
+                    scores.gather(1, &chunk.sampled_negatives, false),
+                    scores
+                        .gather(1, &chunk.sampled_targets, false)
+                        .where_self(&chunk.sampled_valid, &neg_inf),
+                ],
+                1,
+            );
+            let k_sampled = k_max.min(candidates.size()[1]);
+            let (_, sampled_top) = candidates.topk(k_sampled, 1, true, true);
+            let sampled_hits = host_i64(&sampled_top.reshape([-1]));
             for (row, &u) in chunk.users.iter().enumerate() {
                 let target = self.targets.items(u);
                 hits.clear();
@@ -193,6 +229,7 @@ impl Evaluator {
                 }
                 let rr = ranking::reciprocal_rank(first_rank[row] as usize);
                 sums[j] += rr;
+                j += 1;
                 per_query.queries.push(u as u32);
                 for (column, value) in per_query.columns.iter_mut().zip([
                     ranking::ndcg_at_k(&hits, k_top, target.len()),
@@ -200,6 +237,23 @@ impl Evaluator {
                     rr,
                 ]) {
                     column.1.push(value as f32);
+                }
+                // A hit of the short list is one of the row's real targets (padding comes after them).
+                let ks = k_sampled as usize;
+                hits.clear();
+                hits.extend(
+                    sampled_hits[row * ks..(row + 1) * ks]
+                        .iter()
+                        .map(|&c| c >= n_neg && ((c - n_neg) as usize) < target.len()),
+                );
+                for f in [
+                    ranking::recall_at_k as fn(&[bool], usize, usize) -> f64,
+                    ranking::ndcg_at_k,
+                ] {
+                    for &k in &self.ks {
+                        sums[j] += f(&hits, k, target.len());
+                        j += 1;
+                    }
                 }
             }
         }
@@ -211,6 +265,56 @@ impl Evaluator {
             .collect();
         Ok((means, per_query))
     }
+}
+
+/// The sampled protocol's candidates of `group`: per user `SAMPLED_NEGATIVES` distinct items (fewer in a
+/// small pool) in none of `exclude` nor `targets`, from a stream seeded by the user id alone; the user's
+/// targets padded to the longest row, with a validity mask.
+fn sampled_candidates(
+    exclude: &[&QueryItems],
+    targets: &QueryItems,
+    group: &[usize],
+    n_items: usize,
+) -> (Tensor, Tensor, Tensor) {
+    use rand::{Rng, SeedableRng};
+    let known =
+        |u: usize, i: u32| targets.contains(u, i) || exclude.iter().any(|set| set.contains(u, i));
+    let longest = group
+        .iter()
+        .map(|&u| targets.items(u).len())
+        .max()
+        .unwrap_or(1);
+    let mut negatives = Vec::with_capacity(group.len() * SAMPLED_NEGATIVES);
+    let (mut padded, mut valid) = (Vec::new(), Vec::new());
+    // Rejection draws; a user with fewer free items than asked (a tiny pool) repeats its last draw, and
+    // one with none gets item 0: the short list is then padding, a known limit of the sampled protocol.
+    let per_user = SAMPLED_NEGATIVES.min(n_items);
+    for &u in group {
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(0x5a3d_0000 ^ u as u64);
+        let mut row: Vec<i64> = Vec::with_capacity(per_user);
+        let mut tries = 0;
+        while row.len() < per_user && tries < 50 * per_user {
+            tries += 1;
+            let i = rng.random_range(0..n_items as u32);
+            if !known(u, i) && !row.contains(&(i as i64)) {
+                row.push(i as i64);
+            }
+        }
+        let fill = row.last().copied().unwrap_or(0);
+        row.resize(per_user, fill);
+        negatives.extend(row);
+        let t = targets.items(u);
+        for j in 0..longest {
+            padded.push(t.get(j).map_or(0, |&i| i as i64));
+            valid.push(j < t.len());
+        }
+    }
+    let rows = group.len() as i64;
+    (
+        Tensor::from_slice(&negatives).view([rows, per_user as i64]),
+        Tensor::from_slice(&padded).view([rows, longest as i64]),
+        Tensor::from_slice(&valid).view([rows, longest as i64]),
+    )
 }
 
 /// An int64 tensor's values on the host. The evaluator builds these tensors itself as int64, so a
@@ -280,6 +384,55 @@ mod tests {
         );
         let metrics = eval.evaluate(&model).unwrap();
         assert!(metrics.iter().all(|(_, v)| v.is_finite() && *v >= 0.0));
+    }
+
+    #[test]
+    fn the_sampled_protocol_never_ranks_a_target_lower_than_full_ranking() {
+        // 40 users, 500 items, random MF: the short list is a subset of the full ranking holding every
+        // target, so its recall and NDCG at every K are at least the full ones, and above them on average.
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        let model = Mf::new(
+            &vs.root(),
+            &MfConfig {
+                dim: 8,
+                init_std: 1.0,
+            },
+            40,
+            500,
+            3,
+        );
+        let (mut train, mut test) = (Interactions::default(), Interactions::default());
+        for u in 0..40u32 {
+            for j in 0..5 {
+                train.push(u, (u * 7 + j * 31) % 500);
+                test.push(u, (u * 11 + j * 97 + 3) % 500);
+            }
+        }
+        let train = QueryItems::from_interactions(40, &train);
+        let test = QueryItems::from_interactions(40, &test);
+        let eval = Evaluator::new(&[5, 20], &[&train], &test, 500, Device::Cpu);
+        let m: std::collections::HashMap<String, f64> =
+            eval.evaluate(&model).unwrap().into_iter().collect();
+        for k in [5, 20] {
+            for name in ["recall", "ndcg"] {
+                let (full, sampled) =
+                    (m[&format!("{name}@{k}")], m[&format!("sampled-{name}@{k}")]);
+                assert!(
+                    sampled > full,
+                    "{name}@{k}: sampled {sampled} vs full {full}"
+                );
+            }
+        }
+        // Every user has 100 distinct negatives outside its known items.
+        let c = &eval.chunks[0];
+        let negatives = Vec::<Vec<i64>>::try_from(&c.sampled_negatives).unwrap();
+        for (row, &u) in c.users.iter().enumerate() {
+            let set: std::collections::HashSet<_> = negatives[row].iter().collect();
+            assert_eq!(set.len(), SAMPLED_NEGATIVES);
+            assert!(negatives[row]
+                .iter()
+                .all(|&i| !train.contains(u, i as u32) && !test.contains(u, i as u32)));
+        }
     }
 
     #[test]

@@ -25,6 +25,12 @@ pub fn metric_names(ks: &[usize]) -> Vec<String> {
         }
     }
     names.push("mrr".into());
+    // The sampled protocol's counterparts (see `Evaluator`).
+    for prefix in ["sampled-recall", "sampled-ndcg"] {
+        for k in ks {
+            names.push(format!("{prefix}@{k}"));
+        }
+    }
     names
 }
 
