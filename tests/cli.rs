@@ -5,9 +5,10 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use std::path::{Path, PathBuf};
 
-/// Rows per cell of a synthetic suite with two cut-offs: 9 effectiveness metrics (4 top-K metrics × 2
-/// cut-offs + MRR), 10 sampler diagnostics, 8 efficiency metrics.
-const ROWS_PER_CELL: usize = 9 + 10 + 8;
+/// Rows per cell of a synthetic suite with two cut-offs: 13 effectiveness metrics (4 top-K metrics × 2
+/// cut-offs + MRR, and the sampled protocol's recall and NDCG × 2 cut-offs), 10 sampler diagnostics, 8
+/// efficiency metrics.
+const ROWS_PER_CELL: usize = 13 + 10 + 8;
 
 fn nsbench() -> Command {
     Command::cargo_bin("nsbench").unwrap()
@@ -636,6 +637,13 @@ model = { kind = "mf", dim = 8 }"#,
 model = { kind = "rotate", dim = 8 }"#,
             "mrr",
         ),
+        (
+            // LightGCN: the model-aware samplers score through propagated embeddings, MixGCF mixes hops.
+            "graph",
+            r#"data = { format = "synthetic-graph", nodes = 60, communities = 3, p_in = 0.3, p_out = 0.02, features = 12 }
+model = { kind = "lightgcn", dim = 8, layers = 2 }"#,
+            "auc",
+        ),
     ];
     for (kind, domain, headline) in domains {
         let dir = tempfile::tempdir().unwrap();
@@ -706,6 +714,24 @@ kind = "{kind}"
                     "{kind} {name}: fn_rate_known {known}"
                 );
             }
+        }
+        if kind == "graph" {
+            // Both protocols in every cell, and the report compares the orderings they give.
+            assert!(rows.iter().any(|r| r.metric == "hits@10"));
+            let report = dir.path().join("report");
+            nsbench()
+                .args(["report"])
+                .arg(&out)
+                .arg("--out")
+                .arg(&report)
+                .assert()
+                .success();
+            let text = std::fs::read_to_string(report.join("report.md")).unwrap();
+            assert!(
+                text.contains("sampled vs full-ranking protocol")
+                    && text.contains("auc vs mrr: Kendall's τ-b"),
+                "{text}"
+            );
         }
     }
 }

@@ -6,6 +6,7 @@
 //! - full ranking (OGB-style, filtered): each held-out edge (u, v) is ranked both ways, v among every node
 //!   for query u and u among every node for query v, every other known neighbour and the query node
 //!   itself removed; realistic ranks as in the knowledge-graph protocol, MRR, Hits@k and MR.
+//!
 //! Sampled metrics are known to order models differently from full ranking; reporting both shows when.
 
 use tch::{Device, Kind, Tensor};
