@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 /// Rows per cell of a synthetic suite with two cut-offs: 13 effectiveness metrics (4 top-K metrics × 2
 /// cut-offs + MRR, and the sampled protocol's recall and NDCG × 2 cut-offs), 10 sampler diagnostics, 8
 /// efficiency metrics.
-const ROWS_PER_CELL: usize = 13 + 10 + 8;
+const ROWS_PER_CELL: usize = EFFECTIVENESS_PER_CELL + 10 + 8;
+/// Effectiveness rows per cell of such a suite.
+const EFFECTIVENESS_PER_CELL: usize = 13;
 
 fn nsbench() -> Command {
     Command::cargo_bin("nsbench").unwrap()
@@ -334,7 +336,7 @@ fn the_same_suite_twice_gives_identical_effectiveness_numbers() {
         effectiveness(&dir.path().join("a")),
         effectiveness(&dir.path().join("b")),
     );
-    assert_eq!(a.len(), 8 * 9);
+    assert_eq!(a.len(), 8 * EFFECTIVENESS_PER_CELL);
     assert_eq!(a, b);
 }
 
@@ -1217,7 +1219,7 @@ fn a_second_run_on_one_directory_is_refused_and_the_first_finishes_intact() {
         nsbench::store::read_results(&out).unwrap().len(),
         8 * ROWS_PER_CELL
     );
-    assert_eq!(effectiveness(&out).len(), 8 * 9);
+    assert_eq!(effectiveness(&out).len(), 8 * EFFECTIVENESS_PER_CELL);
 }
 
 /// Files whose names mark them temporary, anywhere in a results directory.
@@ -1727,7 +1729,7 @@ fn a_suite_sharded_as_a_slurm_array_merges_to_the_unsharded_results() {
         effectiveness_by_cell(&whole),
         effectiveness_by_cell(&sharded),
     );
-    assert_eq!(a.len(), 8 * 9);
+    assert_eq!(a.len(), 8 * EFFECTIVENESS_PER_CELL);
     assert_eq!(a, b);
 }
 
