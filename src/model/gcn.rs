@@ -124,22 +124,7 @@ fn self_looped_adjacency(train: &QueryItems) -> Tensor {
             r
         })
         .collect();
-    let degree: Vec<f32> = rows.iter().map(|r| r.len() as f32).collect();
-    let (mut crow, mut col, mut val) = (vec![0i64], Vec::new(), Vec::new());
-    for (v, r) in rows.iter().enumerate() {
-        for &w in r {
-            col.push(w as i64);
-            val.push(1.0 / (degree[v] * degree[w as usize]).sqrt());
-        }
-        crow.push(col.len() as i64);
-    }
-    Tensor::sparse_csr_tensor_crow_col_value_size(
-        &Tensor::from_slice(&crow),
-        &Tensor::from_slice(&col),
-        &Tensor::from_slice(&val),
-        [n as i64, n as i64],
-        (Kind::Float, Device::Cpu),
-    )
+    super::lightgcn::symmetric_normalised(&rows)
 }
 
 impl ContrastiveModel for Gcn {

@@ -157,10 +157,14 @@ fn normalised_adjacency(
         row.sort_unstable();
         row.dedup();
     }
+    symmetric_normalised(&neighbours)
+}
+
+/// D^-1/2 A D^-1/2 of the graph whose sorted, duplicate-free neighbour lists are `neighbours` (each
+/// node's degree is its list's length), as a sparse CSR tensor (nodes × nodes).
+pub(super) fn symmetric_normalised(neighbours: &[Vec<u32>]) -> Tensor {
     let degree: Vec<f32> = neighbours.iter().map(|r| r.len() as f32).collect();
-    let mut crow = Vec::with_capacity(n_nodes + 1);
-    let (mut col, mut val) = (Vec::new(), Vec::new());
-    crow.push(0i64);
+    let (mut crow, mut col, mut val) = (vec![0i64], Vec::new(), Vec::new());
     for (r, row) in neighbours.iter().enumerate() {
         for &c in row {
             col.push(c as i64);
@@ -168,7 +172,7 @@ fn normalised_adjacency(
         }
         crow.push(col.len() as i64);
     }
-    let n = n_nodes as i64;
+    let n = neighbours.len() as i64;
     Tensor::sparse_csr_tensor_crow_col_value_size(
         &Tensor::from_slice(&crow),
         &Tensor::from_slice(&col),

@@ -46,27 +46,37 @@ impl Sampler for Full {
         _k: usize,
         cx: &mut SampleContext,
     ) -> Result<Negatives, SamplerError> {
-        // (row, item) of every known positive of every row's query, set false in an all-true mask.
-        let (mut rows, mut cols) = (Vec::new(), Vec::new());
-        for (row, &q) in batch.queries.iter().enumerate() {
-            for &i in self.known.items(q as usize) {
-                rows.push(row as i64);
-                cols.push(i as i64);
-            }
-        }
-        let mut valid = Tensor::ones([batch.len() as i64, self.n_items], (Kind::Bool, cx.device));
-        if !rows.is_empty() {
-            let index = [
-                Some(Tensor::from_slice(&rows).to_device(cx.device)),
-                Some(Tensor::from_slice(&cols).to_device(cx.device)),
-            ];
-            let _ = valid.index_put_(&index, &Tensor::zeros([], (Kind::Bool, cx.device)), false);
-        }
+        let valid = known_mask(&self.known, batch, self.n_items, cx.device);
         Ok(Negatives {
             items: NegativeItems::All,
             ..Negatives::ids(Tensor::new()).with_valid(valid)
         })
     }
+}
+
+/// (B, n_items) bool: false at every item `known` holds for the row's query, true elsewhere.
+pub(super) fn known_mask(
+    known: &QueryItems,
+    batch: &Batch,
+    n_items: i64,
+    device: tch::Device,
+) -> Tensor {
+    let (mut rows, mut cols) = (Vec::new(), Vec::new());
+    for (row, &q) in batch.queries.iter().enumerate() {
+        for &i in known.items(q as usize) {
+            rows.push(row as i64);
+            cols.push(i as i64);
+        }
+    }
+    let mut valid = Tensor::ones([batch.len() as i64, n_items], (Kind::Bool, device));
+    if !rows.is_empty() {
+        let index = [
+            Some(Tensor::from_slice(&rows).to_device(device)),
+            Some(Tensor::from_slice(&cols).to_device(device)),
+        ];
+        let _ = valid.index_put_(&index, &Tensor::zeros([], (Kind::Bool, device)), false);
+    }
+    valid
 }
 
 #[cfg(test)]

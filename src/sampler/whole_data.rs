@@ -134,19 +134,7 @@ impl Sampler for GaeFull {
         _k: usize,
         cx: &mut SampleContext,
     ) -> Result<Negatives, SamplerError> {
-        let (mut rows, mut cols) = (Vec::new(), Vec::new());
-        for (row, &q) in batch.queries.iter().enumerate() {
-            for &i in self.ones.items(q as usize) {
-                rows.push(row as i64);
-                cols.push(i as i64);
-            }
-        }
-        let mut valid = Tensor::ones([batch.len() as i64, self.n_nodes], (Kind::Bool, cx.device));
-        let index = [
-            Some(Tensor::from_slice(&rows).to_device(cx.device)),
-            Some(Tensor::from_slice(&cols).to_device(cx.device)),
-        ];
-        let _ = valid.index_put_(&index, &Tensor::zeros([], (Kind::Bool, cx.device)), false);
+        let valid = super::full::known_mask(&self.ones, batch, self.n_nodes, cx.device);
         // Each node's row weighs 1 / its training edges (it is a row once per edge an epoch).
         let w: Vec<f32> = batch
             .queries
