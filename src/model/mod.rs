@@ -311,6 +311,10 @@ pub trait ContrastiveModel: Send {
     fn query_layers(&self) -> Option<Vec<Tensor>> {
         None
     }
+    /// Called after the loss's backward pass, before the optimiser step: a model that computed its
+    /// embeddings outside autograd (LightGCN's propagation) carries their gradients back to its
+    /// parameters here. Default: nothing to carry.
+    fn after_backward(&self) {}
     /// Applied after every optimiser step: constraints of the model's paper (TransE keeps entity
     /// embeddings on the unit sphere). Default: none.
     fn after_step(&self) {}

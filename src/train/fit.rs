@@ -307,7 +307,10 @@ pub fn train_step(
         batch.positives_t,
         &negatives,
     );
-    opt.backward_step(&value);
+    opt.zero_grad();
+    value.backward();
+    model.after_backward();
+    opt.step();
     model.after_step();
     sampler.observe(batch, &negatives, &neg_score.detach());
     Ok((value.detach(), sampled))
