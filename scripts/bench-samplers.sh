@@ -3,21 +3,17 @@
 # and scripts/bench_numpy_torch.py, then prints draw rates, every sampler's cost per negative and each
 # sampler's training step relative to uniform's, with the targets they are held to.
 #   scripts/bench-samplers.sh [CRITERION FILTER]      e.g. scripts/bench-samplers.sh train_step_k1
-# The first run creates a Python virtual environment (.venv, or $NSBENCH_VENV) with numpy and torch.
+# Python: NSBENCH_PYTHON, or a virtual environment (.venv, or $NSBENCH_VENV) created on first use.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="${NSBENCH_VENV:-$ROOT/.venv}"
-if ! "$VENV/bin/python" -c "import torch, numpy" 2>/dev/null; then
-  echo "Creating $VENV with torch 2.13.0 and numpy (several GB, once)..."
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q "torch==2.13.0" numpy
-fi
+. "$ROOT/scripts/python-env.sh"
+python_env "import torch, numpy" "torch==2.13.0 numpy"
 export OMP_WAIT_POLICY=PASSIVE
 "$ROOT/scripts/setup-libtorch.sh"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 cargo bench --manifest-path "$ROOT/Cargo.toml" --bench samplers -- "$@"
-"$VENV/bin/python" "$ROOT/scripts/bench_numpy_torch.py" > "$TARGET/criterion/numpy_torch.json"
-"$VENV/bin/python" - "$TARGET/criterion" <<'PY'
+"$PY" "$ROOT/scripts/bench_numpy_torch.py" > "$TARGET/criterion/numpy_torch.json"
+"$PY" - "$TARGET/criterion" <<'PY'
 import json, pathlib, sys
 root = pathlib.Path(sys.argv[1])
 ref = json.loads((root / "numpy_torch.json").read_text())

@@ -5,21 +5,14 @@
 # MRR / Hits@k and training triples/s side by side.
 #   scripts/compare-pykeen.sh [KG_DIR] [EPOCHS] [SEEDS]
 # KG_DIR holds train.txt, valid.txt, test.txt (`head<TAB>relation<TAB>tail`); default: the shared Nations.
-# The first run creates a Python virtual environment (.venv, or $NSBENCH_VENV) with pykeen; set
-# NSBENCH_PYTHON to use an interpreter that already has it.
+# Python: NSBENCH_PYTHON, or a virtual environment (.venv, or $NSBENCH_VENV) created on first use.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KG="$(cd "${1:-$ROOT/../shared/datasets/nations}" && pwd)"
 EPOCHS="${2:-100}"
 SEEDS="${3:-0 1 2}"
-VENV="${NSBENCH_VENV:-$ROOT/.venv}"
-PY="${NSBENCH_PYTHON:-$VENV/bin/python}"
-if ! "$PY" -c "import pykeen, pandas, pyarrow" 2>/dev/null; then
-  echo "Creating $VENV with pykeen, pandas, pyarrow (several GB, once)..."
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q pykeen pandas pyarrow
-  PY="$VENV/bin/python"
-fi
+. "$ROOT/scripts/python-env.sh"
+python_env "import pykeen, pandas, pyarrow" "pykeen pandas pyarrow"
 export OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=1
 TMP="$(mktemp -d)"; trap 'rm -rf "$TMP"' EXIT
 seeds="$(echo $SEEDS | sed 's/ /, /g')"

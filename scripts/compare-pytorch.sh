@@ -3,27 +3,23 @@
 # (scripts/pytorch_mf_bpr.py), and prints quality and training throughput side by side.
 #   scripts/compare-pytorch.sh [SPLIT_DIR] [EPOCHS]
 # SPLIT_DIR holds train.tsv and test.tsv (`user<TAB>item`); default: the shared MovieLens-100K 80/20 split.
-# The first run creates a Python virtual environment (.venv, or $NSBENCH_VENV) with torch from PyPI.
+# Python: NSBENCH_PYTHON, or a virtual environment (.venv, or $NSBENCH_VENV) created on first use.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SPLIT="$(cd "${1:-$ROOT/../shared/datasets/ml-100k/split-80-20-seed0}" && pwd)"
 EPOCHS="${2:-50}"
-VENV="${NSBENCH_VENV:-$ROOT/.venv}"
-if ! "$VENV/bin/python" -c "import torch, numpy, pandas, pyarrow" 2>/dev/null; then
-  echo "Creating $VENV with torch 2.13.0, numpy, pandas, pyarrow (several GB, once)..."
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q "torch==2.13.0" numpy pandas pyarrow
-fi
+. "$ROOT/scripts/python-env.sh"
+python_env "import torch, numpy, pandas, pyarrow" "torch==2.13.0 numpy pandas pyarrow"
 export OMP_WAIT_POLICY=PASSIVE
 TMP="$(mktemp -d)"; trap 'rm -rf "$TMP"' EXIT
 sed -e "s#train = \"[^\"]*\"#train = \"$SPLIT/train.tsv\"#" -e "s#test = \"[^\"]*\"#test = \"$SPLIT/test.tsv\"#" \
     -e "s#^epochs = .*#epochs = $EPOCHS#" "$ROOT/suites/ml100k.toml" > "$TMP/compare.toml"
 "$ROOT/scripts/nsbench" run "$TMP/compare.toml" --out "$TMP/nsbench" --jobs 1 --threads 1 --no-plots >/dev/null
 for threads in 1 2; do
-  "$VENV/bin/python" "$ROOT/scripts/pytorch_mf_bpr.py" --train "$SPLIT/train.tsv" --test "$SPLIT/test.tsv" \
+  "$PY" "$ROOT/scripts/pytorch_mf_bpr.py" --train "$SPLIT/train.tsv" --test "$SPLIT/test.tsv" \
     --threads "$threads" --epochs "$EPOCHS" > "$TMP/pytorch-$threads.json"
 done
-"$VENV/bin/python" - "$TMP" <<'PY'
+"$PY" - "$TMP" <<'PY'
 import json, sys, pandas as pd
 tmp = sys.argv[1]
 df = pd.read_parquet(f"{tmp}/nsbench/results.parquet")

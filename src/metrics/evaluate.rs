@@ -14,7 +14,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::ranking;
 use crate::data::QueryItems;
-use crate::model::ContrastiveModel;
+use crate::model::{ContrastiveModel, Similarity};
 
 /// (metric name, value) pairs in `metric_names` order, averaged over evaluated users.
 pub type MetricValues = Vec<(String, f64)>;
@@ -50,15 +50,39 @@ pub struct NonFiniteScores {
     pub users: usize,
 }
 
-/// Precomputed index tensors for one target split (validation or test).
+/// Scores of one block of users on the host: small enough to stay in the last-level cache while the
+/// block's rows are scanned (the scan reads each row three times).
+pub const SCAN_BLOCK_BYTES: usize = 4 << 20;
+/// Users per host block at most: beyond this the matrix product gains nothing.
+const MAX_SCAN_USERS: usize = 256;
+
+/// Users scored at once by the host scan for a pool of `n_items`.
+pub fn scan_block_users(n_items: usize) -> usize {
+    (SCAN_BLOCK_BYTES / (n_items.max(1) * 4)).clamp(1, MAX_SCAN_USERS)
+}
+
+/// Everything one target split (validation or test) needs, precomputed.
+///
+/// On the CPU the scores of a block of users are written by one matrix product into a buffer reused
+/// for every block, and each row is scanned once on the host for the top K (excluded items skipped as
+/// they come, a running threshold rejecting almost every item), the rank of the best target and the
+/// sampled protocol: no masked copy, no full sort, no whole-matrix temporaries. On an accelerator the
+/// same metrics come from tensor operations on the device (`chunks`), which keep the scores there.
 pub struct Evaluator {
     ks: Vec<usize>,
-    chunks: Vec<Chunk>,
+    /// The evaluated users (those with targets), in order.
+    users: Vec<usize>,
     targets: QueryItems,
+    exclude: Vec<QueryItems>,
+    /// The sampled protocol's negatives of each evaluated user (same order as `users`).
+    sampled: Vec<Vec<u32>>,
+    /// The device path's index tensors; empty when the scores are scanned on the host.
+    chunks: Vec<Chunk>,
 }
 
 struct Chunk {
-    users: Vec<usize>,
+    /// Range of `Evaluator::users`.
+    start: usize,
     users_t: Tensor,
     /// (row within chunk, item) of every excluded pair.
     excluded: (Tensor, Tensor),
@@ -71,9 +95,20 @@ struct Chunk {
     sampled_valid: Tensor,
 }
 
+/// One user's ranking, whichever path computed it.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct RowRanking {
+    /// The top K items, best first (fewer when fewer items are left after the exclusions).
+    top: Vec<u32>,
+    /// 1 + the items scored strictly above the best target.
+    first_rank: usize,
+    /// Whether each entry of the sampled short list's top K is a target.
+    sampled_hits: Vec<bool>,
+}
+
 impl Evaluator {
     /// `exclude` are the item sets removed from each user's ranking, `targets` the items to find among
-    /// `n_items`.
+    /// `n_items`. Scores are ranked where `device` computes them (see the type's doc).
     pub fn new(
         ks: &[usize],
         exclude: &[&QueryItems],
@@ -84,6 +119,33 @@ impl Evaluator {
         let users: Vec<usize> = (0..targets.n_queries())
             .filter(|&u| !targets.items(u).is_empty())
             .collect();
+        let sampled = users
+            .iter()
+            .map(|&u| sampled_negatives(exclude, targets, u, n_items))
+            .collect();
+        let mut e = Evaluator {
+            ks: ks.to_vec(),
+            users,
+            targets: targets.clone(),
+            exclude: exclude.iter().map(|&set| set.clone()).collect(),
+            sampled,
+            chunks: Vec::new(),
+        };
+        if device != Device::Cpu {
+            e.chunks = e.device_chunks(n_items, device);
+        }
+        e
+    }
+
+    /// The same evaluator ranking with tensor operations on `device` even on the CPU (for comparisons
+    /// of the two paths).
+    pub fn on_device_path(mut self, n_items: usize, device: Device) -> Evaluator {
+        self.chunks = self.device_chunks(n_items, device);
+        self
+    }
+
+    fn device_chunks(&self, n_items: usize, device: Device) -> Vec<Chunk> {
+        let exclude: Vec<&QueryItems> = self.exclude.iter().collect();
         let pairs = |sets: &[&QueryItems], group: &[usize]| {
             let (mut rows, mut cols) = (Vec::new(), Vec::new());
             for (row, &u) in group.iter().enumerate() {
@@ -99,34 +161,66 @@ impl Evaluator {
                 Tensor::from_slice(&cols).to_device(device),
             )
         };
-        let chunks = users
-            .chunks(block_users(n_items))
-            .map(|group| {
+        let block = block_users(n_items);
+        (0..self.users.len())
+            .step_by(block)
+            .map(|start| {
+                let end = (start + block).min(self.users.len());
+                let group = &self.users[start..end];
                 let (negatives, padded, valid) =
-                    sampled_candidates(exclude, targets, group, n_items);
+                    self.sampled_tensors(start..end, n_items.min(SAMPLED_NEGATIVES));
                 Chunk {
-                    users: group.to_vec(),
+                    start,
                     users_t: Tensor::from_slice(
                         &group.iter().map(|&u| u as i64).collect::<Vec<_>>(),
                     )
                     .to_device(device),
-                    excluded: pairs(exclude, group),
-                    target: pairs(&[targets], group),
+                    excluded: pairs(&exclude, group),
+                    target: pairs(&[&self.targets], group),
                     sampled_negatives: negatives.to_device(device),
                     sampled_targets: padded.to_device(device),
                     sampled_valid: valid.to_device(device),
                 }
             })
+            .collect()
+    }
+
+    /// The sampled negatives of users `range` as one (rows, per_user) tensor; the targets padded to the
+    /// longest row, with a validity mask.
+    fn sampled_tensors(
+        &self,
+        range: std::ops::Range<usize>,
+        per_user: usize,
+    ) -> (Tensor, Tensor, Tensor) {
+        let group = &self.users[range.clone()];
+        let longest = group
+            .iter()
+            .map(|&u| self.targets.items(u).len())
+            .max()
+            .unwrap_or(1);
+        let negatives: Vec<i64> = self.sampled[range]
+            .iter()
+            .flatten()
+            .map(|&i| i as i64)
             .collect();
-        Evaluator {
-            ks: ks.to_vec(),
-            chunks,
-            targets: targets.clone(),
+        let (mut padded, mut valid) = (Vec::new(), Vec::new());
+        for &u in group {
+            let t = self.targets.items(u);
+            for j in 0..longest {
+                padded.push(t.get(j).map_or(0, |&i| i as i64));
+                valid.push(j < t.len());
+            }
         }
+        let rows = group.len() as i64;
+        (
+            Tensor::from_slice(&negatives).view([rows, per_user as i64]),
+            Tensor::from_slice(&padded).view([rows, longest as i64]),
+            Tensor::from_slice(&valid).view([rows, longest as i64]),
+        )
     }
 
     pub fn n_queries(&self) -> usize {
-        self.chunks.iter().map(|c| c.users.len()).sum()
+        self.users.len()
     }
 
     pub fn evaluate(&self, model: &dyn ContrastiveModel) -> Result<MetricValues, NonFiniteScores> {
@@ -139,12 +233,9 @@ impl Evaluator {
         model: &dyn ContrastiveModel,
     ) -> Result<(MetricValues, PerQuery), NonFiniteScores> {
         let _no_grad = tch::no_grad_guard();
-        let k_max = *self.ks.iter().max().unwrap_or(&1) as i64;
-        let all_items = model.all_items();
-        let k_max = k_max.min(all_items.size()[0]);
+        let k_max = (*self.ks.iter().max().unwrap_or(&1)).min(model.n_items().max(1) as usize);
         let names = super::metric_names(&self.ks);
         let mut sums = vec![0.0; names.len()];
-        let mut hits = Vec::with_capacity(k_max as usize);
         let k_top = *self.ks.iter().max().unwrap_or(&1);
         let n = self.n_queries();
         let mut per_query = PerQuery {
@@ -155,6 +246,148 @@ impl Evaluator {
                 ("mrr".into(), Vec::with_capacity(n)),
             ],
         };
+        let mut add = |u: usize, r: &RowRanking| self.add_row(u, r, &mut sums, &mut per_query);
+        if self.chunks.is_empty() {
+            self.rank_on_host(model, k_max, &mut add)?;
+        } else {
+            self.rank_on_device(model, k_max, &mut add)?;
+        }
+        let n = n.max(1) as f64;
+        let means = names
+            .into_iter()
+            .zip(sums)
+            .map(|(name, s)| (name, s / n))
+            .collect();
+        Ok((means, per_query))
+    }
+
+    /// Adds user `u`'s metrics to `sums` (in `metric_names` order) and its row to `per_query`.
+    fn add_row(&self, u: usize, r: &RowRanking, sums: &mut [f64], per_query: &mut PerQuery) {
+        let target = self.targets.items(u);
+        let hits: Vec<bool> = r
+            .top
+            .iter()
+            .map(|i| target.binary_search(i).is_ok())
+            .collect();
+        let mut j = 0;
+        let mut add = |value: f64| {
+            sums[j] += value;
+            j += 1;
+        };
+        for f in [
+            ranking::recall_at_k as fn(&[bool], usize, usize) -> f64,
+            ranking::ndcg_at_k,
+        ] {
+            for &k in &self.ks {
+                add(f(&hits, k, target.len()));
+            }
+        }
+        for &k in &self.ks {
+            add(ranking::hit_rate_at_k(&hits, k));
+        }
+        for &k in &self.ks {
+            add(ranking::precision_at_k(&hits, k));
+        }
+        let rr = ranking::reciprocal_rank(r.first_rank);
+        add(rr);
+        for f in [
+            ranking::recall_at_k as fn(&[bool], usize, usize) -> f64,
+            ranking::ndcg_at_k,
+        ] {
+            for &k in &self.ks {
+                add(f(&r.sampled_hits, k, target.len()));
+            }
+        }
+        let k_top = *self.ks.iter().max().unwrap_or(&1);
+        per_query.queries.push(u as u32);
+        for (column, value) in per_query.columns.iter_mut().zip([
+            ranking::ndcg_at_k(&hits, k_top, target.len()),
+            ranking::recall_at_k(&hits, k_top, target.len()),
+            rr,
+        ]) {
+            column.1.push(value as f32);
+        }
+    }
+
+    /// The host path: blocks of users scored into one reused buffer, each row scanned once.
+    fn rank_on_host(
+        &self,
+        model: &dyn ContrastiveModel,
+        k: usize,
+        add: &mut dyn FnMut(usize, &RowRanking),
+    ) -> Result<(), NonFiniteScores> {
+        let items = model.all_items();
+        let n_items = items.size()[0] as usize;
+        let block = scan_block_users(n_items);
+        let dot = model.similarity() == Similarity::Dot
+            && items.kind() == Kind::Float
+            && items.device() == Device::Cpu;
+        let buffer = Tensor::empty([block as i64, n_items as i64], (Kind::Float, Device::Cpu));
+        let mut scratch = RowScratch::default();
+        let mut ranking = RowRanking::default();
+        for (b, group) in self.users.chunks(block).enumerate() {
+            let users_t = Tensor::from_slice(&group.iter().map(|&u| u as i64).collect::<Vec<_>>());
+            let scores = if dot {
+                let out = buffer.narrow(0, 0, group.len() as i64);
+                // Written as its transpose (items × users, column-major): the small query block is
+                // the operand the BLAS packs, not the whole item table once per block.
+                let _ = items.mm_out(&out.tr(), &model.queries(&users_t).tr());
+                out
+            } else {
+                model
+                    .score_all(&users_t.to_device(items.device()))
+                    .expect("query and item embeddings of one model fit together")
+                    .to_device(Device::Cpu)
+                    .to_kind(Kind::Float)
+                    .contiguous()
+            };
+            // SAFETY: `scores` is a contiguous CPU f32 tensor of group.len() × n_items values (the
+            // buffer's first rows, or a fresh contiguous copy) and outlives this borrow.
+            let values = unsafe {
+                std::slice::from_raw_parts(scores.data_ptr() as *const f32, group.len() * n_items)
+            };
+            for (row, &u) in group.iter().enumerate() {
+                let scanned = scratch.rank(
+                    &values[row * n_items..(row + 1) * n_items],
+                    self.exclude.iter().flat_map(|set| set.items(u)),
+                    self.targets.items(u),
+                    &self.sampled[b * block + row],
+                    k,
+                    &mut ranking,
+                );
+                if !scanned {
+                    return Err(NonFiniteScores {
+                        // The failing block's users: later blocks are not scored.
+                        bad: self.count_non_finite_users(values, group.len(), n_items),
+                        users: self.n_queries(),
+                    });
+                }
+                add(u, &ranking);
+            }
+        }
+        Ok(())
+    }
+
+    /// Users of the failing block whose row holds a non-finite score.
+    fn count_non_finite_users(&self, values: &[f32], rows: usize, n_items: usize) -> usize {
+        (0..rows)
+            .filter(|r| {
+                values[r * n_items..(r + 1) * n_items]
+                    .iter()
+                    .any(|x| !x.is_finite())
+            })
+            .count()
+    }
+
+    /// The device path: the whole block's metrics from tensor operations where the scores are.
+    fn rank_on_device(
+        &self,
+        model: &dyn ContrastiveModel,
+        k_max: usize,
+        add: &mut dyn FnMut(usize, &RowRanking),
+    ) -> Result<(), NonFiniteScores> {
+        let k_max = k_max as i64;
+        let mut ranking = RowRanking::default();
         for chunk in &self.chunks {
             let mut scores = model
                 .score_all(&chunk.users_t)
@@ -198,123 +431,221 @@ impl Evaluator {
                 ],
                 1,
             );
-            let k_sampled = k_max.min(candidates.size()[1]);
-            let (_, sampled_top) = candidates.topk(k_sampled, 1, true, true);
-            let sampled_hits = host_i64(&sampled_top.reshape([-1]));
-            for (row, &u) in chunk.users.iter().enumerate() {
-                let target = self.targets.items(u);
-                hits.clear();
-                hits.extend(
+            let k_sampled = k_max.min(candidates.size()[1]) as usize;
+            let (_, sampled_top) = candidates.topk(k_sampled as i64, 1, true, true);
+            let sampled_top = host_i64(&sampled_top.reshape([-1]));
+            let rows = chunk.users_t.size()[0] as usize;
+            for row in 0..rows {
+                let u = self.users[chunk.start + row];
+                let n_targets = self.targets.items(u).len() as i64;
+                ranking.top.clear();
+                ranking.top.extend(
                     top[row * k_max as usize..(row + 1) * k_max as usize]
                         .iter()
-                        .map(|&i| target.binary_search(&(i as u32)).is_ok()),
+                        .map(|&i| i as u32),
                 );
-                let mut j = 0;
-                for f in [
-                    ranking::recall_at_k as fn(&[bool], usize, usize) -> f64,
-                    ranking::ndcg_at_k,
-                ] {
-                    for &k in &self.ks {
-                        sums[j] += f(&hits, k, target.len());
-                        j += 1;
-                    }
-                }
-                for &k in &self.ks {
-                    sums[j] += ranking::hit_rate_at_k(&hits, k);
-                    j += 1;
-                }
-                for &k in &self.ks {
-                    sums[j] += ranking::precision_at_k(&hits, k);
-                    j += 1;
-                }
-                let rr = ranking::reciprocal_rank(first_rank[row] as usize);
-                sums[j] += rr;
-                j += 1;
-                per_query.queries.push(u as u32);
-                for (column, value) in per_query.columns.iter_mut().zip([
-                    ranking::ndcg_at_k(&hits, k_top, target.len()),
-                    ranking::recall_at_k(&hits, k_top, target.len()),
-                    rr,
-                ]) {
-                    column.1.push(value as f32);
-                }
+                ranking.first_rank = first_rank[row] as usize;
                 // A hit of the short list is one of the row's real targets (padding comes after them).
-                let ks = k_sampled as usize;
-                hits.clear();
-                hits.extend(
-                    sampled_hits[row * ks..(row + 1) * ks]
+                ranking.sampled_hits.clear();
+                ranking.sampled_hits.extend(
+                    sampled_top[row * k_sampled..(row + 1) * k_sampled]
                         .iter()
-                        .map(|&c| c >= n_neg && ((c - n_neg) as usize) < target.len()),
+                        .map(|&c| c >= n_neg && c - n_neg < n_targets),
                 );
-                for f in [
-                    ranking::recall_at_k as fn(&[bool], usize, usize) -> f64,
-                    ranking::ndcg_at_k,
-                ] {
-                    for &k in &self.ks {
-                        sums[j] += f(&hits, k, target.len());
-                        j += 1;
-                    }
-                }
+                add(u, &ranking);
             }
         }
-        let n = n.max(1) as f64;
-        let means = names
-            .into_iter()
-            .zip(sums)
-            .map(|(name, s)| (name, s / n))
-            .collect();
-        Ok((means, per_query))
+        Ok(())
     }
 }
 
-/// The sampled protocol's candidates of `group`: per user `SAMPLED_NEGATIVES` distinct items (fewer in a
-/// small pool) in none of `exclude` nor `targets`, from a stream seeded by the user id alone; the user's
-/// targets padded to the longest row, with a validity mask.
-fn sampled_candidates(
+/// Reused buffers of the host scan.
+#[derive(Default)]
+struct RowScratch {
+    excluded: Vec<u32>,
+    top: Vec<(f32, u32)>,
+    candidates: Vec<(f32, bool)>,
+}
+
+impl RowScratch {
+    /// Ranks one user's `row` of scores over the pool into `out`; false when a score is not finite.
+    /// Ties rank the lower item id first, in the top K and in the short list (where negatives come
+    /// before targets: a tie never counts in the model's favour).
+    fn rank<'a>(
+        &mut self,
+        row: &[f32],
+        excluded: impl Iterator<Item = &'a u32>,
+        targets: &[u32],
+        sampled: &[u32],
+        k: usize,
+        out: &mut RowRanking,
+    ) -> bool {
+        self.excluded.clear();
+        self.excluded.extend(excluded);
+        self.excluded.sort_unstable();
+        self.excluded.dedup();
+        let is_excluded = |i: u32| self.excluded.binary_search(&i).is_ok();
+        let score = |i: u32| {
+            if is_excluded(i) {
+                f32::NEG_INFINITY
+            } else {
+                row[i as usize]
+            }
+        };
+        let best = targets
+            .iter()
+            .map(|&t| score(t))
+            .fold(f32::NEG_INFINITY, f32::max);
+        let scan = top_k(row, k, &self.excluded, best, &mut self.top);
+        if scan.non_finite > 0 {
+            return false;
+        }
+        let excluded_above = self
+            .excluded
+            .iter()
+            .filter(|&&i| row[i as usize] > best)
+            .count();
+        out.first_rank = 1 + scan.above - excluded_above;
+        out.top.clear();
+        out.top.extend(self.top.iter().map(|&(_, i)| i));
+
+        self.candidates.clear();
+        self.candidates
+            .extend(sampled.iter().map(|&i| (score(i), false)));
+        self.candidates
+            .extend(targets.iter().map(|&t| (score(t), true)));
+        // Stable: equal scores keep the candidates' order.
+        self.candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+        out.sampled_hits.clear();
+        out.sampled_hits
+            .extend(self.candidates.iter().take(k).map(|&(_, hit)| hit));
+        true
+    }
+}
+
+/// What one pass over a row counted besides the top K.
+struct RowCounts {
+    /// Scores strictly above the `above` threshold (excluded items included).
+    above: usize,
+    /// NaN or infinite scores.
+    non_finite: usize,
+}
+
+/// The `k` best (score, item) of `row` whose item is not in `excluded` (sorted), best first, ties to
+/// the lower item, in one pass that also counts the scores above `above` and the non-finite ones. A
+/// running threshold (the k-th best so far) rejects whole runs of items with one vectorised maximum;
+/// only items above it are looked at one by one.
+fn top_k(
+    row: &[f32],
+    k: usize,
+    excluded: &[u32],
+    above: f32,
+    top: &mut Vec<(f32, u32)>,
+) -> RowCounts {
+    const RUN: usize = 64;
+    top.clear();
+    let mut threshold = f32::NEG_INFINITY;
+    // Eight independent lanes so the compiler keeps each in a vector register.
+    let (mut lanes_above, mut lanes_bad) = ([0u32; 8], [0u32; 8]);
+    let runs = row.chunks_exact(RUN);
+    let tail = runs.remainder();
+    for (r, run) in runs.enumerate() {
+        let mut best = [f32::NEG_INFINITY; 8];
+        for eight in run.chunks_exact(8) {
+            for l in 0..8 {
+                let x = eight[l];
+                best[l] = if x > best[l] { x } else { best[l] };
+                lanes_above[l] += u32::from(x > above);
+                // Exponent all ones: NaN or ±inf.
+                lanes_bad[l] += u32::from(x.to_bits() & 0x7f80_0000 == 0x7f80_0000);
+            }
+        }
+        let best = best
+            .iter()
+            .fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m });
+        if k > 0 && (top.len() < k || best > threshold) {
+            consider(r * RUN, run, k, excluded, top, &mut threshold);
+        }
+    }
+    let (mut n_above, mut non_finite) = (
+        lanes_above.iter().sum::<u32>(),
+        lanes_bad.iter().sum::<u32>(),
+    );
+    for &x in tail {
+        n_above += u32::from(x > above);
+        non_finite += u32::from(x.to_bits() & 0x7f80_0000 == 0x7f80_0000);
+    }
+    if k > 0 {
+        consider(
+            row.len() - tail.len(),
+            tail,
+            k,
+            excluded,
+            top,
+            &mut threshold,
+        );
+    }
+    RowCounts {
+        above: n_above as usize,
+        non_finite: non_finite as usize,
+    }
+}
+
+/// Offers the items of `run` (the first is item `start`) to the top K above `threshold`.
+fn consider(
+    start: usize,
+    run: &[f32],
+    k: usize,
+    excluded: &[u32],
+    top: &mut Vec<(f32, u32)>,
+    threshold: &mut f32,
+) {
+    for (j, &x) in run.iter().enumerate() {
+        if top.len() == k && x <= *threshold {
+            continue;
+        }
+        let i = (start + j) as u32;
+        if excluded.binary_search(&i).is_ok() {
+            continue;
+        }
+        // After every equal score: an earlier (lower) item keeps its place.
+        let at = top.partition_point(|&(s, _)| s >= x);
+        if top.len() == k {
+            top.pop();
+        }
+        top.insert(at, (x, i));
+        if top.len() == k {
+            *threshold = top[k - 1].0;
+        }
+    }
+}
+
+/// The sampled protocol's negatives of user `u`: `SAMPLED_NEGATIVES` distinct items (fewer in a small
+/// pool) in none of `exclude` nor `targets`, from a stream seeded by the user id alone.
+fn sampled_negatives(
     exclude: &[&QueryItems],
     targets: &QueryItems,
-    group: &[usize],
+    u: usize,
     n_items: usize,
-) -> (Tensor, Tensor, Tensor) {
+) -> Vec<u32> {
     use rand::{Rng, SeedableRng};
-    let known =
-        |u: usize, i: u32| targets.contains(u, i) || exclude.iter().any(|set| set.contains(u, i));
-    let longest = group
-        .iter()
-        .map(|&u| targets.items(u).len())
-        .max()
-        .unwrap_or(1);
-    let mut negatives = Vec::with_capacity(group.len() * SAMPLED_NEGATIVES);
-    let (mut padded, mut valid) = (Vec::new(), Vec::new());
+    let known = |i: u32| targets.contains(u, i) || exclude.iter().any(|set| set.contains(u, i));
     // Rejection draws; a user with fewer free items than asked (a tiny pool) repeats its last draw, and
     // one with none gets item 0: the short list is then padding, a known limit of the sampled protocol.
     let per_user = SAMPLED_NEGATIVES.min(n_items);
-    for &u in group {
-        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(0x5a3d_0000 ^ u as u64);
-        let mut row: Vec<i64> = Vec::with_capacity(per_user);
-        let mut tries = 0;
-        while row.len() < per_user && tries < 50 * per_user {
-            tries += 1;
-            let i = rng.random_range(0..n_items as u32);
-            if !known(u, i) && !row.contains(&(i as i64)) {
-                row.push(i as i64);
-            }
-        }
-        let fill = row.last().copied().unwrap_or(0);
-        row.resize(per_user, fill);
-        negatives.extend(row);
-        let t = targets.items(u);
-        for j in 0..longest {
-            padded.push(t.get(j).map_or(0, |&i| i as i64));
-            valid.push(j < t.len());
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(0x5a3d_0000 ^ u as u64);
+    let mut row: Vec<u32> = Vec::with_capacity(per_user);
+    let mut tries = 0;
+    while row.len() < per_user && tries < 50 * per_user {
+        tries += 1;
+        let i = rng.random_range(0..n_items as u32);
+        if !known(i) && !row.contains(&i) {
+            row.push(i);
         }
     }
-    let rows = group.len() as i64;
-    (
-        Tensor::from_slice(&negatives).view([rows, per_user as i64]),
-        Tensor::from_slice(&padded).view([rows, longest as i64]),
-        Tensor::from_slice(&valid).view([rows, longest as i64]),
-    )
+    let fill = row.last().copied().unwrap_or(0);
+    row.resize(per_user, fill);
+    row
 }
 
 /// An int64 tensor's values on the host. The evaluator builds these tensors itself as int64, so a
@@ -377,11 +708,7 @@ mod tests {
         let targets = QueryItems::from_interactions(50, &x);
         let none = QueryItems::from_interactions(50, &Interactions::default());
         let eval = Evaluator::new(&[10], &[&none], &targets, n_items, Device::Cpu);
-        assert!(
-            eval.chunks.len() > 1,
-            "{} users per block",
-            block_users(n_items)
-        );
+        assert!(scan_block_users(n_items) < 50, "more than one block");
         let metrics = eval.evaluate(&model).unwrap();
         assert!(metrics.iter().all(|(_, v)| v.is_finite() && *v >= 0.0));
     }
@@ -424,15 +751,88 @@ mod tests {
             }
         }
         // Every user has 100 distinct negatives outside its known items.
-        let c = &eval.chunks[0];
-        let negatives = Vec::<Vec<i64>>::try_from(&c.sampled_negatives).unwrap();
-        for (row, &u) in c.users.iter().enumerate() {
-            let set: std::collections::HashSet<_> = negatives[row].iter().collect();
+        for (row, &u) in eval.users.iter().enumerate() {
+            let set: std::collections::HashSet<_> = eval.sampled[row].iter().collect();
             assert_eq!(set.len(), SAMPLED_NEGATIVES);
-            assert!(negatives[row]
+            assert!(eval.sampled[row]
                 .iter()
-                .all(|&i| !train.contains(u, i as u32) && !test.contains(u, i as u32)));
+                .all(|&i| !train.contains(u, i) && !test.contains(u, i)));
         }
+    }
+
+    #[test]
+    fn the_host_scan_and_the_device_path_agree_on_every_metric_and_query() {
+        // Random MF (no ties), two overlapping exclusion sets, targets some of which are excluded.
+        let (users, items) = (70, 300);
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        let model = Mf::new(
+            &vs.root(),
+            &MfConfig {
+                dim: 8,
+                init_std: 1.0,
+            },
+            users,
+            items,
+            5,
+        );
+        let (mut train, mut valid, mut test) = (
+            Interactions::default(),
+            Interactions::default(),
+            Interactions::default(),
+        );
+        for u in 0..users as u32 {
+            for j in 0..(u % 9) {
+                train.push(u, (u * 13 + j * 37) % items as u32);
+                valid.push(u, (u * 13 + j * 41) % items as u32);
+            }
+            for j in 0..(1 + u % 6) {
+                test.push(u, (u * 29 + j * 53 + 1) % items as u32);
+            }
+        }
+        let [train, valid, test] =
+            [train, valid, test].map(|x| QueryItems::from_interactions(users, &x));
+        let host = Evaluator::new(&[1, 5, 20], &[&train, &valid], &test, items, Device::Cpu);
+        let (host_means, host_rows) = host.evaluate_per_query(&model).unwrap();
+        let device = Evaluator::new(&[1, 5, 20], &[&train, &valid], &test, items, Device::Cpu)
+            .on_device_path(items, Device::Cpu);
+        let (device_means, device_rows) = device.evaluate_per_query(&model).unwrap();
+        for ((name, a), (_, b)) in host_means.iter().zip(&device_means) {
+            assert!((a - b).abs() < 1e-12, "{name}: host {a} vs device {b}");
+        }
+        assert_eq!(host_rows, device_rows);
+        assert!(host_means.iter().any(|(n, v)| n == "mrr" && *v > 0.0));
+    }
+
+    #[test]
+    fn top_k_skips_excluded_items_breaks_ties_to_the_lower_item_and_may_come_up_short() {
+        let row = [0.5, 0.9, 0.5, 0.1, 0.9, 0.7];
+        let mut top = Vec::new();
+        top_k(&row, 3, &[], 0.6, &mut top);
+        assert_eq!(top, vec![(0.9, 1), (0.9, 4), (0.7, 5)]);
+        top_k(&row, 4, &[1, 5], 0.6, &mut top);
+        assert_eq!(top, vec![(0.9, 4), (0.5, 0), (0.5, 2), (0.1, 3)]);
+        let counts = top_k(&row, 10, &[0, 1, 2, 3], 0.6, &mut top);
+        assert_eq!((counts.above, counts.non_finite), (3, 0));
+        assert_eq!(top, vec![(0.9, 4), (0.7, 5)]);
+        // Longer than one run of the threshold's vectorised check.
+        let long: Vec<f32> = (0..100).map(|i| ((i * 37) % 101) as f32).collect();
+        top_k(&long, 2, &[], 0.0, &mut top);
+        assert_eq!(top, vec![(100.0, 30), (99.0, 60)]);
+    }
+
+    #[test]
+    fn the_first_rank_counts_only_items_left_in_the_ranking() {
+        // Targets 2 (0.6) and 4 (excluded: never the best); above 0.6: items 0, 1 and 3, of which 1 is
+        // excluded: rank 3. The short list: negatives 5 and 0 around the target.
+        let row = [0.8, 0.95, 0.6, 0.7, 0.99, 0.1];
+        let mut out = RowRanking::default();
+        let ok = RowScratch::default().rank(&row, [1u32, 4].iter(), &[2, 4], &[5, 0], 2, &mut out);
+        assert!(ok);
+        assert_eq!(out.first_rank, 3);
+        assert_eq!(out.top, vec![0, 3]);
+        assert_eq!(out.sampled_hits, vec![false, true]);
+        let bad = [0.1, f32::INFINITY];
+        assert!(!RowScratch::default().rank(&bad, [].iter(), &[0], &[], 1, &mut out));
     }
 
     #[test]
