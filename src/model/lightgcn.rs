@@ -356,7 +356,7 @@ mod tests {
             let mut loss = (mean_q * mean_c).sum(Kind::Float)
                 + layer1.index_select(0, &c).square().sum(Kind::Float);
             if touch_raw {
-                loss = loss + m.nodes.narrow(0, 1, 2).square().sum(Kind::Float);
+                loss += m.nodes.narrow(0, 1, 2).square().sum(Kind::Float);
             }
             loss.backward();
             m.after_backward();
@@ -373,7 +373,7 @@ mod tests {
                     .square()
                     .sum(Kind::Float);
             if touch_raw {
-                dense = dense + e.narrow(0, 1, 2).square().sum(Kind::Float);
+                dense += e.narrow(0, 1, 2).square().sum(Kind::Float);
             }
             dense.backward();
             assert!(
