@@ -55,9 +55,13 @@ impl ModelConfig {
     }
 
     /// Behaviour version (enters the configuration hash): bump it when the model's scores or
-    /// initialisation change.
+    /// initialisation change. LightGCN 2: gradients carried back outside autograd (the same gradient,
+    /// summed in another order).
     pub fn version(&self) -> u32 {
-        1
+        match self {
+            ModelConfig::Lightgcn(_) => 2,
+            _ => 1,
+        }
     }
 
     /// The knowledge-graph score function and configuration, for the KG models.
