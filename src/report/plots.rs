@@ -558,8 +558,10 @@ pub(super) fn save(dir: &Path, name: &str, title: &str, panels: &[Panel]) -> Res
     let rows = panels.len().div_ceil(columns).max(1);
     let legend = legend_layout(panels);
     let panel_height = PLOT.1 + legend.0 as u32 * LEGEND_ROW + 8;
+    // A one-panel figure is narrower than a long title: widen it so the title is never cut.
+    let title_width = 24 + (title.chars().count() as f64 * TITLE as f64 * 0.56) as u32;
     let size = (
-        PLOT.0 * columns as u32,
+        (PLOT.0 * columns as u32).max(title_width),
         TITLE_BAND + panel_height * rows as u32,
     );
     save_with(
