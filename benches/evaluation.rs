@@ -1,6 +1,10 @@
-//! Full-ranking evaluation benchmark (criterion): one whole evaluation of a Gowalla-shaped data set
-//! (29,858 users × 40,981 items, 27 training and 7 test items per user, MF with 64 dimensions, top 20),
-//! by the host scan (the CPU path) and by tensor operations (the accelerator path, here on the CPU).
+//! Full-ranking evaluation benchmark (criterion), by the host scan (the CPU path) and by tensor
+//! operations (the accelerator path, here on the CPU):
+//! - recommendation: one whole evaluation of a Gowalla-shaped data set (29,858 users × 40,981 items, 27
+//!   training and 7 test items per user, MF with 64 dimensions, top 20);
+//! - link prediction (kg and graph): the filtered realistic ranks of an FB15k-237-shaped test split
+//!   (14,541 entities, 237 relations, 20,466 triples ranked both ways, 16 known answers per query,
+//!   DistMult with 64 dimensions).
 //!   cargo bench --bench evaluation        (or scripts/bench-evaluation.sh, which adds a plain PyTorch loop)
 //! Run with OMP_WAIT_POLICY=PASSIVE; libtorch is held to NSBENCH_BENCH_THREADS threads (default 1).
 
@@ -12,8 +16,8 @@ use rand_pcg::Pcg64Mcg;
 use tch::{nn, Device};
 
 use nsbench::data::{Interactions, QueryItems};
-use nsbench::metrics::Evaluator;
-use nsbench::model::{Mf, MfConfig};
+use nsbench::metrics::{Evaluator, KgEvaluator};
+use nsbench::model::{KgModel, KgModelConfig, KgQueryIndex, KgScore, Mf, MfConfig};
 
 const USERS: usize = 29_858;
 const ITEMS: usize = 40_981;
@@ -47,12 +51,23 @@ fn splits() -> (QueryItems, QueryItems) {
     )
 }
 
-fn evaluation(c: &mut Criterion) {
+const ENTITIES: usize = 14_541;
+const RELATIONS: usize = 237;
+const TEST_TRIPLES: usize = 20_466;
+const KNOWN_PER_QUERY: usize = 16;
+
+/// Libtorch's threads for the benchmark: NSBENCH_BENCH_THREADS, default 1.
+fn threads() -> usize {
     let threads = std::env::var("NSBENCH_BENCH_THREADS")
         .ok()
         .and_then(|t| t.parse().ok())
         .unwrap_or(1);
-    tch::set_num_threads(threads);
+    tch::set_num_threads(threads as i32);
+    threads
+}
+
+fn evaluation(c: &mut Criterion) {
+    let threads = threads();
     let (train, test) = splits();
     let vs = nn::VarStore::new(Device::Cpu);
     let model = Mf::new(
@@ -79,5 +94,64 @@ fn evaluation(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, evaluation);
+/// Every test triple as a tail query and a head query (one query each), its answer and
+/// KNOWN_PER_QUERY − 1 other known answers.
+fn kg_split() -> (KgQueryIndex, Interactions, QueryItems) {
+    let mut rng = Pcg64Mcg::seed_from_u64(1);
+    let mut index = KgQueryIndex {
+        n_relations: RELATIONS,
+        ..KgQueryIndex::default()
+    };
+    let (mut pairs, mut known) = (Interactions::default(), Interactions::default());
+    for _ in 0..TEST_TRIPLES {
+        let (h, r, t) = (
+            rng.random_range(0..ENTITIES as u32),
+            rng.random_range(0..RELATIONS as u32),
+            rng.random_range(0..ENTITIES as u32),
+        );
+        for (entity, answer, head_side) in [(h, t, false), (t, h, true)] {
+            let q = index.len() as u32;
+            index.entity.push(entity);
+            index.relation.push(r);
+            index.head_side.push(head_side);
+            pairs.push(q, answer);
+            known.push(q, answer);
+            for _ in 1..KNOWN_PER_QUERY {
+                known.push(q, rng.random_range(0..ENTITIES as u32));
+            }
+        }
+    }
+    let known = QueryItems::from_interactions(index.len(), &known);
+    (index, pairs, known)
+}
+
+fn link_prediction(c: &mut Criterion) {
+    let threads = threads();
+    let (index, pairs, known) = kg_split();
+    let vs = nn::VarStore::new(Device::Cpu);
+    let model = KgModel::new(
+        &vs.root(),
+        KgScore::DistMult,
+        &KgModelConfig {
+            dim: 64,
+            norm: None,
+        },
+        &index,
+        ENTITIES,
+        0,
+    );
+    let host = KgEvaluator::new(&pairs, &known, ENTITIES, Device::Cpu);
+    let tensors = KgEvaluator::new(&pairs, &known, ENTITIES, Device::Cpu).on_device_path();
+    let mut g = c.benchmark_group(format!("evaluation_fb15k237_shaped_t{threads}"));
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    g.bench_function("host_scan", |b| {
+        b.iter(|| host.ranks(&model).expect("finite scores"))
+    });
+    g.bench_function("tensor_ops", |b| {
+        b.iter(|| tensors.ranks(&model).expect("finite scores"))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, evaluation, link_prediction);
 criterion_main!(benches);

@@ -12,7 +12,7 @@ python_env "import torch, numpy" "torch==2.13.0 numpy"
 export OMP_WAIT_POLICY=PASSIVE
 "$ROOT/scripts/setup-libtorch.sh"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-NSBENCH_BENCH_THREADS="$THREADS" cargo bench --manifest-path "$ROOT/Cargo.toml" --bench evaluation
+NSBENCH_BENCH_THREADS="$THREADS" cargo bench --manifest-path "$ROOT/Cargo.toml" --bench evaluation -- gowalla
 for block in 100 1024; do
   "$PY" "$ROOT/scripts/pytorch_eval_topk.py" --threads "$THREADS" --block "$block" --repeats 3
 done > "$TARGET/criterion/pytorch_eval.jsonl"

@@ -208,6 +208,8 @@ pub fn run(suite: &Suite, opts: &RunOptions, _lock: &DirLock) -> Result<RunSumma
         resources::check_generator(d, limit)?;
     }
     let mut datasets: HashMap<(String, u64), Arc<Dataset>> = HashMap::new();
+    // A data set is loaded once per seed (its split may depend on it): say what loading found once.
+    let mut said: std::collections::HashSet<(String, String)> = Default::default();
     for c in &pending {
         let key = (c.spec.domain.name.clone(), c.spec.seed);
         if let std::collections::hash_map::Entry::Vacant(slot) = datasets.entry(key) {
@@ -219,7 +221,9 @@ pub fn run(suite: &Suite, opts: &RunOptions, _lock: &DirLock) -> Result<RunSumma
                 c.spec.stream_seed("data"),
             )?;
             for note in &loaded.notes {
-                eprintln!("note: {note}");
+                if said.insert((d.name.clone(), note.clone())) {
+                    eprintln!("note: {}: {note}", d.name);
+                }
             }
             slot.insert(Arc::new(loaded));
         }
@@ -505,8 +509,10 @@ fn panic_reason(message: &str) -> String {
 }
 
 /// `recall@K ndcg@K` at the largest K, for progress lines.
+/// A finished cell's line: recall and NDCG at the largest cut-off (rec), else AUC, AP, MRR and Hits@10
+/// where the domain reports them (graph, kg).
 fn headline(rows: &[store::MetricRow]) -> String {
-    ["recall@", "ndcg@"]
+    let at_largest_k: Vec<String> = ["recall@", "ndcg@"]
         .iter()
         .filter_map(|prefix| {
             rows.iter()
@@ -520,6 +526,17 @@ fn headline(rows: &[store::MetricRow]) -> String {
                 .max_by_key(|(k, _)| *k)
                 .map(|(_, r)| format!("{}={:.4}", r.metric, r.value))
         })
+        .collect();
+    if !at_largest_k.is_empty() {
+        return at_largest_k.join(" ");
+    }
+    ["auc", "ap", "mrr", "hits@10"]
+        .iter()
+        .filter_map(|name| {
+            rows.iter()
+                .find(|r| r.category == "effectiveness" && r.metric == *name)
+        })
+        .map(|r| format!("{}={:.4}", r.metric, r.value))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -647,7 +664,30 @@ fn write_resolved_suite(suite: &Suite, out: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::panic_reason;
+    use super::{headline, panic_reason};
+    use crate::store::MetricRow;
+
+    fn row(metric: &str, value: f64) -> MetricRow {
+        MetricRow {
+            category: "effectiveness",
+            metric: metric.into(),
+            value,
+        }
+    }
+
+    #[test]
+    fn a_finished_cell_shows_its_domains_headline_metrics() {
+        let rec = [
+            row("recall@10", 0.1),
+            row("recall@20", 0.2),
+            row("ndcg@20", 0.3),
+        ];
+        assert_eq!(headline(&rec), "recall@20=0.2000 ndcg@20=0.3000");
+        let graph = [row("mrr", 0.25), row("auc", 0.9), row("ap", 0.875)];
+        assert_eq!(headline(&graph), "auc=0.9000 ap=0.8750 mrr=0.2500");
+        let kg = [row("hits@10", 0.5), row("mrr", 0.25)];
+        assert_eq!(headline(&kg), "mrr=0.2500 hits@10=0.5000");
+    }
 
     #[test]
     fn a_libtorch_panic_keeps_its_message_and_drops_its_stack_frames() {
