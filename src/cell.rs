@@ -58,10 +58,11 @@ pub fn cell_info(
         device: spec.device.clone(),
         config_hash: config_hash.into(),
         behaviour: spec.behaviour(),
-        ranking_excludes: if matches!(spec.domain.config.kind.as_str(), "kg" | "graph") {
-            "all-known".into()
-        } else {
-            spec.train.exclude_from_ranking.as_str().into()
+        ranking_excludes: match spec.domain.config.kind.as_str() {
+            "kg" | "graph" => "all-known".into(),
+            // Word similarity ranks nothing; an analogy excludes its three question words.
+            "text" => "question-words".into(),
+            _ => spec.train.exclude_from_ranking.as_str().into(),
         },
         finished_unix: provenance::unix_now(),
     })

@@ -510,7 +510,7 @@ fn panic_reason(message: &str) -> String {
 
 /// `recall@K ndcg@K` at the largest K, for progress lines.
 /// A finished cell's line: recall and NDCG at the largest cut-off (rec), else AUC, AP, MRR and Hits@10
-/// where the domain reports them (graph, kg).
+/// where the domain reports them (graph, kg), and word similarity and analogies (text).
 fn headline(rows: &[store::MetricRow]) -> String {
     let at_largest_k: Vec<String> = ["recall@", "ndcg@"]
         .iter()
@@ -530,12 +530,16 @@ fn headline(rows: &[store::MetricRow]) -> String {
     if !at_largest_k.is_empty() {
         return at_largest_k.join(" ");
     }
+    let text = rows
+        .iter()
+        .filter(|r| r.metric.ends_with("-spearman") || r.metric == "analogy-accuracy");
     ["auc", "ap", "mrr", "hits@10"]
         .iter()
         .filter_map(|name| {
             rows.iter()
                 .find(|r| r.category == "effectiveness" && r.metric == *name)
         })
+        .chain(text)
         .map(|r| format!("{}={:.4}", r.metric, r.value))
         .collect::<Vec<_>>()
         .join(" ")
@@ -687,6 +691,15 @@ mod tests {
         assert_eq!(headline(&graph), "auc=0.9000 ap=0.8750 mrr=0.2500");
         let kg = [row("hits@10", 0.5), row("mrr", 0.25)];
         assert_eq!(headline(&kg), "mrr=0.2500 hits@10=0.5000");
+        let text = [
+            row("wordsim353-spearman", 0.5),
+            row("wordsim353-coverage", 0.9),
+            row("analogy-accuracy", 0.25),
+        ];
+        assert_eq!(
+            headline(&text),
+            "wordsim353-spearman=0.5000 analogy-accuracy=0.2500"
+        );
     }
 
     #[test]

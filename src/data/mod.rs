@@ -9,11 +9,13 @@ pub mod kg;
 mod loaders;
 mod split;
 mod synthetic;
+pub mod text;
 
 pub use graph::{EdgeListConfig, GraphData, NodeFeatures, SbmConfig};
 pub use kg::{KgData, SyntheticKgConfig};
 pub use split::SplitConfig;
 pub use synthetic::SyntheticConfig;
+pub use text::{CorpusConfig, SyntheticTextConfig, TextData};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -41,6 +43,10 @@ pub enum DataConfig {
     EdgeList(EdgeListConfig),
     /// The embedded stochastic block model (known communities, optional features).
     SyntheticGraph(SbmConfig),
+    /// A plain-text corpus for word embeddings, with word-similarity and analogy sets.
+    Corpus(CorpusConfig),
+    /// The embedded topic-model corpus (known word similarity).
+    SyntheticText(SyntheticTextConfig),
 }
 
 /// Files of one data set: either one `path` (split by `[domain].split`) or given `train` + `test` files
@@ -106,7 +112,15 @@ impl FileConfig {
 
 /// The keys of `FileConfig` that name files: they enter the configuration hash by their bytes, not
 /// their spelling.
-pub const FILE_KEYS: &[&str] = &["path", "train", "test", "valid", "features"];
+pub const FILE_KEYS: &[&str] = &[
+    "path",
+    "train",
+    "test",
+    "valid",
+    "features",
+    "similarity",
+    "analogies",
+];
 
 /// Behaviour version of the splits (enters the configuration hash).
 pub const SPLIT_VERSION: u32 = 1;
@@ -119,7 +133,9 @@ impl DataConfig {
             DataConfig::Synthetic(_)
             | DataConfig::SyntheticKg(_)
             | DataConfig::SyntheticGraph(_)
-            | DataConfig::EdgeList(_) => 1,
+            | DataConfig::EdgeList(_)
+            | DataConfig::Corpus(_)
+            | DataConfig::SyntheticText(_) => 1,
             DataConfig::Movielens(_)
             | DataConfig::Delimited(_)
             | DataConfig::Adjacency(_)
@@ -140,10 +156,16 @@ impl DataConfig {
         )
     }
 
+    /// Whether the format holds text (for domains of kind `text`).
+    pub fn is_text(&self) -> bool {
+        matches!(self, DataConfig::Corpus(_) | DataConfig::SyntheticText(_))
+    }
+
     /// Every file the data reads, as (key, path).
     pub fn files(&self) -> Vec<(&'static str, &PathBuf)> {
         match self {
             DataConfig::EdgeList(e) => e.files(),
+            DataConfig::Corpus(c) => c.files(),
             _ => self.file_config().map(|f| f.files()).unwrap_or_default(),
         }
     }
@@ -158,6 +180,8 @@ impl DataConfig {
             DataConfig::SyntheticKg(_) => "synthetic-kg",
             DataConfig::EdgeList(_) => "edge-list",
             DataConfig::SyntheticGraph(_) => "synthetic-graph",
+            DataConfig::Corpus(_) => "corpus",
+            DataConfig::SyntheticText(_) => "synthetic-text",
         }
     }
 
@@ -166,7 +190,9 @@ impl DataConfig {
             DataConfig::Synthetic(_)
             | DataConfig::SyntheticKg(_)
             | DataConfig::SyntheticGraph(_)
-            | DataConfig::EdgeList(_) => None,
+            | DataConfig::EdgeList(_)
+            | DataConfig::Corpus(_)
+            | DataConfig::SyntheticText(_) => None,
             DataConfig::Movielens(f)
             | DataConfig::Delimited(f)
             | DataConfig::Adjacency(f)
@@ -302,6 +328,9 @@ pub struct Dataset {
     /// Graphs (link prediction): every known edge, the fixed non-edges of the sampled protocol, node
     /// features. Queries and candidates are then the same nodes.
     pub graph: Option<GraphData>,
+    /// Text (word embeddings): the vocabulary, the corpus each epoch's pairs are drawn from, the
+    /// evaluation sets. Queries and candidates are then the same words.
+    pub text: Option<TextData>,
 }
 
 impl Dataset {
@@ -328,6 +357,7 @@ impl Dataset {
             notes: Vec::new(),
             kg: None,
             graph: None,
+            text: None,
         }
     }
 
@@ -344,7 +374,6 @@ impl Dataset {
         !self.valid.is_empty()
     }
 
-    /// How often each item occurs in the training interactions.
     /// The training graph seen from the items: each item's users, sorted (graph-based samplers).
     pub fn train_by_item(&self) -> QueryItems {
         let flipped = Interactions {
@@ -354,7 +383,12 @@ impl Dataset {
         QueryItems::from_interactions(self.n_items, &flipped)
     }
 
+    /// How often each item occurs in the training interactions; text: each word's corpus count
+    /// (word2vec's unigram distribution).
     pub fn item_counts(&self) -> Vec<u64> {
+        if let Some(text) = &self.text {
+            return text.counts.clone();
+        }
         let mut counts = vec![0u64; self.n_items];
         for &i in &self.train.items {
             counts[i as usize] += 1;
@@ -380,6 +414,8 @@ pub fn load(
         DataConfig::SyntheticKg(c) => return kg::generate(name, c, seed),
         DataConfig::EdgeList(c) => return graph::load_files(name, c, seed),
         DataConfig::SyntheticGraph(c) => return graph::generate(name, c, seed),
+        DataConfig::Corpus(c) => return text::load_corpus(name, c, seed),
+        DataConfig::SyntheticText(c) => return text::generate(name, c, seed),
     };
     split::apply(name, raw, split, seed)
 }

@@ -4,6 +4,7 @@ mod evaluate;
 pub mod graph;
 pub mod kg;
 pub mod ranking;
+pub mod text;
 
 pub use evaluate::{
     block_users, Evaluator, MetricValues, NonFiniteScores, PerQuery, BYTES_PER_SCORE,
@@ -11,6 +12,7 @@ pub use evaluate::{
 };
 pub use graph::GraphEvaluator;
 pub use kg::KgEvaluator;
+pub use text::TextEvaluator;
 
 /// Behaviour version of the evaluation protocol (enters the configuration hash): bump it when a metric's
 /// definition or the ranking changes.
@@ -35,11 +37,13 @@ pub fn metric_names(ks: &[usize]) -> Vec<String> {
 }
 
 /// A domain's evaluation protocol on one split: full ranking of held-out items (rec), filtered
-/// link prediction on both sides (kg), or sampled AUC / AP beside filtered full ranking (graph).
+/// link prediction on both sides (kg), sampled AUC / AP beside filtered full ranking (graph), or word
+/// similarity and analogies (text, whose evaluation sets are its only split).
 pub enum Protocol {
     Rec(Evaluator),
     Kg(KgEvaluator),
     Graph(GraphEvaluator),
+    Text(TextEvaluator),
 }
 
 impl Protocol {
@@ -55,6 +59,9 @@ impl Protocol {
     ) -> Option<Protocol> {
         if !test && !data.has_validation() {
             return None;
+        }
+        if let Some(text) = &data.text {
+            return Some(Protocol::Text(TextEvaluator::new(text, device)));
         }
         if let Some(g) = &data.graph {
             let (edges, non_edges) = if test {
@@ -108,6 +115,7 @@ impl Protocol {
             Protocol::Rec(e) => e.evaluate(model),
             Protocol::Kg(e) => e.evaluate(model),
             Protocol::Graph(e) => e.evaluate(model),
+            Protocol::Text(e) => e.evaluate(model),
         }
     }
 
@@ -120,6 +128,7 @@ impl Protocol {
             Protocol::Rec(e) => e.evaluate_per_query(model),
             Protocol::Kg(e) => e.evaluate_per_query(model),
             Protocol::Graph(e) => e.evaluate_per_query(model),
+            Protocol::Text(e) => e.evaluate_per_query(model),
         }
     }
 }

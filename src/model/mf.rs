@@ -1,7 +1,8 @@
 //! Matrix factorisation (Koren et al., 2009; with the BPR loss, Rendle et al., UAI 2009): one embedding
-//! per user and per item, score = dot product.
+//! per user and per item, score = dot product. Skip-gram (word2vec) is the same model over words: centre
+//! and context tables.
 
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,20 @@ impl Default for MfConfig {
             dim: 64,
             init_std: 0.1,
         }
+    }
+}
+
+/// `model = { kind = "sgns", dim = 100 }`: skip-gram's two word tables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SgnsConfig {
+    /// Embedding dimension (word2vec's `size`).
+    pub dim: i64,
+}
+
+impl Default for SgnsConfig {
+    fn default() -> Self {
+        SgnsConfig { dim: 100 }
     }
 }
 
@@ -67,6 +82,25 @@ impl Mf {
         Mf {
             users: nodes.shallow_clone(),
             items: nodes,
+        }
+    }
+}
+
+impl Mf {
+    /// Skip-gram with negative sampling (word2vec): centre-word vectors (the queries, the embeddings
+    /// evaluated) drawn U(−0.5/d, 0.5/d) and context vectors (the candidates) all zero, as word2vec.c
+    /// and gensim initialise `syn0` and `syn1neg`.
+    pub fn word2vec(root: &nn::Path, c: &SgnsConfig, n_words: usize, seed: u64) -> Mf {
+        let mut rng = Pcg64Mcg::seed_from_u64(seed);
+        let half = 0.5 / c.dim as f32;
+        let values: Vec<f32> = (0..n_words * c.dim as usize)
+            .map(|_| rng.random_range(-half..half))
+            .collect();
+        let centre = Tensor::from_slice(&values).view([n_words as i64, c.dim]);
+        let context = Tensor::zeros([n_words as i64, c.dim], (Kind::Float, Device::Cpu));
+        Mf {
+            users: root.var_copy("centre", &centre),
+            items: root.var_copy("context", &context),
         }
     }
 }

@@ -12,7 +12,7 @@ mod similarity;
 pub use gcn::{Gcn, GcnConfig};
 pub use kg::{KgModel, KgModelConfig, KgQueryIndex, KgScore};
 pub use lightgcn::{LightGcn, LightGcnConfig};
-pub use mf::{Mf, MfConfig};
+pub use mf::{Mf, MfConfig, SgnsConfig};
 pub use similarity::Similarity;
 
 use serde::{Deserialize, Serialize};
@@ -28,6 +28,8 @@ pub enum ModelConfig {
     Embedding(MfConfig),
     /// The GAE encoder (graph domain).
     Gcn(GcnConfig),
+    /// Skip-gram (text domain): centre and context word tables, word2vec's initialisation.
+    Sgns(SgnsConfig),
     Transe(KgModelConfig),
     Distmult(KgModelConfig),
     Complex(KgModelConfig),
@@ -47,6 +49,7 @@ impl ModelConfig {
             ModelConfig::Lightgcn(_) => "lightgcn",
             ModelConfig::Embedding(_) => "embedding",
             ModelConfig::Gcn(_) => "gcn",
+            ModelConfig::Sgns(_) => "sgns",
             ModelConfig::Transe(_) => "transe",
             ModelConfig::Distmult(_) => "distmult",
             ModelConfig::Complex(_) => "complex",
@@ -70,7 +73,8 @@ impl ModelConfig {
             ModelConfig::Mf(_)
             | ModelConfig::Lightgcn(_)
             | ModelConfig::Embedding(_)
-            | ModelConfig::Gcn(_) => None,
+            | ModelConfig::Gcn(_)
+            | ModelConfig::Sgns(_) => None,
             ModelConfig::Transe(c) => Some((
                 KgScore::TransE {
                     norm: c.norm.unwrap_or(1),
@@ -89,6 +93,7 @@ impl ModelConfig {
             ModelConfig::Mf(c) | ModelConfig::Embedding(c) => c.dim,
             ModelConfig::Lightgcn(c) => c.dim,
             ModelConfig::Gcn(c) => c.dim,
+            ModelConfig::Sgns(c) => c.dim,
             ModelConfig::Transe(c)
             | ModelConfig::Distmult(c)
             | ModelConfig::Complex(c)
@@ -133,6 +138,7 @@ impl ModelConfig {
             ModelConfig::Mf(_) => &["rec"],
             ModelConfig::Lightgcn(_) => &["rec", "graph"],
             ModelConfig::Embedding(_) | ModelConfig::Gcn(_) => &["graph"],
+            ModelConfig::Sgns(_) => &["text"],
             _ => &["kg"],
         }
     }
@@ -149,6 +155,7 @@ impl ModelConfig {
         Ok(match self {
             ModelConfig::Mf(c) => Box::new(Mf::new(root, c, data.n_queries, data.n_items, seed)),
             ModelConfig::Embedding(c) => Box::new(Mf::shared(root, c, data.n_items, seed)),
+            ModelConfig::Sgns(c) => Box::new(Mf::word2vec(root, c, data.n_items, seed)),
             ModelConfig::Gcn(c) => Box::new(Gcn::new(
                 root,
                 c,

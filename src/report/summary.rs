@@ -154,7 +154,20 @@ impl Summary {
                     .into_iter()
                     .filter(|m| metrics.contains(m)),
             );
-            cols.push("mrr".into());
+            if metrics.iter().any(|m| m == "mrr") {
+                cols.push("mrr".into());
+            }
+            // Word embeddings (text): similarity, analogies, neighbours; not the coverages.
+            cols.extend(
+                metrics
+                    .iter()
+                    .filter(|m| {
+                        m.ends_with("-spearman")
+                            || m.as_str() == "analogy-accuracy"
+                            || m.starts_with("nn-precision@")
+                    })
+                    .cloned(),
+            );
             // Link prediction's hits (kg).
             cols.extend(
                 ["hits@1", "hits@10"]

@@ -102,6 +102,16 @@ pub fn headline<'a>(metrics: impl Iterator<Item = &'a str> + Clone) -> String {
     if metrics.clone().any(|m| m == "hits@10") {
         return "mrr".into();
     }
+    // Text: the generator's similarity, else the first similarity set, else analogies.
+    if metrics.clone().any(|m| m == "truth-spearman") {
+        return "truth-spearman".into();
+    }
+    if let Some(m) = metrics
+        .clone()
+        .find(|m| m.ends_with("-spearman") || *m == "analogy-accuracy")
+    {
+        return m.into();
+    }
     metrics
         .filter_map(|m| {
             m.strip_prefix("ndcg@")

@@ -12,7 +12,7 @@
 //! Randomness comes only from the `rng` in the context, which derives from (suite, cell, seed).
 
 mod adversarial;
-mod alias;
+pub(crate) mod alias;
 mod bernoulli;
 mod bounded;
 mod cache;
@@ -128,7 +128,7 @@ pub struct SamplerInfo {
 }
 
 /// Every domain: the sampler sees only queries, positives, the pool, known positives and scores.
-const ALL_DOMAINS: &[&str] = &["rec", "kg", "graph"];
+const ALL_DOMAINS: &[&str] = &["rec", "kg", "graph", "text"];
 
 /// Every registered sampler, in the order of the families of SAMPLERS.md: static, hard, adversarial,
 /// graph, efficient, debiased, full.
@@ -1121,10 +1121,27 @@ pub(crate) mod tests {
         data
     }
 
+    /// A corpus of 10 words: word 0 ("a", the most frequent) co-occurs with most others within the
+    /// window of 2.
+    pub fn tiny_text() -> Dataset {
+        let docs = ["a b c a d e", "a f g a h", "i a j b", "c i d j e f g h"]
+            .iter()
+            .map(|d| d.split(' ').map(String::from).collect())
+            .collect();
+        let w = crate::data::text::WindowConfig {
+            min_count: 1,
+            sample: 0.0,
+            window: 2,
+        };
+        crate::data::text::build("tiny-text", docs, &w, 0)
+            .unwrap()
+            .0
+    }
+
     #[test]
     fn every_registered_sampler_draws_in_bounds_reproducibly_and_never_a_known_positive() {
         // Every sampler, on every domain it supports: the contract is the same.
-        for data in [tiny_data(), tiny_kg(), tiny_graph()] {
+        for data in [tiny_data(), tiny_kg(), tiny_graph(), tiny_text()] {
             contract(&data);
         }
     }
@@ -1134,6 +1151,8 @@ pub(crate) mod tests {
             "kg"
         } else if data.graph.is_some() {
             "graph"
+        } else if data.text.is_some() {
+            "text"
         } else {
             "rec"
         };
@@ -1181,8 +1200,9 @@ pub(crate) mod tests {
             .into_iter()
             .filter(|c| c.info().domains.contains(&domain))
             .collect();
+        // Only the whole-data references are domain-specific (enmf, bernoulli, one-vs-all, k-vs-all, gae).
         assert!(
-            configs.len() >= REGISTRY.len() - 3,
+            configs.len() >= REGISTRY.len() - 4,
             "{domain}: nearly every sampler runs"
         );
         let queries = [0i64, 1, 2, 0];

@@ -340,6 +340,28 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
                 return p(&format!("data.{k}"), m);
             }
         }
+        DataConfig::SyntheticText(c) => {
+            if let Some((k, m)) = c.problems().into_iter().next() {
+                return p(&format!("data.{k}"), m);
+            }
+        }
+        DataConfig::Corpus(c) => {
+            *c = c.resolved(dir);
+            if let Some((k, m)) = c.problems().into_iter().next() {
+                return p(&format!("data.{k}"), m);
+            }
+            for (key, file) in c.files() {
+                if !file.is_file() {
+                    return p(
+                        &format!("data.{key}"),
+                        format!(
+                            "data file {} does not exist or is not a file",
+                            file.display()
+                        ),
+                    );
+                }
+            }
+        }
         DataConfig::EdgeList(e) => {
             *e = e.resolved(dir);
             if let Some((k, m)) = e.problems().into_iter().next() {
@@ -443,6 +465,7 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
             DomainKind::Rec => "`mf` or `lightgcn`",
             DomainKind::Kg => "`transe`, `distmult`, `complex` or `rotate`",
             DomainKind::Graph => "`embedding`, `gcn` or `lightgcn`",
+            DomainKind::Text => "`sgns`",
         };
         return p(
             "model.kind",
@@ -456,6 +479,8 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
         DomainKind::Kg
     } else if config.data.is_graph() {
         DomainKind::Graph
+    } else if config.data.is_text() {
+        DomainKind::Text
     } else {
         DomainKind::Rec
     };
@@ -464,6 +489,7 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
             DomainKind::Rec => "`synthetic`, `movielens`, `delimited` or `adjacency`",
             DomainKind::Kg => "`triples` (train/valid/test files) or `synthetic-kg`",
             DomainKind::Graph => "`edge-list` or `synthetic-graph`",
+            DomainKind::Text => "`corpus` or `synthetic-text`",
         };
         return p(
             "data.format",
@@ -475,6 +501,9 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
     }
     if d.kind == DomainKind::Graph && d.split.is_some() {
         return p("split", "graphs are split by GAE's protocol: set the shares with `data.valid` and `data.test`, and remove `split`".into());
+    }
+    if d.kind == DomainKind::Text && d.split.is_some() {
+        return p("split", "text is not split: the corpus trains, the similarity and analogy sets evaluate; remove `split`".into());
     }
     if d.kind == DomainKind::Kg && d.split.is_some() {
         return p("split", "knowledge graphs come split (train/valid/test files, or the generator's `valid` and `test` shares): remove `split`".into());
@@ -521,11 +550,18 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
     }
     // The axis lives in `Domain::losses`; the domain's configuration in each cell's hash does not carry it.
     config.loss = None;
+    if d.kind == DomainKind::Text && train.early_stopping.is_some() {
+        return p(
+            "train.early_stopping",
+            "text has no validation split (the evaluation sets are the test): remove train.early_stopping".into(),
+        );
+    }
     if let Some(es) = &train.early_stopping {
         let names = match d.kind {
             DomainKind::Rec => crate::metrics::metric_names(&train.ks),
             DomainKind::Kg => crate::metrics::kg::metric_names(),
             DomainKind::Graph => crate::metrics::graph::metric_names(),
+            DomainKind::Text => Vec::new(),
         };
         if let Some(metric) = &es.metric {
             if !names.contains(metric) {

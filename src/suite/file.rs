@@ -32,13 +32,14 @@ pub struct SuiteSection {
 }
 
 /// The task family a domain belongs to: implicit-feedback recommendation, knowledge-graph link
-/// prediction, or link prediction on a node graph.
+/// prediction, link prediction on a node graph, or word embeddings from text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DomainKind {
     Rec,
     Kg,
     Graph,
+    Text,
 }
 
 impl DomainKind {
@@ -47,15 +48,18 @@ impl DomainKind {
             DomainKind::Rec => "rec",
             DomainKind::Kg => "kg",
             DomainKind::Graph => "graph",
+            DomainKind::Text => "text",
         }
     }
 
     /// The domain's loss when neither the domain nor `[train]` names one: its literature's. rec: BPR;
     /// kg: the model's paper (TransE and DistMult: margin ranking; ComplEx: logistic; RotatE:
-    /// self-adversarial); graph: the logistic loss of GAE and of LINE / node2vec's negative sampling.
+    /// self-adversarial); graph: the logistic loss of GAE and of LINE / node2vec's negative sampling;
+    /// text: word2vec's logistic loss (SGNS).
     pub fn default_loss(self, model: &ModelConfig) -> LossConfig {
         let kind = match (self, model) {
-            (DomainKind::Graph, _) | (_, ModelConfig::Embedding(_) | ModelConfig::Gcn(_)) => "bce",
+            (DomainKind::Graph | DomainKind::Text, _)
+            | (_, ModelConfig::Embedding(_) | ModelConfig::Gcn(_) | ModelConfig::Sgns(_)) => "bce",
             (DomainKind::Rec, _) | (_, ModelConfig::Mf(_) | ModelConfig::Lightgcn(_)) => "bpr",
             (DomainKind::Kg, ModelConfig::Transe(_) | ModelConfig::Distmult(_)) => "margin",
             (DomainKind::Kg, ModelConfig::Complex(_)) => "bce",
@@ -77,7 +81,7 @@ pub struct DomainConfig {
     /// How to split a single interaction file; omitted when the data gives its own train/test files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: Option<SplitConfig>,
-    /// The model; default: `mf` for rec, `transe` for kg, `embedding` for graph.
+    /// The model; default: `mf` for rec, `transe` for kg, `embedding` for graph, `sgns` for text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<ModelConfig>,
     /// This domain's loss or losses (a grid axis), over `[train].loss`.
@@ -92,6 +96,7 @@ impl DomainConfig {
             DomainKind::Rec => ModelConfig::default(),
             DomainKind::Kg => ModelConfig::Transe(Default::default()),
             DomainKind::Graph => ModelConfig::Embedding(Default::default()),
+            DomainKind::Text => ModelConfig::Sgns(Default::default()),
         })
     }
 }

@@ -2,7 +2,9 @@
 //! pair. Knowledge graphs: one (query, answer) pair per training triple, its side (the tail query
 //! (h, r, ?) or the head query (?, r, t)) chosen per triple and epoch by the sampler's `Corruption`
 //! scheme, or both pairs (non-sampling references). The side draws come from the shuffle stream whatever
-//! the scheme, so samplers of one seed see the same triples in the same order.
+//! the scheme, so samplers of one seed see the same triples in the same order. Text: the epoch's
+//! (centre, context) pairs drawn anew (subsampling, dynamic window; `TextData::epoch_pairs`), then
+//! shuffled, both from the shuffle stream.
 
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -32,9 +34,19 @@ impl EpochExamples {
         queries: &mut Vec<i64>,
         positives: &mut Vec<i64>,
     ) {
-        self.order.shuffle(rng);
         queries.clear();
         positives.clear();
+        if let Some(text) = &data.text {
+            let (mut q, mut p) = (Vec::new(), Vec::new());
+            text.epoch_pairs(rng, &mut q, &mut p);
+            self.order.clear();
+            self.order.extend(0..q.len() as u32);
+            self.order.shuffle(rng);
+            queries.extend(self.order.iter().map(|&o| q[o as usize]));
+            positives.extend(self.order.iter().map(|&o| p[o as usize]));
+            return;
+        }
+        self.order.shuffle(rng);
         let pair = |at: usize, queries: &mut Vec<i64>, positives: &mut Vec<i64>| {
             queries.push(data.train.queries[at] as i64);
             positives.push(data.train.items[at] as i64);
