@@ -646,6 +646,14 @@ model = { kind = "rotate", dim = 8 }"#,
 model = { kind = "lightgcn", dim = 8, layers = 2 }"#,
             "auc",
         ),
+        (
+            // Skip-gram on the topic-model corpus; nearest-neighbour precision is above 0 from the start,
+            // so the check is that every sampler trains to finite numbers.
+            "text",
+            r#"data = { format = "synthetic-text", words = 200, topics = 5, documents = 60, doc_len = 30, min_count = 2 }
+model = { kind = "sgns", dim = 8 }"#,
+            "nn-precision@10",
+        ),
     ];
     for (kind, domain, headline) in domains {
         let dir = tempfile::tempdir().unwrap();
@@ -717,6 +725,18 @@ kind = "{kind}"
                 );
             }
         }
+        if kind == "text" {
+            let report = dir.path().join("report");
+            nsbench()
+                .args(["report"])
+                .arg(&out)
+                .arg("--out")
+                .arg(&report)
+                .assert()
+                .success();
+            let text = std::fs::read_to_string(report.join("report.md")).unwrap();
+            assert!(text.contains("truth-spearman"), "{text}");
+        }
         if kind == "graph" {
             // Both protocols in every cell, and the report compares the orderings they give.
             assert!(rows.iter().any(|r| r.metric == "hits@10"));
@@ -736,6 +756,93 @@ kind = "{kind}"
             );
         }
     }
+}
+
+#[test]
+fn a_corpus_trains_word_vectors_evaluated_on_similarity_and_analogy_files() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two families of words that never share a line: similar within a family, not across.
+    let mut corpus = String::new();
+    for i in 0..200 {
+        let line = if i % 2 == 0 {
+            "king queen prince princess royal crown throne palace"
+        } else {
+            "apple banana cherry grape fruit juice sweet orchard"
+        };
+        let words: Vec<&str> = line.split(' ').collect();
+        let rotated: Vec<&str> = (0..words.len())
+            .map(|j| words[(i / 2 + j) % words.len()])
+            .collect();
+        corpus.push_str(&rotated.join(" "));
+        corpus.push_str(". 42\n");
+    }
+    std::fs::write(dir.path().join("corpus.txt"), corpus).unwrap();
+    std::fs::write(
+        dir.path().join("pairs.tsv"),
+        "# word1\tword2\tscore\nKing\tqueen\t9\nking\tapple\t1\nbanana\tcherry\t8\nqueen\tgrape\t2\nking\tunicorn\t5\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("questions.txt"),
+        ": families\nking queen apple banana\nking queen unicorn dragon\n",
+    )
+    .unwrap();
+    let suite = dir.path().join("text.toml");
+    std::fs::write(
+        &suite,
+        r#"
+[suite]
+name = "words"
+seeds = [0]
+ratios = [3]
+[train]
+epochs = 10
+batch_size = 256
+lr = 0.02
+eval_every = 5
+[[domain]]
+kind = "text"
+data = { format = "corpus", path = "corpus.txt", min_count = 5, window = 3, sample = 0, similarity = ["pairs.tsv"], analogies = "questions.txt" }
+model = { kind = "sgns", dim = 16 }
+[[sampler]]
+kind = "popularity"
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    run_ok(&suite, &out).stderr(predicate::str::contains(
+        "200 documents, 1600 tokens in a vocabulary of 16 words",
+    ));
+    let metrics: std::collections::BTreeMap<String, f64> = effectiveness(&out)
+        .into_iter()
+        .map(|(_, m, v)| (m, v))
+        .collect();
+    // 4 of the 5 pairs and 1 of the 2 questions are in the vocabulary ("unicorn", "dragon" are not).
+    assert_eq!(metrics["pairs-coverage"], 0.8);
+    assert_eq!(metrics["analogy-coverage"], 0.5);
+    // The two within-family pairs must come out more similar than the two across.
+    assert!(
+        metrics["pairs-spearman"] > 0.5,
+        "pairs-spearman {}",
+        metrics["pairs-spearman"]
+    );
+    assert!((0.0..=1.0).contains(&metrics["analogy-accuracy"]));
+
+    // Text has no validation split: early stopping is refused with the key named.
+    let bad = dir.path().join("bad.toml");
+    let with_stopping = std::fs::read_to_string(&suite).unwrap().replace(
+        "eval_every = 5",
+        "eval_every = 5\nearly_stopping = { patience = 2 }",
+    );
+    std::fs::write(&bad, with_stopping).unwrap();
+    nsbench()
+        .arg("run")
+        .arg(&bad)
+        .arg("--out")
+        .arg(dir.path().join("bad-out"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("train.early_stopping"));
 }
 
 #[test]
