@@ -5,8 +5,9 @@
 //! - link prediction (kg and graph): the filtered realistic ranks of an FB15k-237-shaped test split
 //!   (14,541 entities, 237 relations, 20,466 triples ranked both ways, 16 known answers per query,
 //!   DistMult with 64 dimensions).
-//!   cargo bench --bench evaluation        (or scripts/bench-evaluation.sh, which adds a plain PyTorch loop)
-//! Run with OMP_WAIT_POLICY=PASSIVE; libtorch is held to NSBENCH_BENCH_THREADS threads (default 1).
+//!
+//! `cargo bench --bench evaluation` (or scripts/bench-evaluation.sh, which adds a plain PyTorch loop);
+//! `-- gowalla` or `-- fb15k` runs one group. Run with OMP_WAIT_POLICY=PASSIVE; libtorch is held to NSBENCH_BENCH_THREADS threads (default 1).
 
 use std::time::Duration;
 
