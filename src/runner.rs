@@ -510,7 +510,8 @@ fn panic_reason(message: &str) -> String {
 
 /// `recall@K ndcg@K` at the largest K, for progress lines.
 /// A finished cell's line: recall and NDCG at the largest cut-off (rec), else AUC, AP, MRR and Hits@10
-/// where the domain reports them (graph, kg), and word similarity and analogies (text).
+/// where the domain reports them (graph, kg), word similarity and analogies (text), kNN and
+/// linear-probe accuracy (vision).
 fn headline(rows: &[store::MetricRow]) -> String {
     let at_largest_k: Vec<String> = ["recall@", "ndcg@"]
         .iter()
@@ -530,9 +531,10 @@ fn headline(rows: &[store::MetricRow]) -> String {
     if !at_largest_k.is_empty() {
         return at_largest_k.join(" ");
     }
-    let text = rows
-        .iter()
-        .filter(|r| r.metric.ends_with("-spearman") || r.metric == "analogy-accuracy");
+    let text = rows.iter().filter(|r| {
+        r.metric.ends_with("-spearman")
+            || ["analogy-accuracy", "knn-accuracy", "linear-accuracy"].contains(&r.metric.as_str())
+    });
     ["auc", "ap", "mrr", "hits@10"]
         .iter()
         .filter_map(|name| {

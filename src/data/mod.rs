@@ -10,12 +10,14 @@ mod loaders;
 mod split;
 mod synthetic;
 pub mod text;
+pub mod vision;
 
 pub use graph::{EdgeListConfig, GraphData, NodeFeatures, SbmConfig};
 pub use kg::{KgData, SyntheticKgConfig};
 pub use split::SplitConfig;
 pub use synthetic::SyntheticConfig;
 pub use text::{CorpusConfig, SyntheticTextConfig, TextData};
+pub use vision::{ImagesConfig, SyntheticImagesConfig, VisionData};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -47,6 +49,10 @@ pub enum DataConfig {
     Corpus(CorpusConfig),
     /// The embedded topic-model corpus (known word similarity).
     SyntheticText(SyntheticTextConfig),
+    /// Pixel rows with labels (CSV, optionally gzip-compressed), for contrastive vision.
+    Images(ImagesConfig),
+    /// The embedded class-conditional glyph images.
+    SyntheticImages(SyntheticImagesConfig),
 }
 
 /// Files of one data set: either one `path` (split by `[domain].split`) or given `train` + `test` files
@@ -135,7 +141,9 @@ impl DataConfig {
             | DataConfig::SyntheticGraph(_)
             | DataConfig::EdgeList(_)
             | DataConfig::Corpus(_)
-            | DataConfig::SyntheticText(_) => 1,
+            | DataConfig::SyntheticText(_)
+            | DataConfig::Images(_)
+            | DataConfig::SyntheticImages(_) => 1,
             DataConfig::Movielens(_)
             | DataConfig::Delimited(_)
             | DataConfig::Adjacency(_)
@@ -161,11 +169,17 @@ impl DataConfig {
         matches!(self, DataConfig::Corpus(_) | DataConfig::SyntheticText(_))
     }
 
+    /// Whether the format holds images (for domains of kind `vision`).
+    pub fn is_vision(&self) -> bool {
+        matches!(self, DataConfig::Images(_) | DataConfig::SyntheticImages(_))
+    }
+
     /// Every file the data reads, as (key, path).
     pub fn files(&self) -> Vec<(&'static str, &PathBuf)> {
         match self {
             DataConfig::EdgeList(e) => e.files(),
             DataConfig::Corpus(c) => c.files(),
+            DataConfig::Images(c) => c.files(),
             _ => self.file_config().map(|f| f.files()).unwrap_or_default(),
         }
     }
@@ -182,6 +196,8 @@ impl DataConfig {
             DataConfig::SyntheticGraph(_) => "synthetic-graph",
             DataConfig::Corpus(_) => "corpus",
             DataConfig::SyntheticText(_) => "synthetic-text",
+            DataConfig::Images(_) => "images",
+            DataConfig::SyntheticImages(_) => "synthetic-images",
         }
     }
 
@@ -192,7 +208,9 @@ impl DataConfig {
             | DataConfig::SyntheticGraph(_)
             | DataConfig::EdgeList(_)
             | DataConfig::Corpus(_)
-            | DataConfig::SyntheticText(_) => None,
+            | DataConfig::SyntheticText(_)
+            | DataConfig::Images(_)
+            | DataConfig::SyntheticImages(_) => None,
             DataConfig::Movielens(f)
             | DataConfig::Delimited(f)
             | DataConfig::Adjacency(f)
@@ -331,6 +349,9 @@ pub struct Dataset {
     /// Text (word embeddings): the vocabulary, the corpus each epoch's pairs are drawn from, the
     /// evaluation sets. Queries and candidates are then the same words.
     pub text: Option<TextData>,
+    /// Images (contrastive vision): the pixels, labels and the held-out images of the downstream
+    /// evaluation. Queries and candidates are then the same training images.
+    pub vision: Option<VisionData>,
 }
 
 impl Dataset {
@@ -358,6 +379,7 @@ impl Dataset {
             kg: None,
             graph: None,
             text: None,
+            vision: None,
         }
     }
 
@@ -416,6 +438,8 @@ pub fn load(
         DataConfig::SyntheticGraph(c) => return graph::generate(name, c, seed),
         DataConfig::Corpus(c) => return text::load_corpus(name, c, seed),
         DataConfig::SyntheticText(c) => return text::generate(name, c, seed),
+        DataConfig::Images(c) => return vision::load_images(name, c, seed),
+        DataConfig::SyntheticImages(c) => return vision::generate(name, c, seed),
     };
     split::apply(name, raw, split, seed)
 }

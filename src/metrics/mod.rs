@@ -5,6 +5,7 @@ pub mod graph;
 pub mod kg;
 pub mod ranking;
 pub mod text;
+pub mod vision;
 
 pub use evaluate::{
     block_users, Evaluator, MetricValues, NonFiniteScores, PerQuery, BYTES_PER_SCORE,
@@ -13,6 +14,7 @@ pub use evaluate::{
 pub use graph::GraphEvaluator;
 pub use kg::KgEvaluator;
 pub use text::TextEvaluator;
+pub use vision::VisionEvaluator;
 
 /// Behaviour version of the evaluation protocol (enters the configuration hash): bump it when a metric's
 /// definition or the ranking changes.
@@ -38,12 +40,14 @@ pub fn metric_names(ks: &[usize]) -> Vec<String> {
 
 /// A domain's evaluation protocol on one split: full ranking of held-out items (rec), filtered
 /// link prediction on both sides (kg), sampled AUC / AP beside filtered full ranking (graph), or word
-/// similarity and analogies (text, whose evaluation sets are its only split).
+/// similarity and analogies (text, whose evaluation sets are its only split), or kNN and linear-probe
+/// accuracy on held-out images (vision).
 pub enum Protocol {
     Rec(Evaluator),
     Kg(KgEvaluator),
     Graph(GraphEvaluator),
     Text(TextEvaluator),
+    Vision(VisionEvaluator),
 }
 
 impl Protocol {
@@ -62,6 +66,9 @@ impl Protocol {
         }
         if let Some(text) = &data.text {
             return Some(Protocol::Text(TextEvaluator::new(text, device)));
+        }
+        if let Some(images) = &data.vision {
+            return Some(Protocol::Vision(VisionEvaluator::new(images, device)));
         }
         if let Some(g) = &data.graph {
             let (edges, non_edges) = if test {
@@ -116,6 +123,7 @@ impl Protocol {
             Protocol::Kg(e) => e.evaluate(model),
             Protocol::Graph(e) => e.evaluate(model),
             Protocol::Text(e) => e.evaluate(model),
+            Protocol::Vision(e) => e.evaluate(model),
         }
     }
 
@@ -129,6 +137,7 @@ impl Protocol {
             Protocol::Kg(e) => e.evaluate_per_query(model),
             Protocol::Graph(e) => e.evaluate_per_query(model),
             Protocol::Text(e) => e.evaluate_per_query(model),
+            Protocol::Vision(e) => e.evaluate_per_query(model),
         }
     }
 }

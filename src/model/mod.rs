@@ -8,12 +8,14 @@ mod kg;
 mod lightgcn;
 mod mf;
 mod similarity;
+pub mod vision;
 
 pub use gcn::{Gcn, GcnConfig};
 pub use kg::{KgModel, KgModelConfig, KgQueryIndex, KgScore};
 pub use lightgcn::{LightGcn, LightGcnConfig};
 pub use mf::{Mf, MfConfig, SgnsConfig};
 pub use similarity::Similarity;
+pub use vision::{ImageEncoder, ImageEncoderConfig};
 
 use serde::{Deserialize, Serialize};
 use tch::{nn, TchError, Tensor};
@@ -30,6 +32,8 @@ pub enum ModelConfig {
     Gcn(GcnConfig),
     /// Skip-gram (text domain): centre and context word tables, word2vec's initialisation.
     Sgns(SgnsConfig),
+    /// An image encoder with a projection head (vision domain).
+    ImageEncoder(ImageEncoderConfig),
     Transe(KgModelConfig),
     Distmult(KgModelConfig),
     Complex(KgModelConfig),
@@ -50,6 +54,7 @@ impl ModelConfig {
             ModelConfig::Embedding(_) => "embedding",
             ModelConfig::Gcn(_) => "gcn",
             ModelConfig::Sgns(_) => "sgns",
+            ModelConfig::ImageEncoder(_) => "image-encoder",
             ModelConfig::Transe(_) => "transe",
             ModelConfig::Distmult(_) => "distmult",
             ModelConfig::Complex(_) => "complex",
@@ -74,7 +79,8 @@ impl ModelConfig {
             | ModelConfig::Lightgcn(_)
             | ModelConfig::Embedding(_)
             | ModelConfig::Gcn(_)
-            | ModelConfig::Sgns(_) => None,
+            | ModelConfig::Sgns(_)
+            | ModelConfig::ImageEncoder(_) => None,
             ModelConfig::Transe(c) => Some((
                 KgScore::TransE {
                     norm: c.norm.unwrap_or(1),
@@ -94,6 +100,7 @@ impl ModelConfig {
             ModelConfig::Lightgcn(c) => c.dim,
             ModelConfig::Gcn(c) => c.dim,
             ModelConfig::Sgns(c) => c.dim,
+            ModelConfig::ImageEncoder(c) => c.dim,
             ModelConfig::Transe(c)
             | ModelConfig::Distmult(c)
             | ModelConfig::Complex(c)
@@ -127,6 +134,7 @@ impl ModelConfig {
             ModelConfig::Gcn(c) if c.hidden < 1 => {
                 p.push(("hidden", format!("must be >= 1 (got {})", c.hidden)))
             }
+            ModelConfig::ImageEncoder(c) => p.extend(c.problems()),
             _ => {}
         }
         p
@@ -139,6 +147,7 @@ impl ModelConfig {
             ModelConfig::Lightgcn(_) => &["rec", "graph"],
             ModelConfig::Embedding(_) | ModelConfig::Gcn(_) => &["graph"],
             ModelConfig::Sgns(_) => &["text"],
+            ModelConfig::ImageEncoder(_) => &["vision"],
             _ => &["kg"],
         }
     }
@@ -156,6 +165,13 @@ impl ModelConfig {
             ModelConfig::Mf(c) => Box::new(Mf::new(root, c, data.n_queries, data.n_items, seed)),
             ModelConfig::Embedding(c) => Box::new(Mf::shared(root, c, data.n_items, seed)),
             ModelConfig::Sgns(c) => Box::new(Mf::word2vec(root, c, data.n_items, seed)),
+            ModelConfig::ImageEncoder(c) => {
+                let images = data.vision.as_ref().ok_or_else(|| {
+                    "model \"image-encoder\" encodes images: it needs a domain of kind \"vision\""
+                        .to_string()
+                })?;
+                Box::new(ImageEncoder::new(root, c, images, seed))
+            }
             ModelConfig::Gcn(c) => Box::new(Gcn::new(
                 root,
                 c,
@@ -320,6 +336,16 @@ pub trait ContrastiveModel: Send {
     }
     /// Every propagation layer's query embeddings, layer 0 first (see `item_layers`).
     fn query_layers(&self) -> Option<Vec<Tensor>> {
+        None
+    }
+    /// The representation evaluated downstream, `ids` (B) → (B, D'): the query embedding by default; an
+    /// image encoder's output before its projection head, on clean images (ids may be held-out images).
+    fn features(&self, ids: &Tensor) -> Tensor {
+        self.queries(ids)
+    }
+    /// Two augmented views of each image, projected and normalised, from a stream seeded by `seed`
+    /// (alignment and uniformity); None for a model without augmentations.
+    fn views(&self, _ids: &Tensor, _seed: u64) -> Option<(Tensor, Tensor)> {
         None
     }
     /// Called after the loss's backward pass, before the optimiser step: a model that computed its

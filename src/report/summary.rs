@@ -157,7 +157,8 @@ impl Summary {
             if metrics.iter().any(|m| m == "mrr") {
                 cols.push("mrr".into());
             }
-            // Word embeddings (text): similarity, analogies, neighbours; not the coverages.
+            // Word embeddings (text): similarity, analogies, neighbours, not the coverages; image
+            // representations (vision): kNN and linear-probe accuracy.
             cols.extend(
                 metrics
                     .iter()
@@ -165,6 +166,8 @@ impl Summary {
                         m.ends_with("-spearman")
                             || m.as_str() == "analogy-accuracy"
                             || m.starts_with("nn-precision@")
+                            || m.as_str() == "knn-accuracy"
+                            || m.as_str() == "linear-accuracy"
                     })
                     .cloned(),
             );

@@ -102,6 +102,10 @@ pub fn headline<'a>(metrics: impl Iterator<Item = &'a str> + Clone) -> String {
     if metrics.clone().any(|m| m == "hits@10") {
         return "mrr".into();
     }
+    // Vision: the linear probe, the literature's headline.
+    if metrics.clone().any(|m| m == "linear-accuracy") {
+        return "linear-accuracy".into();
+    }
     // Text: the generator's similarity, else the first similarity set, else analogies.
     if metrics.clone().any(|m| m == "truth-spearman") {
         return "truth-spearman".into();

@@ -128,7 +128,10 @@ pub struct SamplerInfo {
 }
 
 /// Every domain: the sampler sees only queries, positives, the pool, known positives and scores.
-const ALL_DOMAINS: &[&str] = &["rec", "kg", "graph", "text"];
+const ALL_DOMAINS: &[&str] = &["rec", "kg", "graph", "text", "vision"];
+/// Samplers that read item frequencies or the interaction graph: not vision, where every image occurs
+/// once and is its own only positive (popularity would be uniform, and walks have nowhere to go).
+const WITH_INTERACTIONS: &[&str] = &["rec", "kg", "graph", "text"];
 
 /// Every registered sampler, in the order of the families of SAMPLERS.md: static, hard, adversarial,
 /// graph, efficient, debiased, full.
@@ -153,7 +156,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         version: 1,
         same_at_k1: None,
         ratio_free: false,
-        domains: ALL_DOMAINS,
+        domains: WITH_INTERACTIONS,
         own_loss: None,
     },
     SamplerInfo {
@@ -255,7 +258,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         version: 2,
         same_at_k1: None,
         ratio_free: false,
-        domains: ALL_DOMAINS,
+        domains: WITH_INTERACTIONS,
         own_loss: None,
     },
     SamplerInfo {
@@ -266,7 +269,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         version: 1,
         same_at_k1: None,
         ratio_free: false,
-        domains: ALL_DOMAINS,
+        domains: WITH_INTERACTIONS,
         own_loss: None,
     },
     SamplerInfo {
@@ -946,6 +949,18 @@ pub(crate) mod tests {
                     0,
                     Device::Cpu,
                 )),
+                // Images: the encoder, whose every call draws fresh augmented views.
+                None if data.vision.is_some() => Box::new(crate::model::ImageEncoder::new(
+                    &vs.root(),
+                    &crate::model::ImageEncoderConfig {
+                        hidden: 8,
+                        dim: 8,
+                        projection: 8,
+                        ..Default::default()
+                    },
+                    data.vision.as_ref().expect("checked"),
+                    0,
+                )),
                 None => {
                     let config = MfConfig {
                         dim: 8,
@@ -1138,10 +1153,28 @@ pub(crate) mod tests {
             .0
     }
 
+    /// Twelve 6 × 6 images of two classes, ten of them to train.
+    pub fn tiny_images() -> Dataset {
+        let c = crate::data::SyntheticImagesConfig {
+            classes: 2,
+            per_class: 6,
+            size: 6,
+            test: 0.2,
+            ..Default::default()
+        };
+        crate::data::vision::generate("tiny-images", &c, 0).unwrap()
+    }
+
     #[test]
     fn every_registered_sampler_draws_in_bounds_reproducibly_and_never_a_known_positive() {
         // Every sampler, on every domain it supports: the contract is the same.
-        for data in [tiny_data(), tiny_kg(), tiny_graph(), tiny_text()] {
+        for data in [
+            tiny_data(),
+            tiny_kg(),
+            tiny_graph(),
+            tiny_text(),
+            tiny_images(),
+        ] {
             contract(&data);
         }
     }
@@ -1153,6 +1186,8 @@ pub(crate) mod tests {
             "graph"
         } else if data.text.is_some() {
             "text"
+        } else if data.vision.is_some() {
+            "vision"
         } else {
             "rec"
         };
@@ -1200,9 +1235,11 @@ pub(crate) mod tests {
             .into_iter()
             .filter(|c| c.info().domains.contains(&domain))
             .collect();
-        // Only the whole-data references are domain-specific (enmf, bernoulli, one-vs-all, k-vs-all, gae).
+        // Only the whole-data references are domain-specific (enmf, bernoulli, one-vs-all, k-vs-all, gae),
+        // and vision has no frequencies or graph (popularity, pagerank, mcns).
+        let least = REGISTRY.len() - if domain == "vision" { 8 } else { 4 };
         assert!(
-            configs.len() >= REGISTRY.len() - 4,
+            configs.len() >= least,
             "{domain}: nearly every sampler runs"
         );
         let queries = [0i64, 1, 2, 0];

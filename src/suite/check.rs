@@ -340,6 +340,26 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
                 return p(&format!("data.{k}"), m);
             }
         }
+        DataConfig::SyntheticImages(c) => {
+            if let Some((k, m)) = c.problems().into_iter().next() {
+                return p(&format!("data.{k}"), m);
+            }
+        }
+        DataConfig::Images(c) => {
+            *c = c.resolved(dir);
+            if let Some((k, m)) = c.problems().into_iter().next() {
+                return p(&format!("data.{k}"), m);
+            }
+            if !c.path.is_file() {
+                return p(
+                    "data.path",
+                    format!(
+                        "data file {} does not exist or is not a file",
+                        c.path.display()
+                    ),
+                );
+            }
+        }
         DataConfig::SyntheticText(c) => {
             if let Some((k, m)) = c.problems().into_iter().next() {
                 return p(&format!("data.{k}"), m);
@@ -466,6 +486,7 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
             DomainKind::Kg => "`transe`, `distmult`, `complex` or `rotate`",
             DomainKind::Graph => "`embedding`, `gcn` or `lightgcn`",
             DomainKind::Text => "`sgns`",
+            DomainKind::Vision => "`image-encoder`",
         };
         return p(
             "model.kind",
@@ -481,6 +502,8 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
         DomainKind::Graph
     } else if config.data.is_text() {
         DomainKind::Text
+    } else if config.data.is_vision() {
+        DomainKind::Vision
     } else {
         DomainKind::Rec
     };
@@ -490,6 +513,7 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
             DomainKind::Kg => "`triples` (train/valid/test files) or `synthetic-kg`",
             DomainKind::Graph => "`edge-list` or `synthetic-graph`",
             DomainKind::Text => "`corpus` or `synthetic-text`",
+            DomainKind::Vision => "`images` or `synthetic-images`",
         };
         return p(
             "data.format",
@@ -504,6 +528,12 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
     }
     if d.kind == DomainKind::Text && d.split.is_some() {
         return p("split", "text is not split: the corpus trains, the similarity and analogy sets evaluate; remove `split`".into());
+    }
+    if d.kind == DomainKind::Vision && d.split.is_some() {
+        return p(
+            "split",
+            "images are split by class with the data's `test` share: remove `split`".into(),
+        );
     }
     if d.kind == DomainKind::Kg && d.split.is_some() {
         return p("split", "knowledge graphs come split (train/valid/test files, or the generator's `valid` and `test` shares): remove `split`".into());
@@ -550,10 +580,10 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
     }
     // The axis lives in `Domain::losses`; the domain's configuration in each cell's hash does not carry it.
     config.loss = None;
-    if d.kind == DomainKind::Text && train.early_stopping.is_some() {
+    if matches!(d.kind, DomainKind::Text | DomainKind::Vision) && train.early_stopping.is_some() {
         return p(
             "train.early_stopping",
-            "text has no validation split (the evaluation sets are the test): remove train.early_stopping".into(),
+            format!("{kind} has no validation split (the evaluation is the test): remove train.early_stopping"),
         );
     }
     if let Some(es) = &train.early_stopping {
@@ -561,7 +591,7 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
             DomainKind::Rec => crate::metrics::metric_names(&train.ks),
             DomainKind::Kg => crate::metrics::kg::metric_names(),
             DomainKind::Graph => crate::metrics::graph::metric_names(),
-            DomainKind::Text => Vec::new(),
+            DomainKind::Text | DomainKind::Vision => Vec::new(),
         };
         if let Some(metric) = &es.metric {
             if !names.contains(metric) {

@@ -32,7 +32,8 @@ pub struct SuiteSection {
 }
 
 /// The task family a domain belongs to: implicit-feedback recommendation, knowledge-graph link
-/// prediction, link prediction on a node graph, or word embeddings from text.
+/// prediction, link prediction on a node graph, word embeddings from text, or contrastive learning of
+/// image representations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DomainKind {
@@ -40,6 +41,7 @@ pub enum DomainKind {
     Kg,
     Graph,
     Text,
+    Vision,
 }
 
 impl DomainKind {
@@ -49,15 +51,19 @@ impl DomainKind {
             DomainKind::Kg => "kg",
             DomainKind::Graph => "graph",
             DomainKind::Text => "text",
+            DomainKind::Vision => "vision",
         }
     }
 
     /// The domain's loss when neither the domain nor `[train]` names one: its literature's. rec: BPR;
     /// kg: the model's paper (TransE and DistMult: margin ranking; ComplEx: logistic; RotatE:
     /// self-adversarial); graph: the logistic loss of GAE and of LINE / node2vec's negative sampling;
-    /// text: word2vec's logistic loss (SGNS).
+    /// text: word2vec's logistic loss (SGNS); vision: SimCLR's NT-Xent (softmax, temperature 0.5).
     pub fn default_loss(self, model: &ModelConfig) -> LossConfig {
         let kind = match (self, model) {
+            (DomainKind::Vision, _) | (_, ModelConfig::ImageEncoder(_)) => {
+                return LossConfig::Softmax { temperature: 0.5 }
+            }
             (DomainKind::Graph | DomainKind::Text, _)
             | (_, ModelConfig::Embedding(_) | ModelConfig::Gcn(_) | ModelConfig::Sgns(_)) => "bce",
             (DomainKind::Rec, _) | (_, ModelConfig::Mf(_) | ModelConfig::Lightgcn(_)) => "bpr",
@@ -81,7 +87,8 @@ pub struct DomainConfig {
     /// How to split a single interaction file; omitted when the data gives its own train/test files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: Option<SplitConfig>,
-    /// The model; default: `mf` for rec, `transe` for kg, `embedding` for graph, `sgns` for text.
+    /// The model; default: `mf` for rec, `transe` for kg, `embedding` for graph, `sgns` for text,
+    /// `image-encoder` for vision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<ModelConfig>,
     /// This domain's loss or losses (a grid axis), over `[train].loss`.
@@ -97,6 +104,7 @@ impl DomainConfig {
             DomainKind::Kg => ModelConfig::Transe(Default::default()),
             DomainKind::Graph => ModelConfig::Embedding(Default::default()),
             DomainKind::Text => ModelConfig::Sgns(Default::default()),
+            DomainKind::Vision => ModelConfig::ImageEncoder(Default::default()),
         })
     }
 }

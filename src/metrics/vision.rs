@@ -1,0 +1,260 @@
+//! Downstream evaluation of a contrastive image encoder on the frozen representation of clean images,
+//! fitted on the training images and scored on the held-out ones:
+//! - `knn-accuracy`: each held-out image takes the class of its 20 nearest training images by cosine,
+//!   votes weighted exp(cos / 0.07) (the kNN monitor of Wu et al. 2018, used by MoCo and DCL);
+//! - `linear-accuracy`: a linear probe, softmax regression on the standardised features, 300 full-batch
+//!   Adam steps (lr 0.01) from zero weights, so it is deterministic;
+//! - `alignment` (lower is better): E‖f(x) − f(x⁺)‖² over two augmented views of each training image, and
+//!   `uniformity` (lower is better): log E exp(−2‖f(x) − f(y)‖²) over pairs of different images (Wang &
+//!   Isola 2020), both on the normalised projections of the first 512 training images, from a fixed
+//!   augmentation stream so that evaluating never moves training's.
+//!
+//! The per-query file holds each held-out image's kNN correctness (1 or 0).
+
+use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
+
+use super::{MetricValues, NonFiniteScores, PerQuery};
+use crate::data::vision::VisionData;
+use crate::model::ContrastiveModel;
+
+pub const KNN: i64 = 20;
+const KNN_TEMPERATURE: f64 = 0.07;
+const PROBE_STEPS: usize = 300;
+const GEOMETRY_IMAGES: i64 = 512;
+
+/// Names of the metrics the vision evaluation reports, in order.
+pub fn metric_names() -> Vec<String> {
+    ["knn-accuracy", "linear-accuracy", "alignment", "uniformity"]
+        .map(String::from)
+        .to_vec()
+}
+
+pub struct VisionEvaluator {
+    labels: Vec<u32>,
+    n_train: i64,
+    n_classes: i64,
+    device: Device,
+}
+
+impl VisionEvaluator {
+    pub fn new(data: &VisionData, device: Device) -> VisionEvaluator {
+        VisionEvaluator {
+            labels: data.labels.clone(),
+            n_train: data.n_train as i64,
+            n_classes: data.n_classes as i64,
+            device,
+        }
+    }
+
+    pub fn evaluate(&self, model: &dyn ContrastiveModel) -> Result<MetricValues, NonFiniteScores> {
+        self.evaluate_per_query(model).map(|(m, _)| m)
+    }
+
+    pub fn evaluate_per_query(
+        &self,
+        model: &dyn ContrastiveModel,
+    ) -> Result<(MetricValues, PerQuery), NonFiniteScores> {
+        let _no_grad = tch::no_grad_guard();
+        let n = self.labels.len() as i64;
+        let features = model
+            .features(&Tensor::arange(n, (Kind::Int64, self.device)))
+            .to_kind(Kind::Float);
+        let bad = features
+            .isfinite()
+            .all_dim(1, false)
+            .logical_not()
+            .sum(Kind::Int64)
+            .int64_value(&[]) as usize;
+        if bad > 0 {
+            return Err(NonFiniteScores {
+                bad,
+                users: n as usize,
+            });
+        }
+        let labels = Tensor::from_slice(&self.labels.iter().map(|&l| l as i64).collect::<Vec<_>>())
+            .to_device(self.device);
+        let (train_y, test_y) = (
+            labels.narrow(0, 0, self.n_train),
+            labels.narrow(0, self.n_train, n - self.n_train),
+        );
+        let (train_x, test_x) = (
+            features.narrow(0, 0, self.n_train),
+            features.narrow(0, self.n_train, n - self.n_train),
+        );
+        let knn_correct = self.knn(&train_x, &train_y, &test_x, &test_y);
+        let knn = knn_correct.iter().sum::<f32>() as f64 / knn_correct.len().max(1) as f64;
+        let linear = self.linear_probe(&train_x, &train_y, &test_x, &test_y);
+        let mut metrics = vec![
+            ("knn-accuracy".to_string(), knn),
+            ("linear-accuracy".to_string(), linear),
+        ];
+        let (alignment, uniformity) =
+            geometry(model, self.n_train.min(GEOMETRY_IMAGES), self.device);
+        metrics.push(("alignment".into(), alignment));
+        metrics.push(("uniformity".into(), uniformity));
+        let per_query = PerQuery {
+            queries: (0..knn_correct.len() as u32).collect(),
+            columns: vec![("knn".into(), knn_correct)],
+        };
+        Ok((metrics, per_query))
+    }
+
+    /// Whether each held-out image's weighted kNN vote picks its class.
+    fn knn(
+        &self,
+        train_x: &Tensor,
+        train_y: &Tensor,
+        test_x: &Tensor,
+        test_y: &Tensor,
+    ) -> Vec<f32> {
+        let unit = |x: &Tensor| {
+            x / x
+                .norm_scalaropt_dim(2, [1i64].as_slice(), true)
+                .clamp_min(1e-12)
+        };
+        let sims = unit(test_x).matmul(&unit(train_x).tr());
+        let k = KNN.min(self.n_train);
+        let (top, at) = sims.topk(k, 1, true, true);
+        let votes = (top / KNN_TEMPERATURE).exp();
+        let classes = train_y.index_select(0, &at.reshape([-1])).view([-1, k]);
+        let tally = Tensor::zeros(
+            [test_x.size()[0], self.n_classes],
+            (Kind::Float, self.device),
+        )
+        .scatter_add(1, &classes, &votes);
+        let predicted = tally.argmax(1, false);
+        Vec::<f32>::try_from(
+            predicted
+                .eq_tensor(test_y)
+                .to_kind(Kind::Float)
+                .to_device(Device::Cpu),
+        )
+        .expect("a f32 vector")
+    }
+
+    /// Test accuracy of softmax regression fitted on the training features.
+    fn linear_probe(
+        &self,
+        train_x: &Tensor,
+        train_y: &Tensor,
+        test_x: &Tensor,
+        test_y: &Tensor,
+    ) -> f64 {
+        let mean = train_x.mean_dim([0i64].as_slice(), true, Kind::Float);
+        let std = train_x
+            .std_dim([0i64].as_slice(), false, true)
+            .clamp_min(1e-6);
+        let standard = |x: &Tensor| ((x - &mean) / &std).detach();
+        let (xs, xt) = (standard(train_x), standard(test_x));
+        let vs = nn::VarStore::new(self.device);
+        let d = xs.size()[1];
+        let w = vs.root().zeros("w", &[d, self.n_classes]);
+        let b = vs.root().zeros("b", &[self.n_classes]);
+        let mut opt = nn::Adam::default()
+            .build(&vs, 0.01)
+            .expect("an optimiser over two tensors");
+        for _ in 0..PROBE_STEPS {
+            let loss = tch::with_grad(|| (xs.matmul(&w) + &b).cross_entropy_for_logits(train_y));
+            opt.backward_step(&loss);
+        }
+        let predicted = (xt.matmul(&w) + &b).argmax(1, false);
+        predicted
+            .eq_tensor(test_y)
+            .to_kind(Kind::Double)
+            .mean(Kind::Double)
+            .double_value(&[])
+    }
+}
+
+/// (alignment, uniformity) of the first `n` training images' two views; NaN for a model without views.
+fn geometry(model: &dyn ContrastiveModel, n: i64, device: Device) -> (f64, f64) {
+    let ids = Tensor::arange(n, (Kind::Int64, device));
+    let Some((a, b)) = model.views(&ids, 0x0a11_9e0) else {
+        return (f64::NAN, f64::NAN);
+    };
+    let alignment = (&a - &b)
+        .square()
+        .sum_dim_intlist(1, false, Kind::Float)
+        .mean(Kind::Double)
+        .double_value(&[]);
+    let sq = a.matmul(&a.tr()) * -2.0 + 2.0; // ‖x − y‖² of unit vectors
+    let off = Tensor::ones([n, n], (Kind::Bool, device)).triu(1);
+    let uniformity = (sq.masked_select(&off) * -2.0)
+        .exp()
+        .mean(Kind::Double)
+        .log()
+        .double_value(&[]);
+    (alignment, uniformity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Features are the images themselves (two well separated classes).
+    #[derive(Debug)]
+    struct Identity(Tensor);
+    impl ContrastiveModel for Identity {
+        fn queries(&self, ids: &Tensor) -> Tensor {
+            self.0.index_select(0, ids)
+        }
+        fn items(&self, ids: &Tensor) -> Tensor {
+            self.0.index_select(0, ids)
+        }
+        fn all_items(&self) -> Tensor {
+            self.0.shallow_clone()
+        }
+        fn n_items(&self) -> i64 {
+            self.0.size()[0]
+        }
+    }
+
+    fn data(n_train: usize) -> (VisionData, Tensor) {
+        // Class 0 around (1, 0), class 1 around (0, 1); alternating labels; 30 images.
+        let mut values = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..30 {
+            let jitter = (i % 5) as f32 * 0.05;
+            if i % 2 == 0 {
+                values.extend([1.0, jitter]);
+            } else {
+                values.extend([jitter, 1.0]);
+            }
+            labels.push((i % 2) as u32);
+        }
+        let v = VisionData {
+            height: 1,
+            width: 2,
+            pixels: values.clone(),
+            labels,
+            n_train,
+            n_classes: 2,
+        };
+        (v, Tensor::from_slice(&values).view([30, 2]))
+    }
+
+    #[test]
+    fn separable_features_are_classified_by_knn_and_the_probe() {
+        let (v, x) = data(20);
+        let (m, per_query) = VisionEvaluator::new(&v, Device::Cpu)
+            .evaluate_per_query(&Identity(x))
+            .unwrap();
+        assert_eq!(m[0], ("knn-accuracy".into(), 1.0));
+        assert_eq!(m[1], ("linear-accuracy".into(), 1.0));
+        // No augmentations: the geometry is not measured.
+        assert!(m[2].1.is_nan() && m[3].1.is_nan());
+        assert_eq!(per_query.columns[0].1.len(), 10);
+    }
+
+    #[test]
+    fn swapped_labels_score_zero() {
+        let (mut v, x) = data(20);
+        for l in &mut v.labels[20..] {
+            *l = 1 - *l;
+        }
+        let m = VisionEvaluator::new(&v, Device::Cpu)
+            .evaluate(&Identity(x))
+            .unwrap();
+        assert_eq!((m[0].1, m[1].1), (0.0, 0.0));
+    }
+}

@@ -1,0 +1,395 @@
+//! A small image encoder with a projection head for instance discrimination (SimCLR, Chen et al. 2020;
+//! MoCo, He et al. 2020): an image's query is the normalised projection of one augmented view, its
+//! positive candidate that of another view, and every other image's view is a negative. Each call to
+//! `queries` or `items` draws fresh augmentations (random shift, small rotation, pixel noise, cutout)
+//! from the model's own seeded stream, so two calls on the same image give two views.
+//!
+//! Encoders: `mlp` (flatten → hidden → ReLU → dim) or `cnn` (two 3 × 3 convolutions with 16 and 32
+//! channels, the second with stride 2, ReLU, global average pooling, a linear layer to dim). Head: dim →
+//! dim → ReLU → projection, L2-normalised, so a dot product is the cosine of SimCLR's NT-Xent. The
+//! downstream evaluation reads the encoder's output before the head (`features`), on clean images.
+//! Parameters start U(−1/√fan_in, 1/√fan_in) from the cell's seed (PyTorch's default bound).
+
+use std::sync::Mutex;
+
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, Normal};
+use rand_pcg::Pcg64Mcg;
+use serde::{Deserialize, Serialize};
+use tch::{nn, Device, Kind, Tensor};
+
+use super::ContrastiveModel;
+use crate::data::vision::VisionData;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EncoderKind {
+    #[default]
+    Mlp,
+    Cnn,
+}
+
+/// `model = { kind = "image-encoder", encoder = "mlp", hidden = 128, dim = 64, projection = 32 }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImageEncoderConfig {
+    pub encoder: EncoderKind,
+    /// The MLP's hidden width.
+    pub hidden: i64,
+    /// Width of the representation (the encoder's output).
+    pub dim: i64,
+    /// Width of the projection head's output (the contrastive space).
+    pub projection: i64,
+    /// Augmentations: largest shift in pixels, largest rotation in degrees, pixel noise, cutout
+    /// probability (a square of a quarter of the side set to 0).
+    pub shift: i64,
+    pub rotation: f64,
+    pub noise: f64,
+    pub cutout: f64,
+}
+
+impl Default for ImageEncoderConfig {
+    fn default() -> Self {
+        ImageEncoderConfig {
+            encoder: EncoderKind::Mlp,
+            hidden: 128,
+            dim: 64,
+            projection: 32,
+            shift: 1,
+            rotation: 15.0,
+            noise: 0.1,
+            cutout: 0.5,
+        }
+    }
+}
+
+impl ImageEncoderConfig {
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut p = Vec::new();
+        for (k, v) in [("hidden", self.hidden), ("projection", self.projection)] {
+            if v < 1 {
+                p.push((k, format!("must be >= 1 (got {v})")));
+            }
+        }
+        if self.shift < 0 {
+            p.push(("shift", format!("must be >= 0 (got {})", self.shift)));
+        }
+        if !(self.rotation >= 0.0 && self.rotation <= 180.0) {
+            p.push((
+                "rotation",
+                format!("must be in [0, 180] degrees (got {})", self.rotation),
+            ));
+        }
+        if !(self.noise >= 0.0 && self.noise.is_finite()) {
+            p.push(("noise", format!("must be >= 0 (got {})", self.noise)));
+        }
+        if !(0.0..=1.0).contains(&self.cutout) {
+            p.push(("cutout", format!("must be in [0, 1] (got {})", self.cutout)));
+        }
+        p
+    }
+}
+
+pub struct ImageEncoder {
+    config: ImageEncoderConfig,
+    pixels: Vec<f32>,
+    height: usize,
+    width: usize,
+    n_train: i64,
+    weights: Vec<Tensor>,
+    device: Device,
+    augment_rng: Mutex<Pcg64Mcg>,
+}
+
+/// A parameter of `shape` drawn U(−bound, bound) from `rng`.
+fn param(root: &nn::Path, name: &str, shape: &[i64], bound: f64, rng: &mut Pcg64Mcg) -> Tensor {
+    let n: i64 = shape.iter().product();
+    let v: Vec<f32> = (0..n)
+        .map(|_| rng.random_range(-bound..bound) as f32)
+        .collect();
+    root.var_copy(name, &Tensor::from_slice(&v).view(shape))
+}
+
+impl ImageEncoder {
+    pub fn new(
+        root: &nn::Path,
+        c: &ImageEncoderConfig,
+        data: &VisionData,
+        seed: u64,
+    ) -> ImageEncoder {
+        let mut rng = Pcg64Mcg::seed_from_u64(seed);
+        let d = (data.height * data.width) as i64;
+        let linear = |name: &str, fan_in: i64, fan_out: i64, rng: &mut Pcg64Mcg| {
+            let b = 1.0 / (fan_in as f64).sqrt();
+            vec![
+                param(root, &format!("{name}_weight"), &[fan_out, fan_in], b, rng),
+                param(root, &format!("{name}_bias"), &[fan_out], b, rng),
+            ]
+        };
+        let mut weights = Vec::new();
+        match c.encoder {
+            EncoderKind::Mlp => {
+                weights.extend(linear("enc1", d, c.hidden, &mut rng));
+                weights.extend(linear("enc2", c.hidden, c.dim, &mut rng));
+            }
+            EncoderKind::Cnn => {
+                let b1 = 1.0 / 9f64.sqrt();
+                weights.push(param(root, "conv1_weight", &[16, 1, 3, 3], b1, &mut rng));
+                weights.push(param(root, "conv1_bias", &[16], b1, &mut rng));
+                let b2 = 1.0 / (16.0 * 9.0f64).sqrt();
+                weights.push(param(root, "conv2_weight", &[32, 16, 3, 3], b2, &mut rng));
+                weights.push(param(root, "conv2_bias", &[32], b2, &mut rng));
+                weights.extend(linear("enc", 32, c.dim, &mut rng));
+            }
+        }
+        weights.extend(linear("head1", c.dim, c.dim, &mut rng));
+        weights.extend(linear("head2", c.dim, c.projection, &mut rng));
+        ImageEncoder {
+            config: c.clone(),
+            pixels: data.pixels.clone(),
+            height: data.height,
+            width: data.width,
+            n_train: data.n_train as i64,
+            weights,
+            device: root.device(),
+            augment_rng: Mutex::new(Pcg64Mcg::seed_from_u64(seed ^ 0xa06e_4e47)),
+        }
+    }
+
+    /// The images `ids` as (B, 1, H, W), each augmented from `rng` when given.
+    fn batch(&self, ids: &Tensor, rng: Option<&mut Pcg64Mcg>) -> Tensor {
+        let ids = Vec::<i64>::try_from(ids.to_device(Device::Cpu).reshape([-1]))
+            .expect("image ids are i64");
+        let (h, w) = (self.height, self.width);
+        let d = h * w;
+        let mut out = Vec::with_capacity(ids.len() * d);
+        match rng {
+            None => {
+                for &i in &ids {
+                    out.extend_from_slice(&self.pixels[i as usize * d..(i as usize + 1) * d]);
+                }
+            }
+            Some(rng) => {
+                for &i in &ids {
+                    let image = &self.pixels[i as usize * d..(i as usize + 1) * d];
+                    augment(image, h, w, &self.config, rng, &mut out);
+                }
+            }
+        }
+        Tensor::from_slice(&out)
+            .view([ids.len() as i64, 1, h as i64, w as i64])
+            .to_device(self.device)
+    }
+
+    /// The encoder's representation of a batch of images, (B, dim).
+    fn encode(&self, x: &Tensor) -> Tensor {
+        let w = &self.weights;
+        match self.config.encoder {
+            EncoderKind::Mlp => x
+                .flatten(1, -1)
+                .linear(&w[0], Some(&w[1]))
+                .relu()
+                .linear(&w[2], Some(&w[3])),
+            EncoderKind::Cnn => x
+                .conv2d(&w[0], Some(&w[1]), [1, 1], [1, 1], [1, 1], 1)
+                .relu()
+                .conv2d(&w[2], Some(&w[3]), [2, 2], [1, 1], [1, 1], 1)
+                .relu()
+                .mean_dim([2i64, 3].as_slice(), false, Kind::Float)
+                .linear(&w[4], Some(&w[5])),
+        }
+    }
+
+    /// The normalised projection of representations `z`.
+    fn project(&self, z: &Tensor) -> Tensor {
+        let n = self.weights.len();
+        let p = z
+            .linear(&self.weights[n - 4], Some(&self.weights[n - 3]))
+            .relu()
+            .linear(&self.weights[n - 2], Some(&self.weights[n - 1]));
+        let norm = p
+            .norm_scalaropt_dim(2, [-1i64].as_slice(), true)
+            .clamp_min(1e-8);
+        p / norm
+    }
+
+    /// One augmented view of each image in `ids` (any shape), projected: (..., projection).
+    fn view(&self, ids: &Tensor, rng: &mut Pcg64Mcg) -> Tensor {
+        let mut shape = ids.size();
+        let x = self.batch(ids, Some(rng));
+        let p = self.project(&self.encode(&x));
+        shape.push(self.config.projection);
+        p.view(shape.as_slice())
+    }
+
+    fn fresh_view(&self, ids: &Tensor) -> Tensor {
+        let mut rng = self.augment_rng.lock().expect("the augmentation stream");
+        self.view(ids, &mut rng)
+    }
+}
+
+/// Writes one augmented copy of `image` (h × w) to `out`: shifted by up to `shift` pixels and rotated
+/// by up to `rotation` degrees about the centre (nearest pixel, 0 outside), plus N(0, noise) noise, then
+/// with probability `cutout` a square of side max(1, h/4) set to 0; pixels stay in [0, 1].
+fn augment(
+    image: &[f32],
+    h: usize,
+    w: usize,
+    c: &ImageEncoderConfig,
+    rng: &mut Pcg64Mcg,
+    out: &mut Vec<f32>,
+) {
+    let dx = rng.random_range(-c.shift..=c.shift) as f64;
+    let dy = rng.random_range(-c.shift..=c.shift) as f64;
+    let angle = if c.rotation > 0.0 {
+        rng.random_range(-c.rotation..=c.rotation).to_radians()
+    } else {
+        0.0
+    };
+    let (sin, cos) = angle.sin_cos();
+    let (cx, cy) = ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
+    let noise = Normal::new(0.0, c.noise.max(f64::MIN_POSITIVE)).expect("noise >= 0");
+    let start = out.len();
+    for y in 0..h {
+        for x in 0..w {
+            // The source pixel: undo the shift, then the rotation.
+            let (ux, uy) = (x as f64 - dx - cx, y as f64 - dy - cy);
+            let (sx, sy) = (cos * ux + sin * uy + cx, -sin * ux + cos * uy + cy);
+            let (sx, sy) = (sx.round(), sy.round());
+            let mut v = if sx >= 0.0 && sy >= 0.0 && (sx as usize) < w && (sy as usize) < h {
+                image[sy as usize * w + sx as usize] as f64
+            } else {
+                0.0
+            };
+            if c.noise > 0.0 {
+                v += noise.sample(rng);
+            }
+            out.push(v.clamp(0.0, 1.0) as f32);
+        }
+    }
+    if rng.random::<f64>() < c.cutout {
+        let side = (h / 4).max(1);
+        let (x0, y0) = (
+            rng.random_range(0..=w - side),
+            rng.random_range(0..=h - side),
+        );
+        for y in y0..y0 + side {
+            for x in x0..x0 + side {
+                out[start + y * w + x] = 0.0;
+            }
+        }
+    }
+}
+
+impl ContrastiveModel for ImageEncoder {
+    fn queries(&self, ids: &Tensor) -> Tensor {
+        self.fresh_view(ids)
+    }
+
+    fn items(&self, ids: &Tensor) -> Tensor {
+        self.fresh_view(ids)
+    }
+
+    fn all_items(&self) -> Tensor {
+        self.fresh_view(&Tensor::arange(self.n_train, (Kind::Int64, self.device)))
+    }
+
+    fn n_items(&self) -> i64 {
+        self.n_train
+    }
+
+    fn features(&self, ids: &Tensor) -> Tensor {
+        self.encode(&self.batch(ids, None))
+    }
+
+    fn views(&self, ids: &Tensor, seed: u64) -> Option<(Tensor, Tensor)> {
+        let mut rng = Pcg64Mcg::seed_from_u64(seed);
+        Some((self.view(ids, &mut rng), self.view(ids, &mut rng)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data() -> VisionData {
+        VisionData {
+            height: 4,
+            width: 4,
+            pixels: (0..48).map(|i| (i % 7) as f32 / 7.0).collect(),
+            labels: vec![0, 1, 0],
+            n_train: 2,
+            n_classes: 2,
+        }
+    }
+
+    #[test]
+    fn two_calls_give_two_views_and_features_are_the_clean_encoding() {
+        for encoder in [EncoderKind::Mlp, EncoderKind::Cnn] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let c = ImageEncoderConfig {
+                encoder,
+                ..Default::default()
+            };
+            let m = ImageEncoder::new(&vs.root(), &c, &data(), 0);
+            let ids = Tensor::from_slice(&[0i64, 1]);
+            let (a, b) = (m.queries(&ids), m.items(&ids));
+            assert_eq!(a.size(), [2, 32]);
+            assert!(
+                (a.norm_scalaropt_dim(2, [1i64].as_slice(), false) - 1.0)
+                    .abs()
+                    .max()
+                    .double_value(&[])
+                    < 1e-5
+            );
+            assert!(
+                a.not_equal_tensor(&b).any().int64_value(&[]) == 1,
+                "fresh views"
+            );
+            // Features read the clean image: the same twice, and of a held-out image too.
+            let all = Tensor::from_slice(&[0i64, 1, 2]);
+            assert!(m.features(&all).equal(&m.features(&all)));
+            assert_eq!(m.features(&all).size(), [3, 64]);
+            // Candidates of any shape.
+            assert_eq!(m.items(&ids.view([1, 2])).size(), [1, 2, 32]);
+        }
+    }
+
+    #[test]
+    fn augmentation_without_any_change_is_the_identity_and_stays_in_range() {
+        let image: Vec<f32> = (0..16).map(|i| i as f32 / 16.0).collect();
+        let none = ImageEncoderConfig {
+            shift: 0,
+            rotation: 0.0,
+            noise: 0.0,
+            cutout: 0.0,
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        augment(
+            &image,
+            4,
+            4,
+            &none,
+            &mut Pcg64Mcg::seed_from_u64(1),
+            &mut out,
+        );
+        assert_eq!(out, image);
+        out.clear();
+        let every = ImageEncoderConfig {
+            cutout: 1.0,
+            ..Default::default()
+        };
+        augment(
+            &image,
+            4,
+            4,
+            &every,
+            &mut Pcg64Mcg::seed_from_u64(1),
+            &mut out,
+        );
+        assert_eq!(out.len(), 16);
+        assert!(out.iter().all(|v| (0.0..=1.0).contains(v)));
+        assert!(out.contains(&0.0));
+    }
+}
