@@ -339,14 +339,14 @@ pub fn generate(name: &str, c: &SyntheticImagesConfig, seed: u64) -> Result<Data
     let noise = Normal::new(0.0, c.noise.max(f64::MIN_POSITIVE)).expect("noise >= 0");
     let (mut pixels, mut labels) = (Vec::new(), Vec::new());
     let scale = s as f64 / g as f64;
-    for class in 0..c.classes {
+    for (class, glyph) in glyphs.iter().enumerate() {
         for _ in 0..c.per_class {
             let angle = rng.random_range(-c.rotation..=c.rotation).to_radians();
             let (sin, cos) = angle.sin_cos();
             let (ox, oy) = (rng.random_range(-1.0..=1.0), rng.random_range(-1.0..=1.0));
             let intensity = rng.random_range(0.6..1.0);
             let mut image = vec![0f32; s * s];
-            for &(x, y) in &glyphs[class] {
+            for &(x, y) in glyph {
                 let (rx, ry) = (x * cos - y * sin, x * sin + y * cos);
                 let px = (rx * scale + s as f64 / 2.0 + ox).floor();
                 let py = (ry * scale + s as f64 / 2.0 + oy).floor();

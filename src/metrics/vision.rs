@@ -169,7 +169,7 @@ impl VisionEvaluator {
 /// (alignment, uniformity) of the first `n` training images' two views; NaN for a model without views.
 fn geometry(model: &dyn ContrastiveModel, n: i64, device: Device) -> (f64, f64) {
     let ids = Tensor::arange(n, (Kind::Int64, device));
-    let Some((a, b)) = model.views(&ids, 0x0a11_9e0) else {
+    let Some((a, b)) = model.views(&ids, 0xa119_e000) else {
         return (f64::NAN, f64::NAN);
     };
     let alignment = (&a - &b)
