@@ -384,6 +384,9 @@ fn step_loss(
             let pos = sim.pairwise(&u, &p);
             let e = match embeddings {
                 Some(e) => e.shallow_clone(),
+                // The batch's own positives (in-batch): the very embeddings just computed, which for an
+                // encoder of augmented views are the batch's other views themselves (SimCLR), not new ones.
+                None if ids.size() == positives.size() && ids.equal(positives) => p.shallow_clone(),
                 None => model.items(ids),
             };
             let neg = sim
