@@ -50,6 +50,22 @@ pub struct NonFiniteScores {
     pub users: usize,
 }
 
+impl NonFiniteScores {
+    /// Ok when every row of `rows` (R, D) is finite; else how many rows are not, of `users` evaluated.
+    pub fn check(rows: &Tensor, users: usize) -> Result<(), NonFiniteScores> {
+        let bad = rows
+            .isfinite()
+            .all_dim(1, false)
+            .logical_not()
+            .sum(Kind::Int64)
+            .int64_value(&[]) as usize;
+        if bad > 0 {
+            return Err(NonFiniteScores { bad, users });
+        }
+        Ok(())
+    }
+}
+
 /// Scores of one block of users on the host: small enough to stay in the last-level cache while the
 /// block's rows are scanned (the scan reads each row three times).
 pub const SCAN_BLOCK_BYTES: usize = 4 << 20;
@@ -392,14 +408,7 @@ impl Evaluator {
             let mut scores = model
                 .score_all(&chunk.users_t)
                 .expect("query and item embeddings of one model fit together");
-            let finite_rows = scores.isfinite().all_dim(1, false);
-            let bad = finite_rows.logical_not().sum(Kind::Int64).int64_value(&[]) as usize;
-            if bad > 0 {
-                return Err(NonFiniteScores {
-                    bad,
-                    users: self.n_queries(),
-                });
-            }
+            NonFiniteScores::check(&scores, self.n_queries())?;
             let neg_inf = Tensor::from(f32::NEG_INFINITY).to_device(scores.device());
             let _ = scores.index_put_(
                 &[Some(&chunk.excluded.0), Some(&chunk.excluded.1)],

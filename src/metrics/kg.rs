@@ -180,18 +180,7 @@ impl KgEvaluator {
             let mut scores = model
                 .score_all(&q)
                 .expect("query and entity embeddings of one model fit together");
-            let bad = scores
-                .isfinite()
-                .all_dim(1, false)
-                .logical_not()
-                .sum(Kind::Int64)
-                .int64_value(&[]) as usize;
-            if bad > 0 {
-                return Err(NonFiniteScores {
-                    bad,
-                    users: self.queries.len(),
-                });
-            }
+            NonFiniteScores::check(&scores, self.queries.len())?;
             let answer = scores.gather(1, &a, false); // (b, 1)
                                                       // Filter: every other known answer of the query leaves the ranking.
             let (mut rows, mut cols) = (Vec::new(), Vec::new());

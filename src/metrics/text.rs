@@ -54,18 +54,7 @@ impl TextEvaluator {
         let n = self.text.words.len() as i64;
         let ids = Tensor::arange(n, (Kind::Int64, self.device));
         let v = model.queries(&ids).to_kind(Kind::Float);
-        let bad = v
-            .isfinite()
-            .all_dim(1, false)
-            .logical_not()
-            .sum(Kind::Int64)
-            .int64_value(&[]) as usize;
-        if bad > 0 {
-            return Err(NonFiniteScores {
-                bad,
-                users: n as usize,
-            });
-        }
+        NonFiniteScores::check(&v, n as usize)?;
         let norms = v
             .norm_scalaropt_dim(2, [1i64].as_slice(), true)
             .clamp_min(1e-12);

@@ -59,18 +59,7 @@ impl VisionEvaluator {
         let features = model
             .features(&Tensor::arange(n, (Kind::Int64, self.device)))
             .to_kind(Kind::Float);
-        let bad = features
-            .isfinite()
-            .all_dim(1, false)
-            .logical_not()
-            .sum(Kind::Int64)
-            .int64_value(&[]) as usize;
-        if bad > 0 {
-            return Err(NonFiniteScores {
-                bad,
-                users: n as usize,
-            });
-        }
+        NonFiniteScores::check(&features, n as usize)?;
         let labels = Tensor::from_slice(&self.labels.iter().map(|&l| l as i64).collect::<Vec<_>>())
             .to_device(self.device);
         let (train_y, test_y) = (

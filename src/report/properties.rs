@@ -271,9 +271,12 @@ pub fn budget(
             s.reference,
             s.target * 100.0,
             s.reference,
-            split = curves
+            // This data set's own cells: another data set's may have a validation split.
+            split = view
+                .run_ids
                 .values()
-                .next()
+                .flat_map(|ids| ids.values())
+                .find_map(|id| curves.get(id))
                 .map_or("test", |c| c.selection().1),
         ),
         &[

@@ -324,81 +324,47 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
     use crate::data::{DataConfig, SplitConfig};
     let p = |k: &str, m: String| Err((k.to_string(), m));
     let mut config = d.clone();
-    match &mut config.data {
-        DataConfig::Synthetic(c) => {
-            if let Some((k, m)) = c.problems().into_iter().next() {
-                return p(&format!("data.{k}"), m);
-            }
+    // The data's own parameters; files are resolved against the suite's folder first.
+    let problems = match &mut config.data {
+        DataConfig::Synthetic(c) => c.problems(),
+        DataConfig::SyntheticKg(c) => c.problems(),
+        DataConfig::SyntheticGraph(c) => c.problems(),
+        DataConfig::SyntheticText(c) => c.problems(),
+        DataConfig::SyntheticImages(c) => c.problems(),
+        DataConfig::EdgeList(e) => {
+            *e = e.resolved(dir);
+            e.problems()
         }
-        DataConfig::SyntheticKg(c) => {
-            if let Some((k, m)) = c.problems().into_iter().next() {
-                return p(&format!("data.{k}"), m);
-            }
-        }
-        DataConfig::SyntheticGraph(c) => {
-            if let Some((k, m)) = c.problems().into_iter().next() {
-                return p(&format!("data.{k}"), m);
-            }
-        }
-        DataConfig::SyntheticImages(c) => {
-            if let Some((k, m)) = c.problems().into_iter().next() {
-                return p(&format!("data.{k}"), m);
-            }
+        DataConfig::Corpus(c) => {
+            *c = c.resolved(dir);
+            c.problems()
         }
         DataConfig::Images(c) => {
             *c = c.resolved(dir);
-            if let Some((k, m)) = c.problems().into_iter().next() {
-                return p(&format!("data.{k}"), m);
-            }
-            if !c.path.is_file() {
+            c.problems()
+        }
+        DataConfig::Movielens(_)
+        | DataConfig::Delimited(_)
+        | DataConfig::Adjacency(_)
+        | DataConfig::Triples(_) => Vec::new(),
+    };
+    if let Some((k, m)) = problems.into_iter().next() {
+        return p(&format!("data.{k}"), m);
+    }
+    if config.data.file_config().is_none() {
+        for (key, file) in config.data.files() {
+            if !file.is_file() {
                 return p(
-                    "data.path",
+                    &format!("data.{key}"),
                     format!(
                         "data file {} does not exist or is not a file",
-                        c.path.display()
+                        file.display()
                     ),
                 );
             }
         }
-        DataConfig::SyntheticText(c) => {
-            if let Some((k, m)) = c.problems().into_iter().next() {
-                return p(&format!("data.{k}"), m);
-            }
-        }
-        DataConfig::Corpus(c) => {
-            *c = c.resolved(dir);
-            if let Some((k, m)) = c.problems().into_iter().next() {
-                return p(&format!("data.{k}"), m);
-            }
-            for (key, file) in c.files() {
-                if !file.is_file() {
-                    return p(
-                        &format!("data.{key}"),
-                        format!(
-                            "data file {} does not exist or is not a file",
-                            file.display()
-                        ),
-                    );
-                }
-            }
-        }
-        DataConfig::EdgeList(e) => {
-            *e = e.resolved(dir);
-            if let Some((k, m)) = e.problems().into_iter().next() {
-                return p(&format!("data.{k}"), m);
-            }
-            for (key, file) in e.files() {
-                if !file.is_file() {
-                    return p(
-                        &format!("data.{key}"),
-                        format!(
-                            "data file {} does not exist or is not a file",
-                            file.display()
-                        ),
-                    );
-                }
-            }
-        }
+    }
+    match &mut config.data {
         DataConfig::Movielens(f)
         | DataConfig::Delimited(f)
         | DataConfig::Adjacency(f)
@@ -446,6 +412,7 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
                 );
             }
         }
+        _ => {}
     }
     match &d.split {
         Some(SplitConfig::Random(r)) => {
