@@ -159,6 +159,7 @@ pub fn cell_estimate(spec: &RunSpec, data: &Dataset) -> Estimate {
     let copies = match spec.train.optimizer {
         OptimizerKind::Adam => 4.0, // value, gradient, two moments
         OptimizerKind::Sgd => 2.0,
+        OptimizerKind::Word2vec => 1.0, // updated in place, no gradient tensors
     };
     e.add(
         "embedding tables with gradients and optimiser state",

@@ -8,7 +8,7 @@ use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, TchError, Tensor};
 
-use super::{ContrastiveModel, HostTables};
+use super::{ContrastiveModel, HostTables, HostTablesMut};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -153,6 +153,29 @@ impl ContrastiveModel for Mf {
                     self.items.numel(),
                 ),
                 dim: self.items.size()[1] as usize,
+            })
+        }
+    }
+
+    fn host_tables_mut(&self) -> Option<HostTablesMut<'_>> {
+        let tables = self.host_tables()?;
+        if self.users.data_ptr() == self.items.data_ptr() {
+            return None; // one shared table (graph nodes): the two views would alias
+        }
+        // SAFETY: two distinct contiguous f32 CPU tensors (checked by `host_tables` and above) that live
+        // as long as `self`; the caller holds no other view of them while it writes (trait contract),
+        // and writes outside autograd's knowledge are what `no_grad` updates do too.
+        unsafe {
+            Some(HostTablesMut {
+                queries: std::slice::from_raw_parts_mut(
+                    tables.queries.as_ptr() as *mut f32,
+                    tables.queries.len(),
+                ),
+                items: std::slice::from_raw_parts_mut(
+                    tables.items.as_ptr() as *mut f32,
+                    tables.items.len(),
+                ),
+                dim: tables.dim,
             })
         }
     }

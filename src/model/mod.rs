@@ -291,6 +291,14 @@ impl HostTables<'_> {
     }
 }
 
+/// The two tables of a dot-product model as writable host memory, for an update made on the host
+/// (word2vec's per-pair SGD). The two slices never overlap.
+pub struct HostTablesMut<'a> {
+    pub queries: &'a mut [f32],
+    pub items: &'a mut [f32],
+    pub dim: usize,
+}
+
 /// A two-sided embedding model: s(q, c) = similarity(queries(q), items(c)).
 pub trait ContrastiveModel: Send {
     /// Query embeddings, `ids` (B) i64 → (B, D).
@@ -318,6 +326,12 @@ pub trait ContrastiveModel: Send {
     /// The tables as host slices when they live in CPU memory as contiguous f32 and the similarity is a
     /// dot product (else None): the fast host path of candidate-scoring samplers.
     fn host_tables(&self) -> Option<HostTables<'_>> {
+        None
+    }
+    /// `host_tables`, writable, for a model whose query and candidate tables are distinct parameters
+    /// (skip-gram's centre and context words); None otherwise. The caller must hold no other view of
+    /// the tables (no `host_tables`, no tensor op) while it writes.
+    fn host_tables_mut(&self) -> Option<HostTablesMut<'_>> {
         None
     }
     /// Called before each training step (with gradient) and before each evaluation (without): models

@@ -630,6 +630,18 @@ pub enum NegativeItems {
     },
 }
 
+impl NegativeItems {
+    /// What kind of negatives these are, for messages.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            NegativeItems::Ids(_) => "ids, one row per positive",
+            NegativeItems::Embeddings(_) => "negative embeddings (stored or synthesised)",
+            NegativeItems::All => "every candidate of the pool",
+            NegativeItems::Shared { .. } => "one set of negatives shared by the whole batch",
+        }
+    }
+}
+
 /// The loss the negatives feed. Samplers that correct the loss itself (debiased contrastive learning)
 /// say so here; everything else trains with the domain's loss.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -767,24 +779,34 @@ const BITSET_MAX_BITS: usize = 1 << 29; // 64 MiB
 
 impl KnownPositives {
     pub fn new(data: &Dataset) -> KnownPositives {
-        let lists = data.train_by_query.clone();
-        let n_items = data.n_items;
-        let total = data.n_queries.saturating_mul(n_items);
-        let bits = (total <= BITSET_MAX_BITS).then(|| {
-            let mut bits = vec![0u64; total.div_ceil(64)];
-            for q in 0..data.n_queries {
-                for &i in lists.items(q) {
-                    let at = q * n_items + i as usize;
-                    bits[at / 64] |= 1 << (at % 64);
-                }
-            }
-            bits
-        });
-        KnownPositives {
-            n_items,
-            bits,
-            lists,
+        match Self::bitset(data) {
+            Some(bits) => bits,
+            None => KnownPositives {
+                n_items: data.n_items,
+                bits: None,
+                lists: data.train_by_query.clone(),
+            },
         }
+    }
+
+    /// The bitset alone, where it fits (for lookups that have the lists already).
+    pub fn bitset(data: &Dataset) -> Option<KnownPositives> {
+        let n_items = data.n_items;
+        if data.n_queries.saturating_mul(n_items) > BITSET_MAX_BITS {
+            return None;
+        }
+        let mut bits = vec![0u64; (data.n_queries * n_items).div_ceil(64)];
+        for q in 0..data.n_queries {
+            for &i in data.train_by_query.items(q) {
+                let at = q * n_items + i as usize;
+                bits[at / 64] |= 1 << (at % 64);
+            }
+        }
+        Some(KnownPositives {
+            n_items,
+            bits: Some(bits),
+            lists: QueryItems::default(),
+        })
     }
 
     #[inline]
@@ -1268,6 +1290,17 @@ pub(crate) mod tests {
                     "{kind}: another seed, other draws"
                 );
                 assert_eq!(a.per_row(), 50, "{kind}: k per row");
+            }
+            if domain == "text" {
+                // word2vec's per-pair update lists exactly the samplers it can take.
+                let per_pair = matches!(a.items, NegativeItems::Ids(_))
+                    && a.objective == Objective::Domain
+                    && c.info().own_loss.is_none();
+                assert_eq!(
+                    crate::train::word2vec::SAMPLERS.contains(&c.kind()),
+                    per_pair,
+                    "{kind}: word2vec::SAMPLERS lists the samplers of id negatives"
+                );
             }
             if let NegativeItems::Embeddings(e) = &a.items {
                 assert_eq!(e.size()[..2], [4, 50], "{kind}: (B, k, D)");

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::file::{DomainConfig, SuiteFile};
 use crate::error::SuiteError;
 use crate::sampler::SamplerConfig;
-use crate::train::{LossConfig, TrainConfig};
+use crate::train::{LossConfig, OptimizerKind, TrainConfig};
 
 /// A validated suite: every axis non-empty, every value in range, every data file present, every path
 /// resolved.
@@ -264,6 +264,10 @@ impl SuiteFile {
             }
         }
 
+        if self.train.optimizer == OptimizerKind::Word2vec {
+            check_per_pair(&domains, &samplers, &device).map_err(|(k, m)| err(&k, m))?;
+        }
+
         Ok(Suite {
             name: s.name.clone(),
             path: path.to_path_buf(),
@@ -277,6 +281,59 @@ impl SuiteFile {
             samplers,
         })
     }
+}
+
+/// `optimizer = "word2vec"` updates skip-gram's tables pair by pair on the host under the logistic
+/// loss, with negatives drawn as ids: every domain, loss, sampler and the device must allow that.
+fn check_per_pair(
+    domains: &[Domain],
+    samplers: &[SamplerEntry],
+    device: &str,
+) -> Result<(), Problem> {
+    let why = "optimizer = \"word2vec\" is word2vec's per-pair SGD";
+    if device != "cpu" {
+        return Err((
+            "suite.device".into(),
+            format!("{why} on the host: run it on the cpu (got {device:?}), or use adam or sgd"),
+        ));
+    }
+    for (n, d) in domains.iter().enumerate() {
+        if !matches!(d.config.model(), crate::model::ModelConfig::Sgns(_)) {
+            return Err((
+                format!("domain[{n}].model"),
+                format!(
+                    "{why} over skip-gram's two word tables: domain {:?} needs model `sgns` (a text \
+                     domain), or train with adam or sgd",
+                    d.name
+                ),
+            ));
+        }
+        if let Some(l) = d.losses.iter().find(|l| l.config != LossConfig::Bce) {
+            return Err((
+                format!("domain[{n}].loss"),
+                format!(
+                    "{why} on the logistic loss (`bce`); domain {:?} trains {:?}: drop it or train \
+                     with adam or sgd",
+                    d.name,
+                    l.config.kind()
+                ),
+            ));
+        }
+    }
+    for (n, s) in samplers.iter().enumerate() {
+        let kind = s.config.kind();
+        if !crate::train::word2vec::SAMPLERS.contains(&kind) {
+            return Err((
+                format!("sampler[{n}]"),
+                format!(
+                    "{why}: it takes negatives drawn as ids, one row per pair, under the logistic loss, and \
+                     sampler {kind:?} gives others; allowed: {}; or train with adam or sgd",
+                    crate::train::word2vec::SAMPLERS.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn first_duplicate<T: Copy + Eq + std::hash::Hash>(xs: &[T]) -> Option<T> {

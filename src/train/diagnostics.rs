@@ -21,13 +21,15 @@
 //!
 //! The time spent here is measured and kept out of the training time.
 
+use std::sync::Arc;
+
 use anyhow::Result;
 use rand::{Rng, SeedableRng};
 use tch::{Device, Kind, Tensor};
 
 use crate::data::Dataset;
 use crate::model::ContrastiveModel;
-use crate::sampler::Negatives;
+use crate::sampler::{KnownPositives, Negatives};
 
 const HARDNESS_ROWS: i64 = 256;
 /// Entries per row from which a row's sets are looked up in marks rather than by binary search.
@@ -54,6 +56,9 @@ pub struct Diagnostics {
     uniform_gini: Option<((usize, u64), f64)>,
     /// Per-item marks of the current row's query (see `WIDE_ROW`), all zero between rows.
     marks: Vec<u8>,
+    /// The training positives as a bitset where it fits (one memory access per narrow-row lookup
+    /// instead of a binary search: text's co-occurrence lists are long), built on first use.
+    train_bits: Option<Arc<Option<KnownPositives>>>,
 }
 
 impl Diagnostics {
@@ -70,6 +75,7 @@ impl Diagnostics {
             hardness: None,
             uniform_gini: None,
             marks: vec![0; n_items],
+            train_bits: None,
         }
     }
 
@@ -94,6 +100,14 @@ impl Diagnostics {
         // Wide rows (in-batch or a queue under softmax: thousands of entries) look their query's sets
         // up in a scratch table of marks, set and cleared per row; narrow rows binary-search.
         let wide = k >= WIDE_ROW;
+        let train_bits = Arc::clone(
+            self.train_bits
+                .get_or_insert_with(|| Arc::new(KnownPositives::bitset(data))),
+        );
+        let in_train_set = |q: usize, item: u32| match train_bits.as_ref() {
+            Some(bits) => bits.contains(q, item),
+            None => data.train_by_query.contains(q, item),
+        };
         for (row, &q) in queries.iter().enumerate() {
             let q = q as usize;
             if wide {
@@ -117,7 +131,7 @@ impl Diagnostics {
                     (
                         data.valid_by_query.contains(q, item)
                             || data.test_by_query.contains(q, item),
-                        data.train_by_query.contains(q, item),
+                        in_train_set(q, item),
                         data.relevant.as_ref().is_some_and(|r| r.contains(q, item)),
                     )
                 };

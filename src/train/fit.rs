@@ -11,6 +11,7 @@ use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 use super::diagnostics::Diagnostics;
 use super::examples::EpochExamples;
 use super::loss::{self, LossConfig};
+use super::word2vec::PerPairSgd;
 use super::{OptimizerKind, TrainConfig};
 use crate::data::Dataset;
 use crate::error::TrainError;
@@ -103,7 +104,10 @@ pub fn fit(
     progress: &mut dyn FnMut(EpochProgress),
 ) -> Result<TrainLog> {
     let training_started = Instant::now();
-    let mut opt = optimizer(cfg, vs)?;
+    let mut updater = match cfg.optimizer {
+        OptimizerKind::Word2vec => Updater::PerPair(PerPairSgd::new(cfg.lr, cfg.l2, cfg.epochs)),
+        _ => Updater::Torch(optimizer(cfg, vs)?),
+    };
     let test_eval = Protocol::for_split(data, &cfg.ks, true, cfg.exclude_from_ranking, device)
         .expect("every data set has a test split");
     let valid_eval = Protocol::for_split(data, &cfg.ks, false, cfg.exclude_from_ranking, device);
@@ -164,22 +168,34 @@ pub fn fit(
                 epochs: cfg.epochs,
                 step,
             };
-            let (batch_loss, sampled) = train_step(
-                cfg,
-                loss,
-                model,
-                &mut opt,
-                sampler,
-                &batch,
-                ratio,
-                &mut cx,
-                |negatives| {
+            let mut inspect = |negatives: &Negatives| {
+                let t = Instant::now();
+                let recorded = diagnostics.record(data, batch.queries, negatives, model, &q_t);
+                diagnosing += t.elapsed();
+                recorded
+            };
+            let (batch_loss, sampled) = match &mut updater {
+                Updater::Torch(opt) => train_step(
+                    cfg, loss, model, opt, sampler, &batch, ratio, &mut cx, inspect,
+                )?,
+                Updater::PerPair(sgd) => {
                     let t = Instant::now();
-                    let recorded = diagnostics.record(data, batch.queries, negatives, model, &q_t);
-                    diagnosing += t.elapsed();
-                    recorded
-                },
-            )?;
+                    let negatives = sampler.sample(&batch, ratio, &mut cx)?;
+                    let sampled = t.elapsed();
+                    inspect(&negatives)?;
+                    let (sum, scores) = sgd.step(
+                        model,
+                        batch.queries,
+                        batch.positives,
+                        &negatives,
+                        epoch,
+                        start,
+                        n,
+                    )?;
+                    sampler.observe(&batch, &negatives, &scores);
+                    (Tensor::from(sum / len as f64), sampled)
+                }
+            };
             sampling += sampled;
             loss_sum += batch_loss * len as f64;
             step += 1;
@@ -316,11 +332,24 @@ pub fn train_step(
     Ok((value.detach(), sampled))
 }
 
-/// The optimiser `cfg` asks for over the variables of `vs`.
+/// How a cell's parameters are updated: a libtorch optimiser over the loss's gradient, or word2vec's
+/// per-pair SGD on the host.
+enum Updater {
+    Torch(nn::Optimizer),
+    PerPair(PerPairSgd),
+}
+
+/// The libtorch optimiser `cfg` asks for over the variables of `vs` (`word2vec` is not one: it updates
+/// pair by pair on the host, see `word2vec`).
 pub fn optimizer(cfg: &TrainConfig, vs: &nn::VarStore) -> Result<nn::Optimizer> {
     Ok(match cfg.optimizer {
         OptimizerKind::Adam => nn::Adam::default().build(vs, cfg.lr)?,
         OptimizerKind::Sgd => nn::Sgd::default().build(vs, cfg.lr)?,
+        OptimizerKind::Word2vec => {
+            anyhow::bail!(
+                "optimizer \"word2vec\" updates pair by pair on the host, not through libtorch"
+            )
+        }
     })
 }
 

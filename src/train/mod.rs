@@ -4,6 +4,7 @@ pub mod diagnostics;
 mod examples;
 mod fit;
 pub mod loss;
+pub mod word2vec;
 
 pub use fit::{
     fit, optimizer, train_step, EpochLog, EpochProgress, Evaluation, TrainLog, TrainStreams,
@@ -91,6 +92,9 @@ impl Default for TrainConfig {
 pub enum OptimizerKind {
     Adam,
     Sgd,
+    /// word2vec's own update (skip-gram): one SGD step per pair on the summed logistic loss, on the
+    /// host, the learning rate falling linearly from `lr` to 1e-4 over the run (`word2vec`).
+    Word2vec,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
