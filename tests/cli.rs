@@ -519,6 +519,12 @@ fn bad_suites_exit_2_naming_the_file_the_key_and_what_is_allowed() {
             ],
         ),
         (
+            "word2vec's update on a rec model",
+            "eval_every = 1",
+            "eval_every = 1\noptimizer = \"word2vec\"",
+            &["[domain[0].model]", "word2vec", "`sgns`", "adam or sgd"],
+        ),
+        (
             "a kg-only sampler in a rec domain",
             "kind = \"popularity\"",
             "kind = \"bernoulli\"",
@@ -620,6 +626,81 @@ fn list_and_dry_run_print_the_grid_in_order_and_list_samplers_describes_them() {
             ),
             "`list samplers` describes {name} with its parameters:\n{stdout}"
         );
+    }
+}
+
+#[test]
+fn word2vecs_update_trains_every_sampler_it_takes_reproducibly_and_refuses_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = |samplers: &[&str], loss: &str| {
+        let samplers: String = samplers
+            .iter()
+            .map(|s| format!("[[sampler]]\nkind = \"{s}\"\n"))
+            .collect();
+        format!(
+            r#"
+[suite]
+name = "w2v"
+seeds = [0]
+ratios = [3]
+[train]
+epochs = 3
+optimizer = "word2vec"
+lr = 0.025
+l2 = 0.0
+batch_size = 64
+eval_every = 1
+loss = "{loss}"
+[[domain]]
+kind = "text"
+data = {{ format = "synthetic-text", words = 200, topics = 5, documents = 60, doc_len = 30, min_count = 2 }}
+model = {{ kind = "sgns", dim = 16 }}
+{samplers}"#
+        )
+    };
+    let path = dir.path().join("w2v.toml");
+    std::fs::write(&path, suite(nsbench::train::word2vec::SAMPLERS, "bce")).unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    run_ok(&path, &a);
+    run_ok(&path, &b);
+    let effectiveness = |out: &Path| -> Vec<(String, String, f64)> {
+        let mut rows: Vec<_> = nsbench::store::read_results(out)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.category == "effectiveness")
+            .map(|r| (r.run_id, r.metric, r.value))
+            .collect();
+        rows.sort_by(|x, y| (&x.0, &x.1).cmp(&(&y.0, &y.1)));
+        rows
+    };
+    let first = effectiveness(&a);
+    for s in nsbench::train::word2vec::SAMPLERS {
+        let truth = first
+            .iter()
+            .find(|r| r.0.contains(&format!("-{s}-r3")) && r.1 == "truth-spearman")
+            .unwrap_or_else(|| panic!("{s}: no truth-spearman"));
+        assert!(truth.2.is_finite(), "{s}: truth-spearman {}", truth.2);
+    }
+    assert_eq!(first, effectiveness(&b), "the same suite, the same numbers");
+
+    for (samplers, loss, expected) in [
+        (
+            &["queue"][..],
+            "bce",
+            &["[sampler[0]]", "sampler \"queue\"", "uniform, popularity"][..],
+        ),
+        (
+            &["uniform"][..],
+            "softmax",
+            &["[domain[0].loss]", "`bce`"][..],
+        ),
+    ] {
+        std::fs::write(&path, suite(samplers, loss)).unwrap();
+        let assert = nsbench().arg("run").arg(&path).assert().code(2);
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+        for e in expected {
+            assert!(stderr.contains(e), "expected {e:?} in {stderr}");
+        }
     }
 }
 

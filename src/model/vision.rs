@@ -46,6 +46,11 @@ pub struct ImageEncoderConfig {
     pub rotation: f64,
     pub noise: f64,
     pub cutout: f64,
+    /// MoCo's momentum encoder (He et al. 2020): candidates (positive keys, queued keys, in-batch keys)
+    /// come from a copy of the network, without gradient, moved after every step towards the trained
+    /// one by k ← m·k + (1 − m)·q. None: one encoder for both sides (SimCLR).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub momentum: Option<f64>,
 }
 
 impl Default for ImageEncoderConfig {
@@ -59,6 +64,7 @@ impl Default for ImageEncoderConfig {
             rotation: 15.0,
             noise: 0.1,
             cutout: 0.5,
+            momentum: None,
         }
     }
 }
@@ -86,6 +92,14 @@ impl ImageEncoderConfig {
         if !(0.0..=1.0).contains(&self.cutout) {
             p.push(("cutout", format!("must be in [0, 1] (got {})", self.cutout)));
         }
+        if let Some(m) = self.momentum {
+            if !(0.0..1.0).contains(&m) {
+                p.push((
+                    "momentum",
+                    format!("must be in [0, 1), e.g. MoCo's 0.999 (got {m})"),
+                ));
+            }
+        }
         p
     }
 }
@@ -97,6 +111,9 @@ pub struct ImageEncoder {
     width: usize,
     n_train: i64,
     weights: Vec<Tensor>,
+    /// The momentum (key) encoder's parameters, when the configuration asks for one: no gradient, not
+    /// in the optimiser, an exponential moving average of `weights`.
+    key_weights: Option<Vec<Tensor>>,
     device: Device,
     augment_rng: Mutex<Pcg64Mcg>,
 }
@@ -144,7 +161,12 @@ impl ImageEncoder {
         }
         weights.extend(linear("head1", c.dim, c.dim, &mut rng));
         weights.extend(linear("head2", c.dim, c.projection, &mut rng));
+        // MoCo starts the key encoder as a copy of the query encoder.
+        let key_weights = c
+            .momentum
+            .map(|_| weights.iter().map(|w| w.detach().copy()).collect());
         ImageEncoder {
+            key_weights,
             config: c.clone(),
             pixels: data.pixels.clone(),
             height: data.height,
@@ -181,9 +203,9 @@ impl ImageEncoder {
             .to_device(self.device)
     }
 
-    /// The encoder's representation of a batch of images, (B, dim).
-    fn encode(&self, x: &Tensor) -> Tensor {
-        let w = &self.weights;
+    /// The encoder's (`w`: the trained or the key encoder's parameters) representation of a batch of
+    /// images, (B, dim).
+    fn encode(&self, x: &Tensor, w: &[Tensor]) -> Tensor {
         match self.config.encoder {
             EncoderKind::Mlp => x
                 .flatten(1, -1)
@@ -200,31 +222,45 @@ impl ImageEncoder {
         }
     }
 
-    /// The normalised projection of representations `z`.
-    fn project(&self, z: &Tensor) -> Tensor {
-        let n = self.weights.len();
+    /// The normalised projection of representations `z` by the head of `w`.
+    fn project(&self, z: &Tensor, w: &[Tensor]) -> Tensor {
+        let n = w.len();
         let p = z
-            .linear(&self.weights[n - 4], Some(&self.weights[n - 3]))
+            .linear(&w[n - 4], Some(&w[n - 3]))
             .relu()
-            .linear(&self.weights[n - 2], Some(&self.weights[n - 1]));
+            .linear(&w[n - 2], Some(&w[n - 1]));
         let norm = p
             .norm_scalaropt_dim(2, [-1i64].as_slice(), true)
             .clamp_min(1e-8);
         p / norm
     }
 
-    /// One augmented view of each image in `ids` (any shape), projected: (..., projection).
-    fn view(&self, ids: &Tensor, rng: &mut Pcg64Mcg) -> Tensor {
+    /// One augmented view of each image in `ids` (any shape), projected by the encoder `w`:
+    /// (..., projection).
+    fn view(&self, ids: &Tensor, rng: &mut Pcg64Mcg, w: &[Tensor]) -> Tensor {
         let mut shape = ids.size();
         let x = self.batch(ids, Some(rng));
-        let p = self.project(&self.encode(&x));
+        let p = self.project(&self.encode(&x, w), w);
         shape.push(self.config.projection);
         p.view(shape.as_slice())
     }
 
     fn fresh_view(&self, ids: &Tensor) -> Tensor {
         let mut rng = self.augment_rng.lock().expect("the augmentation stream");
-        self.view(ids, &mut rng)
+        self.view(ids, &mut rng, &self.weights)
+    }
+
+    /// A fresh view of each candidate: by the key encoder without gradient when there is one (MoCo),
+    /// else by the trained encoder.
+    fn fresh_key(&self, ids: &Tensor) -> Tensor {
+        match &self.key_weights {
+            Some(keys) => {
+                let _no_grad = tch::no_grad_guard();
+                let mut rng = self.augment_rng.lock().expect("the augmentation stream");
+                self.view(ids, &mut rng, keys)
+            }
+            None => self.fresh_view(ids),
+        }
     }
 }
 
@@ -287,11 +323,11 @@ impl ContrastiveModel for ImageEncoder {
     }
 
     fn items(&self, ids: &Tensor) -> Tensor {
-        self.fresh_view(ids)
+        self.fresh_key(ids)
     }
 
     fn all_items(&self) -> Tensor {
-        self.fresh_view(&Tensor::arange(self.n_train, (Kind::Int64, self.device)))
+        self.fresh_key(&Tensor::arange(self.n_train, (Kind::Int64, self.device)))
     }
 
     fn n_items(&self) -> i64 {
@@ -299,12 +335,27 @@ impl ContrastiveModel for ImageEncoder {
     }
 
     fn features(&self, ids: &Tensor) -> Tensor {
-        self.encode(&self.batch(ids, None))
+        self.encode(&self.batch(ids, None), &self.weights)
     }
 
     fn views(&self, ids: &Tensor, seed: u64) -> Option<(Tensor, Tensor)> {
         let mut rng = Pcg64Mcg::seed_from_u64(seed);
-        Some((self.view(ids, &mut rng), self.view(ids, &mut rng)))
+        let w = &self.weights;
+        Some((self.view(ids, &mut rng, w), self.view(ids, &mut rng, w)))
+    }
+
+    /// MoCo's momentum update of the key encoder: k ← m·k + (1 − m)·q.
+    fn after_step(&self) {
+        let (Some(keys), Some(m)) = (&self.key_weights, self.config.momentum) else {
+            return;
+        };
+        tch::no_grad(|| {
+            for (k, q) in keys.iter().zip(&self.weights) {
+                let mut k = k.shallow_clone();
+                let _ = k.g_mul_scalar_(m);
+                let _ = k.g_add_(&(q * (1.0 - m)));
+            }
+        });
     }
 }
 
@@ -353,6 +404,41 @@ mod tests {
             // Candidates of any shape.
             assert_eq!(m.items(&ids.view([1, 2])).size(), [1, 2, 32]);
         }
+    }
+
+    #[test]
+    fn a_momentum_encoder_gives_keys_without_gradient_and_follows_the_trained_one_by_its_average() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let c = ImageEncoderConfig {
+            momentum: Some(0.9),
+            ..Default::default()
+        };
+        let m = ImageEncoder::new(&vs.root(), &c, &data(), 0);
+        let ids = Tensor::from_slice(&[0i64, 1]);
+        assert!(m.queries(&ids).requires_grad(), "queries train");
+        assert!(!m.items(&ids).requires_grad(), "keys do not");
+        assert!(!m.all_items().requires_grad());
+        let keys = m.key_weights.as_ref().unwrap();
+        let before: Vec<Tensor> = keys.iter().map(|k| k.copy()).collect();
+        assert!(
+            before[0].equal(&m.weights[0]),
+            "the key encoder starts as a copy"
+        );
+        // Move the trained weights, then the key encoder follows a tenth of the way.
+        tch::no_grad(|| {
+            for w in &m.weights {
+                let _ = w.shallow_clone().g_add_scalar_(1.0);
+            }
+        });
+        m.after_step();
+        for ((k, b), q) in keys.iter().zip(&before).zip(&m.weights) {
+            let want = b * 0.9 + q * 0.1;
+            assert!((k - want).abs().max().double_value(&[]) < 1e-6);
+        }
+        // Without momentum, one encoder: candidates train too.
+        let vs = nn::VarStore::new(Device::Cpu);
+        let plain = ImageEncoder::new(&vs.root(), &ImageEncoderConfig::default(), &data(), 0);
+        assert!(plain.items(&ids).requires_grad());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! scheme, or both pairs (non-sampling references). The side draws come from the shuffle stream whatever
 //! the scheme, so samplers of one seed see the same triples in the same order. Text: the epoch's
 //! (centre, context) pairs drawn anew (subsampling, dynamic window; `TextData::epoch_pairs`), then
-//! shuffled, both from the shuffle stream.
+//! shuffled, both from the shuffle stream; in corpus order under word2vec's own update, as word2vec
+//! trains (`in_corpus_order`).
 
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -16,6 +17,9 @@ use crate::sampler::Corruption;
 pub struct EpochExamples {
     order: Vec<u32>,
     corruption: Corruption,
+    /// Text: keep each epoch's pairs in corpus order (sentence by sentence, each centre word's contexts
+    /// together) instead of shuffling them.
+    in_corpus_order: bool,
 }
 
 impl EpochExamples {
@@ -23,7 +27,14 @@ impl EpochExamples {
         EpochExamples {
             order: (0..data.n_examples() as u32).collect(),
             corruption,
+            in_corpus_order: false,
         }
+    }
+
+    /// Text pairs in corpus order, as word2vec reads its corpus.
+    pub fn in_corpus_order(mut self) -> EpochExamples {
+        self.in_corpus_order = true;
+        self
     }
 
     /// Shuffles and writes the next epoch's (query, positive) pairs.
@@ -37,6 +48,10 @@ impl EpochExamples {
         queries.clear();
         positives.clear();
         if let Some(text) = &data.text {
+            if self.in_corpus_order {
+                text.epoch_pairs(rng, queries, positives);
+                return;
+            }
             let (mut q, mut p) = (Vec::new(), Vec::new());
             text.epoch_pairs(rng, &mut q, &mut p);
             self.order.clear();

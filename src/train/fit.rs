@@ -117,6 +117,9 @@ pub fn fit(
         .unwrap_or_else(|| default_selection_metric(data).into());
 
     let mut examples = EpochExamples::new(data, sampler.corruption());
+    if cfg.optimizer == OptimizerKind::Word2vec {
+        examples = examples.in_corpus_order();
+    }
     let (mut queries, mut positives) = (Vec::new(), Vec::new());
     let mut log = TrainLog {
         epochs: Vec::new(),

@@ -135,14 +135,16 @@ impl PerPairSgd {
             valid: &self.valid,
         };
         #[cfg(target_arch = "x86_64")]
-        let loss = if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU feature the function is compiled for was just detected.
+        let loss = if std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU features the function is compiled for were just detected.
             unsafe { rows.update_avx2(&mut tables, &mut self.work, &mut self.scores, lr, self.l2) }
         } else {
-            rows.update(&mut tables, &mut self.work, &mut self.scores, lr, self.l2)
+            rows.update::<false>(&mut tables, &mut self.work, &mut self.scores, lr, self.l2)
         };
         #[cfg(not(target_arch = "x86_64"))]
-        let loss = rows.update(&mut tables, &mut self.work, &mut self.scores, lr, self.l2);
+        let loss = rows.update::<false>(&mut tables, &mut self.work, &mut self.scores, lr, self.l2);
         let scores = Tensor::from_slice(&self.scores).view([b as i64, k as i64]);
         Ok((loss, scores))
     }
@@ -159,9 +161,10 @@ struct Rows<'a> {
 }
 
 impl Rows<'_> {
-    /// Every pair's step in order; returns the summed loss.
+    /// Every pair's step in order; returns the summed loss. `FMA`: fused multiply-adds (only where the
+    /// CPU has them: elsewhere `mul_add` is a slow library call).
     #[inline(always)]
-    fn update(
+    fn update<const FMA: bool>(
         &self,
         tables: &mut HostTablesMut<'_>,
         work: &mut [f32],
@@ -173,7 +176,7 @@ impl Rows<'_> {
         let mut loss = 0.0f64;
         for (row, (&q, &p)) in self.queries.iter().zip(self.positives).enumerate() {
             let slots = row * k..(row + 1) * k;
-            loss += pair_step(
+            loss += pair_step::<FMA>(
                 tables,
                 work,
                 q as usize,
@@ -191,9 +194,10 @@ impl Rows<'_> {
         loss
     }
 
-    /// `update` compiled for 256-bit vectors (the dot products and row updates are its whole cost).
+    /// `update` compiled for 256-bit vectors with fused multiply-adds (the dot products and row updates
+    /// are its whole cost).
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     unsafe fn update_avx2(
         &self,
         tables: &mut HostTablesMut<'_>,
@@ -202,7 +206,7 @@ impl Rows<'_> {
         lr: f32,
         l2: f32,
     ) -> f64 {
-        self.update(tables, work, scores, lr, l2)
+        self.update::<true>(tables, work, scores, lr, l2)
     }
 }
 
@@ -220,7 +224,7 @@ struct Slots<'a> {
 /// skipped, as word2vec does. With an L2 penalty each row used also decays by lr·l2 (its gradient,
 /// the negatives' share 1/k as the batched loss weighs them). Returns the pair's loss.
 #[inline(always)]
-fn pair_step(
+fn pair_step<const FMA: bool>(
     t: &mut HostTablesMut<'_>,
     neu1e: &mut [f32],
     q: usize,
@@ -235,7 +239,7 @@ fn pair_step(
     let h = q * d..(q + 1) * d;
     let centre = &t.queries[h.clone()];
     let positive = &mut t.items[p * d..(p + 1) * d];
-    let (_, mut loss) = target_step(centre, positive, neu1e, true, 1.0, lr, l2);
+    let (_, mut loss) = target_step::<FMA>(centre, positive, neu1e, true, 1.0, lr, l2);
     let negative_decay = if k > 0 { l2 / k as f32 } else { 0.0 };
     for j in 0..k {
         let c = slots.ids[j] as usize;
@@ -244,7 +248,7 @@ fn pair_step(
             continue;
         }
         let context = &mut t.items[c * d..(c + 1) * d];
-        let (s, l) = target_step(
+        let (s, l) = target_step::<FMA>(
             centre,
             context,
             neu1e,
@@ -260,7 +264,7 @@ fn pair_step(
     if l2 > 0.0 {
         scale(1.0 - lr * l2, centre);
     }
-    axpy(1.0, neu1e, centre);
+    axpy::<FMA>(1.0, neu1e, centre);
     loss
 }
 
@@ -268,7 +272,7 @@ fn pair_step(
 /// gradient g·context is gathered into `neu1e`, the context moves by g·centre (after its L2 decay).
 /// Returns the score and the weighted loss −log σ(±s).
 #[inline(always)]
-fn target_step(
+fn target_step<const FMA: bool>(
     centre: &[f32],
     context: &mut [f32],
     neu1e: &mut [f32],
@@ -277,15 +281,15 @@ fn target_step(
     lr: f32,
     decay: f32,
 ) -> (f32, f64) {
-    let s = dot(centre, context);
+    let s = dot::<FMA>(centre, context);
     let e = (-s).exp();
     let label = if positive { 1.0 } else { 0.0 };
     let g = (label - 1.0 / (1.0 + e)) * lr * weight;
-    axpy(g, context, neu1e);
+    axpy::<FMA>(g, context, neu1e);
     if decay > 0.0 {
         scale(1.0 - lr * decay, context);
     }
-    axpy(g, centre, context);
+    axpy::<FMA>(g, centre, context);
     // −log σ(s) = log(1 + e^−s); −log σ(−s) = s + log(1 + e^−s) (`ln` is several times cheaper than
     // `ln_1p`, and for e^−s < 1e−4 the first-order term is exact to f32).
     let softplus_minus_s = if s < -30.0 {
@@ -305,7 +309,7 @@ fn target_step(
 
 /// Σ aᵢ bᵢ with eight partial sums, so it vectorises without reassociation licence.
 #[inline(always)]
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+fn dot<const FMA: bool>(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = ca
@@ -316,7 +320,11 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
         .sum();
     for (x, y) in ca.zip(cb) {
         for j in 0..8 {
-            acc[j] += x[j] * y[j];
+            acc[j] = if FMA {
+                x[j].mul_add(y[j], acc[j])
+            } else {
+                acc[j] + x[j] * y[j]
+            };
         }
     }
     acc.iter().sum::<f32>() + tail
@@ -324,9 +332,9 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// y += a·x.
 #[inline(always)]
-fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
+fn axpy<const FMA: bool>(a: f32, x: &[f32], y: &mut [f32]) {
     for (y, x) in y.iter_mut().zip(x) {
-        *y += a * x;
+        *y = if FMA { x.mul_add(a, *y) } else { *y + a * x };
     }
 }
 
