@@ -239,7 +239,9 @@ fn pair_step<const FMA: bool>(
     let h = q * d..(q + 1) * d;
     let centre = &t.queries[h.clone()];
     let positive = &mut t.items[p * d..(p + 1) * d];
-    let (_, mut loss) = target_step::<FMA>(centre, positive, neu1e, true, 1.0, lr, l2);
+    let mut loss = PairLoss::default();
+    let (s, e) = target_step::<FMA>(centre, positive, neu1e, true, 1.0, lr, l2);
+    loss.add(s, e, true, 1.0);
     let negative_decay = if k > 0 { l2 / k as f32 } else { 0.0 };
     for j in 0..k {
         let c = slots.ids[j] as usize;
@@ -248,29 +250,22 @@ fn pair_step<const FMA: bool>(
             continue;
         }
         let context = &mut t.items[c * d..(c + 1) * d];
-        let (s, l) = target_step::<FMA>(
-            centre,
-            context,
-            neu1e,
-            false,
-            slots.weights[j],
-            lr,
-            negative_decay,
-        );
+        let w = slots.weights[j];
+        let (s, e) = target_step::<FMA>(centre, context, neu1e, false, w, lr, negative_decay);
         slots.scores[j] = s;
-        loss += l;
+        loss.add(s, e, false, w);
     }
     let centre = &mut t.queries[h];
     if l2 > 0.0 {
         scale(1.0 - lr * l2, centre);
     }
     axpy::<FMA>(1.0, neu1e, centre);
-    loss
+    loss.value()
 }
 
 /// One target of a pair (the positive, or a negative): g = lr · weight · (label − σ(s)); the centre's
 /// gradient g·context is gathered into `neu1e`, the context moves by g·centre (after its L2 decay).
-/// Returns the score and the weighted loss −log σ(±s).
+/// Returns the score s and e^−s.
 #[inline(always)]
 fn target_step<const FMA: bool>(
     centre: &[f32],
@@ -280,7 +275,7 @@ fn target_step<const FMA: bool>(
     weight: f32,
     lr: f32,
     decay: f32,
-) -> (f32, f64) {
+) -> (f32, f32) {
     let s = dot::<FMA>(centre, context);
     let e = (-s).exp();
     let label = if positive { 1.0 } else { 0.0 };
@@ -290,21 +285,37 @@ fn target_step<const FMA: bool>(
         scale(1.0 - lr * decay, context);
     }
     axpy::<FMA>(g, centre, context);
-    // −log σ(s) = log(1 + e^−s); −log σ(−s) = s + log(1 + e^−s) (`ln` is several times cheaper than
-    // `ln_1p`, and for e^−s < 1e−4 the first-order term is exact to f32).
-    let softplus_minus_s = if s < -30.0 {
-        -s
-    } else if e < 1e-4 {
-        e
-    } else {
-        (1.0 + e).ln()
-    };
-    let loss = if positive {
-        softplus_minus_s
-    } else {
-        s + softplus_minus_s
-    };
-    (s, (weight * loss) as f64)
+    (s, e)
+}
+
+/// A pair's loss Σ weight · −log σ(±s), with one logarithm per pair: −log σ(s) = log(1 + e^−s) and
+/// −log σ(−s) = s + log(1 + e^−s), so the unit-weight terms' logarithms are one logarithm of the
+/// product of their (1 + e^−s) (at most six factors of at most e^30: no overflow in f64).
+#[derive(Default)]
+struct PairLoss {
+    sum: f64,
+    product: Option<f64>,
+}
+
+impl PairLoss {
+    #[inline(always)]
+    fn add(&mut self, s: f32, e: f32, positive: bool, weight: f32) {
+        let sign = if positive { 0.0 } else { s as f64 };
+        if s < -30.0 {
+            // log(1 + e^−s) = −s to f64 precision.
+            self.sum += weight as f64 * (sign - s as f64);
+        } else if weight == 1.0 {
+            self.sum += sign;
+            *self.product.get_or_insert(1.0) *= 1.0 + e as f64;
+        } else {
+            self.sum += weight as f64 * (sign + (e as f64).ln_1p());
+        }
+    }
+
+    #[inline(always)]
+    fn value(&self) -> f64 {
+        self.sum + self.product.map_or(0.0, f64::ln)
+    }
 }
 
 /// Σ aᵢ bᵢ with eight partial sums, so it vectorises without reassociation licence.
