@@ -252,7 +252,13 @@ pub fn compare(baseline: &[ResultRow], current: &[ResultRow], t: &Thresholds) ->
             ),
             (None, Some(_)) => (Class::New, "not in the baseline".to_string()),
             (Some(b), Some(c)) if key.3 == TIME_METRIC => time_verdict(mean(b), mean(c), t),
-            (Some(b), Some(c)) => effectiveness_verdict(b, c, t, i as u64),
+            (Some(b), Some(c)) => effectiveness_verdict(
+                b,
+                c,
+                t,
+                i as u64,
+                crate::metrics::lower_is_better(&key.3),
+            ),
             (None, None) => unreachable!("a key comes from one side"),
         };
         verdicts.push(Verdict {
@@ -288,20 +294,24 @@ fn time_verdict(base: f64, cur: f64, t: &Thresholds) -> (Class, String) {
     (class, evidence)
 }
 
+/// `lower`: the metric improves downwards (mean rank, alignment, uniformity): a rise is the regression.
 fn effectiveness_verdict(
     base: &BTreeMap<u64, f64>,
     cur: &BTreeMap<u64, f64>,
     t: &Thresholds,
     seed: u64,
+    lower: bool,
 ) -> (Class, String) {
     let mean = |g: &BTreeMap<u64, f64>| g.values().sum::<f64>() / g.len().max(1) as f64;
     let (b, c) = (mean(base), mean(cur));
-    // Paired by seed where both have it; else the difference of the means alone.
+    // Differences oriented so that positive is better; paired by seed where both have it, else the
+    // difference of the means alone.
+    let better = if lower { -1.0 } else { 1.0 };
     let diffs: Vec<f64> = cur
         .iter()
-        .filter_map(|(s, v)| base.get(s).map(|w| v - w))
+        .filter_map(|(s, v)| base.get(s).map(|w| better * (v - w)))
         .collect();
-    let d = c - b;
+    let d = better * (c - b);
     let beyond_noise = d.abs() > t.noise * b.abs().max(1e-12);
     let (excludes_zero_below, excludes_zero_above, interval) = if diffs.len() >= 2 {
         let ci = stats::bootstrap_mean_ci(&diffs, t.level, t.resamples, seed);
@@ -326,8 +336,17 @@ fn effectiveness_verdict(
     } else {
         Class::Unchanged
     };
-    let relative = if b != 0.0 { d / b.abs() * 100.0 } else { 0.0 };
-    (class, format!("Δ {d:+.4} ({relative:+.1}%){interval}"))
+    let raw = c - b;
+    let relative = if b != 0.0 { raw / b.abs() * 100.0 } else { 0.0 };
+    let direction = if lower {
+        "; lower is better, the interval is of the improvement"
+    } else {
+        ""
+    };
+    (
+        class,
+        format!("Δ {raw:+.4} ({relative:+.1}%){interval}{direction}"),
+    )
 }
 
 #[cfg(test)]
@@ -394,6 +413,20 @@ mod tests {
             &Thresholds::default(),
         );
         assert!(!fast.fails());
+    }
+
+    #[test]
+    fn a_lower_is_better_metric_regresses_when_it_rises() {
+        let t = Thresholds {
+            metrics: vec!["alignment".into()],
+            ..Thresholds::default()
+        };
+        let of = |v: &[f64]| rows("hcl", "alignment", "effectiveness", v);
+        let rose = compare(&of(&[0.40, 0.41, 0.42]), &of(&[0.50, 0.51, 0.52]), &t);
+        assert_eq!(rose.verdicts[0].class, Class::Regressed, "{rose:?}");
+        let fell = compare(&of(&[0.40, 0.41, 0.42]), &of(&[0.30, 0.31, 0.32]), &t);
+        assert_eq!(fell.verdicts[0].class, Class::Improved);
+        assert!(rose.verdicts[0].evidence.contains("lower is better"));
     }
 
     #[test]

@@ -21,6 +21,12 @@ pub use vision::VisionEvaluator;
 pub const VERSION: u32 = 1;
 
 /// Names of every metric the evaluator reports for cut-offs `ks`, in a fixed order.
+/// Effectiveness metrics where a smaller value is the better one: kg's mean rank, and vision's alignment
+/// (mean distance of two views) and uniformity (log mean Gaussian potential). The rest: larger is better.
+pub fn lower_is_better(metric: &str) -> bool {
+    matches!(metric, "mr" | "alignment" | "uniformity")
+}
+
 pub fn metric_names(ks: &[usize]) -> Vec<String> {
     let mut names = Vec::new();
     for prefix in ["recall", "ndcg", "hr", "precision"] {
