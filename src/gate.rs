@@ -252,13 +252,9 @@ pub fn compare(baseline: &[ResultRow], current: &[ResultRow], t: &Thresholds) ->
             ),
             (None, Some(_)) => (Class::New, "not in the baseline".to_string()),
             (Some(b), Some(c)) if key.3 == TIME_METRIC => time_verdict(mean(b), mean(c), t),
-            (Some(b), Some(c)) => effectiveness_verdict(
-                b,
-                c,
-                t,
-                i as u64,
-                crate::metrics::lower_is_better(&key.3),
-            ),
+            (Some(b), Some(c)) => {
+                effectiveness_verdict(b, c, t, i as u64, crate::metrics::lower_is_better(&key.3))
+            }
             (None, None) => unreachable!("a key comes from one side"),
         };
         verdicts.push(Verdict {

@@ -7,6 +7,7 @@
 pub mod graph;
 pub mod kg;
 mod loaders;
+pub mod npy;
 mod split;
 mod synthetic;
 pub mod text;

@@ -27,8 +27,13 @@ use crate::error::DataError;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImagesConfig {
-    /// Pixel rows with a label, comma-separated, one image per line (`.gz`: gzip-compressed).
+    /// Pixel rows with a label, comma-separated, one image per line (`.gz`: gzip-compressed); or a
+    /// NumPy `.npy` array: (n, h·w + 1) with the label last, or, with `labels`, the pixels alone as
+    /// (n, h·w), (n, h, w), (n, 1, h, w) or (n, h, w, 1).
     pub path: PathBuf,
+    /// A `.npy` of the n labels (integers), for a `.npy` of pixels alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<PathBuf>,
     /// Image height and width; their product is the number of pixel columns.
     pub height: usize,
     pub width: usize,
@@ -77,14 +82,24 @@ impl Default for SyntheticImagesConfig {
 
 impl ImagesConfig {
     pub fn files(&self) -> Vec<(&'static str, &PathBuf)> {
-        vec![("path", &self.path)]
+        let mut files = vec![("path", &self.path)];
+        files.extend(self.labels.as_ref().map(|l| ("labels", l)));
+        files
     }
 
     pub fn resolved(&self, dir: &Path) -> ImagesConfig {
         ImagesConfig {
             path: crate::suite::resolve_path(dir, &self.path),
+            labels: self
+                .labels
+                .as_ref()
+                .map(|l| crate::suite::resolve_path(dir, l)),
             ..self.clone()
         }
+    }
+
+    fn is_npy(&self) -> bool {
+        self.path.extension().is_some_and(|e| e == "npy")
     }
 
     pub fn problems(&self) -> Vec<(&'static str, String)> {
@@ -100,6 +115,13 @@ impl ImagesConfig {
         }
         if !(self.scale > 0.0 && self.scale.is_finite()) {
             p.push(("scale", format!("must be > 0 (got {})", self.scale)));
+        }
+        if self.labels.is_some() && !self.is_npy() {
+            p.push((
+                "labels",
+                "goes with a `.npy` of pixels; a CSV row carries its label in its last column"
+                    .into(),
+            ));
         }
         p.extend(test_problem(self.test));
         p
@@ -175,6 +197,9 @@ fn read_rows(path: &Path) -> Result<String, DataError> {
 
 /// Loads pixel rows with labels.
 pub fn load_images(name: &str, c: &ImagesConfig, seed: u64) -> Result<Dataset, DataError> {
+    if c.is_npy() {
+        return load_npy(name, c, seed);
+    }
     let text = read_rows(&c.path)?;
     let d = c.height * c.width;
     let (mut pixels, mut labels) = (Vec::new(), Vec::new());
@@ -232,6 +257,114 @@ pub fn load_images(name: &str, c: &ImagesConfig, seed: u64) -> Result<Dataset, D
         c.width,
         pixels,
         labels,
+        classes.len(),
+        c.test,
+        seed,
+    )
+}
+
+/// Loads a `.npy` of pixels (with the label last, or with a `.npy` of labels).
+fn load_npy(name: &str, c: &ImagesConfig, seed: u64) -> Result<Dataset, DataError> {
+    let d = c.height * c.width;
+    let pixels = super::npy::read(&c.path)?;
+    let bad = |what: &Path, message: String| DataError::Invalid {
+        what: what.display().to_string(),
+        message,
+    };
+    let n = pixels.shape.first().copied().unwrap_or(0);
+    let per_image: usize = pixels.shape.iter().skip(1).product();
+    let (rows, labels): (Vec<&[f32]>, Vec<f32>) = match &c.labels {
+        None => {
+            if pixels.shape.len() != 2 || per_image != d + 1 {
+                return Err(bad(
+                    &c.path,
+                    format!(
+                        "has shape {:?}: without `labels` it must be (n, {}): {} pixels ({} × {}) and the label",
+                        pixels.shape,
+                        d + 1,
+                        d,
+                        c.height,
+                        c.width
+                    ),
+                ));
+            }
+            pixels
+                .values
+                .chunks_exact(d + 1)
+                .map(|r| (&r[..d], r[d]))
+                .unzip()
+        }
+        Some(path) => {
+            let labels = super::npy::read(path)?;
+            let shapes_ok = per_image == d
+                && pixels.shape.len() >= 2
+                && pixels.shape[1..].iter().filter(|&&s| s != 1).count() <= 2;
+            if !shapes_ok {
+                return Err(bad(
+                    &c.path,
+                    format!(
+                        "has shape {:?}: with `labels` it must be (n, {d}), (n, {h}, {w}), (n, 1, {h}, {w}) or (n, {h}, {w}, 1)",
+                        pixels.shape,
+                        h = c.height,
+                        w = c.width
+                    ),
+                ));
+            }
+            if labels.shape.iter().product::<usize>() != n || labels.shape.len() > 2 {
+                return Err(bad(
+                    path,
+                    format!(
+                        "has shape {:?}: it must hold one label per image of {} ({n})",
+                        labels.shape,
+                        c.path.display()
+                    ),
+                ));
+            }
+            (
+                pixels.values.chunks_exact(d.max(1)).collect(),
+                labels.values,
+            )
+        }
+    };
+    let mut classes: Vec<i64> = Vec::new();
+    let mut label_ids = Vec::with_capacity(n);
+    for (at, &l) in labels.iter().enumerate() {
+        if l.fract() != 0.0 || !l.is_finite() {
+            let file = c.labels.as_deref().unwrap_or(&c.path);
+            return Err(bad(
+                file,
+                format!("label {l} of image {at} is not an integer"),
+            ));
+        }
+        let l = l as i64;
+        let class = classes.iter().position(|&x| x == l).unwrap_or_else(|| {
+            classes.push(l);
+            classes.len() - 1
+        });
+        label_ids.push(class as u32);
+    }
+    if classes.len() < 2 {
+        return Err(bad(
+            &c.path,
+            format!(
+                "needs images of at least 2 classes (found {})",
+                classes.len()
+            ),
+        ));
+    }
+    let mut values = Vec::with_capacity(n * d);
+    for (at, row) in rows.iter().enumerate() {
+        if let Some(v) = row.iter().find(|v| !v.is_finite()) {
+            return Err(bad(&c.path, format!("image {at} has a pixel {v}")));
+        }
+        values.extend(row.iter().map(|&v| (v as f64 / c.scale) as f32));
+    }
+    build(
+        name,
+        c.height,
+        c.width,
+        values,
+        label_ids,
         classes.len(),
         c.test,
         seed,
@@ -398,6 +531,7 @@ mod tests {
             width: 3,
             scale: 16.0,
             test: 0.2,
+            labels: None,
         };
         let data = load_images("px", &c, 1).unwrap();
         let v = data.vision.as_ref().unwrap();
@@ -427,6 +561,106 @@ mod tests {
         let e = load_images("px", &bad, 1).unwrap_err().to_string();
         assert!(
             e.contains("bad.csv:1") && e.contains("expected 9 pixels"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn npy_pixels_load_as_the_same_rows_with_the_label_last_or_in_their_own_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // 12 images of 3 × 3 in classes 4 and 9: as a CSV, as one (12, 10) f8 array, and as (12, 3, 3)
+        // u1 pixels with an i8 label file.
+        let label = |i: usize| [4i64, 9][i % 2];
+        let px = |i: usize, p: usize| ((i * 3 + p) % 17) as u8;
+        let csv: String = (0..12)
+            .map(|i| {
+                let row: Vec<String> = (0..9).map(|p| px(i, p).to_string()).collect();
+                format!("{},{}\n", row.join(","), label(i))
+            })
+            .collect();
+        std::fs::write(dir.path().join("px.csv"), csv).unwrap();
+        let with_label: Vec<u8> = (0..12)
+            .flat_map(|i| {
+                (0..9)
+                    .map(move |p| px(i, p) as f64)
+                    .chain([label(i) as f64])
+            })
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let write = |name: &str, bytes: Vec<u8>| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        };
+        let rows = write(
+            "rows.npy",
+            crate::data::npy::encode("<f8", &[12, 10], &with_label),
+        );
+        let pixels: Vec<u8> = (0..12)
+            .flat_map(|i| (0..9).map(move |p| px(i, p)))
+            .collect();
+        let pixels = write(
+            "px.npy",
+            crate::data::npy::encode("|u1", &[12, 3, 3], &pixels),
+        );
+        let labels: Vec<u8> = (0..12).flat_map(|i| label(i).to_le_bytes()).collect();
+        let labels = write("y.npy", crate::data::npy::encode("<i8", &[12], &labels));
+        let c = ImagesConfig {
+            path: dir.path().join("px.csv"),
+            height: 3,
+            width: 3,
+            scale: 16.0,
+            test: 0.25,
+            labels: None,
+        };
+        let load = |c: &ImagesConfig| load_images("px", c, 3).unwrap().vision.unwrap();
+        let reference = load(&c);
+        for c in [
+            ImagesConfig {
+                path: rows.clone(),
+                ..c.clone()
+            },
+            ImagesConfig {
+                path: pixels.clone(),
+                labels: Some(labels.clone()),
+                ..c.clone()
+            },
+        ] {
+            let v = load(&c);
+            assert_eq!(
+                (&v.pixels, &v.labels),
+                (&reference.pixels, &reference.labels)
+            );
+        }
+        // A pixel array without its labels, or labels that do not match, are named with their shapes.
+        let e = load_images(
+            "px",
+            &ImagesConfig {
+                path: pixels.clone(),
+                ..c.clone()
+            },
+            3,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("px.npy") && e.contains("[12, 3, 3]") && e.contains("(n, 10)"),
+            "{e}"
+        );
+        let short = write("short.npy", crate::data::npy::encode("|u1", &[5], &[0; 5]));
+        let e = load_images(
+            "px",
+            &ImagesConfig {
+                path: pixels,
+                labels: Some(short),
+                ..c.clone()
+            },
+            3,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("short.npy") && e.contains("one label per image"),
             "{e}"
         );
     }
