@@ -313,6 +313,11 @@ pub trait ContrastiveModel: Send {
     fn similarity(&self) -> Similarity {
         Similarity::Dot
     }
+    /// Whether every query and candidate embedding has unit L2 norm (an image encoder's projection),
+    /// so a synthesised embedding is normalised back onto the sphere (MoCHi). Default: no.
+    fn unit_norm(&self) -> bool {
+        false
+    }
     /// The query embeddings as one trainable table (Q, D), when they are one (MF's users): the L2
     /// penalty can then weigh table rows by use instead of gathering them.
     fn query_table(&self) -> Option<Tensor> {

@@ -334,6 +334,10 @@ impl ContrastiveModel for ImageEncoder {
         self.n_train
     }
 
+    fn unit_norm(&self) -> bool {
+        true
+    }
+
     fn features(&self, ids: &Tensor) -> Tensor {
         self.encode(&self.batch(ids, None), &self.weights)
     }

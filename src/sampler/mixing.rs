@@ -15,8 +15,10 @@
 //!   negatives' `hardest` N best-scored, s = round(synthetic_share · k) mixes α e_i + (1 − α) e_j of two
 //!   of them (α ~ U(0, 1)) and s' = round(query_share · k) mixes β e_q + (1 − β) e_j of the query with
 //!   one of them (β ~ U(0, ½)), all synthetic ones detached as in MoCHi: each row has k + s + s'
-//!   negatives. MoCHi's ℓ2 normalisation is left out because MF's scores are unnormalised dot
-//!   products.
+//!   negatives. Where the model's embeddings are unit vectors (an image encoder's projection) the mixes
+//!   are normalised back onto the sphere, as MoCHi does; with unnormalised dot products (MF) they are
+//!   left as mixed. Adaptation: MoCHi ranks the whole queue of keys for the hardest; here the k uniform
+//!   draws (and an augmenting encoder embeds each call's images through fresh views).
 //!
 //! The negatives are embeddings; `origin` carries the candidate each was mixed from (for diagnostics).
 
@@ -259,7 +261,18 @@ impl Mixing {
             let q = cx.model.queries(batch.queries_t).unsqueeze(1); // (B, 1, D)
             let h = cx.model.items(&single_ids); // (B, s', D)
             let query_mixes: Tensor = &beta * q + (beta.ones_like() - &beta) * h;
-            (mixed.detach(), query_mixes.detach())
+            let onto_sphere = |t: Tensor| {
+                if cx.model.unit_norm() {
+                    let norm = t.norm_scalaropt_dim(2, [-1i64].as_slice(), true);
+                    t / norm.clamp_min(1e-12)
+                } else {
+                    t
+                }
+            };
+            (
+                onto_sphere(mixed).detach(),
+                onto_sphere(query_mixes).detach(),
+            )
         });
         // The real negatives train as usual (with gradient); the synthetic ones are constants.
         let items = Tensor::cat(&[cx.model.items(&real), mixed, query_mixes], 1);
@@ -352,6 +365,28 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn mochi_puts_its_mixes_back_on_the_sphere_for_an_image_encoder() {
+        let data = crate::sampler::tests::tiny_images();
+        let mut h = Harness::new(&data, 4);
+        let c = MixingConfig {
+            mode: MixingMode::Mochi,
+            ..Default::default()
+        };
+        let negatives = h.sample(&mut Mixing::new(&c, &data), &data, &[0, 1, 2], None, 8);
+        let NegativeItems::Embeddings(e) = &negatives.items else {
+            panic!("mochi gives embeddings")
+        };
+        // 8 real + 8 pair mixes + 2 query mixes, every one a unit vector.
+        assert_eq!(e.size()[..2], [3, 18]);
+        let norms = Vec::<f32>::try_from(
+            e.norm_scalaropt_dim(2, [-1i64].as_slice(), false)
+                .reshape([-1]),
+        )
+        .unwrap();
+        assert!(norms.iter().all(|n| (n - 1.0).abs() < 1e-4), "{norms:?}");
     }
 
     #[test]
