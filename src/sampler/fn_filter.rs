@@ -4,7 +4,11 @@
 //! negatives — scored above the positive's score minus `margin` (`by = "score"`), or whose embedding's
 //! cosine similarity to the positive's is at least `similarity` (`by = "similarity"`, the positive's
 //! nearest neighbours). Dropped slots are masked out of the loss (`downweight = 0`, elimination) or
-//! kept at `downweight` times an ordinary slot's weight (not renormalised, so it holds at k = 1 too).
+//! kept at `downweight` times an ordinary slot's weight (not renormalised, so it holds at k = 1 too);
+//! with `attract = true` they become further positives of the row instead (Huynh et al.'s attraction:
+//! under `softmax` the row's loss is the mean of −log p over the positive and the attracted slots, every
+//! slot staying in the partition; under `bce` an attracted slot takes the label 1; other losses have no
+//! second positive and refuse it).
 
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
@@ -32,6 +36,10 @@ pub struct FnFilterConfig {
     pub similarity: f64,
     /// Weight of a suspected slot relative to the others: 0 drops it (elimination).
     pub downweight: f64,
+    /// Train suspected slots as positives (attraction) instead of dropping or downweighting them.
+    /// (Left out of the configuration's hash when off, so stored cells of the other modes stay.)
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub attract: bool,
     pub exclude_positives: bool,
 }
 
@@ -42,6 +50,7 @@ impl Default for FnFilterConfig {
             margin: 0.0,
             similarity: 0.9,
             downweight: 0.0,
+            attract: false,
             exclude_positives: true,
         }
     }
@@ -49,9 +58,14 @@ impl Default for FnFilterConfig {
 
 impl FnFilterConfig {
     pub fn tag(&self) -> String {
-        match self.by {
+        let rule = match self.by {
             FalseNegativeRule::Score => format!("fn-filter-score{}", self.margin),
             FalseNegativeRule::Similarity => format!("fn-filter-cos{}", self.similarity),
+        };
+        if self.attract {
+            format!("{rule}-attract")
+        } else {
+            rule
         }
     }
 
@@ -139,6 +153,23 @@ impl Sampler for FnFilter {
         let ids = self.uniform.draw(batch, k, cx);
         let suspected = self.suspected(batch, &ids, cx)?;
         let negatives = Negatives::ids(ids);
+        if self.config.attract {
+            use crate::train::LossConfig;
+            if !matches!(cx.loss, LossConfig::Bce | LossConfig::Softmax { .. }) {
+                return Err(SamplerError::Invalid {
+                    sampler: "fn-filter",
+                    message: format!(
+                        "attract = true makes suspected negatives positives, which the {} loss has no \
+                         place for: use softmax or bce, or attract = false",
+                        cx.loss.kind()
+                    ),
+                });
+            }
+            return Ok(Negatives {
+                attract: Some(suspected),
+                ..negatives
+            });
+        }
         if self.config.downweight == 0.0 {
             return Ok(negatives.with_valid(suspected.logical_not()));
         }
@@ -188,6 +219,32 @@ mod tests {
             kept > 0 && dropped > 0,
             "the random model puts items on both sides"
         );
+    }
+
+    #[test]
+    fn attraction_marks_the_suspects_as_positives_and_refuses_a_loss_without_room_for_them() {
+        let data = tiny_data();
+        let c = FnFilterConfig {
+            attract: true,
+            exclude_positives: false,
+            ..Default::default()
+        };
+        let mut h = crate::sampler::tests::Harness::new(&data, 3);
+        h.loss = crate::train::LossConfig::Softmax { temperature: 1.0 };
+        let negatives = h.sample(&mut FnFilter::new(&c, &data), &data, &[0, 1, 2], None, 40);
+        let attract = Vec::<Vec<bool>>::try_from(negatives.attract.as_ref().unwrap()).unwrap();
+        assert!(
+            negatives.valid.is_none() && negatives.weights.is_none(),
+            "nothing dropped"
+        );
+        let n: usize = attract.iter().flatten().filter(|&&a| a).count();
+        assert!(n > 0 && n < 120, "some, not all, are attracted ({n})");
+        h.loss = crate::train::LossConfig::Bpr;
+        let Err(e) = h.try_sample(&mut FnFilter::new(&c, &data), &data, &[0, 1], None, 4) else {
+            panic!("bpr has no room for a second positive")
+        };
+        let e = e.to_string();
+        assert!(e.contains("attract") && e.contains("bpr"), "{e}");
     }
 
     #[test]

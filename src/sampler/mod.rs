@@ -344,7 +344,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         kind: "fn-filter",
         family: "debiased",
         needs: "model scores (to flag likely false negatives)",
-        description: "uniform negatives minus suspected false negatives (score above the positive's, or cosine-near it), dropped or kept at downweight × an ordinary weight; by = score|similarity, margin = 0, similarity = 0.9, downweight = 0 (drop), exclude_positives = true",
+        description: "uniform negatives minus suspected false negatives (score above the positive's, or cosine-near it), dropped or kept at downweight × an ordinary weight, or trained as further positives (attraction, Huynh et al. 2022; softmax and bce); by = score|similarity, margin = 0, similarity = 0.9, downweight = 0 (drop), attract = false, exclude_positives = true",
         version: 2,
         same_at_k1: None,
         ratio_free: false,
@@ -684,6 +684,9 @@ pub struct Negatives {
     pub origin: Option<Tensor>,
     /// Whole-data objectives: each row's weight (B), so a query met several times an epoch counts once.
     pub row_weights: Option<Tensor>,
+    /// (B, k) bool: slots the loss treats as further positives of the row, not as negatives (false-
+    /// negative attraction; `bce` and `softmax` only).
+    pub attract: Option<Tensor>,
     pub objective: Objective,
 }
 
@@ -697,6 +700,7 @@ impl Negatives {
             valid: None,
             origin: None,
             row_weights: None,
+            attract: None,
             objective: Objective::Domain,
         }
     }
@@ -1028,6 +1032,19 @@ pub(crate) mod tests {
             positives: Option<&[i64]>,
             k: usize,
         ) -> Negatives {
+            self.try_sample(sampler, data, queries, positives, k)
+                .unwrap()
+        }
+
+        /// `sample`, the sampler's error returned.
+        pub fn try_sample(
+            &mut self,
+            sampler: &mut dyn Sampler,
+            data: &Dataset,
+            queries: &[i64],
+            positives: Option<&[i64]>,
+            k: usize,
+        ) -> Result<Negatives, SamplerError> {
             let positives: Vec<i64> = match positives {
                 Some(p) => p.to_vec(),
                 None => queries
@@ -1051,9 +1068,9 @@ pub(crate) mod tests {
                 epochs: self.epochs,
                 step: self.step,
             };
-            let negatives = sampler.sample(&batch, k, &mut cx).unwrap();
+            let negatives = sampler.sample(&batch, k, &mut cx)?;
             self.step += 1;
-            negatives
+            Ok(negatives)
         }
 
         /// Every query's scores over the pool, (Q, N).

@@ -242,6 +242,10 @@ fn loss_weights(negatives: &Negatives, ids: &Tensor) -> Result<Tensor> {
     if let Some(valid) = &negatives.valid {
         w *= valid.to_kind(Kind::Float);
     }
+    // An attracted slot is trained as a positive: not a negative the sampler gave.
+    if let Some(attract) = &negatives.attract {
+        w *= attract.logical_not().to_kind(Kind::Float);
+    }
     Ok(w.f_clamp_min(0.0)?)
 }
 

@@ -470,6 +470,7 @@ fn step_loss(
                 log_q: negatives.log_q.as_ref(),
                 log_q_pos: negatives.log_q_pos.as_ref(),
                 cosine: cosine.as_ref().map(|(p, n)| (p, n)),
+                attract: negatives.attract.as_ref(),
             },
         ),
         Objective::WholeData { negative_weight } => {

@@ -280,6 +280,8 @@ pub struct Scored<'a> {
     pub log_q_pos: Option<&'a Tensor>,
     /// ccl: cosine of (query, positive) (B) and (query, negative) (B, k).
     pub cosine: Option<(&'a Tensor, &'a Tensor)>,
+    /// (B, k) bool: slots that are further positives (false-negative attraction; bce and softmax).
+    pub attract: Option<&'a Tensor>,
 }
 
 /// The loss's value for one batch.
@@ -289,7 +291,16 @@ pub fn compute(loss: &LossConfig, s: &Scored) -> Tensor {
     match *loss {
         LossConfig::Bpr => bpr(s.pos, neg, s.weights, s.valid),
         LossConfig::Bce => {
-            let per_negative = -(-neg).log_sigmoid();
+            let per_negative = match s.attract {
+                // An attracted slot takes the positive's label: −log σ(s).
+                Some(a) => {
+                    (-neg)
+                        .log_sigmoid()
+                        .where_self(&a.logical_not(), &neg.log_sigmoid())
+                        * -1.0
+                }
+                None => -(-neg).log_sigmoid(),
+            };
             -s.pos.log_sigmoid().mean(Kind::Float)
                 + mean_over_slots(per_negative, s.weights, s.valid)
         }
@@ -342,9 +353,20 @@ pub fn compute(loss: &LossConfig, s: &Scored) -> Tensor {
                 logits = logits.masked_fill(&v.logical_not(), f64::NEG_INFINITY);
             }
             let all = Tensor::cat(&[(pos / temperature).unsqueeze(1), logits], 1);
-            -all.log_softmax(1, Kind::Float)
-                .select(1, 0)
-                .mean(Kind::Float)
+            let log_p = all.log_softmax(1, Kind::Float);
+            match s.attract {
+                // Huynh et al. 2022's attraction: the attracted slots join the positive, the row's loss
+                // is the mean of −log p over its positives (every logit stays in the partition).
+                Some(a) => {
+                    let a = a.to_kind(Kind::Float);
+                    let positives = Tensor::cat(&[a.ones_like().narrow(1, 0, 1), a], 1);
+                    let picked = log_p.where_self(&positives.gt(0.0), &log_p.zeros_like());
+                    -(picked.sum_dim_intlist(1, false, Kind::Float)
+                        / positives.sum_dim_intlist(1, false, Kind::Float))
+                    .mean(Kind::Float)
+                }
+                None => -log_p.select(1, 0).mean(Kind::Float),
+            }
         }
         LossConfig::Ccl {
             margin,
@@ -509,6 +531,41 @@ mod tests {
     }
 
     #[test]
+    fn attraction_makes_a_slot_a_second_positive_under_bce_and_softmax() {
+        // One row: s⁺ = 2, s⁻ = (1, 3), the second slot attracted.
+        let pos = Tensor::from_slice(&[2.0f32]);
+        let neg = Tensor::from_slice(&[1.0f32, 3.0]).view([1, 2]);
+        let attract = Tensor::from_slice(&[false, true]).view([1, 2]);
+        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let value = |loss: &LossConfig| {
+            compute(
+                loss,
+                &Scored {
+                    pos: &pos,
+                    neg: &neg,
+                    weights: None,
+                    valid: None,
+                    log_q: None,
+                    log_q_pos: None,
+                    cosine: None,
+                    attract: Some(&attract),
+                },
+            )
+            .double_value(&[])
+        };
+        let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        close(
+            value(&LossConfig::Bce),
+            -sig(2.0).ln() - (sig(-1.0).ln() + sig(3.0).ln()) / 2.0,
+        );
+        let z = 2f64.exp() + 1f64.exp() + 3f64.exp();
+        close(
+            value(&LossConfig::Softmax { temperature: 1.0 }),
+            -((2f64.exp() / z).ln() + (3f64.exp() / z).ln()) / 2.0,
+        );
+    }
+
+    #[test]
     fn every_loss_of_the_axis_matches_hand_computed_values() {
         // One row: s⁺ = 2, s⁻ = (1, 3).
         let pos = Tensor::from_slice(&[2.0f32]);
@@ -526,6 +583,7 @@ mod tests {
                     log_q,
                     log_q_pos,
                     cosine: None,
+                    attract: None,
                 },
             )
             .double_value(&[])
@@ -592,6 +650,7 @@ mod tests {
                     log_q: None,
                     log_q_pos: None,
                     cosine: Some((&cp, &cn)),
+                    attract: None,
                 },
             )
             .double_value(&[])

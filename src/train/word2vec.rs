@@ -48,6 +48,7 @@ pub struct PerPairSgd {
     ids: Vec<i64>,
     weights: Vec<f32>,
     valid: Vec<bool>,
+    attract: Vec<bool>,
     scores: Vec<f32>,
 }
 
@@ -61,6 +62,7 @@ impl PerPairSgd {
             ids: Vec::new(),
             weights: Vec::new(),
             valid: Vec::new(),
+            attract: Vec::new(),
             scores: Vec::new(),
         }
     }
@@ -113,6 +115,11 @@ impl PerPairSgd {
         if let Some(v) = &negatives.valid {
             host(v, Kind::Bool).copy_data(&mut self.valid, b * k);
         }
+        self.attract.clear();
+        self.attract.resize(b * k, false);
+        if let Some(a) = &negatives.attract {
+            host(a, Kind::Bool).copy_data(&mut self.attract, b * k);
+        }
         self.scores.clear();
         self.scores.resize(b * k, 0.0);
         let Some(mut tables) = model.host_tables_mut() else {
@@ -133,6 +140,7 @@ impl PerPairSgd {
             ids: &self.ids,
             weights: &self.weights,
             valid: &self.valid,
+            attract: &self.attract,
         };
         #[cfg(target_arch = "x86_64")]
         let loss = if std::arch::is_x86_feature_detected!("avx2")
@@ -158,6 +166,7 @@ struct Rows<'a> {
     ids: &'a [i64],
     weights: &'a [f32],
     valid: &'a [bool],
+    attract: &'a [bool],
 }
 
 impl Rows<'_> {
@@ -185,6 +194,7 @@ impl Rows<'_> {
                     ids: &self.ids[slots.clone()],
                     weights: &self.weights[slots.clone()],
                     valid: &self.valid[slots.clone()],
+                    attract: &self.attract[slots.clone()],
                     scores: &mut scores[slots],
                 },
                 lr,
@@ -215,6 +225,8 @@ struct Slots<'a> {
     ids: &'a [i64],
     weights: &'a [f32],
     valid: &'a [bool],
+    /// Slots trained as further positives (label 1: false-negative attraction).
+    attract: &'a [bool],
     scores: &'a mut [f32],
 }
 
@@ -250,10 +262,10 @@ fn pair_step<const FMA: bool>(
             continue;
         }
         let context = &mut t.items[c * d..(c + 1) * d];
-        let w = slots.weights[j];
-        let (s, e) = target_step::<FMA>(centre, context, neu1e, false, w, lr, negative_decay);
+        let (w, positive) = (slots.weights[j], slots.attract[j]);
+        let (s, e) = target_step::<FMA>(centre, context, neu1e, positive, w, lr, negative_decay);
         slots.scores[j] = s;
-        loss.add(s, e, false, w);
+        loss.add(s, e, positive, w);
     }
     let centre = &mut t.queries[h];
     if l2 > 0.0 {
