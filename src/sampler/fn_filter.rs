@@ -37,8 +37,6 @@ pub struct FnFilterConfig {
     /// Weight of a suspected slot relative to the others: 0 drops it (elimination).
     pub downweight: f64,
     /// Train suspected slots as positives (attraction) instead of dropping or downweighting them.
-    /// (Left out of the configuration's hash when off, so stored cells of the other modes stay.)
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub attract: bool,
     pub exclude_positives: bool,
 }
