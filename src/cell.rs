@@ -114,13 +114,13 @@ pub fn run_cell(
     };
     Ok(CellOutput {
         info,
-        metrics: metric_rows(&log),
+        metrics: metric_rows(&log, data),
         curves: curve_rows(&log),
         per_query: log.test_per_query.clone(),
     })
 }
 
-fn metric_rows(log: &TrainLog) -> Vec<MetricRow> {
+fn metric_rows(log: &TrainLog, data: &Dataset) -> Vec<MetricRow> {
     let mut rows: Vec<MetricRow> = log
         .test
         .iter()
@@ -155,6 +155,12 @@ fn metric_rows(log: &TrainLog) -> Vec<MetricRow> {
         ),
         ("process_peak_rss_mib", provenance::peak_rss_mib()),
     ];
+    // Text: word2vec's and gensim's throughput, in-vocabulary corpus words (before subsampling) per
+    // training second.
+    let words = data.text.as_ref().map(|t| {
+        let seconds = log.train_seconds.max(1e-12);
+        ("words_per_second", t.tokens() as f64 * epochs / seconds)
+    });
     // Sampler diagnostics: the mean over epochs.
     let mut diag: Vec<(&'static str, f64)> = Vec::new();
     for e in &log.epochs {
@@ -170,7 +176,7 @@ fn metric_rows(log: &TrainLog) -> Vec<MetricRow> {
         metric: m.into(),
         value: v,
     }));
-    rows.extend(efficiency.into_iter().map(|(m, v)| MetricRow {
+    rows.extend(efficiency.into_iter().chain(words).map(|(m, v)| MetricRow {
         category: "efficiency",
         metric: m.into(),
         value: v,

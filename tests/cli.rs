@@ -681,6 +681,16 @@ model = {{ kind = "sgns", dim = 16 }}
             .unwrap_or_else(|| panic!("{s}: no truth-spearman"));
         assert!(truth.2.is_finite(), "{s}: truth-spearman {}", truth.2);
     }
+    let words = nsbench::store::read_results(&a)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.metric == "words_per_second")
+        .count();
+    assert_eq!(
+        words,
+        nsbench::train::word2vec::SAMPLERS.len(),
+        "text cells report words/s"
+    );
     assert_eq!(first, effectiveness(&b), "the same suite, the same numbers");
 
     for (samplers, loss, expected) in [
