@@ -550,8 +550,13 @@ pub fn run() -> Result<()> {
                         .map(|other| format!(" [at k = 1 this is {other}]"))
                         .unwrap_or_default();
                     let domains = format!(" [domains: {}]", s.domains.join(", "));
+                    let per_pair = if crate::train::word2vec::SAMPLERS.contains(&s.kind) {
+                        " [also under optimizer = \"word2vec\" (text)]"
+                    } else {
+                        ""
+                    };
                     println!(
-                        "{:<width$}  {}{same}{domains} [needs: {}]",
+                        "{:<width$}  {}{same}{domains}{per_pair} [needs: {}]",
                         s.kind, s.description, s.needs
                     );
                 }

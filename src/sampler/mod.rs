@@ -311,7 +311,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         kind: "queue",
         family: "efficient",
         needs: "embeddings of earlier batches (a FIFO queue)",
-        description: "FIFO queue of past batches' positive embeddings, stale by construction (MoCo): under softmax the whole queue, else k draws; size = 4096, negatives = auto|all|draws, exclude_positives = true",
+        description: "FIFO queue of past batches' positive embeddings (MoCo): stale by construction, or with an image encoder's momentum the keys of MoCo's key encoder; under softmax the whole queue, else k draws; size = 4096, negatives = auto|all|draws, exclude_positives = true",
         version: 2,
         same_at_k1: None,
         ratio_free: false,
