@@ -318,6 +318,12 @@ pub trait ContrastiveModel: Send {
     fn unit_norm(&self) -> bool {
         false
     }
+    /// Whether a query and its positive are two views of one object through one network (SimCLR's image
+    /// encoder): the batch's other anchors are then negatives too (2N − 2) and the in-batch loss is
+    /// symmetric. Default: no (users and items, or a key encoder apart from the trained one).
+    fn two_views(&self) -> bool {
+        false
+    }
     /// The query embeddings as one trainable table (Q, D), when they are one (MF's users): the L2
     /// penalty can then weigh table rows by use instead of gathering them.
     fn query_table(&self) -> Option<Tensor> {

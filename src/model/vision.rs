@@ -338,6 +338,10 @@ impl ContrastiveModel for ImageEncoder {
         true
     }
 
+    fn two_views(&self) -> bool {
+        self.key_weights.is_none()
+    }
+
     fn features(&self, ids: &Tensor) -> Tensor {
         self.encode(&self.batch(ids, None), &self.weights)
     }

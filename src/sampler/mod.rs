@@ -279,7 +279,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         description: "the other positives of the batch (Yi et al. 2019): under softmax all B − 1 of them, one shared score matrix, logQ on every logit; else k draws; logq = false (score − log q correction), negatives = auto|all|draws, exclude_positives = true (masked)",
         // 3: under softmax the shared negatives are the positives' own embeddings (the same gradient,
         // summed in another order; for an image encoder the very views).
-        version: 3,
+        version: 4,
         same_at_k1: None,
         ratio_free: false,
         domains: ALL_DOMAINS,

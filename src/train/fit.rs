@@ -356,6 +356,51 @@ pub fn optimizer(cfg: &TrainConfig, vs: &nn::VarStore) -> Result<nn::Optimizer> 
     })
 }
 
+/// SimCLR's symmetric in-batch scores from the anchors' views `u` and the positives' views `p` (B, D),
+/// their pair scores `pos` (B) and `neg` = s(u, p) (B, B): 2B rows (every view an anchor, its other view
+/// the positive) against the 2B views [p; u], so row i of the top half scores u_i against p and u, row
+/// i of the bottom half p_i against u and p. The diagonal of every block (the positive, or the view
+/// itself) is masked by the tiled in-batch mask.
+fn simclr_views(
+    sim: &crate::model::Similarity,
+    u: &Tensor,
+    p: &Tensor,
+    pos: &Tensor,
+    neg: &Tensor,
+) -> (Tensor, Tensor) {
+    let all = |a: &Tensor, b: &Tensor| {
+        sim.f_all(a, b)
+            .expect("query and item embeddings of one model fit together")
+    };
+    let top = Tensor::cat(&[neg.shallow_clone(), all(u, u)], 1);
+    let bottom = Tensor::cat(&[all(p, u), all(p, p)], 1);
+    (
+        Tensor::cat(&[pos.shallow_clone(), pos.shallow_clone()], 0),
+        Tensor::cat(&[top, bottom], 0),
+    )
+}
+
+/// An in-batch sampler's (B, B) mask, weights and logQ tiled 2 × 2 for `simclr_views` (the u block's
+/// columns are the same images as the p block's).
+struct Tiled {
+    valid: Option<Tensor>,
+    weights: Option<Tensor>,
+    log_q: Option<Tensor>,
+    log_q_pos: Option<Tensor>,
+}
+
+impl Tiled {
+    fn of(n: &Negatives) -> Tiled {
+        let square = |t: &Option<Tensor>| t.as_ref().map(|t| t.repeat([2, 2]));
+        Tiled {
+            valid: square(&n.valid),
+            weights: square(&n.weights),
+            log_q: square(&n.log_q),
+            log_q_pos: n.log_q_pos.as_ref().map(|t| t.repeat([2])),
+        }
+    }
+}
+
 /// The batch loss (`loss`, or the objective the negatives ask for, + L2 on the batch's embeddings) and
 /// the negatives' scores (B, k). The positive and the id negatives are looked up in one gather and scored
 /// in one pass; with every candidate as a negative, one call against the whole pool.
@@ -375,6 +420,8 @@ fn step_loss(
             .clamp_min(1e-12)
     };
     let cosine_of = |q: &Tensor, c: &Tensor| (unit(q) * unit(c)).sum_dim_intlist(-1, false, None);
+    // The negatives' masks and corrections tiled to SimCLR's 2N rows, when the loss takes that form.
+    let mut tiled: Option<Tiled> = None;
     let (pos, neg, penalty, cosine) = match &negatives.items {
         NegativeItems::All => {
             let p = model.items(positives);
@@ -414,11 +461,13 @@ fn step_loss(
         NegativeItems::Shared { ids, embeddings } => {
             let p = model.items(positives);
             let pos = sim.pairwise(&u, &p);
+            let own_batch =
+                embeddings.is_none() && ids.size() == positives.size() && ids.equal(positives);
             let e = match embeddings {
                 Some(e) => e.shallow_clone(),
                 // The batch's own positives (in-batch): the very embeddings just computed, which for an
                 // encoder of augmented views are the batch's other views themselves (SimCLR), not new ones.
-                None if ids.size() == positives.size() && ids.equal(positives) => p.shallow_clone(),
+                None if own_batch => p.shallow_clone(),
                 None => model.items(ids),
             };
             let neg = sim
@@ -434,10 +483,18 @@ fn step_loss(
                     base
                 }
             });
-            let cosine = loss
-                .needs_cosine()
-                .then(|| (cosine_of(&u, &p), unit(&u).matmul(&unit(&e).tr())));
-            (pos, neg, penalty, cosine)
+            if own_batch && model.two_views() && !loss.needs_cosine() {
+                // SimCLR's NT-Xent: both views of every image are anchors, and each anchor's negatives
+                // are the other 2N − 2 views of the batch.
+                let (pos, neg) = simclr_views(&sim, &u, &p, &pos, &neg);
+                tiled = Some(Tiled::of(negatives));
+                (pos, neg, penalty, None)
+            } else {
+                let cosine = loss
+                    .needs_cosine()
+                    .then(|| (cosine_of(&u, &p), unit(&u).matmul(&unit(&e).tr())));
+                (pos, neg, penalty, cosine)
+            }
         }
         NegativeItems::Embeddings(e) => {
             // Scored apart from the positive: no concatenation to copy and split again in backward.
@@ -459,16 +516,26 @@ fn step_loss(
             (pos, neg, penalty, cosine)
         }
     };
+    let (valid, log_q, log_q_pos) = match &tiled {
+        Some(t) => (t.valid.as_ref(), t.log_q.as_ref(), t.log_q_pos.as_ref()),
+        None => (
+            negatives.valid.as_ref(),
+            negatives.log_q.as_ref(),
+            negatives.log_q_pos.as_ref(),
+        ),
+    };
     let mut value = match negatives.objective {
         Objective::Domain => loss::compute(
             loss,
             &loss::Scored {
                 pos: &pos,
                 neg: &neg,
-                weights: negatives.weights.as_ref(),
-                valid: negatives.valid.as_ref(),
-                log_q: negatives.log_q.as_ref(),
-                log_q_pos: negatives.log_q_pos.as_ref(),
+                weights: tiled
+                    .as_ref()
+                    .map_or(negatives.weights.as_ref(), |t| t.weights.as_ref()),
+                valid,
+                log_q,
+                log_q_pos,
                 cosine: cosine.as_ref().map(|(p, n)| (p, n)),
                 attract: negatives.attract.as_ref(),
             },
@@ -629,6 +696,44 @@ fn metric(values: &MetricValues, name: &str) -> f64 {
 mod tests {
     use super::*;
     use crate::model::{Mf, MfConfig};
+
+    #[test]
+    fn simclrs_symmetric_loss_takes_every_other_view_of_the_batch_as_a_negative() {
+        // Three images, two views each (rows of u and p), as NT-Xent at temperature 0.5.
+        let u = Tensor::from_slice(&[1.0f32, 0.0, 0.6, 0.8, 0.0, 1.0]).view([3, 2]);
+        let p = Tensor::from_slice(&[0.8f32, 0.6, 0.0, 1.0, -0.6, 0.8]).view([3, 2]);
+        let sim = crate::model::Similarity::Dot;
+        let pos = sim.pairwise(&u, &p);
+        let neg = sim.f_all(&u, &p).unwrap();
+        let eye = Tensor::eye(3, (Kind::Bool, Device::Cpu));
+        let negatives = Negatives::ids(Tensor::new()).with_valid(eye.logical_not());
+        let (pos2, neg2) = simclr_views(&sim, &u, &p, &pos, &neg);
+        let tiled = Tiled::of(&negatives);
+        let value = loss::compute(
+            &LossConfig::Softmax { temperature: 0.5 },
+            &loss::Scored {
+                pos: &pos2,
+                neg: &neg2,
+                weights: None,
+                valid: tiled.valid.as_ref(),
+                log_q: None,
+                log_q_pos: None,
+                cosine: None,
+                attract: None,
+            },
+        )
+        .double_value(&[]);
+        // By hand: the 6 views z, each anchor's positive its other view, the partition over the 5 others.
+        let z: Vec<Vec<f32>> = Vec::<Vec<f32>>::try_from(Tensor::cat(&[&u, &p], 0)).unwrap();
+        let dot = |a: usize, b: usize| (z[a][0] * z[b][0] + z[a][1] * z[b][1]) as f64 / 0.5;
+        let mut want = 0.0;
+        for a in 0..6 {
+            let partner = (a + 3) % 6;
+            let partition: f64 = (0..6).filter(|&b| b != a).map(|b| dot(a, b).exp()).sum();
+            want += -(dot(a, partner).exp() / partition).ln() / 6.0;
+        }
+        assert!((value - want).abs() < 1e-5, "{value} vs {want}");
+    }
 
     #[test]
     fn table_weighted_l2_equals_the_gathered_sum_in_value_and_gradient() {
