@@ -2,11 +2,16 @@
 //! negatives are partly false negatives, with prior τ⁺ that a random candidate is a positive of the
 //! query. The loss corrects the negatives' mass for it: with N negatives,
 //! g = max((mean e^{s⁻} − τ⁺ e^{s⁺}) / (1 − τ⁺), e^{−1/t}) replaces the plain mean in the softmax loss
-//! (`train::loss::debiased`). The draw is uniform (known positives redrawn); the correction is in the loss.
+//! (`train::loss::debiased`). The draw is uniform (known positives redrawn), or with `negatives =
+//! "in-batch"` the batch's other positives as in the paper's SimCLR code (every other view of the batch
+//! on an image encoder: 2N − 2); the correction is in the loss.
 
 use serde::{Deserialize, Serialize};
 
-use super::{Batch, Negatives, Objective, SampleContext, Sampler, Uniform, UniformConfig};
+use super::{
+    Batch, InBatch, InBatchConfig, Negatives, Objective, SampleContext, Sampler, Uniform,
+    UniformConfig,
+};
 use crate::data::Dataset;
 use crate::error::SamplerError;
 
@@ -17,7 +22,21 @@ pub struct DebiasedConfig {
     pub tau_plus: f64,
     /// Scores are divided by t. The paper's 0.5 is for cosine similarities; MF dot products use 1.
     pub temperature: f64,
+    /// Where the negatives come from: k uniform draws, or the whole batch (ratio-free).
+    pub negatives: DebiasedNegatives,
     pub exclude_positives: bool,
+}
+
+/// The negatives a debiased loss corrects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DebiasedNegatives {
+    /// k uniform draws per positive.
+    #[default]
+    Uniform,
+    /// The batch's other positives (on an image encoder, every other view: SimCLR's 2N − 2), as the
+    /// DCL and HCL papers train.
+    InBatch,
 }
 
 impl Default for DebiasedConfig {
@@ -25,6 +44,7 @@ impl Default for DebiasedConfig {
         DebiasedConfig {
             tau_plus: 0.1,
             temperature: 1.0,
+            negatives: DebiasedNegatives::Uniform,
             exclude_positives: true,
         }
     }
@@ -32,11 +52,21 @@ impl Default for DebiasedConfig {
 
 impl DebiasedConfig {
     pub fn tag(&self) -> String {
-        format!("debiased-tau{}", self.tau_plus)
+        format!("debiased-tau{}{}", self.tau_plus, self.negatives.tag())
     }
 
     pub fn problems(&self) -> Vec<(&'static str, String)> {
         debiased_problems(self.tau_plus, self.temperature)
+    }
+}
+
+impl DebiasedNegatives {
+    /// The run-id suffix: none for the default.
+    pub fn tag(self) -> &'static str {
+        match self {
+            DebiasedNegatives::Uniform => "",
+            DebiasedNegatives::InBatch => "-inbatch",
+        }
     }
 }
 
@@ -55,6 +85,8 @@ pub(crate) fn debiased_problems(tau_plus: f64, temperature: f64) -> Vec<(&'stati
 pub struct Debiased {
     objective: Objective,
     uniform: Uniform,
+    /// `negatives = "in-batch"`: the batch's other positives instead of uniform draws.
+    in_batch: Option<InBatch>,
 }
 
 impl Debiased {
@@ -65,6 +97,7 @@ impl Debiased {
                 beta: 0.0,
                 temperature: c.temperature,
             },
+            c.negatives,
             c.exclude_positives,
             data,
         )
@@ -72,12 +105,21 @@ impl Debiased {
 
     pub(crate) fn with_objective(
         objective: Objective,
+        negatives: DebiasedNegatives,
         exclude_positives: bool,
         data: &Dataset,
     ) -> Debiased {
+        let in_batch = (negatives == DebiasedNegatives::InBatch).then(|| {
+            let c = InBatchConfig {
+                exclude_positives,
+                ..Default::default()
+            };
+            InBatch::new(&c, data)
+        });
         Debiased {
             objective,
             uniform: Uniform::new(&UniformConfig { exclude_positives }, data),
+            in_batch,
         }
     }
 }
@@ -96,7 +138,10 @@ impl Sampler for Debiased {
         k: usize,
         cx: &mut SampleContext,
     ) -> Result<Negatives, SamplerError> {
-        let mut negatives = Negatives::ids(self.uniform.draw(batch, k, cx));
+        let mut negatives = match &self.in_batch {
+            Some(in_batch) => in_batch.whole_batch(batch, cx),
+            None => Negatives::ids(self.uniform.draw(batch, k, cx)),
+        };
         negatives.objective = self.objective;
         Ok(negatives)
     }
@@ -135,5 +180,24 @@ mod tests {
         assert_eq!(ids(&negatives), ids(&plain), "the same uniform stream");
         assert!(c.problems().is_empty());
         assert_eq!(debiased_problems(1.0, 0.0).len(), 2);
+    }
+
+    #[test]
+    fn in_batch_mode_takes_the_batch_as_the_paper_does_whatever_the_ratio() {
+        let data = tiny_data();
+        let c = DebiasedConfig {
+            negatives: DebiasedNegatives::InBatch,
+            ..Default::default()
+        };
+        let (negatives, _) =
+            sample_with_model(&mut Debiased::new(&c, &data), &data, &[0, 1, 2], 4, 0);
+        assert!(matches!(
+            negatives.items,
+            crate::sampler::NegativeItems::Shared { .. }
+        ));
+        assert!(matches!(negatives.objective, Objective::Debiased { .. }));
+        let config = crate::sampler::SamplerConfig::Debiased(c.clone());
+        assert!(config.ratio_free_under(&crate::train::LossConfig::Bpr));
+        assert_eq!(c.tag(), "debiased-tau0.1-inbatch");
     }
 }

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::debiased::{debiased_problems, Debiased};
+use super::debiased::{debiased_problems, Debiased, DebiasedNegatives};
 use super::Objective;
 use crate::data::Dataset;
 
@@ -18,6 +18,8 @@ pub struct HardDebiasedConfig {
     pub beta: f64,
     /// Scores are divided by t (1 for MF dot products; the paper's 0.5 is for cosine similarities).
     pub temperature: f64,
+    /// k uniform draws, or the batch's other positives (`in-batch`, as the paper trains).
+    pub negatives: DebiasedNegatives,
     pub exclude_positives: bool,
 }
 
@@ -27,6 +29,7 @@ impl Default for HardDebiasedConfig {
             tau_plus: 0.1,
             beta: 1.0,
             temperature: 1.0,
+            negatives: DebiasedNegatives::Uniform,
             exclude_positives: true,
         }
     }
@@ -34,7 +37,12 @@ impl Default for HardDebiasedConfig {
 
 impl HardDebiasedConfig {
     pub fn tag(&self) -> String {
-        format!("hard-debiased-tau{}-beta{}", self.tau_plus, self.beta)
+        format!(
+            "hard-debiased-tau{}-beta{}{}",
+            self.tau_plus,
+            self.beta,
+            self.negatives.tag()
+        )
     }
 
     pub fn problems(&self) -> Vec<(&'static str, String)> {
@@ -52,6 +60,7 @@ impl HardDebiasedConfig {
                 beta: self.beta,
                 temperature: self.temperature,
             },
+            self.negatives,
             self.exclude_positives,
             data,
         )

@@ -107,7 +107,7 @@ impl InBatch {
 
     /// Every row against every other row's positive: shared candidates = the batch's positives, a
     /// (B, B) mask without the diagonal (and without equal items and known positives).
-    fn whole_batch(&self, batch: &Batch, cx: &SampleContext) -> Negatives {
+    pub(crate) fn whole_batch(&self, batch: &Batch, cx: &SampleContext) -> Negatives {
         let b = batch.len();
         let mut valid = Vec::with_capacity(b * b);
         for (row, (&q, &p)) in batch.queries.iter().zip(batch.positives).enumerate() {

@@ -42,7 +42,7 @@ pub use bernoulli::{Bernoulli, BernoulliConfig};
 pub use bounded::{Bounded, BoundedConfig};
 pub use cache::{Cache, CacheConfig};
 pub use curriculum::{Curriculum, CurriculumConfig};
-pub use debiased::{Debiased, DebiasedConfig};
+pub use debiased::{Debiased, DebiasedConfig, DebiasedNegatives};
 pub use dns::{Dns, DnsConfig};
 pub use fn_filter::{FnFilter, FnFilterConfig};
 pub use full::{Full, FullConfig};
@@ -322,7 +322,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         kind: "debiased",
         family: "debiased",
         needs: "a class-prior guess τ⁺ (the loss, not the draw)",
-        description: "uniform negatives with the debiased contrastive loss (DCL, Chuang et al. 2020); tau_plus = 0.1, temperature = 1, exclude_positives = true",
+        description: "uniform (or the batch's other) negatives with the debiased contrastive loss (DCL, Chuang et al. 2020); tau_plus = 0.1, temperature = 1, negatives = uniform|in-batch, exclude_positives = true",
         version: 1,
         same_at_k1: None,
         ratio_free: false,
@@ -333,7 +333,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         kind: "hard-debiased",
         family: "debiased",
         needs: "a class-prior guess τ⁺ and model scores",
-        description: "debiased loss with negatives reweighted by softmax(beta · score) (HCL, Robinson et al. 2021); tau_plus = 0.1, beta = 1, temperature = 1, exclude_positives = true",
+        description: "debiased loss with negatives reweighted by softmax(beta · score) (HCL, Robinson et al. 2021); tau_plus = 0.1, beta = 1, temperature = 1, negatives = uniform|in-batch, exclude_positives = true",
         version: 1,
         same_at_k1: Some("debiased (one negative: its softmax weight is 1)"),
         ratio_free: false,
@@ -438,6 +438,8 @@ impl SamplerConfig {
             || match self {
                 SamplerConfig::InBatch(c) => c.takes_everything(loss),
                 SamplerConfig::Queue(c) => c.takes_everything(loss),
+                SamplerConfig::Debiased(c) => c.negatives == DebiasedNegatives::InBatch,
+                SamplerConfig::HardDebiased(c) => c.negatives == DebiasedNegatives::InBatch,
                 _ => false,
             }
     }

@@ -583,11 +583,11 @@ fn step_loss(
             beta,
             temperature,
         } => {
-            let corrected = negatives.log_q.as_ref().map(|lq| &neg - lq);
+            let corrected = log_q.map(|lq| &neg - lq);
             loss::debiased(
                 &pos,
                 corrected.as_ref().unwrap_or(&neg),
-                negatives.valid.as_ref(),
+                valid,
                 tau_plus,
                 beta,
                 temperature,
