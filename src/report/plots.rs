@@ -815,8 +815,12 @@ where
                 .draw_series(std::iter::once(Polygon::new(band, color.mix(0.12))))
                 .map_err(err)?;
         }
-        let means: Vec<(f64, f64)> = s.points.iter().map(|&(x, m, _)| (x, m)).collect();
+        let mut means: Vec<(f64, f64)> = s.points.iter().map(|&(x, m, _)| (x, m)).collect();
         let look = s.look;
+        if look.dashed() && means.len() == 1 {
+            // A reference measured at one x only: its level across the panel, so it stays visible.
+            means = vec![(x0, means[0].1), (x1, means[0].1)];
+        }
         let line_style = color.stroke_width(if look.dashed() { 2 } else { 3 });
         if look.dashed() {
             chart
