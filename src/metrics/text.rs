@@ -202,25 +202,9 @@ fn neighbour_precision(unit: &Tensor, topics: &[u32]) -> Vec<f32> {
 mod tests {
     use super::*;
     use crate::data::text::WordPairs;
-    use crate::model::ContrastiveModel;
 
-    /// A model whose centre vectors are given.
-    #[derive(Debug)]
-    struct Fixed(Tensor);
-    impl ContrastiveModel for Fixed {
-        fn queries(&self, ids: &Tensor) -> Tensor {
-            self.0.index_select(0, ids)
-        }
-        fn items(&self, ids: &Tensor) -> Tensor {
-            self.0.index_select(0, ids)
-        }
-        fn all_items(&self) -> Tensor {
-            self.0.shallow_clone()
-        }
-        fn n_items(&self) -> i64 {
-            self.0.size()[0]
-        }
-    }
+    // A model whose centre vectors are given.
+    use crate::model::FixedEmbeddings as Fixed;
 
     fn text(vectors: usize) -> TextData {
         TextData {

@@ -180,23 +180,8 @@ fn geometry(model: &dyn ContrastiveModel, n: i64, device: Device) -> (f64, f64) 
 mod tests {
     use super::*;
 
-    /// Features are the images themselves (two well separated classes).
-    #[derive(Debug)]
-    struct Identity(Tensor);
-    impl ContrastiveModel for Identity {
-        fn queries(&self, ids: &Tensor) -> Tensor {
-            self.0.index_select(0, ids)
-        }
-        fn items(&self, ids: &Tensor) -> Tensor {
-            self.0.index_select(0, ids)
-        }
-        fn all_items(&self) -> Tensor {
-            self.0.shallow_clone()
-        }
-        fn n_items(&self) -> i64 {
-            self.0.size()[0]
-        }
-    }
+    // Features are the images themselves (two well separated classes).
+    use crate::model::FixedEmbeddings as Identity;
 
     fn data(n_train: usize) -> (VisionData, Tensor) {
         // Class 0 around (1, 0), class 1 around (0, 1); alternating labels; 30 images.

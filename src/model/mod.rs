@@ -222,24 +222,10 @@ impl HostTables<'_> {
     #[inline]
     pub fn score(&self, q: usize, c: usize) -> f32 {
         let d = self.dim;
-        let (a, b) = (
+        dot::<false>(
             &self.queries[q * d..(q + 1) * d],
             &self.items[c * d..(c + 1) * d],
-        );
-        let mut acc = [0f32; 8];
-        let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-        let tail: f32 = ca
-            .remainder()
-            .iter()
-            .zip(cb.remainder())
-            .map(|(x, y)| x * y)
-            .sum();
-        for (x, y) in ca.zip(cb) {
-            for j in 0..8 {
-                acc[j] += x[j] * y[j];
-            }
-        }
-        acc.iter().sum::<f32>() + tail
+        )
     }
 
     /// s(q, c) for every c of `candidates`, into `out` (same length): the candidate-scoring samplers'
@@ -288,6 +274,51 @@ impl HostTables<'_> {
             let quarter = _mm_add_ps(half, _mm_movehl_ps(half, half));
             *o = _mm_cvtss_f32(_mm_add_ss(quarter, _mm_shuffle_ps(quarter, quarter, 1)));
         }
+    }
+}
+
+/// Σ aᵢ bᵢ with eight partial sums, so it vectorises without reassociation licence; `FMA`: fused
+/// multiply-adds (only where the CPU has them: elsewhere `mul_add` is a slow library call).
+#[inline(always)]
+pub(crate) fn dot<const FMA: bool>(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for j in 0..8 {
+            acc[j] = if FMA {
+                x[j].mul_add(y[j], acc[j])
+            } else {
+                acc[j] + x[j] * y[j]
+            };
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// A model whose query and candidate embeddings are the rows of one given table (tests of evaluations).
+#[cfg(test)]
+#[derive(Debug)]
+pub(crate) struct FixedEmbeddings(pub Tensor);
+
+#[cfg(test)]
+impl ContrastiveModel for FixedEmbeddings {
+    fn queries(&self, ids: &Tensor) -> Tensor {
+        self.0.index_select(0, ids)
+    }
+    fn items(&self, ids: &Tensor) -> Tensor {
+        self.0.index_select(0, ids)
+    }
+    fn all_items(&self) -> Tensor {
+        self.0.shallow_clone()
+    }
+    fn n_items(&self) -> i64 {
+        self.0.size()[0]
     }
 }
 

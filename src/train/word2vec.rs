@@ -11,7 +11,7 @@
 use anyhow::{bail, Result};
 use tch::{Device, Kind, Tensor};
 
-use crate::model::{ContrastiveModel, HostTablesMut};
+use crate::model::{dot, ContrastiveModel, HostTablesMut};
 use crate::sampler::{NegativeItems, Negatives, Objective};
 
 /// The samplers whose negatives it takes: ids, one row of k per pair, under the domain's loss (the
@@ -328,29 +328,6 @@ impl PairLoss {
     fn value(&self) -> f64 {
         self.sum + self.product.map_or(0.0, f64::ln)
     }
-}
-
-/// Σ aᵢ bᵢ with eight partial sums, so it vectorises without reassociation licence.
-#[inline(always)]
-fn dot<const FMA: bool>(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for j in 0..8 {
-            acc[j] = if FMA {
-                x[j].mul_add(y[j], acc[j])
-            } else {
-                acc[j] + x[j] * y[j]
-            };
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 /// y += a·x.
