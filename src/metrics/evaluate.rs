@@ -12,7 +12,7 @@
 
 use tch::{Device, Kind, Tensor};
 
-use super::ranking;
+use super::ranking::{self, TieGroup};
 use crate::data::QueryItems;
 use crate::model::{ContrastiveModel, Similarity};
 
@@ -111,15 +111,45 @@ struct Chunk {
     sampled_valid: Tensor,
 }
 
-/// One user's ranking, whichever path computed it.
+/// One user's ranking, whichever path computed it, as tie groups (see `ranking`): every metric is its
+/// expectation over a random order of tied scores.
 #[derive(Debug, Default, Clone, PartialEq)]
 struct RowRanking {
-    /// The top K items, best first (fewer when fewer items are left after the exclusions).
-    top: Vec<u32>,
-    /// 1 + the items scored strictly above the best target.
-    first_rank: usize,
-    /// Whether each entry of the sampled short list's top K is a target.
-    sampled_hits: Vec<bool>,
+    /// The full ranking's top K, best first; the last group holds every item tied with the K-th (it may
+    /// reach past K). Fewer than K items when fewer are left after the exclusions.
+    groups: Vec<TieGroup>,
+    /// The expected rank of the best target in the full ranking.
+    first_rank: f64,
+    /// The sampled short list (negatives and targets), best first.
+    sampled_groups: Vec<TieGroup>,
+}
+
+impl RowRanking {
+    /// The top groups from the top K (`top`: (score, item), best first, excluded items left out) and,
+    /// when the list is full, `tied_at_cut` = (items left in the ranking tied with the K-th score,
+    /// targets among them).
+    fn set_top(
+        &mut self,
+        top: impl IntoIterator<Item = (f32, u32)>,
+        targets: &[u32],
+        tied_at_cut: Option<(usize, usize)>,
+    ) {
+        self.groups.clear();
+        ranking::tie_groups(top, |i| targets.binary_search(&i).is_ok(), &mut self.groups);
+        if let (Some((tied, tied_hits)), Some(last)) = (tied_at_cut, self.groups.last_mut()) {
+            *last = TieGroup {
+                len: tied,
+                hits: tied_hits,
+            };
+        }
+    }
+
+    /// The short list's groups from its (score, is target) entries in any order.
+    fn set_sampled(&mut self, candidates: &mut [(f32, bool)]) {
+        candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+        self.sampled_groups.clear();
+        ranking::tie_groups(candidates.iter().copied(), |hit| hit, &mut self.sampled_groups);
+    }
 }
 
 impl Evaluator {
@@ -279,46 +309,37 @@ impl Evaluator {
 
     /// Adds user `u`'s metrics to `sums` (in `metric_names` order) and its row to `per_query`.
     fn add_row(&self, u: usize, r: &RowRanking, sums: &mut [f64], per_query: &mut PerQuery) {
-        let target = self.targets.items(u);
-        let hits: Vec<bool> = r
-            .top
-            .iter()
-            .map(|i| target.binary_search(i).is_ok())
-            .collect();
+        let n_targets = self.targets.items(u).len();
         let mut j = 0;
         let mut add = |value: f64| {
             sums[j] += value;
             j += 1;
         };
-        for f in [
-            ranking::recall_at_k as fn(&[bool], usize, usize) -> f64,
-            ranking::ndcg_at_k,
-        ] {
-            for &k in &self.ks {
-                add(f(&hits, k, target.len()));
-            }
+        for &k in &self.ks {
+            add(ranking::expected_recall(&r.groups, k, n_targets));
         }
         for &k in &self.ks {
-            add(ranking::hit_rate_at_k(&hits, k));
+            add(ranking::expected_ndcg(&r.groups, k, n_targets));
         }
         for &k in &self.ks {
-            add(ranking::precision_at_k(&hits, k));
+            add(ranking::hit_probability(&r.groups, k));
+        }
+        for &k in &self.ks {
+            add(ranking::expected_precision(&r.groups, k));
         }
         let rr = ranking::reciprocal_rank(r.first_rank);
         add(rr);
-        for f in [
-            ranking::recall_at_k as fn(&[bool], usize, usize) -> f64,
-            ranking::ndcg_at_k,
-        ] {
-            for &k in &self.ks {
-                add(f(&r.sampled_hits, k, target.len()));
-            }
+        for &k in &self.ks {
+            add(ranking::expected_recall(&r.sampled_groups, k, n_targets));
+        }
+        for &k in &self.ks {
+            add(ranking::expected_ndcg(&r.sampled_groups, k, n_targets));
         }
         let k_top = *self.ks.iter().max().unwrap_or(&1);
         per_query.queries.push(u as u32);
         for (column, value) in per_query.columns.iter_mut().zip([
-            ranking::ndcg_at_k(&hits, k_top, target.len()),
-            ranking::recall_at_k(&hits, k_top, target.len()),
+            ranking::expected_ndcg(&r.groups, k_top, n_targets),
+            ranking::expected_recall(&r.groups, k_top, n_targets),
             rr,
         ]) {
             column.1.push(value as f32);
@@ -415,52 +436,75 @@ impl Evaluator {
                 &neg_inf,
                 false,
             );
-            // Rank of the best target in the full ranking: 1 + items scored strictly above it.
+            // The best target's score; the items above it and tied with it (excluded items are −inf,
+            // never tied with a finite score).
             let mut is_target = scores.zeros_like().to_kind(Kind::Bool);
             let yes = Tensor::from(true).to_device(scores.device());
             let _ =
                 is_target.index_put_(&[Some(&chunk.target.0), Some(&chunk.target.1)], &yes, false);
+            let count = |t: &Tensor| host_i64(&t.sum_dim_intlist(1, false, Kind::Int64));
+            let tied_with = |x: &Tensor| {
+                let x = x.unsqueeze(1);
+                scores.eq_tensor(&x).logical_and(&x.isfinite())
+            };
             let best = scores.where_self(&is_target, &neg_inf).amax(1, false);
-            let first_rank =
-                scores
-                    .gt_tensor(&best.unsqueeze(1))
-                    .sum_dim_intlist(1, false, Kind::Int64)
-                    + 1;
-            let first_rank = host_i64(&first_rank);
-            let (_, top) = scores.topk(k_max, 1, true, true);
+            let above = count(&scores.gt_tensor(&best.unsqueeze(1)));
+            let at_best = tied_with(&best);
+            let (tied, tied_hits) = (count(&at_best), count(&at_best.logical_and(&is_target)));
+            let (values, top) = scores.topk(k_max, 1, true, true);
+            let at_cut = tied_with(&values.select(1, k_max - 1));
+            let (cut_tied, cut_hits) = (count(&at_cut), count(&at_cut.logical_and(&is_target)));
+            let values = Vec::<f32>::try_from(values.reshape([-1]).to_device(Device::Cpu))
+                .expect("the evaluator's own f32 scores");
             let top = host_i64(&top.reshape([-1]));
-            // Sampled protocol: the targets among the sampled negatives, the top K of that short list.
-            let n_neg = chunk.sampled_negatives.size()[1];
+            // Sampled protocol: the targets among the sampled negatives, ranked on the host.
+            let n_neg = chunk.sampled_negatives.size()[1] as usize;
             let candidates = Tensor::cat(
                 &[
                     scores.gather(1, &chunk.sampled_negatives, false),
-                    scores
-                        .gather(1, &chunk.sampled_targets, false)
-                        .where_self(&chunk.sampled_valid, &neg_inf),
+                    scores.gather(1, &chunk.sampled_targets, false),
                 ],
                 1,
             );
-            let k_sampled = k_max.min(candidates.size()[1]) as usize;
-            let (_, sampled_top) = candidates.topk(k_sampled as i64, 1, true, true);
-            let sampled_top = host_i64(&sampled_top.reshape([-1]));
+            let width = candidates.size()[1] as usize;
+            let candidates = Vec::<f32>::try_from(candidates.reshape([-1]).to_device(Device::Cpu))
+                .expect("the evaluator's own f32 scores");
+            let valid = Vec::<bool>::try_from(chunk.sampled_valid.reshape([-1]).to_device(Device::Cpu))
+                .expect("the evaluator's own masks");
+            let mut short = Vec::new();
             let rows = chunk.users_t.size()[0] as usize;
+            let k_max = k_max as usize;
             for row in 0..rows {
                 let u = self.users[chunk.start + row];
-                let n_targets = self.targets.items(u).len() as i64;
-                ranking.top.clear();
-                ranking.top.extend(
-                    top[row * k_max as usize..(row + 1) * k_max as usize]
-                        .iter()
-                        .map(|&i| i as u32),
+                let targets = self.targets.items(u);
+                ranking.first_rank =
+                    ranking::expected_first_rank(above[row] as usize, tied[row] as usize, tied_hits[row] as usize);
+                let span = row * k_max..(row + 1) * k_max;
+                // −inf entries are excluded items: the ranking ran out before K.
+                let top_row: Vec<(f32, u32)> = values[span.clone()]
+                    .iter()
+                    .zip(&top[span])
+                    .filter(|(v, _)| v.is_finite())
+                    .map(|(&v, &i)| (v, i as u32))
+                    .collect();
+                let full = top_row.len() == k_max;
+                ranking.set_top(
+                    top_row,
+                    targets,
+                    full.then_some((cut_tied[row] as usize, cut_hits[row] as usize)),
                 );
-                ranking.first_rank = first_rank[row] as usize;
-                // A hit of the short list is one of the row's real targets (padding comes after them).
-                ranking.sampled_hits.clear();
-                ranking.sampled_hits.extend(
-                    sampled_top[row * k_sampled..(row + 1) * k_sampled]
+                let entries = &candidates[row * width..(row + 1) * width];
+                let longest = width - n_neg;
+                short.clear();
+                short.extend(entries[..n_neg].iter().map(|&x| (x, false)));
+                short.extend(
+                    entries[n_neg..]
                         .iter()
-                        .map(|&c| c >= n_neg && c - n_neg < n_targets),
+                        .zip(&valid[row * longest..(row + 1) * longest])
+                        .filter(|(_, &v)| v)
+                        .map(|(&x, _)| (x, true)),
                 );
+                ranking.set_sampled(&mut short);
                 add(u, &ranking);
             }
         }
@@ -478,8 +522,7 @@ struct RowScratch {
 
 impl RowScratch {
     /// Ranks one user's `row` of scores over the pool into `out`; false when a score is not finite.
-    /// Ties rank the lower item id first, in the top K and in the short list (where negatives come
-    /// before targets: a tie never counts in the model's favour).
+    /// Tied scores form groups (`RowRanking`), in the full ranking and in the short list alike.
     fn rank<'a>(
         &mut self,
         row: &[f32],
@@ -493,7 +536,8 @@ impl RowScratch {
         self.excluded.extend(excluded);
         self.excluded.sort_unstable();
         self.excluded.dedup();
-        let is_excluded = |i: u32| self.excluded.binary_search(&i).is_ok();
+        let excluded = &self.excluded;
+        let is_excluded = |i: u32| excluded.binary_search(&i).is_ok();
         let score = |i: u32| {
             if is_excluded(i) {
                 f32::NEG_INFINITY
@@ -505,43 +549,65 @@ impl RowScratch {
             .iter()
             .map(|&t| score(t))
             .fold(f32::NEG_INFINITY, f32::max);
-        let scan = top_k(row, k, &self.excluded, best, &mut self.top);
+        let scan = top_k(row, k, excluded, best, &mut self.top);
         if scan.non_finite > 0 {
             return false;
         }
-        let excluded_above = self
-            .excluded
-            .iter()
-            .filter(|&&i| row[i as usize] > best)
-            .count();
-        out.first_rank = 1 + scan.above - excluded_above;
-        out.top.clear();
-        out.top.extend(self.top.iter().map(|&(_, i)| i));
+        // Items left in the ranking scored like `x`, and targets among them.
+        let excluded_where = |f: &dyn Fn(f32) -> bool| {
+            excluded.iter().filter(|&&i| f(row[i as usize])).count()
+        };
+        let targets_at = |x: f32| targets.iter().filter(|&&t| score(t) == x).count();
+        let above = scan.above - excluded_where(&|x| x > best);
+        let tied = scan.tied - excluded_where(&|x| x == best);
+        out.first_rank = ranking::expected_first_rank(above, tied, targets_at(best));
+        let tied_at_cut = (k > 0 && self.top.len() == k).then(|| {
+            let cut = self.top[k - 1].0;
+            let tied = if cut == best {
+                tied
+            } else {
+                count_equal(row, cut) - excluded_where(&|x| x == cut)
+            };
+            (tied, targets_at(cut))
+        });
+        out.set_top(self.top.iter().copied(), targets, tied_at_cut);
 
         self.candidates.clear();
         self.candidates
             .extend(sampled.iter().map(|&i| (score(i), false)));
         self.candidates
             .extend(targets.iter().map(|&t| (score(t), true)));
-        // Stable: equal scores keep the candidates' order.
-        self.candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
-        out.sampled_hits.clear();
-        out.sampled_hits
-            .extend(self.candidates.iter().take(k).map(|&(_, hit)| hit));
+        out.set_sampled(&mut self.candidates);
         true
     }
 }
 
+/// How many of `row` equal `x`.
+fn count_equal(row: &[f32], x: f32) -> usize {
+    // Eight lanes so the compiler keeps the counts in a vector register.
+    let mut lanes = [0u32; 8];
+    let eights = row.chunks_exact(8);
+    let tail = eights.remainder();
+    for eight in eights {
+        for l in 0..8 {
+            lanes[l] += u32::from(eight[l] == x);
+        }
+    }
+    lanes.iter().sum::<u32>() as usize + tail.iter().filter(|&&y| y == x).count()
+}
+
 /// What one pass over a row counted besides the top K.
 struct RowCounts {
-    /// Scores strictly above the `above` threshold (excluded items included).
+    /// Scores strictly above the `above` threshold, and equal to it (excluded items included).
     above: usize,
+    tied: usize,
     /// NaN or infinite scores.
     non_finite: usize,
 }
 
 /// The `k` best (score, item) of `row` whose item is not in `excluded` (sorted), best first, ties to
-/// the lower item, in one pass that also counts the scores above `above` and the non-finite ones. A
+/// the lower item, in one pass that also counts the scores above and equal to `above` and the
+/// non-finite ones. A
 /// running threshold (the k-th best so far) rejects whole runs of items with one vectorised maximum;
 /// only items above it are looked at one by one.
 fn top_k(
@@ -555,7 +621,7 @@ fn top_k(
     top.clear();
     let mut threshold = f32::NEG_INFINITY;
     // Eight independent lanes so the compiler keeps each in a vector register.
-    let (mut lanes_above, mut lanes_bad) = ([0u32; 8], [0u32; 8]);
+    let (mut lanes_above, mut lanes_tied, mut lanes_bad) = ([0u32; 8], [0u32; 8], [0u32; 8]);
     let runs = row.chunks_exact(RUN);
     let tail = runs.remainder();
     for (r, run) in runs.enumerate() {
@@ -565,6 +631,7 @@ fn top_k(
                 let x = eight[l];
                 best[l] = if x > best[l] { x } else { best[l] };
                 lanes_above[l] += u32::from(x > above);
+                lanes_tied[l] += u32::from(x == above);
                 // Exponent all ones: NaN or ±inf.
                 lanes_bad[l] += u32::from(x.to_bits() & 0x7f80_0000 == 0x7f80_0000);
             }
@@ -576,12 +643,14 @@ fn top_k(
             consider(r * RUN, run, k, excluded, top, &mut threshold);
         }
     }
-    let (mut n_above, mut non_finite) = (
+    let (mut n_above, mut n_tied, mut non_finite) = (
         lanes_above.iter().sum::<u32>(),
+        lanes_tied.iter().sum::<u32>(),
         lanes_bad.iter().sum::<u32>(),
     );
     for &x in tail {
         n_above += u32::from(x > above);
+        n_tied += u32::from(x == above);
         non_finite += u32::from(x.to_bits() & 0x7f80_0000 == 0x7f80_0000);
     }
     if k > 0 {
@@ -596,6 +665,7 @@ fn top_k(
     }
     RowCounts {
         above: n_above as usize,
+        tied: n_tied as usize,
         non_finite: non_finite as usize,
     }
 }
@@ -837,11 +907,123 @@ mod tests {
         let mut out = RowRanking::default();
         let ok = RowScratch::default().rank(&row, [1u32, 4].iter(), &[2, 4], &[5, 0], 2, &mut out);
         assert!(ok);
-        assert_eq!(out.first_rank, 3);
-        assert_eq!(out.top, vec![0, 3]);
-        assert_eq!(out.sampled_hits, vec![false, true]);
+        assert_eq!(out.first_rank, 3.0);
+        let single = |hits| TieGroup { len: 1, hits };
+        assert_eq!(out.groups, vec![single(0), single(0)]);
+        // 0.8 (item 0), 0.6 (target 2), 0.1 (item 5), −inf (the excluded target 4).
+        assert_eq!(out.sampled_groups, vec![single(0), single(1), single(0), single(1)]);
         let bad = [0.1, f32::INFINITY];
         assert!(!RowScratch::default().rank(&bad, [].iter(), &[0], &[], 1, &mut out));
+    }
+
+    #[test]
+    fn ties_at_the_cut_and_at_the_best_target_form_groups_with_every_tied_item() {
+        // Items 0..8: 0.9, then 0.5 × 5 (items 1, 2, 4, 6, 7; item 3 excluded), 0.1 × 2. Targets 2 and 6
+        // (both at 0.5): top 3 = 0.9 alone, then the 0.5 group of 5 with 2 targets (reaching past K).
+        let row = [0.9, 0.5, 0.5, 0.5, 0.5, 0.1, 0.5, 0.5, 0.1];
+        let mut out = RowRanking::default();
+        assert!(RowScratch::default().rank(&row, [3u32].iter(), &[2, 6], &[], 3, &mut out));
+        assert_eq!(
+            out.groups,
+            vec![TieGroup { len: 1, hits: 0 }, TieGroup { len: 5, hits: 2 }]
+        );
+        // 1 above, 5 tied with 2 targets: 1 + 6 / 3.
+        assert_eq!(out.first_rank, 3.0);
+    }
+
+    /// Scores every pair 0: the model of `init_std = 0`, which never moves under BPR.
+    fn constant_model(users: usize, items: usize) -> (tch::nn::VarStore, Mf) {
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        let model = Mf::new(
+            &vs.root(),
+            &MfConfig {
+                dim: 4,
+                init_std: 0.0,
+            },
+            users,
+            items,
+            0,
+        );
+        (vs, model)
+    }
+
+    #[test]
+    fn a_constant_scorer_scores_chance_on_both_paths_never_mrr_one() {
+        let (users, items) = (30, 200);
+        let (_vs, model) = constant_model(users, items);
+        let (mut train, mut test) = (Interactions::default(), Interactions::default());
+        for u in 0..users as u32 {
+            // Disjoint: training items below 100, test items above.
+            for j in 0..10 {
+                train.push(u, (u * 3 + j * 17) % 100);
+            }
+            for j in 0..4 {
+                test.push(u, 100 + (u * 5 + j * 41 + 7) % 100);
+            }
+        }
+        let [train, test] = [train, test].map(|x| QueryItems::from_interactions(users, &x));
+        // Per user: n items left (not in train), 4 targets among them, all tied.
+        let expect = |name: &str, u: usize| -> f64 {
+            let n = (items - train.items(u).len()) as f64;
+            let h = test.items(u).len() as f64;
+            match name {
+                "recall@20" => 20.0 / n,
+                "precision@20" => h / n,
+                "mrr" => (h + 1.0) / (n + 1.0),
+                _ => unreachable!(),
+            }
+        };
+        let host = Evaluator::new(&[20], &[&train], &test, items, Device::Cpu);
+        let device = Evaluator::new(&[20], &[&train], &test, items, Device::Cpu)
+            .on_device_path(items, Device::Cpu);
+        for eval in [host, device] {
+            let m: std::collections::HashMap<String, f64> =
+                eval.evaluate(&model).unwrap().into_iter().collect();
+            for name in ["recall@20", "precision@20", "mrr"] {
+                let want = (0..users).map(|u| expect(name, u)).sum::<f64>() / users as f64;
+                assert!((m[name] - want).abs() < 1e-9, "{name}: {} vs {want}", m[name]);
+            }
+            assert!(m["mrr"] < 0.05 && m["ndcg@20"] < 0.2, "{m:?}");
+        }
+    }
+
+    #[test]
+    fn the_host_scan_and_the_device_path_agree_on_tied_scores() {
+        // Scores rounded to a few levels: ties everywhere, at the cut and at the targets.
+        let (users, items) = (40, 120);
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        let model = Mf::new(
+            &vs.root(),
+            &MfConfig {
+                dim: 2,
+                init_std: 1.0,
+            },
+            users,
+            items,
+            9,
+        );
+        tch::no_grad(|| {
+            let _ = model.all_items().copy_(&model.all_items().round());
+        });
+        let (mut train, mut test) = (Interactions::default(), Interactions::default());
+        for u in 0..users as u32 {
+            for j in 0..(u % 7) {
+                train.push(u, (u * 13 + j * 37) % items as u32);
+            }
+            for j in 0..(1 + u % 5) {
+                test.push(u, (u * 29 + j * 53 + 1) % items as u32);
+            }
+        }
+        let [train, test] = [train, test].map(|x| QueryItems::from_interactions(users, &x));
+        let host = Evaluator::new(&[1, 5, 20], &[&train], &test, items, Device::Cpu);
+        let device = Evaluator::new(&[1, 5, 20], &[&train], &test, items, Device::Cpu)
+            .on_device_path(items, Device::Cpu);
+        let (h, hq) = host.evaluate_per_query(&model).unwrap();
+        let (d, dq) = device.evaluate_per_query(&model).unwrap();
+        for ((name, a), (_, b)) in h.iter().zip(&d) {
+            assert!((a - b).abs() < 1e-9, "{name}: host {a} vs device {b}");
+        }
+        assert_eq!(hq, dq);
     }
 
     #[test]

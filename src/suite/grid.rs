@@ -134,7 +134,7 @@ impl RunSpec {
             self.loss.kind(),
             crate::train::loss::VERSION,
             crate::train::VERSION,
-            crate::metrics::VERSION,
+            crate::metrics::version(c.kind.as_str()),
             c.data.format(),
             c.data.version(),
             crate::data::SPLIT_VERSION,
