@@ -223,8 +223,9 @@ pub fn compare(baseline: &[ResultRow], current: &[ResultRow], t: &Thresholds) ->
         for r in rows {
             headline.entry(r.dataset.clone()).or_insert_with(|| {
                 crate::report::headline(
+                    r.domain(),
                     rows.iter()
-                        .filter(|x| x.dataset == r.dataset)
+                        .filter(|x| x.dataset == r.dataset && x.category == "effectiveness")
                         .map(|x| x.metric.as_str()),
                 )
             });

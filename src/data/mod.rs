@@ -397,6 +397,21 @@ impl Dataset {
         !self.valid.is_empty()
     }
 
+    /// The domain kind this data set belongs to (`rec`, `kg`, `graph`, `text` or `vision`).
+    pub fn domain(&self) -> &'static str {
+        if self.text.is_some() {
+            "text"
+        } else if self.vision.is_some() {
+            "vision"
+        } else if self.graph.is_some() {
+            "graph"
+        } else if self.kg.is_some() {
+            "kg"
+        } else {
+            "rec"
+        }
+    }
+
     /// The training graph seen from the items: each item's users, sorted (graph-based samplers).
     pub fn train_by_item(&self) -> QueryItems {
         let flipped = Interactions {

@@ -148,7 +148,11 @@ impl RowRanking {
     fn set_sampled(&mut self, candidates: &mut [(f32, bool)]) {
         candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
         self.sampled_groups.clear();
-        ranking::tie_groups(candidates.iter().copied(), |hit| hit, &mut self.sampled_groups);
+        ranking::tie_groups(
+            candidates.iter().copied(),
+            |hit| hit,
+            &mut self.sampled_groups,
+        );
     }
 }
 
@@ -469,16 +473,20 @@ impl Evaluator {
             let width = candidates.size()[1] as usize;
             let candidates = Vec::<f32>::try_from(candidates.reshape([-1]).to_device(Device::Cpu))
                 .expect("the evaluator's own f32 scores");
-            let valid = Vec::<bool>::try_from(chunk.sampled_valid.reshape([-1]).to_device(Device::Cpu))
-                .expect("the evaluator's own masks");
+            let valid =
+                Vec::<bool>::try_from(chunk.sampled_valid.reshape([-1]).to_device(Device::Cpu))
+                    .expect("the evaluator's own masks");
             let mut short = Vec::new();
             let rows = chunk.users_t.size()[0] as usize;
             let k_max = k_max as usize;
             for row in 0..rows {
                 let u = self.users[chunk.start + row];
                 let targets = self.targets.items(u);
-                ranking.first_rank =
-                    ranking::expected_first_rank(above[row] as usize, tied[row] as usize, tied_hits[row] as usize);
+                ranking.first_rank = ranking::expected_first_rank(
+                    above[row] as usize,
+                    tied[row] as usize,
+                    tied_hits[row] as usize,
+                );
                 let span = row * k_max..(row + 1) * k_max;
                 // −inf entries are excluded items: the ranking ran out before K.
                 let top_row: Vec<(f32, u32)> = values[span.clone()]
@@ -554,9 +562,8 @@ impl RowScratch {
             return false;
         }
         // Items left in the ranking scored like `x`, and targets among them.
-        let excluded_where = |f: &dyn Fn(f32) -> bool| {
-            excluded.iter().filter(|&&i| f(row[i as usize])).count()
-        };
+        let excluded_where =
+            |f: &dyn Fn(f32) -> bool| excluded.iter().filter(|&&i| f(row[i as usize])).count();
         let targets_at = |x: f32| targets.iter().filter(|&&t| score(t) == x).count();
         let above = scan.above - excluded_where(&|x| x > best);
         let tied = scan.tied - excluded_where(&|x| x == best);
@@ -911,7 +918,10 @@ mod tests {
         let single = |hits| TieGroup { len: 1, hits };
         assert_eq!(out.groups, vec![single(0), single(0)]);
         // 0.8 (item 0), 0.6 (target 2), 0.1 (item 5), −inf (the excluded target 4).
-        assert_eq!(out.sampled_groups, vec![single(0), single(1), single(0), single(1)]);
+        assert_eq!(
+            out.sampled_groups,
+            vec![single(0), single(1), single(0), single(1)]
+        );
         let bad = [0.1, f32::INFINITY];
         assert!(!RowScratch::default().rank(&bad, [].iter(), &[0], &[], 1, &mut out));
     }
@@ -981,7 +991,11 @@ mod tests {
                 eval.evaluate(&model).unwrap().into_iter().collect();
             for name in ["recall@20", "precision@20", "mrr"] {
                 let want = (0..users).map(|u| expect(name, u)).sum::<f64>() / users as f64;
-                assert!((m[name] - want).abs() < 1e-9, "{name}: {} vs {want}", m[name]);
+                assert!(
+                    (m[name] - want).abs() < 1e-9,
+                    "{name}: {} vs {want}",
+                    m[name]
+                );
             }
             assert!(m["mrr"] < 0.05 && m["ndcg@20"] < 0.2, "{m:?}");
         }

@@ -26,13 +26,70 @@ pub fn version(domain: &str) -> u32 {
     }
 }
 
-/// Names of every metric the evaluator reports for cut-offs `ks`, in a fixed order.
 /// Effectiveness metrics where a smaller value is the better one: kg's mean rank, and vision's alignment
 /// (mean distance of two views) and uniformity (log mean Gaussian potential). The rest: larger is better.
 pub fn lower_is_better(metric: &str) -> bool {
     matches!(metric, "mr" | "alignment" | "uniformity")
 }
 
+/// Whether `value` of `metric` is strictly better than `than`.
+pub fn better(metric: &str, value: f64, than: f64) -> bool {
+    if lower_is_better(metric) {
+        value < than
+    } else {
+        value > than
+    }
+}
+
+/// The position of the first best of `values` of `metric` (the epoch early stopping selects, the peak
+/// the stability table reports); `None` when empty or nothing is a number.
+pub fn first_best(metric: &str, values: impl IntoIterator<Item = f64>) -> Option<usize> {
+    let mut best: Option<(usize, f64)> = None;
+    for (i, v) in values.into_iter().enumerate() {
+        if v.is_nan() {
+            continue;
+        }
+        if best.is_none_or(|(_, b)| better(metric, v, b)) {
+            best = Some((i, v));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+/// A domain's headline metric, the one its tables, figures, regression gate and (by default) early
+/// stopping use, among the `metrics` its cells report: rec the NDCG at the largest cut-off; kg and graph
+/// the filtered full-ranking MRR; text the generator's similarity (`truth-spearman`), else the first
+/// similarity set, else analogies; vision the linear probe (the literature's). `None` when the domain's
+/// metric is not among `metrics`.
+pub fn headline<'a>(
+    domain: &str,
+    metrics: impl Iterator<Item = &'a str> + Clone,
+) -> Option<String> {
+    let has = |name: &str| metrics.clone().any(|m| m == name);
+    let found = match domain {
+        "kg" | "graph" => has("mrr").then(|| "mrr".to_string()),
+        "vision" => has("linear-accuracy").then(|| "linear-accuracy".to_string()),
+        "text" => {
+            if has("truth-spearman") {
+                Some("truth-spearman".into())
+            } else {
+                metrics
+                    .clone()
+                    .find(|m| m.ends_with("-spearman"))
+                    .or_else(|| metrics.clone().find(|m| *m == "analogy-accuracy"))
+                    .map(String::from)
+            }
+        }
+        _ => metrics
+            .clone()
+            .filter_map(|m| m.strip_prefix("ndcg@")?.parse::<usize>().ok())
+            .max()
+            .map(|k| format!("ndcg@{k}")),
+    };
+    found
+}
+
+/// Names of every metric the rec evaluator reports for cut-offs `ks`, in a fixed order.
 pub fn metric_names(ks: &[usize]) -> Vec<String> {
     let mut names = Vec::new();
     for prefix in ["recall", "ndcg", "hr", "precision"] {
@@ -48,6 +105,17 @@ pub fn metric_names(ks: &[usize]) -> Vec<String> {
         }
     }
     names
+}
+
+/// Every effectiveness metric a cell on `data` reports, with rec cut-offs `ks`.
+pub fn names_for(data: &crate::data::Dataset, ks: &[usize]) -> Vec<String> {
+    match data.domain() {
+        "text" => text::metric_names(data.text.as_ref().expect("a text data set")),
+        "vision" => vision::metric_names(),
+        "graph" => graph::metric_names(),
+        "kg" => kg::metric_names(),
+        _ => metric_names(ks),
+    }
 }
 
 /// A domain's evaluation protocol on one split: full ranking of held-out items (rec), filtered
@@ -151,5 +219,31 @@ impl Protocol {
             Protocol::Text(e) => e.evaluate_per_query(model),
             Protocol::Vision(e) => e.evaluate_per_query(model),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_domain_has_one_headline_metric() {
+        let rec = metric_names(&[10, 20, 50]);
+        let of =
+            |domain: &str, names: &[String]| headline(domain, names.iter().map(String::as_str));
+        assert_eq!(of("rec", &rec).as_deref(), Some("ndcg@50"));
+        assert_eq!(of("kg", &kg::metric_names()).as_deref(), Some("mrr"));
+        // Graph: the filtered full-ranking MRR, not the sampled AUC listed first.
+        assert_eq!(of("graph", &graph::metric_names()).as_deref(), Some("mrr"));
+        assert_eq!(
+            of("vision", &vision::metric_names()).as_deref(),
+            Some("linear-accuracy")
+        );
+        let text = ["ws-coverage", "ws-spearman", "analogy-accuracy"].map(String::from);
+        assert_eq!(of("text", &text).as_deref(), Some("ws-spearman"));
+        // A rec set next to a kg set keeps its own headline.
+        let mut mixed = rec.clone();
+        mixed.extend(kg::metric_names());
+        assert_eq!(of("rec", &mixed).as_deref(), Some("ndcg@50"));
     }
 }

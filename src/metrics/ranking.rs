@@ -260,7 +260,10 @@ mod tests {
                     expected_ndcg(&groups, k, n_relevant),
                     mean(&|o| ndcg_at_k(o, k, n_relevant)),
                 );
-                close(expected_precision(&groups, k), mean(&|o| precision_at_k(o, k)));
+                close(
+                    expected_precision(&groups, k),
+                    mean(&|o| precision_at_k(o, k)),
+                );
                 close(hit_probability(&groups, k), mean(&|o| hit_rate_at_k(o, k)));
             }
         }
@@ -277,7 +280,10 @@ mod tests {
     #[test]
     fn a_ranking_of_all_ties_scores_chance_never_the_lowest_ids() {
         // 1000 items all tied, 10 relevant: recall@20 = 20 / 1000, MRR = 11 / 1001.
-        let g = [TieGroup { len: 1000, hits: 10 }];
+        let g = [TieGroup {
+            len: 1000,
+            hits: 10,
+        }];
         assert!((expected_recall(&g, 20, 10) - 0.02).abs() < 1e-12);
         assert!((expected_precision(&g, 20) - 0.01).abs() < 1e-12);
         assert!((reciprocal_rank(expected_first_rank(0, 1000, 10)) - 11.0 / 1001.0).abs() < 1e-12);

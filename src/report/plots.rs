@@ -227,14 +227,21 @@ pub fn render_all(
     let mut files = Vec::new();
     let samplers = summary.distinct(|r| r.sampler.clone());
     let looks = sampler_looks(&samplers, &summary.kinds);
-    for domain in summary.distinct(|r| r.dataset.clone()) {
+    for (kind, domain) in summary.distinct(|r| (r.domain.clone(), r.dataset.clone())) {
+        // This data set's metrics only: another domain's must not choose its headline.
         let metrics: Vec<String> = summary
-            .distinct(|r| (r.metric.clone(), r.category.clone()))
+            .distinct(|r| (r.dataset.clone(), r.metric.clone(), r.category.clone()))
             .into_iter()
-            .filter(|(m, c)| c == "effectiveness" || m == "epoch_seconds")
-            .map(|(m, _)| m)
+            .filter(|(d, m, c)| *d == domain && (c == "effectiveness" || m == "epoch_seconds"))
+            .map(|(_, m, _)| m)
             .collect();
-        let headline = super::views::headline(metrics.iter().map(String::as_str));
+        let headline = super::views::headline(
+            &kind,
+            metrics
+                .iter()
+                .map(String::as_str)
+                .filter(|m| *m != "epoch_seconds"),
+        );
         let metrics: Vec<String> = metrics
             .into_iter()
             .filter(|m| !headline_only || *m == headline || m == "epoch_seconds")

@@ -82,8 +82,9 @@ pub fn stability(view: &DatasetView, curves: &BTreeMap<String, CellCurves>) -> T
             if r.is_finite() {
                 rough.push(r.max(0.0));
             }
-            if let Some(best) = curve.iter().max_by(|a, b| a.1.total_cmp(&b.1)) {
-                best_epochs.push(best.0 as f64);
+            // The first best evaluation, as early stopping selects it.
+            if let Some(i) = crate::metrics::first_best(&view.metric, curve.iter().map(|p| p.1)) {
+                best_epochs.push(curve[i].0 as f64);
             }
         }
         let finished: usize = view

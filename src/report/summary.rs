@@ -17,6 +17,8 @@ fn same_at_k1(label: &str) -> Option<&'static str> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SummaryRow {
+    /// The domain kind (`rec`, `kg`, ...).
+    pub domain: String,
     pub dataset: String,
     pub sampler: String,
     pub ratio: u32,
@@ -56,7 +58,7 @@ type GroupKey = (String, String, u32, String);
 /// Groups rows by (domain, sampler, ratio, metric) in order of first appearance.
 pub fn summarize(rows: &[ResultRow]) -> Summary {
     let mut order = Vec::new();
-    let mut groups: BTreeMap<GroupKey, (String, Vec<f64>)> = BTreeMap::new();
+    let mut groups: BTreeMap<GroupKey, (String, String, Vec<f64>)> = BTreeMap::new();
     let mut kinds = std::collections::HashMap::new();
     for r in rows {
         kinds
@@ -72,17 +74,18 @@ pub fn summarize(rows: &[ResultRow]) -> Summary {
             .entry(key.clone())
             .or_insert_with(|| {
                 order.push(key);
-                (r.category.clone(), Vec::new())
+                (r.domain().to_string(), r.category.clone(), Vec::new())
             })
-            .1
+            .2
             .push(r.value);
     }
     let rows = order
         .into_iter()
         .map(|key| {
-            let (category, values) = &groups[&key];
+            let (domain, category, values) = &groups[&key];
             let (mean, std) = mean_std(values);
             SummaryRow {
+                domain: domain.clone(),
                 dataset: key.0,
                 sampler: key.1,
                 ratio: key.2,

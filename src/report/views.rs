@@ -96,33 +96,12 @@ impl DatasetView {
     }
 }
 
-/// The metric a data set's tables report: MRR for link prediction (its rows have `hits@10`), else the
-/// NDCG at the largest cut-off, else MRR.
-pub fn headline<'a>(metrics: impl Iterator<Item = &'a str> + Clone) -> String {
-    if metrics.clone().any(|m| m == "hits@10") {
-        return "mrr".into();
-    }
-    // Vision: the linear probe, the literature's headline.
-    if metrics.clone().any(|m| m == "linear-accuracy") {
-        return "linear-accuracy".into();
-    }
-    // Text: the generator's similarity, else the first similarity set, else analogies.
-    if metrics.clone().any(|m| m == "truth-spearman") {
-        return "truth-spearman".into();
-    }
-    if let Some(m) = metrics
-        .clone()
-        .find(|m| m.ends_with("-spearman") || *m == "analogy-accuracy")
-    {
-        return m.into();
-    }
-    metrics
-        .filter_map(|m| {
-            m.strip_prefix("ndcg@")
-                .and_then(|k| k.parse::<usize>().ok())
-        })
-        .max()
-        .map_or("mrr".into(), |k| format!("ndcg@{k}"))
+/// The metric a data set's tables, figures and regression gate report: its domain's headline metric
+/// (`metrics::headline`), else the first of its metrics.
+pub fn headline<'a>(domain: &str, metrics: impl Iterator<Item = &'a str> + Clone) -> String {
+    crate::metrics::headline(domain, metrics.clone())
+        .or_else(|| metrics.clone().next().map(String::from))
+        .unwrap_or_default()
 }
 
 /// The views of every data set in `rows`, in order of first appearance.
@@ -137,12 +116,13 @@ pub fn dataset_views(rows: &[ResultRow], failures: &[FailureRecord]) -> Vec<Data
         .into_iter()
         .map(|name| {
             let of: Vec<&ResultRow> = rows.iter().filter(|r| r.dataset == name).collect();
-            let metric = headline(of.iter().map(|r| r.metric.as_str()));
-            let domain = of
-                .first()
-                .and_then(|r| r.run_id.split('-').next())
-                .unwrap_or("")
-                .to_string();
+            let domain = of.first().map_or("", |r| r.domain()).to_string();
+            let metric = headline(
+                &domain,
+                of.iter()
+                    .filter(|r| r.category == "effectiveness")
+                    .map(|r| r.metric.as_str()),
+            );
             let mut view = DatasetView {
                 name: name.to_string(),
                 domain: domain.clone(),

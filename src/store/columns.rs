@@ -108,6 +108,14 @@ pub struct ResultRow {
     pub value: f64,
 }
 
+impl ResultRow {
+    /// The domain kind of the row's cell (`rec`, `kg`, `graph`, `text`, `vision`): its run id's first
+    /// word.
+    pub fn domain(&self) -> &str {
+        self.run_id.split('-').next().unwrap_or("")
+    }
+}
+
 fn info_columns(info: &CellInfo, n: usize) -> Vec<Column> {
     let s = |name: &str, v: &str| Column::new(name.into(), vec![v; n]);
     vec![

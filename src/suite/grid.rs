@@ -133,7 +133,7 @@ impl RunSpec {
             self.model().version(),
             self.loss.kind(),
             crate::train::loss::VERSION,
-            crate::train::VERSION,
+            crate::train::version(&self.train),
             crate::metrics::version(c.kind.as_str()),
             c.data.format(),
             c.data.version(),

@@ -77,15 +77,10 @@ pub struct EpochProgress {
 }
 
 /// The early-stopping metric when the configuration names none: the domain's headline metric.
-pub fn default_selection_metric(data: &Dataset) -> &'static str {
-    if data.graph.is_some() {
-        // GAE's validation protocol.
-        "auc"
-    } else if data.kg.is_some() {
-        "mrr"
-    } else {
-        "ndcg@20"
-    }
+pub fn default_selection_metric(data: &Dataset, ks: &[usize]) -> String {
+    let names = crate::metrics::names_for(data, ks);
+    crate::metrics::headline(data.domain(), names.iter().map(String::as_str))
+        .expect("every domain reports its headline metric")
 }
 
 /// Trains `model` (whose parameters live in `vs`) on `data` with `ratio` negatives per positive under
@@ -114,7 +109,7 @@ pub fn fit(
     let early = cfg.early_stopping.as_ref().filter(|_| valid_eval.is_some());
     let selection_metric = early
         .and_then(|es| es.metric.clone())
-        .unwrap_or_else(|| default_selection_metric(data).into());
+        .unwrap_or_else(|| default_selection_metric(data, &cfg.ks));
 
     let mut examples = EpochExamples::new(data, sampler.corruption());
     if cfg.optimizer == OptimizerKind::Word2vec {
@@ -140,7 +135,7 @@ pub fn fit(
         loss: f64::NAN,
         elapsed_seconds: 0.0,
     });
-    let (mut best, mut since_best) = (f64::NEG_INFINITY, 0u32);
+    let mut selection = Selection::new(&selection_metric);
     let mut step = 0u64;
     let mut diagnostics = Diagnostics::new(data.n_items);
     for epoch in 1..=cfg.epochs {
@@ -238,14 +233,10 @@ pub fn fit(
             log.eval_seconds += t.elapsed().as_secs_f64();
             match (early, &valid) {
                 (Some(_), Some(v)) => {
-                    let value = metric(v, &selection_metric);
-                    if value > best {
-                        (best, since_best) = (value, 0);
+                    if selection.offer(metric(v, &selection_metric)) {
                         log.test = test.clone();
                         log.test_per_query = test_per_query;
                         log.selected_epoch = epoch;
-                    } else {
-                        since_best += 1;
                     }
                 }
                 _ => {
@@ -280,7 +271,7 @@ pub fn fit(
             elapsed_seconds: training_started.elapsed().as_secs_f64(),
         });
         if let Some(es) = early {
-            if since_best >= es.patience && !last {
+            if selection.since_best >= es.patience && !last {
                 log.stopped_early = true;
                 break;
             }
@@ -689,13 +680,63 @@ fn metric(values: &MetricValues, name: &str) -> f64 {
     values
         .iter()
         .find(|(n, _)| n == name)
-        .map_or(f64::NEG_INFINITY, |(_, v)| *v)
+        .map_or(f64::NAN, |(_, v)| *v)
+}
+
+/// Early stopping's choice: the first evaluation whose metric is strictly better than every earlier
+/// one, in the metric's own direction (`metrics::better`: a lower mean rank is better).
+struct Selection<'a> {
+    metric: &'a str,
+    best: Option<f64>,
+    /// Evaluations since the best.
+    since_best: u32,
+}
+
+impl<'a> Selection<'a> {
+    fn new(metric: &'a str) -> Selection<'a> {
+        Selection {
+            metric,
+            best: None,
+            since_best: 0,
+        }
+    }
+
+    /// Offers one evaluation's value; true when it is the new best.
+    fn offer(&mut self, value: f64) -> bool {
+        if self
+            .best
+            .is_none_or(|b| crate::metrics::better(self.metric, value, b))
+        {
+            (self.best, self.since_best) = (Some(value), 0);
+            true
+        } else {
+            self.since_best += 1;
+            false
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{Mf, MfConfig};
+
+    #[test]
+    fn early_stopping_selects_the_first_best_in_the_metrics_own_direction() {
+        let chosen = |metric: &str, values: &[f64]| {
+            let mut s = Selection::new(metric);
+            let picks: Vec<usize> = (0..values.len()).filter(|&i| s.offer(values[i])).collect();
+            (*picks.last().unwrap(), s.since_best)
+        };
+        // Mean rank: lower is better; the tie at 2.5 keeps the first.
+        assert_eq!(chosen("mr", &[5.0, 3.0, 4.0, 2.5, 2.5, 6.0]), (3, 2));
+        assert_eq!(chosen("ndcg@20", &[0.1, 0.3, 0.2, 0.3]), (1, 2));
+        assert_eq!(chosen("alignment", &[0.9, 0.5, 0.7]), (1, 1));
+        assert_eq!(
+            crate::metrics::first_best("mr", [5.0, 3.0, 4.0, 2.5, 2.5]),
+            Some(3)
+        );
+    }
 
     #[test]
     fn simclrs_symmetric_loss_takes_every_other_view_of_the_batch_as_a_negative() {

@@ -17,6 +17,17 @@ use serde::{Deserialize, Serialize};
 /// configuration hash): bump it when a change alters what a cell trains.
 pub const VERSION: u32 = 1;
 
+/// The training loop's behaviour version for a cell trained under `cfg`: `VERSION`, or 2 with early
+/// stopping (which since selects the first best in the metric's direction, by default the domain's
+/// headline metric: graph's MRR, no longer AUC).
+pub fn version(cfg: &TrainConfig) -> u32 {
+    if cfg.early_stopping.is_some() {
+        VERSION.max(2)
+    } else {
+        VERSION
+    }
+}
+
 /// `[train]`: shared by every cell of a suite.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
