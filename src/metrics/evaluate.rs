@@ -1017,7 +1017,7 @@ mod tests {
             9,
         );
         tch::no_grad(|| {
-            let _ = model.all_items().copy_(&model.all_items().round());
+            model.all_items().copy_(&model.all_items().round());
         });
         let (mut train, mut test) = (Interactions::default(), Interactions::default());
         for u in 0..users as u32 {
