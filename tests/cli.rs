@@ -319,6 +319,55 @@ fn report_writes_statistics_tables_with_paired_comparisons() {
 }
 
 #[test]
+fn a_report_over_two_suites_keeps_their_data_sets_of_one_name_apart() {
+    // Two suites whose data set has one name (`synthetic`) but is another experiment in each (data,
+    // split and streams derive from the suite): reported apart, never paired by seed or query.
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["first", "second"] {
+        run_ok(
+            &write_suite(dir.path(), name, 1, ""),
+            &dir.path().join(name),
+        );
+    }
+    let out = dir.path().join("both");
+    nsbench()
+        .arg("report")
+        .arg(dir.path().join("first"))
+        .arg(dir.path().join("second"))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let written = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for name in ["synthetic.first", "synthetic.second"] {
+        assert!(
+            written.contains(&format!("## Data set {name} (rec)")),
+            "{name}: {written}"
+        );
+    }
+    assert!(
+        !written.contains("## Data set synthetic (rec)"),
+        "{written}"
+    );
+    let statistics = nsbench::store::read_parquet(&out.join("statistics.parquet")).unwrap();
+    let datasets = statistics
+        .column("dataset")
+        .unwrap()
+        .as_materialized_series()
+        .unique()
+        .unwrap()
+        .len();
+    assert_eq!(datasets, 2);
+    // One suite's directory alone keeps the plain name.
+    nsbench()
+        .arg("report")
+        .arg(dir.path().join("first"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("## Data set synthetic (rec)"));
+}
+
+#[test]
 fn the_same_suite_twice_gives_identical_effectiveness_numbers() {
     let dir = tempfile::tempdir().unwrap();
     let suite = write_suite(dir.path(), "repro", 3, "");

@@ -46,44 +46,74 @@ pub fn render(dir: &Path) -> Result<(String, Vec<PathBuf>)> {
 
 /// Everything `nsbench report` reads: the rows, curves and failures of one or more results directories
 /// (their data sets side by side), and where each cell's per-query file is.
+///
+/// A data set is one experiment only within one suite: its data, split and every random stream derive
+/// from (suite, data set, seed). Where directories of different suites (or of one suite name with other
+/// data settings) hold a data set of the same name, each is reported apart, named
+/// `<data set>.<suite>` (its run ids likewise), never paired by seed or by query with the other.
 pub struct Inputs {
     pub dirs: Vec<PathBuf>,
     pub rows: Vec<store::ResultRow>,
     pub curves: Vec<(store::ResultRow, store::CurveRow)>,
     pub failures: Vec<FailureRecord>,
-    /// run id → (its directory, its configuration hash); the first directory wins a duplicate id.
-    cells: HashMap<String, (PathBuf, String)>,
+    /// run id as reported → (its directory, its stored run id, its configuration hash); the first
+    /// directory wins a duplicate id of the same experiment.
+    cells: HashMap<String, (PathBuf, String, String)>,
+    /// Per directory: stored data-set name → the name it is reported under (itself unless another
+    /// experiment shares it).
+    renamed: Vec<HashMap<String, String>>,
 }
 
 impl Inputs {
     pub fn read(dirs: &[PathBuf]) -> Result<Inputs> {
+        let renamed = experiment_names(dirs);
         let mut inputs = Inputs {
             dirs: dirs.to_vec(),
             rows: Vec::new(),
             curves: Vec::new(),
             failures: Vec::new(),
             cells: HashMap::new(),
+            renamed,
         };
-        for dir in dirs {
+        for (d, dir) in dirs.iter().enumerate() {
+            let names = inputs.renamed[d].clone();
+            let rename_id = |id: &str| rename_run_id(id, &names);
             let hashes = store::read_run_hashes(dir)?;
             let fresh: std::collections::HashSet<String> = hashes
                 .keys()
-                .filter(|id| !inputs.cells.contains_key(*id))
-                .cloned()
+                .map(|id| rename_id(id))
+                .filter(|id| !inputs.cells.contains_key(id))
                 .collect();
+            let rename_row = |mut r: store::ResultRow| {
+                r.run_id = rename_id(&r.run_id);
+                if let Some(name) = names.get(&r.dataset) {
+                    r.dataset = name.clone();
+                }
+                r
+            };
             inputs.rows.extend(
                 store::read_results(dir)?
                     .into_iter()
+                    .map(rename_row)
                     .filter(|r| fresh.contains(&r.run_id)),
             );
             inputs.curves.extend(
                 store::read_curves(dir)?
                     .into_iter()
+                    .map(|(r, c)| (rename_row(r), c))
                     .filter(|(r, _)| fresh.contains(&r.run_id)),
             );
-            inputs.failures.extend(store::read_failures(dir)?);
+            inputs
+                .failures
+                .extend(store::read_failures(dir)?.into_iter().map(|mut f| {
+                    f.run_id = rename_id(&f.run_id);
+                    f
+                }));
             for (id, hash) in hashes {
-                inputs.cells.entry(id).or_insert((dir.clone(), hash));
+                inputs
+                    .cells
+                    .entry(rename_id(&id))
+                    .or_insert((dir.clone(), id, hash));
             }
         }
         Ok(inputs)
@@ -91,9 +121,101 @@ impl Inputs {
 
     /// A cell's per-query values of `metric`.
     pub fn per_query(&self, run_id: &str, metric: &str) -> Option<Vec<(u32, f32)>> {
-        let (dir, hash) = self.cells.get(run_id)?;
-        store::read_per_query(dir, run_id, hash, metric)
+        let (dir, stored_id, hash) = self.cells.get(run_id)?;
+        store::read_per_query(dir, stored_id, hash, metric)
     }
+
+    /// The name directory `dir_index`'s data set `dataset` is reported under.
+    pub fn dataset_name(&self, dir_index: usize, dataset: &str) -> String {
+        self.renamed[dir_index]
+            .get(dataset)
+            .cloned()
+            .unwrap_or_else(|| dataset.to_string())
+    }
+}
+
+/// `<domain>-<dataset>-…` with the data set renamed as `names` says (the longest data-set name that
+/// fits: `a-b` before `a`).
+fn rename_run_id(id: &str, names: &HashMap<String, String>) -> String {
+    let mut parts = id.splitn(2, '-');
+    let (domain, rest) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let found = names
+        .iter()
+        .filter_map(|(from, to)| {
+            Some((
+                from,
+                to,
+                rest.strip_prefix(from.as_str())?.strip_prefix('-')?,
+            ))
+        })
+        .max_by_key(|(from, _, _)| from.len());
+    match found {
+        Some((from, to, tail)) if from != to => format!("{domain}-{to}-{tail}"),
+        _ => id.to_string(),
+    }
+}
+
+/// Per directory, each data set's reported name: its own, or, where another directory uses the name
+/// for another experiment (another suite, or other data settings under one suite name), qualified.
+fn experiment_names(dirs: &[PathBuf]) -> Vec<HashMap<String, String>> {
+    // (data set, identity, suite) of every directory; a directory without a readable resolved suite
+    // is its own experiment.
+    let found: Vec<Vec<(String, String, String)>> = dirs
+        .iter()
+        .map(
+            |dir| match crate::suite::load(&dir.join("suite.resolved.toml")) {
+                Ok(suite) => suite
+                    .domains
+                    .iter()
+                    .map(|d| {
+                        let identity = serde_json::json!({
+                            "suite": suite.name,
+                            "kind": d.config.kind.as_str(),
+                            "data": d.config.data,
+                            "split": d.config.split,
+                        });
+                        (d.name.clone(), identity.to_string(), suite.name.clone())
+                    })
+                    .collect(),
+                Err(_) => Vec::new(),
+            },
+        )
+        .collect();
+    let mut identities: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (name, identity, _) in found.iter().flatten() {
+        let seen = identities.entry(name).or_default();
+        if !seen.contains(&identity.as_str()) {
+            seen.push(identity);
+        }
+    }
+    found
+        .iter()
+        .map(|sets| {
+            sets.iter()
+                .map(|(name, identity, suite)| {
+                    if identities[name.as_str()].len() == 1 {
+                        return (name.clone(), name.clone());
+                    }
+                    let same_suite = found
+                        .iter()
+                        .flatten()
+                        .filter(|(n, i, s)| n == name && s == suite && i != identity)
+                        .count();
+                    let label = if same_suite == 0 {
+                        format!("{name}.{suite}")
+                    } else {
+                        // One suite name, other data settings: number the experiments.
+                        let nth = identities[name.as_str()]
+                            .iter()
+                            .position(|i| i == identity)
+                            .unwrap_or(0);
+                        format!("{name}.{suite}.{}", nth + 1)
+                    };
+                    (name.clone(), label)
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// The files `statistics_report` wrote.
@@ -219,9 +341,10 @@ fn write_statistics_table(
     path: &Path,
 ) -> Result<()> {
     let mut rows = Vec::new();
-    for dir in &inputs.dirs {
+    for (d, dir) in inputs.dirs.iter().enumerate() {
         for (i, (key, values)) in store::read_grouped_values(dir)?.into_iter().enumerate() {
             let (domain, dataset, model, loss, sampler, ratio, category, metric) = key;
+            let dataset = inputs.dataset_name(d, &dataset);
             let summary = crate::stats::Summary::of(&values);
             let ci = crate::stats::bootstrap_mean_ci(
                 &values,
