@@ -350,6 +350,7 @@ pub fn run() -> Result<()> {
             let outcome = crate::gate::compare(
                 &store::read_results(&base_dir)?,
                 &store::read_results(&dir)?,
+                &store::read_failures(&dir)?,
                 &thresholds,
             );
             let text = outcome.markdown(&baseline, &dir);

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::stats;
-use crate::store::{self, ResultRow};
+use crate::store::{self, FailureRecord, ResultRow};
 use crate::suite::ratio_label;
 
 pub const BASELINES_DIR: &str = "baselines";
@@ -215,8 +215,14 @@ fn groups(rows: &[ResultRow], metrics: &dyn Fn(&str, &ResultRow) -> bool) -> Gro
 
 const TIME_METRIC: &str = "epoch_seconds";
 
-/// Compares `current` with `baseline` rows.
-pub fn compare(baseline: &[ResultRow], current: &[ResultRow], t: &Thresholds) -> Outcome {
+/// Compares `current` with `baseline` rows; `failed_now` are the run's failed cells: one that the
+/// baseline finished is a regression whatever its group's surviving seeds say.
+pub fn compare(
+    baseline: &[ResultRow],
+    current: &[ResultRow],
+    failed_now: &[FailureRecord],
+    t: &Thresholds,
+) -> Outcome {
     // Each data set's headline metric, from the baseline's metrics.
     let mut headline: BTreeMap<String, String> = BTreeMap::new();
     for rows in [baseline, current] {
@@ -269,11 +275,38 @@ pub fn compare(baseline: &[ResultRow], current: &[ResultRow], t: &Thresholds) ->
             evidence,
         });
     }
+    verdicts.extend(failed_cells(baseline, failed_now));
     verdicts.sort_by_key(|v| v.class);
     Outcome {
         verdicts,
         strict: t.strict,
     }
+}
+
+/// A regression for every cell that failed now and finished in the baseline (its run id has rows
+/// there).
+fn failed_cells(baseline: &[ResultRow], failed_now: &[FailureRecord]) -> Vec<Verdict> {
+    failed_now
+        .iter()
+        .filter_map(|f| {
+            let finished = baseline.iter().find(|r| r.run_id == f.run_id)?;
+            Some(Verdict {
+                dataset: finished.dataset.clone(),
+                sampler: finished.sampler.clone(),
+                ratio: finished.ratio,
+                metric: format!("cell (seed {})", f.seed),
+                class: Class::Regressed,
+                baseline: None,
+                current: None,
+                evidence: format!(
+                    "finished in the baseline, {}",
+                    crate::report::describe_failure(f)
+                        .replace('|', "\\|")
+                        .replace('\n', " ")
+                ),
+            })
+        })
+        .collect()
 }
 
 fn time_verdict(base: f64, cur: f64, t: &Thresholds) -> (Class, String) {
@@ -379,19 +412,19 @@ mod tests {
     fn identical_runs_pass_and_planted_changes_are_classified() {
         let base = run(&[0.30, 0.31, 0.32], &[1.0, 1.1, 0.9]);
         let t = Thresholds::default();
-        let same = compare(&base, &base, &t);
+        let same = compare(&base, &base, &[], &t);
         assert!(!same.fails());
         assert_eq!(same.count(Class::Unchanged), 2);
 
-        let worse = compare(&base, &run(&[0.27, 0.28, 0.29], &[1.0, 1.1, 0.9]), &t);
+        let worse = compare(&base, &run(&[0.27, 0.28, 0.29], &[1.0, 1.1, 0.9]), &[], &t);
         assert!(worse.fails());
         assert_eq!(worse.verdicts[0].class, Class::Regressed);
         assert_eq!(worse.verdicts[0].metric, "ndcg@20");
 
-        let better = compare(&base, &run(&[0.33, 0.34, 0.35], &[1.0, 1.1, 0.9]), &t);
+        let better = compare(&base, &run(&[0.33, 0.34, 0.35], &[1.0, 1.1, 0.9]), &[], &t);
         assert!(!better.fails() && better.count(Class::Improved) == 1);
 
-        let slower = compare(&base, &run(&[0.30, 0.31, 0.32], &[3.0, 3.3, 2.7]), &t);
+        let slower = compare(&base, &run(&[0.30, 0.31, 0.32], &[3.0, 3.3, 2.7]), &[], &t);
         assert!(slower.fails());
         assert_eq!(
             (slower.verdicts[0].metric.as_str(), slower.verdicts[0].class),
@@ -399,14 +432,20 @@ mod tests {
         );
 
         // A tiny change within the noise threshold, and a noisy one whose interval straddles zero.
-        let tiny = compare(&base, &run(&[0.299, 0.309, 0.319], &[1.0, 1.1, 0.9]), &t);
+        let tiny = compare(
+            &base,
+            &run(&[0.299, 0.309, 0.319], &[1.0, 1.1, 0.9]),
+            &[],
+            &t,
+        );
         assert!(!tiny.fails());
-        let noisy = compare(&base, &run(&[0.20, 0.40, 0.31], &[1.0, 1.1, 0.9]), &t);
+        let noisy = compare(&base, &run(&[0.20, 0.40, 0.31], &[1.0, 1.1, 0.9]), &[], &t);
         assert!(!noisy.fails(), "{:?}", noisy.verdicts);
         // Timer noise on tiny cells never counts.
         let fast = compare(
             &run(&[0.3], &[0.001]),
             &run(&[0.3], &[0.004]),
+            &[],
             &Thresholds::default(),
         );
         assert!(!fast.fails());
@@ -419,9 +458,9 @@ mod tests {
             ..Thresholds::default()
         };
         let of = |v: &[f64]| rows("hcl", "alignment", "effectiveness", v);
-        let rose = compare(&of(&[0.40, 0.41, 0.42]), &of(&[0.50, 0.51, 0.52]), &t);
+        let rose = compare(&of(&[0.40, 0.41, 0.42]), &of(&[0.50, 0.51, 0.52]), &[], &t);
         assert_eq!(rose.verdicts[0].class, Class::Regressed, "{rose:?}");
-        let fell = compare(&of(&[0.40, 0.41, 0.42]), &of(&[0.30, 0.31, 0.32]), &t);
+        let fell = compare(&of(&[0.40, 0.41, 0.42]), &of(&[0.30, 0.31, 0.32]), &[], &t);
         assert_eq!(fell.verdicts[0].class, Class::Improved);
         assert!(rose.verdicts[0].evidence.contains("lower is better"));
     }
@@ -431,11 +470,12 @@ mod tests {
         let base = run(&[0.30, 0.31], &[1.0, 1.0]);
         let mut current = run(&[0.30, 0.31], &[1.0, 1.0]);
         current.retain(|r| r.metric != "ndcg@20");
-        let strict = compare(&base, &current, &Thresholds::default());
+        let strict = compare(&base, &current, &[], &Thresholds::default());
         assert!(strict.fails() && strict.count(Class::Missing) == 1);
         let lenient = compare(
             &base,
             &current,
+            &[],
             &Thresholds {
                 strict: false,
                 ..Thresholds::default()
@@ -447,5 +487,39 @@ mod tests {
             text.contains("FAILED") && text.contains("| **missing** |"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_cell_that_failed_now_and_finished_in_the_baseline_is_a_regression() {
+        // Seed 2 diverges now: the two survivors alone match the baseline's first two seeds exactly.
+        let base = run(&[0.30, 0.31, 0.20], &[1.0, 1.0, 1.0]);
+        let current = run(&[0.30, 0.31], &[1.0, 1.0]);
+        let failure = FailureRecord {
+            run_id: "rec-d-dns-r4-s2".into(),
+            domain: "rec".into(),
+            sampler: "dns".into(),
+            ratio: 4,
+            seed: 2,
+            stage: "diverged".into(),
+            epoch: 3,
+            reason: "the training loss is NaN".into(),
+        };
+        let t = Thresholds::default();
+        assert!(
+            !compare(&base, &current, &[], &t).fails(),
+            "survivors alone pass"
+        );
+        let gate = compare(&base, &current, std::slice::from_ref(&failure), &t);
+        assert!(gate.fails(), "{:?}", gate.verdicts);
+        let v = &gate.verdicts[0];
+        assert_eq!(
+            (v.class, v.metric.as_str()),
+            (Class::Regressed, "cell (seed 2)")
+        );
+        assert!(v.evidence.contains("NaN"), "{}", v.evidence);
+        // A cell that failed in the baseline too is no news.
+        let mut base_without = base.clone();
+        base_without.retain(|r| r.seed != 2);
+        assert!(!compare(&base_without, &current, &[failure], &t).fails());
     }
 }
