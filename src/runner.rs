@@ -234,8 +234,15 @@ pub fn run(suite: &Suite, opts: &RunOptions, _lock: &DirLock) -> Result<RunSumma
         .map(|c| (c.id.clone(), resources::cell_estimate(&c.spec, &data_of(c))))
         .collect();
     resources::check_cells(&estimates, opts.jobs.min(pending.len().max(1)), limit)?;
-    // Only now, with the input known to be good, is anything written.
-    write_resolved_suite(suite, &opts.out)?;
+    // Only now, with the input known to be good, is anything written. The resolved suite names the
+    // device the cells train on (after `--device`), so `merge` and `list` plan the same cells.
+    write_resolved_suite(
+        &Suite {
+            device: opts.device.clone(),
+            ..suite.clone()
+        },
+        &opts.out,
+    )?;
 
     let progress = Progress::new(pending.len() as u64, opts.jobs, opts.progress);
     if skipped > 0 {

@@ -1165,6 +1165,63 @@ fn early_stopping_reports_the_test_metrics_of_the_best_validation_epoch() {
 }
 
 #[test]
+fn merge_and_list_plan_the_device_the_run_used_and_never_empty_the_merged_tables() {
+    // The suite file says cuda; the run trains on the CPU (`--device cpu`). The resolved suite records
+    // the device used, so merge and list plan the very cells the run trained.
+    let dir = tempfile::tempdir().unwrap();
+    let suite = write_suite(dir.path(), "dev", 1, "");
+    let text = std::fs::read_to_string(&suite)
+        .unwrap()
+        .replace("ratios = [1, 3]", "ratios = [1, 3]\ndevice = \"cuda\"");
+    std::fs::write(&suite, text).unwrap();
+    let out = dir.path().join("out");
+    nsbench()
+        .arg("run")
+        .arg(&suite)
+        .args(["--device", "cpu", "--no-plots", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let before = effectiveness(&out);
+    assert_eq!(before.len(), 8 * EFFECTIVENESS_PER_CELL);
+    nsbench()
+        .arg("merge")
+        .arg(&out)
+        .arg("--no-plots")
+        .assert()
+        .success();
+    assert_eq!(effectiveness(&out), before);
+    nsbench()
+        .arg("list")
+        .arg(out.join("suite.resolved.toml"))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "rec-synthetic-popularity-r3-s1\tfinished",
+        ));
+    // A resolved suite edited to another device plans none of the stored cells: merge refuses and
+    // the merged tables stay.
+    let resolved = out.join("suite.resolved.toml");
+    let edited = std::fs::read_to_string(&resolved)
+        .unwrap()
+        .replace("device = \"cpu\"", "device = \"cuda:1\"");
+    std::fs::write(&resolved, edited).unwrap();
+    nsbench()
+        .arg("merge")
+        .arg(&out)
+        .arg("--no-plots")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "none of the 8 stored cells is of this plan",
+        ));
+    assert_eq!(effectiveness(&out), before);
+    assert!(out.join("curves.parquet").is_file());
+}
+
+#[test]
 fn asking_for_cuda_without_it_is_a_clear_error() {
     if tch::Cuda::is_available() {
         return;

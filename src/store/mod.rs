@@ -214,7 +214,8 @@ pub struct MergeReport {
 /// Merges the plan's finished cells (`planned`: run id → configuration hash) into `results.parquet` and
 /// `curves.parquet`, and its failed cells into `failures.parquet`. A stored cell whose hash differs from
 /// the plan's is never merged; it is reported in `foreign`. A merged file with nothing to hold is removed,
-/// so no stale table outlives its cells.
+/// so no stale table outlives its cells; but a plan that matches none of the stored cells is an error
+/// that leaves every merged file alone.
 pub fn merge(dir: &Path, planned: &[(String, String)]) -> Result<MergeReport, StoreError> {
     let stored = scan(dir);
     let plan = plan_by_id(planned);
@@ -237,6 +238,19 @@ pub fn merge(dir: &Path, planned: &[(String, String)]) -> Result<MergeReport, St
     report.foreign.sort();
     report.merged = finished.len();
     report.failed = failed.len();
+    if finished.is_empty() && failed.is_empty() && !report.foreign.is_empty() {
+        // A plan that matches none of the stored cells is the wrong plan (another device, another
+        // configuration), not an empty grid: its merge would delete every merged table.
+        return Err(StoreError::Invalid {
+            path: dir.to_path_buf(),
+            message: format!(
+                "none of the {} stored cells is of this plan (another device or configuration: e.g. {}); \
+                 the merged tables are left as they are",
+                report.foreign.len(),
+                report.foreign[0]
+            ),
+        });
+    }
     concat_into(dir, RESULTS_FILE, &finished, run_path)?;
     concat_into(dir, CURVES_FILE, &finished, curve_path)?;
     concat_into(dir, FAILURES_FILE, &failed, failure_path)?;
