@@ -161,17 +161,7 @@ fn metric_rows(log: &TrainLog, data: &Dataset) -> Vec<MetricRow> {
         let seconds = log.train_seconds.max(1e-12);
         ("words_per_second", t.tokens() as f64 * epochs / seconds)
     });
-    // Sampler diagnostics: the mean over epochs.
-    let mut diag: Vec<(&'static str, f64)> = Vec::new();
-    for e in &log.epochs {
-        for &(m, v) in &e.diagnostics {
-            match diag.iter_mut().find(|(n, _)| *n == m) {
-                Some(d) => d.1 += v / epochs,
-                None => diag.push((m, v / epochs)),
-            }
-        }
-    }
-    rows.extend(diag.into_iter().map(|(m, v)| MetricRow {
+    rows.extend(mean_diagnostics(log).into_iter().map(|(m, v)| MetricRow {
         category: "sampler",
         metric: m.into(),
         value: v,
@@ -182,6 +172,23 @@ fn metric_rows(log: &TrainLog, data: &Dataset) -> Vec<MetricRow> {
         value: v,
     }));
     rows
+}
+
+/// Each sampler diagnostic's mean over the epochs that reported it (an epoch whose every draw was
+/// masked reports its cost only; hardness needs a scored batch).
+fn mean_diagnostics(log: &TrainLog) -> Vec<(&'static str, f64)> {
+    let mut sums: Vec<(&'static str, f64, u32)> = Vec::new();
+    for e in &log.epochs {
+        for &(m, v) in &e.diagnostics {
+            match sums.iter_mut().find(|(n, _, _)| *n == m) {
+                Some(d) => (d.1, d.2) = (d.1 + v, d.2 + 1),
+                None => sums.push((m, v, 1)),
+            }
+        }
+    }
+    sums.into_iter()
+        .map(|(m, sum, n)| (m, sum / f64::from(n)))
+        .collect()
 }
 
 fn curve_rows(log: &TrainLog) -> Vec<CurveRow> {
@@ -202,4 +209,42 @@ fn curve_rows(log: &TrainLog) -> Vec<CurveRow> {
         }
     }
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::EpochLog;
+
+    #[test]
+    fn a_diagnostic_is_averaged_over_the_epochs_that_reported_it() {
+        let epoch = |epoch, diagnostics: Vec<(&'static str, f64)>| EpochLog {
+            epoch,
+            loss: 1.0,
+            train_seconds: 1.0,
+            sampling_seconds: 0.1,
+            diagnostics,
+            evaluations: Vec::new(),
+        };
+        let log = TrainLog {
+            epochs: vec![
+                epoch(1, vec![("ns_per_negative", 10.0), ("hardness", 0.6)]),
+                epoch(2, vec![("ns_per_negative", 20.0)]),
+                epoch(3, vec![("ns_per_negative", 30.0), ("hardness", 0.8)]),
+            ],
+            test: Vec::new(),
+            test_per_query: Default::default(),
+            selected_epoch: 3,
+            stopped_early: false,
+            positives_seen: 0,
+            train_seconds: 3.0,
+            sampling_seconds: 0.3,
+            eval_seconds: 0.0,
+            diagnostics_seconds: 0.0,
+        };
+        let means: std::collections::HashMap<_, _> = mean_diagnostics(&log).into_iter().collect();
+        assert_eq!(means["ns_per_negative"], 20.0);
+        // Two epochs reported hardness: their mean, not their sum over three epochs.
+        assert!((means["hardness"] - 0.7).abs() < 1e-12);
+    }
 }

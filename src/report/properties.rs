@@ -233,6 +233,18 @@ pub fn independence(views: &[DatasetView], s: &Settings) -> Vec<Table> {
     out
 }
 
+/// The negatives a row of `key`'s cells trained on, mean over seeds (`negatives_per_positive`); the
+/// nominal k for results that predate it; `None` for a ratio-free sampler without the record.
+fn negatives_per_row(view: &DatasetView, key: &Key) -> Option<f64> {
+    match view
+        .other
+        .get(&(key.clone(), "negatives_per_positive".to_string()))
+    {
+        Some(seeds) if !seeds.is_empty() => Some(seeds.values().sum::<f64>() / seeds.len() as f64),
+        _ => (key.1 != ALL).then_some(key.1 as f64),
+    }
+}
+
 /// Budget-normalised quality: every (sampler, k) read off its seed-mean curve at the reference's
 /// budget (seconds and negatives per positive of the reference at its smallest k), and the first epoch
 /// and second at which it reaches `target` × the reference's best.
@@ -253,7 +265,8 @@ pub fn budget(
         .min_by_key(|(k, _)| k.1)?;
     let (ref_k, ref_curve) = (reference.0 .1, reference.1);
     let last = ref_curve.last()?;
-    let (time_budget, negative_budget) = (last.1, last.0 as f64 * ref_k as f64);
+    let ref_negatives = negatives_per_row(view, reference.0)?;
+    let (time_budget, negative_budget) = (last.1, last.0 as f64 * ref_negatives);
     let ref_best = mean_curves
         .iter()
         .filter(|(k, _)| view.is_reference(&k.0, &s.reference))
@@ -265,7 +278,9 @@ pub fn budget(
         format!(
             "Read off each seed-mean {split} curve of {}: its best value; its value after {time_budget:.2} s of training \
              (the training time of {} at k = {ref_k}; a curve that ended sooner keeps its last value) and after \
-             {negative_budget:.0} negatives per positive (the same run's; epochs × k, ratio-free samplers excluded; – where the first evaluation came later); and \
+             {negative_budget:.0} negatives per positive (the same run's; epochs × the negatives each row actually trained, \
+             `negatives_per_positive`, which is k for most samplers but up to 2k for PinSage's curriculum and k plus the \
+             mixes for MoCHi; – where the first evaluation came later); and \
              the first epoch and training second at which it reaches {:.0}% of {}'s best ({target:.4}). Separates \
              better negatives from more compute.",
             view.metric,
@@ -302,11 +317,9 @@ pub fn budget(
                 .or_else(|| points.last().filter(|p| p.0 < budget).map(|p| p.1))
         };
         let best = curve.iter().map(|p| p.2).fold(f64::NEG_INFINITY, f64::max);
-        let at_negatives = (key.1 != ALL).then(|| {
-            let by_negatives: Vec<(f64, f64)> = curve
-                .iter()
-                .map(|p| (p.0 as f64 * key.1 as f64, p.2))
-                .collect();
+        let at_negatives = negatives_per_row(view, key).map(|per_row| {
+            let by_negatives: Vec<(f64, f64)> =
+                curve.iter().map(|p| (p.0 as f64 * per_row, p.2)).collect();
             at(&by_negatives, negative_budget)
         });
         let fmt = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.4}"));
@@ -328,4 +341,62 @@ pub fn budget(
         t.bold_max(col);
     }
     Some(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ResultRow;
+
+    fn row(sampler: &str, seed: u64, metric: &str, value: f64) -> ResultRow {
+        ResultRow {
+            run_id: format!("rec-d-{sampler}-r2-s{seed}"),
+            dataset: "d".into(),
+            sampler: sampler.into(),
+            kind: sampler.into(),
+            loss_suffix: String::new(),
+            ratio: 2,
+            seed,
+            category: if metric == "ndcg@20" {
+                "effectiveness"
+            } else {
+                "sampler"
+            }
+            .into(),
+            metric: metric.into(),
+            value,
+        }
+    }
+
+    #[test]
+    fn equal_negatives_count_what_each_row_actually_trained() {
+        // At k = 2 uniform trains 2 negatives a row, pagerank 4 (its curriculum's hard ones on top):
+        // at uniform's budget after 4 epochs (8 negatives), pagerank is read at epoch 2, not 4.
+        let mut rows = Vec::new();
+        let mut curves = BTreeMap::new();
+        for (sampler, per_row) in [("uniform", 2.0), ("pagerank", 4.0)] {
+            for seed in 0..2 {
+                rows.push(row(sampler, seed, "ndcg@20", 0.5));
+                rows.push(row(sampler, seed, "negatives_per_positive", per_row));
+                let test: Vec<(u32, f64)> = (1..=4).map(|e| (e, 0.1 * e as f64)).collect();
+                curves.insert(
+                    format!("rec-d-{sampler}-r2-s{seed}"),
+                    CellCurves {
+                        epoch_seconds: (1..=4).map(|e| (e, 1.0)).collect(),
+                        valid: Vec::new(),
+                        test,
+                    },
+                );
+            }
+        }
+        let view = &super::super::views::dataset_views(&rows, &[])[0];
+        let table = budget(view, &Settings::default(), &curves).unwrap();
+        let at_negatives = |sampler: &str| {
+            table.rows.iter().find(|r| r[0].text == sampler).unwrap()[4]
+                .text
+                .clone()
+        };
+        assert_eq!(at_negatives("uniform"), "0.4000");
+        assert_eq!(at_negatives("pagerank"), "0.2000");
+    }
 }

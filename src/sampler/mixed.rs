@@ -122,6 +122,26 @@ mod tests {
     use crate::sampler::tests::{draw, tiny_data};
 
     #[test]
+    fn at_one_negative_it_is_uniform_at_the_default_share_as_the_registry_says() {
+        let data = tiny_data();
+        let split = |share: f64| {
+            Mixed::new(
+                &MixedConfig {
+                    uniform_share: share,
+                    ..Default::default()
+                },
+                &data,
+            )
+            .split(1)
+        };
+        assert_eq!(split(0.5), (1, 0));
+        assert_eq!(split(0.3), (0, 1));
+        assert!(super::super::info("mixed")
+            .and_then(|i| i.same_at_k1)
+            .is_some_and(|s| s.starts_with("uniform")));
+    }
+
+    #[test]
     fn the_in_batch_part_draws_batch_positives_and_the_uniform_part_reaches_the_tail() {
         let data = tiny_data();
         let mut s = Mixed::new(

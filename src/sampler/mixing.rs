@@ -15,7 +15,8 @@
 //!   negatives' `hardest` N best-scored, s = round(synthetic_share · k) mixes α e_i + (1 − α) e_j of two
 //!   of them (α ~ U(0, 1)) and s' = round(query_share · k) mixes β e_q + (1 − β) e_j of the query with
 //!   one of them (β ~ U(0, ½)), all synthetic ones detached as in MoCHi: each row has k + s + s'
-//!   negatives. Where the model's embeddings are unit vectors (an image encoder's projection) the mixes
+//!   negatives. Two distinct hard negatives make a pair: with N < 2 (k = 1) there is none and s = 0, so
+//!   at k = 1 MoCHi is uniform (s' = round(0.25) = 0 at the default query share). Where the model's embeddings are unit vectors (an image encoder's projection) the mixes
 //!   are normalised back onto the sphere, as MoCHi does; with unnormalised dot products (MF) they are
 //!   left as mixed. Adaptation: MoCHi ranks the whole queue of keys for the hardest; here the k uniform
 //!   draws (and an augmenting encoder embeds each call's images through fresh views).
@@ -213,7 +214,13 @@ impl Mixing {
     ) -> Result<Negatives, SamplerError> {
         let b = batch.len() as i64;
         let n = (self.config.hardest as i64).min(k);
-        let synthetic = (self.config.synthetic_share * k as f64).round() as i64;
+        // A mix needs two distinct hard negatives: with one (k = 1, or hardest = 1) there is no pair,
+        // and a negative mixed with itself would only repeat it.
+        let synthetic = if n >= 2 {
+            (self.config.synthetic_share * k as f64).round() as i64
+        } else {
+            0
+        };
         let query_mixed = (self.config.query_share * k as f64).round() as i64;
         let real = self.uniform.draw(batch, k as usize, cx); // (B, k)
         let hardest = {
@@ -221,17 +228,12 @@ impl Mixing {
             let (_, top) = scores.topk(n, 1, true, true);
             real.gather(1, &top, false) // (B, N)
         };
-        // Two distinct hard negatives per synthetic mix (one when N = 1), one per query mix.
+        // Two distinct hard negatives per synthetic mix, one per query mix.
         let mut pairs = Vec::with_capacity((b * synthetic * 2) as usize);
         for _ in 0..b * synthetic {
             let i = cx.rng.random_range(0..n);
-            let j = if n > 1 {
-                let j = cx.rng.random_range(0..n - 1);
-                j + i64::from(j >= i)
-            } else {
-                i
-            };
-            pairs.extend([i, j]);
+            let j = cx.rng.random_range(0..n - 1);
+            pairs.extend([i, j + i64::from(j >= i)]);
         }
         let singles: Vec<i64> = (0..b * query_mixed)
             .map(|_| cx.rng.random_range(0..n))
@@ -387,6 +389,26 @@ mod tests {
         )
         .unwrap();
         assert!(norms.iter().all(|n| (n - 1.0).abs() < 1e-4), "{norms:?}");
+    }
+
+    #[test]
+    fn mochi_at_one_negative_mixes_nothing_with_itself() {
+        let data = tiny_data();
+        let mut h = Harness::new(&data, 4);
+        let c = MixingConfig {
+            mode: MixingMode::Mochi,
+            exclude_positives: false,
+            ..Default::default()
+        };
+        let n = h.sample(&mut Mixing::new(&c, &data), &data, &[2], None, 1);
+        let NegativeItems::Embeddings(e) = &n.items else {
+            panic!()
+        };
+        assert_eq!(
+            e.size()[1],
+            1,
+            "the one real negative, no mix of it with itself"
+        );
     }
 
     #[test]

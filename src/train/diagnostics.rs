@@ -17,7 +17,10 @@
 //!   ratio does not: 1 is as spread as uniform, below 1 concentrated);
 //! - `gini`: Gini coefficient of the weighted per-item counts, and `gini_vs_uniform`: `gini` minus the
 //!   Gini of a uniform draw of the same size (0 = as even as uniform, above 0 concentrated);
-//! - `ns_per_negative`: sampler time per drawn negative (masked slots included: they cost the sampler).
+//! - `ns_per_negative`: sampler time per drawn negative (masked slots included: they cost the sampler);
+//! - `negatives_per_positive`: negatives that entered the loss per training row (weight > 0), what the
+//!   row actually trained on: k for most samplers, up to 2k for PinSage's curriculum, k plus MoCHi's
+//!   mixes, B − 1 less the masked ones for in-batch under softmax (the budget tables read it).
 //!
 //! The time spent here is measured and kept out of the training time.
 
@@ -46,6 +49,8 @@ pub struct Diagnostics {
     drawn: u64,
     /// Slots that entered the loss (weight > 0).
     effective: u64,
+    /// Rows (positives) recorded.
+    rows: u64,
     total_weight: f64,
     held_out: f64,
     in_train: f64,
@@ -67,6 +72,7 @@ impl Diagnostics {
             weight_of_item: vec![0.0; n_items],
             drawn: 0,
             effective: 0,
+            rows: 0,
             total_weight: 0.0,
             held_out: 0.0,
             in_train: 0.0,
@@ -153,6 +159,7 @@ impl Diagnostics {
             }
         }
         self.drawn += flat.len() as u64;
+        self.rows += queries.len() as u64;
         if self.hardness.is_none() {
             self.hardness = hardness(data, model, queries, queries_t, ids, &weights)?;
         }
@@ -187,10 +194,13 @@ impl Diagnostics {
             Vec::new()
         } else if self.total_weight == 0.0 {
             // Everything drawn was masked out: only the cost is known.
-            vec![(
-                "ns_per_negative",
-                sampling_seconds * 1e9 / self.drawn as f64,
-            )]
+            vec![
+                (
+                    "ns_per_negative",
+                    sampling_seconds * 1e9 / self.drawn as f64,
+                ),
+                ("negatives_per_positive", 0.0),
+            ]
         } else {
             let covered = self.weight_of_item.iter().filter(|&&c| c > 0.0).count() as f64;
             let coverage = covered / n.max(1) as f64;
@@ -215,6 +225,10 @@ impl Diagnostics {
                 (
                     "ns_per_negative",
                     sampling_seconds * 1e9 / self.drawn as f64,
+                ),
+                (
+                    "negatives_per_positive",
+                    self.effective as f64 / self.rows.max(1) as f64,
                 ),
             ];
             if data.relevant.is_some() {
@@ -493,6 +507,7 @@ mod tests {
             "the masked false negatives did not train"
         );
         assert_eq!(m["coverage"], 0.5, "items 2 and 3 entered the loss");
+        assert_eq!(m["negatives_per_positive"], 1.0, "one of each row's two");
         let w = Tensor::from_slice(&[0.25f32, 1.0, 0.25, 1.0]).view([2, 2]);
         let weighted = Negatives::ids(ids()).with_weights(w);
         let m: std::collections::HashMap<_, _> =
