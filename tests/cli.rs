@@ -590,6 +590,53 @@ fn bad_suites_exit_2_naming_the_file_the_key_and_what_is_allowed() {
             assert!(stderr.contains(e), "{what}: expected {e:?} in {stderr}");
         }
     }
+    // Combinations of sampler, loss and batch that would train something else than their method, or
+    // nothing at all.
+    let edited: &[(&str, &[(&str, &str)], &[&str])] = &[
+        (
+            "logQ under BPR",
+            &[("kind = \"popularity\"", "kind = \"in-batch\"\nlogq = true")],
+            &[
+                "[sampler[1].logq]",
+                "under bpr",
+                "s/τ − log q",
+                "loss = \"softmax\"",
+            ],
+        ),
+        (
+            "in-batch negatives from a batch of one",
+            &[
+                ("kind = \"popularity\"", "kind = \"in-batch\""),
+                ("batch_size = 128", "batch_size = 1"),
+            ],
+            &["[sampler[1].kind]", "batch_size = 1", "leaves none"],
+        ),
+        (
+            "self-adversarial weights twice under RotatE's loss",
+            &[
+                ("kind = \"rec\"", "kind = \"kg\""),
+                (
+                    "format = \"synthetic\", users = 60, items = 80, interactions_per_user = 12",
+                    "format = \"synthetic-kg\"",
+                ),
+                ("kind = \"mf\"", "kind = \"rotate\""),
+                ("kind = \"popularity\"", "kind = \"self-adversarial\""),
+            ],
+            &["[sampler[1].kind]", "weight them twice", "RotatE's sampler"],
+        ),
+    ];
+    for (what, edits, expected) in edited {
+        let path = dir.path().join("case.toml");
+        let text = edits
+            .iter()
+            .fold(base.clone(), |t, (from, to)| t.replacen(from, to, 1));
+        std::fs::write(&path, text).unwrap();
+        let assert = nsbench().arg("run").arg(&path).assert().code(2);
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+        for e in *expected {
+            assert!(stderr.contains(e), "{what}: expected {e:?} in {stderr}");
+        }
+    }
     nsbench()
         .args(["run", "no/such/suite.toml"])
         .assert()

@@ -232,7 +232,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         family: "adversarial",
         needs: "model scores of the drawn negatives",
         description: "uniform negatives weighted by softmax(alpha · score) without gradient (RotatE); alpha = 1, \
-         exclude_positives = true",
+         exclude_positives = true; not under nssa with adversarial_temperature > 0, which already weights so",
         version: 1,
         same_at_k1: Some("uniform (one negative: its softmax weight is 1)"),
         ratio_free: false,
@@ -276,10 +276,10 @@ pub const REGISTRY: &[SamplerInfo] = &[
         kind: "in-batch",
         family: "efficient",
         needs: "the batch's other positives",
-        description: "the other positives of the batch (Yi et al. 2019): under softmax all B − 1 of them, one shared score matrix, logQ on every logit; else k draws; logq = false (score − log q correction), negatives = auto|all|draws, exclude_positives = true (masked)",
+        description: "the other positives of the batch (Yi et al. 2019): under softmax all B − 1 of them, one shared score matrix, logQ on every logit; else k draws; logq = false (s/τ − log q, under softmax only), negatives = auto|all|draws, exclude_positives = true (masked)",
         // 3: under softmax the shared negatives are the positives' own embeddings (the same gradient,
-        // summed in another order; for an image encoder the very views).
-        version: 4,
+        // summed in another order; for an image encoder the very views). 5: logQ corrects s/τ − log q.
+        version: 5,
         same_at_k1: None,
         ratio_free: false,
         domains: ALL_DOMAINS,
@@ -502,6 +502,62 @@ impl SamplerConfig {
             SamplerConfig::OneVsAll(c) => c.tag(),
             SamplerConfig::KVsAll(c) => c.tag(),
             SamplerConfig::Gae(c) => c.tag(),
+        }
+    }
+
+    /// Why the sampler cannot train under `loss` with batches of `batch_size`, as (key, message): a
+    /// combination that would train something other than its method, or no negative at all.
+    pub fn problem_under(
+        &self,
+        loss: &crate::train::LossConfig,
+        batch_size: usize,
+    ) -> Option<(&'static str, String)> {
+        use crate::train::LossConfig;
+        let in_batch = match self {
+            SamplerConfig::InBatch(_) => true,
+            SamplerConfig::Mixed(c) => c.uniform_share < 1.0,
+            SamplerConfig::Debiased(c) => c.negatives == DebiasedNegatives::InBatch,
+            SamplerConfig::HardDebiased(c) => c.negatives == DebiasedNegatives::InBatch,
+            _ => false,
+        };
+        if in_batch && batch_size < 2 {
+            return Some((
+                "kind",
+                format!(
+                    "{} takes its negatives from the batch's other positives, and train.batch_size = {batch_size} \
+                     leaves none: use batch_size >= 2",
+                    self.kind()
+                ),
+            ));
+        }
+        match (self, loss) {
+            (SamplerConfig::InBatch(c), l) if c.logq && !matches!(l, LossConfig::Softmax { .. }) => {
+                Some((
+                    "logq",
+                    format!(
+                        "the logQ correction (Yi et al. 2019) corrects a sampled softmax's logits, s/τ − log q; \
+                         under {} it only shifts each negative's score by −log q (about +7) and turns the loss \
+                         linear: set logq = false, or train under loss = \"softmax\"",
+                        l.kind()
+                    ),
+                ))
+            }
+            (
+                SamplerConfig::SelfAdversarial(_),
+                LossConfig::Nssa {
+                    adversarial_temperature,
+                    ..
+                },
+            ) if *adversarial_temperature > 0.0 => Some((
+                "kind",
+                format!(
+                    "the nssa loss at adversarial_temperature = {adversarial_temperature} already weights every \
+                     sampler's negatives by softmax(α · score) (RotatE's self-adversarial sampling: `uniform` under it \
+                     is RotatE's sampler); self-adversarial would weight them twice. Compare `uniform` under nssa, or \
+                     set the loss's adversarial_temperature = 0 to compare the two samplers"
+                ),
+            )),
+            _ => None,
         }
     }
 

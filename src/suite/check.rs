@@ -264,6 +264,26 @@ impl SuiteFile {
             }
         }
 
+        for d in &domains {
+            for loss in &d.losses {
+                for (n, entry) in samplers.iter().enumerate() {
+                    if let Some((k, m)) = entry
+                        .config
+                        .problem_under(&loss.config, self.train.batch_size)
+                    {
+                        return Err(err(
+                            &format!("sampler[{n}].{k}"),
+                            format!(
+                                "in domain {:?} under loss {:?}: {m}",
+                                d.name,
+                                loss.config.label()
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+
         if self.train.optimizer == OptimizerKind::Word2vec {
             check_per_pair(&domains, &samplers, &device).map_err(|(k, m)| err(&k, m))?;
         }

@@ -573,17 +573,7 @@ fn step_loss(
             tau_plus,
             beta,
             temperature,
-        } => {
-            let corrected = log_q.map(|lq| &neg - lq);
-            loss::debiased(
-                &pos,
-                corrected.as_ref().unwrap_or(&neg),
-                valid,
-                tau_plus,
-                beta,
-                temperature,
-            )
-        }
+        } => loss::debiased(&pos, &neg, valid, log_q, tau_plus, beta, temperature),
     };
     let penalty = match model.penalty_tables() {
         Some(tables) if cfg.l2 > 0.0 => Some(raw_l2(&tables, queries, positives, negatives)),

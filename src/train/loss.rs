@@ -18,8 +18,8 @@ pub enum LossConfig {
     Bpr,
     /// Logistic loss on the positive and on each negative (SGNS, most KGE): −log σ(s⁺) − log σ(−s⁻).
     Bce,
-    /// Sampled softmax / InfoNCE over [s⁺, s⁻…] / temperature, every logit minus its log q when the
-    /// sampler gives one (Yi et al. 2019: the positive's too).
+    /// Sampled softmax / InfoNCE over [s⁺, s⁻…] / temperature, every logit s/τ minus its log q when the
+    /// sampler gives one (Yi et al. 2019: the positive's too). logQ corrects only this loss.
     Softmax { temperature: f64 },
     /// Pairwise hinge max(0, margin − s⁺ + s⁻) (TransE).
     Margin { margin: f64 },
@@ -42,9 +42,9 @@ pub enum LossConfig {
 pub const LOSSES: &[(&str, &str)] = &[
     ("bpr", "−log σ(s⁺ − s⁻) (Rendle et al. 2009); no parameters"),
     ("bce", "−log σ(s⁺) − mean log σ(−s⁻) (SGNS, most KGE); no parameters"),
-    ("softmax", "sampled softmax / InfoNCE, logQ on every logit (Yi et al. 2019); temperature = 1"),
+    ("softmax", "sampled softmax / InfoNCE, logQ on every logit, s/τ − log q (Yi et al. 2019; the only loss logQ corrects); temperature = 1"),
     ("margin", "mean max(0, margin − s⁺ + s⁻) (TransE); margin = 1"),
-    ("nssa", "RotatE's self-adversarial loss (Sun et al. 2019); margin = 9, adversarial_temperature = 1"),
+    ("nssa", "RotatE's self-adversarial loss (Sun et al. 2019); margin = 9, adversarial_temperature = 1: above 0 it weights every sampler's negatives by softmax(α · score), so `uniform` under it is RotatE's self-adversarial sampling and the `self-adversarial` sampler is refused (it would weight twice); 0 is the plain negative-sampling loss"),
     ("ccl", "SimpleX's cosine contrastive loss (Mao et al. 2021), dot-product models; margin = 0.9, negative_weight = sum over negatives"),
 ];
 
@@ -284,10 +284,10 @@ pub struct Scored<'a> {
     pub attract: Option<&'a Tensor>,
 }
 
-/// The loss's value for one batch.
+/// The loss's value for one batch. `log_q` corrects the softmax's logits only: the suite check refuses
+/// a logQ sampler under any other loss, where −log q (about +7) would turn the loss linear.
 pub fn compute(loss: &LossConfig, s: &Scored) -> Tensor {
-    let corrected = s.log_q.map(|lq| s.neg - lq);
-    let neg = corrected.as_ref().unwrap_or(s.neg);
+    let neg = s.neg;
     match *loss {
         LossConfig::Bpr => bpr(s.pos, neg, s.weights, s.valid),
         LossConfig::Bce => {
@@ -340,19 +340,23 @@ pub fn compute(loss: &LossConfig, s: &Scored) -> Tensor {
                 + mean_over_slots(per_negative, weights.as_ref(), s.valid)
         }
         LossConfig::Softmax { temperature } => {
+            // Yi et al. 2019: the corrected logit is s/τ − log q.
             let pos = match s.log_q_pos {
-                Some(lq) => s.pos - lq,
-                None => s.pos.shallow_clone(),
+                Some(lq) => s.pos / temperature - lq,
+                None => s.pos / temperature,
             };
-            // A weight w multiplies a negative's term in the partition function: + log w on its logit.
             let mut logits = neg / temperature;
+            if let Some(lq) = s.log_q {
+                logits -= lq;
+            }
+            // A weight w multiplies a negative's term in the partition function: + log w on its logit.
             if let Some(w) = s.weights {
                 logits += w.clamp_min(1e-30).log();
             }
             if let Some(v) = s.valid {
                 logits = logits.masked_fill(&v.logical_not(), f64::NEG_INFINITY);
             }
-            let all = Tensor::cat(&[(pos / temperature).unsqueeze(1), logits], 1);
+            let all = Tensor::cat(&[pos.unsqueeze(1), logits], 1);
             let log_p = all.log_softmax(1, Kind::Float);
             match s.attract {
                 // Huynh et al. 2022's attraction: the attracted slots join the positive, the row's loss
@@ -435,11 +439,17 @@ pub fn debiased(
     pos: &Tensor,
     neg: &Tensor,
     valid: Option<&Tensor>,
+    log_q: Option<&Tensor>,
     tau_plus: f64,
     beta: f64,
     temperature: f64,
 ) -> Tensor {
+    // logQ (Yi et al. 2019) corrects the scaled logit: s/τ − log q.
     let (pos, neg) = (pos / temperature, neg / temperature);
+    let neg = match log_q {
+        Some(lq) => neg - lq,
+        None => neg,
+    };
     let mask = valid.map(|v| v.to_kind(Kind::Float));
     let n = match &mask {
         Some(m) => m.sum_dim_intlist(1, false, Kind::Float),
@@ -476,7 +486,7 @@ mod tests {
     fn debiased_is_infonce_without_prior_and_subtracts_the_positive_mass_with_one() {
         let pos = Tensor::from_slice(&[2.0f32]);
         let neg = Tensor::from_slice(&[1.0f32, 0.5, 3.0]).view([1, 3]);
-        let value = |tau, beta| debiased(&pos, &neg, None, tau, beta, 1.0).double_value(&[]);
+        let value = |tau, beta| debiased(&pos, &neg, None, None, tau, beta, 1.0).double_value(&[]);
         let e = f64::exp;
         let infonce = -(e(2.0) / (e(2.0) + e(1.0) + e(0.5) + e(3.0))).ln();
         assert!((value(0.0, 0.0) - infonce).abs() < 1e-5);
@@ -492,12 +502,12 @@ mod tests {
         assert!((value(0.1, 1.0) - hcl).abs() < 1e-4);
         assert!(value(0.1, 1.0) > value(0.1, 0.0));
         // The estimate never goes below N·e^{−1/t}, and huge scores do not overflow.
-        let big = debiased(&(&pos * 100.0), &(&neg * 100.0), None, 0.5, 0.0, 1.0);
+        let big = debiased(&(&pos * 100.0), &(&neg * 100.0), None, None, 0.5, 0.0, 1.0);
         assert!(big.double_value(&[]).is_finite());
         // A masked slot is ignored: masking the 3.0 equals dropping it.
         let mask = Tensor::from_slice(&[true, true, false]).view([1, 3]);
-        let dropped = debiased(&pos, &neg.narrow(1, 0, 2), None, 0.1, 1.0, 1.0);
-        let masked = debiased(&pos, &neg, Some(&mask), 0.1, 1.0, 1.0);
+        let dropped = debiased(&pos, &neg.narrow(1, 0, 2), None, None, 0.1, 1.0, 1.0);
+        let masked = debiased(&pos, &neg, Some(&mask), None, 0.1, 1.0, 1.0);
         assert!((dropped.double_value(&[]) - masked.double_value(&[])).abs() < 1e-5);
     }
 
@@ -619,6 +629,16 @@ mod tests {
                 Some(&lq_pos),
             ),
             corrected,
+        );
+        // At temperature 0.5 the correction follows the scaling: s/τ − log q, not (s − log q)/τ.
+        let scaled = -(e(3.75) / (e(3.75) + e(1.5) + e(7.0))).ln();
+        close(
+            value(
+                &LossConfig::Softmax { temperature: 0.5 },
+                Some(&lq),
+                Some(&lq_pos),
+            ),
+            scaled,
         );
         // NSSA, margin 9, without adversarial weights: −log σ(9 + 2) − mean log σ(−s⁻ − 9).
         let plain = -sig(11.0).ln() - (sig(-10.0).ln() + sig(-12.0).ln()) / 2.0;
