@@ -592,7 +592,8 @@ fn bad_suites_exit_2_naming_the_file_the_key_and_what_is_allowed() {
     }
     // Combinations of sampler, loss and batch that would train something else than their method, or
     // nothing at all.
-    let edited: &[(&str, &[(&str, &str)], &[&str])] = &[
+    type Edits<'a> = &'a [(&'a str, &'a str)];
+    let edited: &[(&str, Edits, &[&str])] = &[
         (
             "logQ under BPR",
             &[("kind = \"popularity\"", "kind = \"in-batch\"\nlogq = true")],
