@@ -272,7 +272,7 @@ fn train_steps(c: &mut Criterion) {
                 data.n_items,
                 0,
             );
-            let mut opt = optimizer(&cfg, &vs).expect("optimizer");
+            let mut opt = optimizer(&cfg, &vs, 0.0).expect("optimizer");
             let mut s = config.build(&data).expect("sampler");
             let mut rng = Pcg64Mcg::seed_from_u64(0);
             let mut step = 0u64;

@@ -68,6 +68,8 @@ impl ModelConfig {
     pub fn version(&self) -> u32 {
         match self {
             ModelConfig::Lightgcn(_) => 2,
+            // 2: `l2` is the network's weight decay, not a penalty on unit-norm projections.
+            ModelConfig::ImageEncoder(_) => 2,
             _ => 1,
         }
     }

@@ -101,7 +101,7 @@ pub fn fit(
     let training_started = Instant::now();
     let mut updater = match cfg.optimizer {
         OptimizerKind::Word2vec => Updater::PerPair(PerPairSgd::new(cfg.lr, cfg.l2, cfg.epochs)),
-        _ => Updater::Torch(optimizer(cfg, vs)?),
+        _ => Updater::Torch(optimizer(cfg, vs, weight_decay(cfg, model))?),
     };
     let test_eval = Protocol::for_split(data, &cfg.ks, true, cfg.exclude_from_ranking, device)
         .expect("every data set has a test split");
@@ -333,18 +333,47 @@ enum Updater {
     PerPair(PerPairSgd),
 }
 
-/// The libtorch optimiser `cfg` asks for over the variables of `vs` (`word2vec` is not one: it updates
-/// pair by pair on the host, see `word2vec`).
-pub fn optimizer(cfg: &TrainConfig, vs: &nn::VarStore) -> Result<nn::Optimizer> {
+/// The libtorch optimiser `cfg` asks for over the variables of `vs`, with (coupled) weight decay
+/// `weight_decay` (`word2vec` is not one: it updates pair by pair on the host, see `word2vec`).
+pub fn optimizer(cfg: &TrainConfig, vs: &nn::VarStore, weight_decay: f64) -> Result<nn::Optimizer> {
     Ok(match cfg.optimizer {
-        OptimizerKind::Adam => nn::Adam::default().build(vs, cfg.lr)?,
-        OptimizerKind::Sgd => nn::Sgd::default().build(vs, cfg.lr)?,
+        OptimizerKind::Adam => nn::Adam {
+            wd: weight_decay,
+            ..Default::default()
+        }
+        .build(vs, cfg.lr)?,
+        OptimizerKind::Sgd => nn::Sgd {
+            wd: weight_decay,
+            ..Default::default()
+        }
+        .build(vs, cfg.lr)?,
         OptimizerKind::Word2vec => {
             anyhow::bail!(
                 "optimizer \"word2vec\" updates pair by pair on the host, not through libtorch"
             )
         }
     })
+}
+
+/// How `l2` regularises `model`: an embedding model's penalty is L2 on the embedding rows a batch uses
+/// (`penalty_weight`); an encoder whose embeddings are unit vectors (an image encoder's projection) has
+/// nothing to gain from one (‖z‖² = 1 has no gradient, and computing it would embed every training
+/// image each step), so there `l2` is the network's weight decay, as SimCLR and MoCo train.
+pub fn weight_decay(cfg: &TrainConfig, model: &dyn ContrastiveModel) -> f64 {
+    if model.unit_norm() {
+        cfg.l2
+    } else {
+        0.0
+    }
+}
+
+/// The weight of the batch-embedding L2 penalty (0 where `l2` is weight decay instead).
+fn penalty_weight(cfg: &TrainConfig, model: &dyn ContrastiveModel) -> f64 {
+    if model.unit_norm() {
+        0.0
+    } else {
+        cfg.l2
+    }
 }
 
 /// SimCLR's symmetric in-batch scores from the anchors' views `u` and the positives' views `p` (B, D),
@@ -404,6 +433,7 @@ fn step_loss(
     negatives: &Negatives,
 ) -> (Tensor, Tensor) {
     let sim = model.similarity();
+    let l2 = penalty_weight(cfg, model);
     let u = model.queries(queries);
     let unit = |t: &Tensor| {
         t / t
@@ -424,7 +454,7 @@ fn step_loss(
             // The mean over negatives of ‖n‖² is the pool's mean squared norm, for every row.
             let sq = |t: &Tensor| t.square().sum(Kind::Float);
             let rows = queries.size()[0] as f64;
-            let penalty = (cfg.l2 > 0.0).then(|| {
+            let penalty = (l2 > 0.0).then(|| {
                 query_sq(model, queries, &u) + sq(&p) + sq(&all) * (rows / all.size()[0] as f64)
             });
             let cosine = loss
@@ -439,7 +469,7 @@ fn step_loss(
             ));
             let scores = sim.pairwise(&u.unsqueeze(1), &items);
             let k = scores.size()[1] - 1;
-            let penalty = (cfg.l2 > 0.0).then(|| {
+            let penalty = (l2 > 0.0).then(|| {
                 let (p, n) = (items.select(1, 0), items.narrow(1, 1, k));
                 batch_l2(model, queries, &u, positives, &p, Some((ids, &n)))
             });
@@ -465,7 +495,7 @@ fn step_loss(
                 .f_all(&u, &e)
                 .expect("query and item embeddings of one model fit together");
             // Each row's mean over its M negatives of ‖n‖² is the shared set's mean: rows × that.
-            let penalty = (cfg.l2 > 0.0).then(|| {
+            let penalty = (l2 > 0.0).then(|| {
                 let base = batch_l2(model, queries, &u, positives, &p, None);
                 if e.requires_grad() {
                     let rows = queries.size()[0] as f64;
@@ -493,7 +523,7 @@ fn step_loss(
             let pos = sim.pairwise(&u, &p);
             let neg = sim.pairwise(&u.unsqueeze(1), e);
             // Stored (detached) negatives add a constant to the penalty: only trainable ones count.
-            let penalty = (cfg.l2 > 0.0).then(|| {
+            let penalty = (l2 > 0.0).then(|| {
                 let base = batch_l2(model, queries, &u, positives, &p, None);
                 if e.requires_grad() {
                     base + e.square().sum(Kind::Float) / e.size()[1] as f64
@@ -576,11 +606,11 @@ fn step_loss(
         } => loss::debiased(&pos, &neg, valid, log_q, tau_plus, beta, temperature),
     };
     let penalty = match model.penalty_tables() {
-        Some(tables) if cfg.l2 > 0.0 => Some(raw_l2(&tables, queries, positives, negatives)),
+        Some(tables) if l2 > 0.0 => Some(raw_l2(&tables, queries, positives, negatives)),
         _ => penalty,
     };
     if let Some(penalty) = penalty {
-        value += penalty * (cfg.l2 / 2.0 / queries.size()[0] as f64);
+        value += penalty * (l2 / 2.0 / queries.size()[0] as f64);
     }
     (value, neg)
 }
@@ -726,6 +756,60 @@ mod tests {
             crate::metrics::first_best("mr", [5.0, 3.0, 4.0, 2.5, 2.5]),
             Some(3)
         );
+    }
+
+    #[test]
+    fn l2_on_an_image_encoder_is_weight_decay_not_a_penalty_on_unit_vectors() {
+        // Two encoders from one seed draw the same augmentations: the step's loss is the same with
+        // and without l2 (no penalty on unit-norm projections, no pass over every training image),
+        // and l2 reaches the optimiser as weight decay instead.
+        let data = crate::sampler::tests::tiny_images();
+        let images = data.vision.as_ref().unwrap();
+        let encoder = |vs: &nn::VarStore| {
+            crate::model::ImageEncoder::new(
+                &vs.root(),
+                &crate::model::ImageEncoderConfig {
+                    hidden: 8,
+                    dim: 8,
+                    projection: 8,
+                    ..Default::default()
+                },
+                images,
+                0,
+            )
+        };
+        let loss_with = |l2: f64| {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let m = encoder(&vs);
+            let cfg = TrainConfig {
+                l2,
+                ..Default::default()
+            };
+            assert_eq!(weight_decay(&cfg, &m), l2);
+            let negatives = Negatives::ids(Tensor::from_slice(&[2i64, 3, 4, 5]).view([2, 2]));
+            let (value, _) = step_loss(
+                &cfg,
+                &LossConfig::Softmax { temperature: 0.5 },
+                &m,
+                &Tensor::from_slice(&[0i64, 1]),
+                &Tensor::from_slice(&[0i64, 1]),
+                &negatives,
+            );
+            value.double_value(&[])
+        };
+        assert_eq!(loss_with(0.0), loss_with(1.0));
+        let vs = nn::VarStore::new(Device::Cpu);
+        let mf = Mf::new(
+            &vs.root(),
+            &MfConfig {
+                dim: 4,
+                init_std: 0.1,
+            },
+            2,
+            4,
+            0,
+        );
+        assert_eq!(weight_decay(&TrainConfig::default(), &mf), 0.0);
     }
 
     #[test]
