@@ -1724,6 +1724,7 @@ struct Corpus {
 struct CorpusCase {
     file: Option<String>,
     train: Option<String>,
+    valid: Option<String>,
     test: Option<String>,
     format: String,
     #[serde(default)]
@@ -1747,6 +1748,7 @@ fn every_loader_refuses_the_malformed_corpus_with_file_line_and_reason() {
         for (key, file) in [
             ("path", &case.file),
             ("train", &case.train),
+            ("valid", &case.valid),
             ("test", &case.test),
         ] {
             if let Some(f) = file {

@@ -117,18 +117,6 @@ impl FileConfig {
     }
 }
 
-/// The keys of `FileConfig` that name files: they enter the configuration hash by their bytes, not
-/// their spelling.
-pub const FILE_KEYS: &[&str] = &[
-    "path",
-    "train",
-    "test",
-    "valid",
-    "features",
-    "similarity",
-    "analogies",
-];
-
 /// Behaviour version of the splits (enters the configuration hash).
 pub const SPLIT_VERSION: u32 = 1;
 
@@ -145,6 +133,12 @@ impl DataConfig {
             | DataConfig::SyntheticText(_)
             | DataConfig::Images(_)
             | DataConfig::SyntheticImages(_) => 1,
+            // 2 with a given validation file: its pairs that are also test pairs are dropped.
+            DataConfig::Movielens(f) | DataConfig::Delimited(f) | DataConfig::Adjacency(f)
+                if f.valid.is_some() =>
+            {
+                2
+            }
             DataConfig::Movielens(_)
             | DataConfig::Delimited(_)
             | DataConfig::Adjacency(_)

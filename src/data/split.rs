@@ -122,7 +122,8 @@ fn split_name(s: &SplitConfig) -> String {
 
 /// Given train / valid / test files: duplicates within a file are dropped, and so are held-out pairs
 /// that are also training pairs (the evaluation excludes training items from the ranking, so such a
-/// pair could never be found); both are reported. A test file that is all training pairs is refused.
+/// pair could never be found) and validation pairs that are also test pairs; all are reported. A test
+/// file that is all training pairs is refused.
 fn given_split(
     name: &str,
     train: Interactions,
@@ -168,6 +169,7 @@ fn given_split(
     };
     let (valid, _) = not_in_train(valid, "validation", notes);
     let (test_kept, overlap) = not_in_train(test, "test", notes);
+    let valid = not_in_test(name, valid, &test_kept, notes);
     if test_kept.is_empty() {
         return Err(DataError::Invalid {
             what: format!("domain {name}"),
@@ -182,6 +184,36 @@ fn given_split(
         });
     }
     Ok((train, valid, test_kept))
+}
+
+/// `valid` without the pairs that are also test pairs, reported: the test ranking excludes validation
+/// items, so such a test pair could never be found, and selecting epochs on it would peek at the test.
+fn not_in_test(
+    name: &str,
+    valid: Interactions,
+    test: &Interactions,
+    notes: &mut Vec<String>,
+) -> Interactions {
+    let in_test: std::collections::HashSet<(u32, u32)> = test
+        .queries
+        .iter()
+        .copied()
+        .zip(test.items.iter().copied())
+        .collect();
+    let mut out = Interactions::default();
+    for (&u, &i) in valid.queries.iter().zip(&valid.items) {
+        if !in_test.contains(&(u, i)) {
+            out.push(u, i);
+        }
+    }
+    let dropped = valid.len() - out.len();
+    if dropped > 0 {
+        notes.push(format!(
+            "domain {name}: dropped {dropped} validation pair(s) that are also test pairs ({} kept)",
+            out.len()
+        ));
+    }
+    out
 }
 
 /// Each user's records, duplicates of an item collapsed to the latest interaction.

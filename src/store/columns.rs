@@ -450,10 +450,11 @@ pub fn curve_rows(df: &DataFrame) -> PolarsResult<Vec<(ResultRow, CurveRow)>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn info(domain: &str) -> CellInfo {
+    /// A cell's provenance for tests.
+    pub(crate) fn info(domain: &str) -> CellInfo {
         CellInfo {
             suite: "s".into(),
             run_id: format!("{domain}-d-uniform-r1-s0"),

@@ -143,8 +143,14 @@ pub fn scan(dir: &Path) -> HashMap<String, Stored> {
             let slot = out.entry(id.to_string()).or_default();
             if is_failure {
                 slot.failed = Some(hash);
-            } else if read_parquet(&curve_path(dir, id)).is_ok() {
-                // Finished only when its curves read back too: a damaged file means the cell runs again.
+            } else if read_parquet(&curve_path(dir, id))
+                .ok()
+                .and_then(|df| columns::first_string(&df, "config_hash"))
+                .is_some_and(|curves| curves == hash)
+            {
+                // Finished only when its curves read back too, of the same configuration: a damaged
+                // file, or curves a later run of another configuration wrote before it was killed, mean
+                // the cell runs again.
                 slot.finished = Some(hash);
             }
         }
@@ -488,4 +494,40 @@ pub fn write_parquet(path: &Path, df: PolarsResult<DataFrame>) -> Result<(), Sto
             source,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cell_whose_curves_are_of_another_configuration_is_not_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = columns::tests::info("rec");
+        let rows = [MetricRow {
+            category: "effectiveness",
+            metric: "mrr".into(),
+            value: 0.5,
+        }];
+        let curve = [CurveRow {
+            epoch: 1,
+            split: "test".into(),
+            metric: "mrr".into(),
+            value: 0.5,
+        }];
+        write_cell(dir.path(), &info, &rows, &curve, &PerQuery::default()).unwrap();
+        let id = info.run_id.clone();
+        assert_eq!(scan(dir.path())[&id].finished.as_deref(), Some("h"));
+        // A run of another configuration wrote its curves and was killed before its run file.
+        let other = CellInfo {
+            config_hash: "other".into(),
+            ..info
+        };
+        write_parquet(
+            &curve_path(dir.path(), &id),
+            columns::curve_frame(&other, &curve),
+        )
+        .unwrap();
+        assert_eq!(scan(dir.path())[&id].finished, None);
+    }
 }

@@ -171,12 +171,11 @@ impl RunSpec {
             .pointer_mut("/domain/config/data")
             .and_then(|d| d.as_object_mut())
         {
-            // The files enter through their bytes (the fingerprint), not their paths. Only paths go:
-            // a generator's `valid` and `test` are shares, and they change the data.
-            for key in crate::data::FILE_KEYS {
-                if data.get(*key).is_some_and(|v| v.is_string()) {
-                    data.remove(*key);
-                }
+            // The files enter through their bytes (the fingerprint), not their paths: every key the data
+            // reads files from goes, a list of paths (text's `similarity`) as well as one (vision's
+            // `labels`). A generator's `valid` and `test` are shares, read from no file: they stay.
+            for (key, _) in self.domain.config.data.files() {
+                data.remove(key);
             }
         }
         let digest = Sha256::digest(format!("{value}\n{behaviour}\n{data_fingerprint}"));
@@ -298,6 +297,28 @@ mod tests {
             with_path("suites/u.data").config_hash("bytes"),
             with_path("./suites/../suites/u.data").config_hash("bytes")
         );
+    }
+
+    #[test]
+    fn lists_of_files_and_label_files_enter_the_hash_by_their_bytes_not_their_spelling() {
+        let cell = |data: &str, kind: &str| {
+            let text = format!(
+                "suite = {{ name = \"t\", seeds = [0], ratios = [1] }}\n[[domain]]\nkind = \"{kind}\"\n\
+                 name = \"d\"\ndata = {data}\n[[sampler]]\nkind = \"uniform\"\n"
+            );
+            let file = SuiteFile::parse(&text, Path::new("t.toml")).unwrap();
+            let mut spec = expand(&suite(GRID_2X2X2X2)).remove(0);
+            spec.domain.config = file.domains[0].clone();
+            spec.config_hash("bytes")
+        };
+        let corpus = |p: &str| {
+            format!("{{ format = \"corpus\", path = \"c.txt\", similarity = [\"{p}ws.tsv\", \"{p}sl.txt\"] }}")
+        };
+        assert_eq!(cell(&corpus(""), "text"), cell(&corpus("./x/../"), "text"));
+        let images = |p: &str| {
+            format!("{{ format = \"images\", path = \"x.npy\", height = 8, width = 8, labels = \"{p}y.npy\" }}")
+        };
+        assert_eq!(cell(&images(""), "vision"), cell(&images("./"), "vision"));
     }
 
     #[test]
