@@ -3,7 +3,11 @@
 //! Cancellation", WACV 2022): draw k uniform negatives, then drop the ones that look like false
 //! negatives — scored above the positive's score minus `margin` (`by = "score"`), or whose embedding's
 //! cosine similarity to the positive's is at least `similarity` (`by = "similarity"`, the positive's
-//! nearest neighbours). Dropped slots are masked out of the loss (`downweight = 0`, elimination) or
+//! nearest neighbours). Both detection rules are nsbench's own, and every place that shows the sampler
+//! says so: the score rule is in neither paper (under BPR it drops exactly the negatives that violate
+//! the ranking, the ones BPR learns from), and the similarity rule simplifies FNC's detection (the mean
+//! similarity to several support views of the anchor, its top-k flagged) to one view, the positive, and
+//! a threshold. Dropped slots are masked out of the loss (`downweight = 0`, elimination) or
 //! kept at `downweight` times an ordinary slot's weight (not renormalised, so it holds at k = 1 too);
 //! with `attract = true` they become further positives of the row instead (Huynh et al.'s attraction:
 //! under `softmax` the row's loss is the mean of −log p over the positive and the attracted slots, every

@@ -344,7 +344,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         kind: "fn-filter",
         family: "debiased",
         needs: "model scores (to flag likely false negatives)",
-        description: "uniform negatives minus suspected false negatives (score above the positive's, or cosine-near it), dropped or kept at downweight × an ordinary weight, or trained as further positives (attraction, Huynh et al. 2022; softmax and bce); by = score|similarity, margin = 0, similarity = 0.9, downweight = 0 (drop), attract = false, exclude_positives = true",
+        description: "uniform negatives minus suspected false negatives, dropped (elimination) or kept at downweight × an ordinary weight, or trained as further positives (attraction, Huynh et al. 2022; softmax and bce). The detection rules are nsbench's own: by = score flags s(q, c) > s(q, p) − margin (in neither paper; under bpr it drops exactly the negatives that violate the ranking), by = similarity flags cos(e_c, e_p) ≥ similarity (FNC's support-view detection simplified to one view, the positive, and a threshold instead of its top-k); by = score|similarity, margin = 0, similarity = 0.9, downweight = 0 (drop), attract = false, exclude_positives = true",
         version: 2,
         same_at_k1: None,
         ratio_free: false,
