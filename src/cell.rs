@@ -64,6 +64,7 @@ pub fn cell_info(
             "text" => "question-words".into(),
             _ => spec.train.exclude_from_ranking.as_str().into(),
         },
+        data_notes: data.notes.join("; "),
         finished_unix: provenance::unix_now(),
     })
 }

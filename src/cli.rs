@@ -84,10 +84,10 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
         /// libtorch threads per cell (overrides [suite].threads; default 1).
-        #[arg(long)]
+        #[arg(long, value_parser = at_least_one)]
         threads: Option<usize>,
         /// Cells trained at once (overrides [suite].jobs; default cores / threads).
-        #[arg(long)]
+        #[arg(long, value_parser = at_least_one)]
         jobs: Option<usize>,
         /// cpu, cuda or cuda:N (overrides [suite].device).
         #[arg(long)]
@@ -841,4 +841,13 @@ fn plot(dir: &Path) -> Result<()> {
         dir.join("plots").display()
     );
     Ok(())
+}
+
+/// A count of at least 1 (`--jobs 0` trains nothing, `--threads 0` leaves libtorch its default).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e}: expected a whole number of at least 1")),
+    }
 }

@@ -76,6 +76,14 @@ pub enum StoreError {
 pub enum TrainError {
     #[error("diverged at epoch {epoch}: {what}")]
     Diverged { epoch: u32, what: String },
+    /// An evaluation gave a metric that is no number: never stored as a result.
+    #[error("the {split} evaluation at epoch {epoch} gave {metric} = {value}: a non-finite metric is no result")]
+    NonFiniteMetric {
+        epoch: u32,
+        split: &'static str,
+        metric: String,
+        value: f64,
+    },
 }
 
 /// A grid that cannot fit in memory: refused before anything trains (exit code 2).

@@ -475,6 +475,9 @@ fn train_one(
         Ok(Ok(o)) => Ok(o),
         Ok(Err(e)) => Err(match e.downcast_ref::<TrainError>() {
             Some(TrainError::Diverged { epoch, what }) => failure("diverged", *epoch, what.clone()),
+            Some(TrainError::NonFiniteMetric { epoch, .. }) => {
+                failure("error", *epoch, format!("{e:#}"))
+            }
             None => failure("error", in_progress, format!("{e:#}")),
         }),
         Err(payload) => {

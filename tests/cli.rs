@@ -6,9 +6,9 @@ use predicates::prelude::*;
 use std::path::{Path, PathBuf};
 
 /// Rows per cell of a synthetic suite with two cut-offs: 13 effectiveness metrics (4 top-K metrics × 2
-/// cut-offs + MRR, and the sampled protocol's recall and NDCG × 2 cut-offs), 10 sampler diagnostics, 8
+/// cut-offs + MRR, and the sampled protocol's recall and NDCG × 2 cut-offs), 11 sampler diagnostics, 8
 /// efficiency metrics.
-const ROWS_PER_CELL: usize = EFFECTIVENESS_PER_CELL + 10 + 8;
+const ROWS_PER_CELL: usize = EFFECTIVENESS_PER_CELL + 11 + 8;
 /// Effectiveness rows per cell of such a suite.
 const EFFECTIVENESS_PER_CELL: usize = 13;
 
@@ -160,10 +160,22 @@ fn the_smoke_suite_runs_end_to_end_and_its_files_read_back() {
             .unwrap()
             .value
     };
+    for r in rows.iter().filter(|r| r.metric == "negatives_per_positive") {
+        // Uniform and popularity train every one of their k negatives (exclusion resamples).
+        let k = r
+            .run_id
+            .split("-r")
+            .nth(1)
+            .unwrap()
+            .split('-')
+            .next()
+            .unwrap();
+        assert_eq!(r.value, k.parse::<f64>().unwrap(), "{}", r.run_id);
+    }
     for r in rows
         .iter()
         .filter(|r| r.category == "sampler" && r.metric != "ns_per_negative")
-        .filter(|r| !r.metric.ends_with("_vs_uniform"))
+        .filter(|r| !r.metric.ends_with("_vs_uniform") && r.metric != "negatives_per_positive")
     {
         assert!(
             (0.0..=1.0).contains(&r.value),
@@ -643,6 +655,15 @@ fn bad_suites_exit_2_naming_the_file_the_key_and_what_is_allowed() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("no/such/suite.toml"));
+    for flag in ["--jobs", "--threads"] {
+        nsbench()
+            .arg("run")
+            .arg(dir.path().join("case.toml"))
+            .args([flag, "0"])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(flag).and(predicate::str::contains("at least 1")));
+    }
 }
 
 #[test]
@@ -823,8 +844,10 @@ model = { kind = "mf", dim = 8 }"#,
         ),
         (
             "kg",
+            // RotatE's loss without its own adversarial weights, so self-adversarial can run under it.
             r#"data = { format = "synthetic-kg", entities = 40, relations = 3, triples = 300 }
-model = { kind = "rotate", dim = 8 }"#,
+model = { kind = "rotate", dim = 8 }
+loss = { kind = "nssa", adversarial_temperature = 0.0 }"#,
             "mrr",
         ),
         (
@@ -892,7 +915,7 @@ kind = "{kind}"
                 .filter(|r| {
                     r.run_id.contains(&format!("-{name}-r2"))
                         || r.run_id.contains(&format!("-{name}-rall"))
-                        || r.run_id.contains(&format!("-{name}-nssa-r2"))
+                        || r.run_id.contains(&format!("-{name}-nssa-a0-r"))
                 })
                 .collect();
             let metric = |m: &str| of.iter().find(|r| r.metric == m).map(|r| r.value);

@@ -158,8 +158,62 @@ pub fn load_files(name: &str, f: &FileConfig) -> Result<Dataset, DataError> {
             message: "holds no triples".into(),
         });
     }
-    let (n_e, n_r) = (names.entities.len(), names.relations.len());
-    Ok(build(name, n_e, n_r, &train, &valid, &test, None))
+    // Names are numbered in order of first appearance with the train file read first, so the training
+    // triples' entities and relations are the first ids: the pool is theirs (an entity only held-out
+    // triples name has no trained embedding to rank, and its triples are dropped below).
+    let n_e = 1 + train
+        .iter()
+        .flat_map(|&[h, _, t]| [h, t])
+        .max()
+        .unwrap_or(0) as usize;
+    let n_r = 1 + train.iter().map(|t| t[1]).max().unwrap_or(0) as usize;
+    debug_assert!(n_e <= names.entities.len() && n_r <= names.relations.len());
+    let mut notes = Vec::new();
+    let valid = seen_in_training(name, &train, valid, "validation", &mut notes);
+    let total = test.len();
+    let test = seen_in_training(name, &train, test, "test", &mut notes);
+    if test.is_empty() {
+        return Err(DataError::Invalid {
+            what: format!("data file {}", test_path.display()),
+            message: format!(
+                "none of its {total} triples has both entities and its relation in the training triples: \
+                 nothing can be evaluated"
+            ),
+        });
+    }
+    let mut d = build(name, n_e, n_r, &train, &valid, &test, None);
+    d.notes = notes;
+    Ok(d)
+}
+
+/// The held-out triples whose entities and relation all occur in training. The others would be ranked
+/// with embeddings no step ever trained (their initial random values): they are dropped and counted in
+/// `notes`, as PyKEEN drops them (LibKGE refuses such data).
+fn seen_in_training(
+    name: &str,
+    train: &[[u32; 3]],
+    held_out: Triples,
+    what: &str,
+    notes: &mut Vec<String>,
+) -> Triples {
+    let entities: std::collections::HashSet<u32> =
+        train.iter().flat_map(|&[h, _, t]| [h, t]).collect();
+    let relations: std::collections::HashSet<u32> = train.iter().map(|t| t[1]).collect();
+    let total = held_out.len();
+    let kept: Triples = held_out
+        .into_iter()
+        .filter(|&[h, r, t]| {
+            entities.contains(&h) && entities.contains(&t) && relations.contains(&r)
+        })
+        .collect();
+    if kept.len() < total {
+        notes.push(format!(
+            "domain {name}: dropped {} of {total} {what} triples whose entity or relation never occurs in \
+             training (they would be ranked with untrained embeddings)",
+            total - kept.len()
+        ));
+    }
+    kept
 }
 
 #[derive(Default)]
@@ -410,18 +464,32 @@ pub fn generate(name: &str, c: &SyntheticKgConfig, seed: u64) -> Result<Dataset,
             message: format!("only {n_obs} triples observed: raise `triples` or `observed`"),
         });
     }
-    let test = observed[..n_test].to_vec();
-    let valid = observed[n_test..n_test + n_valid].to_vec();
     let train = observed[n_test + n_valid..].to_vec();
-    Ok(build(
+    let mut notes = Vec::new();
+    let test = seen_in_training(
         name,
-        n,
-        c.relations,
         &train,
-        &valid,
-        &test,
-        Some(&truth),
-    ))
+        observed[..n_test].to_vec(),
+        "test",
+        &mut notes,
+    );
+    let valid = seen_in_training(
+        name,
+        &train,
+        observed[n_test..n_test + n_valid].to_vec(),
+        "validation",
+        &mut notes,
+    );
+    if test.is_empty() {
+        return Err(DataError::Invalid {
+            what: format!("synthetic knowledge graph {name:?}"),
+            message: "no test triple has its entities and relation in training: raise `triples`"
+                .into(),
+        });
+    }
+    let mut d = build(name, n, c.relations, &train, &valid, &test, Some(&truth));
+    d.notes = notes;
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -442,6 +510,47 @@ mod tests {
         // The head query (?, r0, 1) has answer 0 from train and 3 from test.
         assert_eq!(kg.known.items(1), &[0, 3]);
         assert_eq!(d.test.queries, vec![3, 1]);
+    }
+
+    #[test]
+    fn held_out_triples_of_entities_unseen_in_training_are_dropped_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        let f = FileConfig {
+            train: Some(write("train.txt", "a\tr\tb\nb\tr\tc\n")),
+            valid: Some(write("valid.txt", "a\tr\tz\n")),
+            test: Some(write("test.txt", "a\tr\tc\nc\tq\ta\ny\tr\ta\n")),
+            ..Default::default()
+        };
+        let d = load_files("k", &f).unwrap();
+        // Test keeps (a, r, c); (c, q, a) has an unseen relation, (y, r, a) an unseen entity.
+        assert_eq!(d.test.len(), 2, "one triple, both sides");
+        assert!(d.valid.is_empty());
+        assert_eq!(d.n_items, 3, "the pool is the training entities");
+        assert!(
+            d.notes
+                .iter()
+                .any(|n| n.contains("dropped 2 of 3 test triples")),
+            "{:?}",
+            d.notes
+        );
+        assert!(d
+            .notes
+            .iter()
+            .any(|n| n.contains("dropped 1 of 1 validation")));
+        let only_unseen = FileConfig {
+            test: Some(write("test2.txt", "y\tr\ta\n")),
+            ..f
+        };
+        let err = load_files("k", &only_unseen).unwrap_err().to_string();
+        assert!(
+            err.contains("test2.txt") && err.contains("nothing can be evaluated"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -125,8 +125,9 @@ impl DataConfig {
     /// same input would load or generate other interactions.
     pub fn version(&self) -> u32 {
         match self {
+            // 2: held-out triples of entities or relations unseen in training are dropped.
+            DataConfig::SyntheticKg(_) => 2,
             DataConfig::Synthetic(_)
-            | DataConfig::SyntheticKg(_)
             | DataConfig::SyntheticGraph(_)
             | DataConfig::EdgeList(_)
             | DataConfig::Corpus(_)
@@ -139,10 +140,10 @@ impl DataConfig {
             {
                 2
             }
-            DataConfig::Movielens(_)
-            | DataConfig::Delimited(_)
-            | DataConfig::Adjacency(_)
-            | DataConfig::Triples(_) => 1,
+            // 2: held-out triples of entities or relations unseen in training are dropped, and the
+            // pool is the training entities.
+            DataConfig::Triples(_) => 2,
+            DataConfig::Movielens(_) | DataConfig::Delimited(_) | DataConfig::Adjacency(_) => 1,
         }
     }
 

@@ -442,16 +442,28 @@ fn read_pairs(
             .split(['\t', ' ', ','])
             .filter(|f| !f.is_empty())
             .collect();
-        let score = fields.get(2).and_then(|s| s.parse::<f64>().ok());
-        let Some(score) = score.filter(|_| fields.len() >= 3) else {
-            if header {
-                continue;
+        let score = fields.get(2).map(|s| s.parse::<f64>());
+        let score = match score {
+            Some(Ok(x)) if x.is_finite() => x,
+            Some(Ok(_)) => {
+                return Err(DataError::Line {
+                    path: path.to_path_buf(),
+                    line: n + 1,
+                    message: format!(
+                        "score {:?} is not a finite number (expected `word1 word2 score`)",
+                        fields[2]
+                    ),
+                })
             }
-            return Err(DataError::Line {
-                path: path.to_path_buf(),
-                line: n + 1,
-                message: format!("expected `word1 word2 score`, got {line:?}"),
-            });
+            // A first line whose score is no number at all is a header.
+            _ if header => continue,
+            _ => {
+                return Err(DataError::Line {
+                    path: path.to_path_buf(),
+                    line: n + 1,
+                    message: format!("expected `word1 word2 score`, got {line:?}"),
+                })
+            }
         };
         total += 1;
         if let (Some(&a), Some(&b)) = (index.get(&fold(fields[0])), index.get(&fold(fields[1]))) {
@@ -462,6 +474,24 @@ fn read_pairs(
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "similarity".into());
+    // Spearman's ρ needs two covered pairs whose human scores differ: anything less is no number.
+    let invalid = |message: String| DataError::Invalid {
+        what: format!("similarity file {}", path.display()),
+        message,
+    };
+    if pairs.len() < 2 {
+        return Err(invalid(format!(
+            "only {} of its {total} pairs have both words in the vocabulary: Spearman's ρ needs at least 2 \
+             (lower `min_count`, or check the file's words and tokenizer)",
+            pairs.len()
+        )));
+    }
+    if pairs.iter().all(|p| p.2 == pairs[0].2) {
+        return Err(invalid(format!(
+            "every covered pair has the score {}: Spearman's ρ against constant scores is undefined",
+            pairs[0].2
+        )));
+    }
     Ok(WordPairs { name, pairs, total })
 }
 
@@ -498,6 +528,16 @@ fn read_analogies(
         if let [a, b, c, d] = ids[..] {
             questions.push([a, b, c, d]);
         }
+    }
+    if questions.is_empty() {
+        return Err(DataError::Invalid {
+            what: format!("analogy file {}", path.display()),
+            message: format!(
+                "none of its {total} questions has all four words among the {restrict} most frequent words \
+                 of the vocabulary: an accuracy over no question is no number (raise `analogy_vocab`, lower \
+                 `min_count`)"
+            ),
+        });
     }
     Ok(Analogies {
         questions,
@@ -731,26 +771,58 @@ mod tests {
             "# comment\nWord 1\tWord 2\tHuman\nTiger\tcat\t7.35\ntiger\tzebra\t5\n",
         )
         .unwrap();
-        let index: HashMap<String, u32> = [("tiger".to_string(), 0), ("cat".to_string(), 1)].into();
+        let index: HashMap<String, u32> = [
+            ("tiger".to_string(), 0),
+            ("cat".to_string(), 1),
+            ("zebra".to_string(), 2),
+        ]
+        .into();
         let fold = |w: &str| w.to_lowercase();
         let pairs = read_pairs(&sim, &index, &fold).unwrap();
         assert_eq!((pairs.name.as_str(), pairs.total), ("ws", 2));
-        assert_eq!(pairs.pairs, vec![(0, 1, 7.35)]);
+        assert_eq!(pairs.pairs, vec![(0, 1, 7.35), (0, 2, 5.0)]);
         let q = dir.path().join("q.txt");
         std::fs::write(&q, ": s\ntiger cat cat tiger\ntiger cat dog cat\n").unwrap();
         let a = read_analogies(&q, &index, &fold, 10).unwrap();
         assert_eq!((a.total, a.questions.clone()), (2, vec![[0, 1, 1, 0]]));
-        assert_eq!(
-            read_analogies(&q, &index, &fold, 1)
-                .unwrap()
-                .questions
-                .len(),
-            0
-        );
+        // No question within the most frequent word: no accuracy to report.
+        let e = read_analogies(&q, &index, &fold, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("none of its 2 questions"), "{e}");
         std::fs::write(&q, "a b c\n").unwrap();
         let e = read_analogies(&q, &index, &fold, 10)
             .unwrap_err()
             .to_string();
         assert!(e.contains("q.txt:1:") && e.contains("four words"), "{e}");
+    }
+
+    #[test]
+    fn a_similarity_file_that_would_give_no_number_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let index: HashMap<String, u32> = [
+            ("tiger".to_string(), 0),
+            ("cat".to_string(), 1),
+            ("zebra".to_string(), 2),
+        ]
+        .into();
+        let fold = |w: &str| w.to_lowercase();
+        let refused = |text: &str| {
+            let sim = dir.path().join("sim.tsv");
+            std::fs::write(&sim, text).unwrap();
+            read_pairs(&sim, &index, &fold).unwrap_err().to_string()
+        };
+        let e = refused("tiger\tcat\t7\ntiger\tzebra\tNaN\n");
+        assert!(
+            e.contains("sim.tsv:2:") && e.contains("not a finite number"),
+            "{e}"
+        );
+        // A non-finite score on the first line is no header either.
+        let e = refused("tiger\tcat\tinf\ntiger\tzebra\t5\n");
+        assert!(e.contains("sim.tsv:1:"), "{e}");
+        let e = refused("tiger\tcat\t7\nlion\tzebra\t5\n");
+        assert!(e.contains("only 1 of its 2 pairs"), "{e}");
+        let e = refused("tiger\tcat\t5\ntiger\tzebra\t5\n");
+        assert!(e.contains("constant"), "{e}");
     }
 }

@@ -389,11 +389,24 @@ fn build(
     let (mut train, mut held_out) = (Vec::new(), Vec::new());
     for class in 0..n_classes as u32 {
         let mut of: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
+        if of.is_empty() {
+            continue;
+        }
         of.shuffle(&mut rng);
         let n_test =
             ((of.len() as f64 * test).round() as usize).clamp(1, of.len().saturating_sub(2).max(1));
         held_out.extend_from_slice(&of[..n_test]);
         train.extend_from_slice(&of[n_test..]);
+    }
+    if train.is_empty() {
+        return Err(DataError::Invalid {
+            what: format!("image data of domain {name:?}"),
+            message: format!(
+                "no image is left to train on: each of the {} images' classes has a single image, which \
+                 the held-out split takes (every class keeps one held-out image; a class needs at least 2)",
+                labels.len()
+            ),
+        });
     }
     train.sort_unstable();
     held_out.sort_unstable();
@@ -698,5 +711,16 @@ mod tests {
             generate("g", &c, 0).unwrap().vision.unwrap().pixels,
             v.pixels
         );
+    }
+
+    #[test]
+    fn data_that_leaves_no_training_image_is_refused_not_a_panic() {
+        let e = build("one-each", 2, 2, vec![0.5; 12], vec![0, 1, 2], 3, 0.2, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no image is left to train on"), "{e}");
+        // A label no image has is no class to split.
+        let d = build("gap", 2, 2, vec![0.5; 16], vec![0, 0, 0, 2], 3, 0.2, 0).unwrap();
+        assert_eq!(d.vision.unwrap().n_train, 2);
     }
 }

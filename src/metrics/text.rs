@@ -90,7 +90,7 @@ impl TextEvaluator {
             let gold: Vec<f64> = set.pairs.iter().map(|p| p.2).collect();
             metrics.push((
                 format!("{}-spearman", set.name),
-                crate::stats::spearman(&cos, &gold),
+                similarity_rho(&cos, &gold),
             ));
             metrics.push((
                 format!("{}-coverage", set.name),
@@ -127,6 +127,16 @@ impl TextEvaluator {
         }
         Ok((metrics, per_query))
     }
+}
+
+/// Spearman's ρ of the model's cosines against the gold scores (which loading guarantees vary). A model
+/// whose cosines are all equal (collapsed) gets 0, the expectation of ρ over random orders of its ties,
+/// as the ranking metrics count ties; never an undefined value.
+fn similarity_rho(cos: &[f64], gold: &[f64]) -> f64 {
+    if cos.iter().all(|&c| c == cos[0]) {
+        return 0.0;
+    }
+    crate::stats::spearman(cos, gold)
 }
 
 /// Whether each covered question's nearest word to b̂ − â + ĉ (a, b, c excluded) is d.
@@ -239,6 +249,12 @@ mod tests {
             .evaluate(&Fixed(v))
             .unwrap();
         assert!(m[0].1 < 0.0);
+        // A collapsed model (every vector equal): ρ is 0, the mean over orders of its ties, not NaN.
+        let same = Tensor::ones([4, 2], (tch::Kind::Float, Device::Cpu));
+        let m = TextEvaluator::new(&t, Device::Cpu)
+            .evaluate(&Fixed(same))
+            .unwrap();
+        assert_eq!(m[0], ("ws-spearman".into(), 0.0));
     }
 
     #[test]

@@ -231,8 +231,8 @@ pub const REGISTRY: &[SamplerInfo] = &[
         kind: "self-adversarial",
         family: "adversarial",
         needs: "model scores of the drawn negatives",
-        description: "uniform negatives weighted by softmax(alpha · score) without gradient (RotatE); alpha = 1, \
-         exclude_positives = true; not under nssa with adversarial_temperature > 0, which already weights so",
+        description: "uniform negatives weighted by softmax(alpha · score) without gradient (RotatE), not under nssa \
+         with adversarial_temperature > 0 (which already weights so); alpha = 1, exclude_positives = true",
         version: 1,
         same_at_k1: Some("uniform (one negative: its softmax weight is 1)"),
         ratio_free: false,
@@ -276,7 +276,7 @@ pub const REGISTRY: &[SamplerInfo] = &[
         kind: "in-batch",
         family: "efficient",
         needs: "the batch's other positives",
-        description: "the other positives of the batch (Yi et al. 2019): under softmax all B − 1 of them, one shared score matrix, logQ on every logit; else k draws; logq = false (s/τ − log q, under softmax only), negatives = auto|all|draws, exclude_positives = true (masked)",
+        description: "the other positives of the batch (Yi et al. 2019): under softmax all B − 1 of them, one shared score matrix, logQ on every logit; else k draws; logq = false (s/τ − log q under softmax only), negatives = auto|all|draws, exclude_positives = true (masked)",
         // 3: under softmax the shared negatives are the positives' own embeddings (the same gradient,
         // summed in another order; for an image encoder the very views). 5: logQ corrects s/τ − log q.
         version: 5,

@@ -46,6 +46,9 @@ pub struct CellInfo {
     /// What the test ranking removed besides the ranked item: `train-and-valid`, `train` (rec) or
     /// `all-known` (link prediction's filtered setting).
     pub ranking_excludes: String,
+    /// What loading the data found and fixed (dropped duplicates, held-out triples of entities unseen
+    /// in training, …), `; `-separated; empty when nothing.
+    pub data_notes: String,
 }
 
 /// Why a cell failed: `stage` is `diverged` (a non-finite loss or score), `error` (an error returned by
@@ -152,6 +155,7 @@ fn provenance_columns(info: &CellInfo, n: usize) -> Vec<Column> {
         s("behaviour", &info.behaviour),
         Column::new("finished_unix".into(), vec![info.finished_unix; n]),
         s("ranking_excludes", &info.ranking_excludes),
+        s("data_notes", &info.data_notes),
     ]
 }
 
@@ -171,6 +175,10 @@ pub fn upgrade(mut df: DataFrame) -> PolarsResult<DataFrame> {
             })
             .collect();
         df.with_column(Column::new("ranking_excludes".into(), values))?;
+    }
+    if df.column("finished_unix").is_ok() && df.column("data_notes").is_err() {
+        // Written before the notes were recorded: unknown, kept empty.
+        df.with_column(Column::new("data_notes".into(), vec![""; df.height()]))?;
     }
     Ok(df)
 }
@@ -483,6 +491,7 @@ pub(crate) mod tests {
             behaviour: "b".into(),
             finished_unix: 0,
             ranking_excludes: "train".into(),
+            data_notes: String::new(),
         }
     }
 
@@ -497,8 +506,7 @@ pub(crate) mod tests {
         for (domain, expected) in [("rec", "train-and-valid"), ("kg", "all-known")] {
             let old = metric_frame(&info(domain), &rows)
                 .unwrap()
-                .drop("ranking_excludes")
-                .unwrap();
+                .drop_many(["ranking_excludes", "data_notes"]);
             let upgraded = upgrade(old).unwrap();
             assert_eq!(upgraded.get_column_names(), today.get_column_names());
             assert_eq!(
@@ -511,6 +519,11 @@ pub(crate) mod tests {
                 Some(expected)
             );
         }
+        // Written before the data notes: an empty note.
+        let old = metric_frame(&info("rec"), &rows)
+            .unwrap()
+            .drop_many(["data_notes"]);
+        assert_eq!(upgrade(old).unwrap(), today);
         // Today's files are left as they are.
         assert_eq!(upgrade(today.clone()).unwrap(), today);
     }

@@ -231,6 +231,10 @@ pub fn fit(
                 .map_err(diverged)?;
             let (test, test_per_query) = test_eval.evaluate_per_query(model).map_err(diverged)?;
             log.eval_seconds += t.elapsed().as_secs_f64();
+            if let Some(v) = &valid {
+                all_finite(v, "valid", epoch)?;
+            }
+            all_finite(&test, "test", epoch)?;
             match (early, &valid) {
                 (Some(_), Some(v)) => {
                     if selection.offer(metric(v, &selection_metric)) {
@@ -703,6 +707,19 @@ fn metric(values: &MetricValues, name: &str) -> f64 {
         .map_or(f64::NAN, |(_, v)| *v)
 }
 
+/// Ok when every metric of an evaluation is a number; else the cell fails (`NonFiniteMetric`).
+fn all_finite(values: &MetricValues, split: &'static str, epoch: u32) -> Result<(), TrainError> {
+    match values.iter().find(|(_, v)| !v.is_finite()) {
+        Some((metric, value)) => Err(TrainError::NonFiniteMetric {
+            epoch,
+            split,
+            metric: metric.clone(),
+            value: *value,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Early stopping's choice: the first evaluation whose metric is strictly better than every earlier
 /// one, in the metric's own direction (`metrics::better`: a lower mean rank is better).
 struct Selection<'a> {
@@ -755,6 +772,21 @@ mod tests {
         assert_eq!(
             crate::metrics::first_best("mr", [5.0, 3.0, 4.0, 2.5, 2.5]),
             Some(3)
+        );
+    }
+
+    #[test]
+    fn a_non_finite_metric_fails_the_cell_naming_it() {
+        let ok = vec![("mrr".to_string(), 0.3)];
+        assert!(all_finite(&ok, "test", 2).is_ok());
+        let bad = vec![
+            ("mrr".to_string(), 0.3),
+            ("ws-spearman".to_string(), f64::NAN),
+        ];
+        let e = all_finite(&bad, "test", 2).unwrap_err().to_string();
+        assert!(
+            e.contains("ws-spearman = NaN") && e.contains("epoch 2"),
+            "{e}"
         );
     }
 
