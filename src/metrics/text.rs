@@ -100,17 +100,14 @@ impl TextEvaluator {
         if let Some(analogies) = &self.text.analogies {
             let correct = answer_analogies(&unit, analogies);
             let accuracy =
-                correct.iter().filter(|&&c| c).count() as f64 / correct.len().max(1) as f64;
+                correct.iter().map(|&c| c as f64).sum::<f64>() / correct.len().max(1) as f64;
             metrics.push(("analogy-accuracy".into(), accuracy));
             metrics.push((
                 "analogy-coverage".into(),
                 analogies.questions.len() as f64 / analogies.total.max(1) as f64,
             ));
             per_query.queries = (0..correct.len() as u32).collect();
-            per_query.columns.push((
-                "analogy".into(),
-                correct.iter().map(|&c| f32::from(u8::from(c))).collect(),
-            ));
+            per_query.columns.push(("analogy".into(), correct));
         }
         if let Some(topics) = &self.text.topics {
             let precision = neighbour_precision(&unit, topics);
@@ -139,8 +136,10 @@ fn similarity_rho(cos: &[f64], gold: &[f64]) -> f64 {
     crate::stats::spearman(cos, gold)
 }
 
-/// Whether each covered question's nearest word to b̂ − â + ĉ (a, b, c excluded) is d.
-fn answer_analogies(unit: &Tensor, analogies: &Analogies) -> Vec<bool> {
+/// Whether each covered question's nearest word to b̂ − â + ĉ (a, b, c excluded) is d: 1 or 0, and
+/// where several words tie for nearest with d among them, 1 / their number (the chance a random order
+/// of the ties puts d first; never the lowest id's luck).
+fn answer_analogies(unit: &Tensor, analogies: &Analogies) -> Vec<f32> {
     let restricted = unit.narrow(0, 0, (analogies.restrict as i64).min(unit.size()[0]));
     let mut correct = Vec::with_capacity(analogies.questions.len());
     for block in analogies.questions.chunks(1024) {
@@ -156,54 +155,55 @@ fn answer_analogies(unit: &Tensor, analogies: &Analogies) -> Vec<bool> {
         let n = restricted.size()[0] as usize;
         let values = Vec::<f32>::try_from(scores.view([-1])).expect("a f32 matrix");
         for (q, row) in block.iter().zip(values.chunks_exact(n)) {
-            let best = row
-                .iter()
-                .enumerate()
-                .filter(|(w, _)| !q[..3].contains(&(*w as u32)))
-                .fold((usize::MAX, f32::NEG_INFINITY), |best, (w, &s)| {
-                    if s > best.1 {
-                        (w, s)
-                    } else {
-                        best
-                    }
-                });
-            correct.push(best.0 == q[3] as usize);
+            let candidates = || {
+                row.iter()
+                    .enumerate()
+                    .filter(|(w, _)| !q[..3].contains(&(*w as u32)))
+            };
+            let best = candidates().fold(f32::NEG_INFINITY, |m, (_, &s)| m.max(s));
+            let tied = candidates().filter(|(_, &s)| s == best).count();
+            let answer_tied = row.get(q[3] as usize) == Some(&best) && !q[..3].contains(&q[3]);
+            correct.push(if answer_tied { 1.0 / tied as f32 } else { 0.0 });
         }
     }
     correct
 }
 
-/// Each word's share of its NEIGHBOURS nearest words (itself excluded) with its home topic.
+/// Each word's share of its NEIGHBOURS nearest words (itself excluded) with its home topic; words tied
+/// with the NEIGHBOURS-th nearest count in proportion to the places left for them (their expectation
+/// over a random order of the ties).
 fn neighbour_precision(unit: &Tensor, topics: &[u32]) -> Vec<f32> {
     let n = topics.len();
     let k = NEIGHBOURS.min(n - 1);
+    let device = unit.device();
+    let topic_t =
+        Tensor::from_slice(&topics.iter().map(|&t| t as i64).collect::<Vec<_>>()).to_device(device);
     let mut out = Vec::with_capacity(n);
     for start in (0..n).step_by(1024) {
         let rows = (n - start).min(1024);
         let mut scores = unit.narrow(0, start as i64, rows as i64).matmul(&unit.tr());
         // A word is not its own neighbour.
-        let own = Tensor::arange_start(
-            start as i64,
-            (start + rows) as i64,
-            (Kind::Int64, unit.device()),
-        );
+        let own = Tensor::arange_start(start as i64, (start + rows) as i64, (Kind::Int64, device));
         let _ = scores.scatter_(
             1,
             &own.unsqueeze(1),
-            &Tensor::full(
-                [rows as i64, 1],
-                f64::NEG_INFINITY,
-                (Kind::Float, unit.device()),
-            ),
+            &Tensor::full([rows as i64, 1], f64::NEG_INFINITY, (Kind::Float, device)),
         );
-        let (_, nearest) = scores.topk(k as i64, 1, true, true);
-        let nearest =
-            Vec::<i64>::try_from(nearest.to_device(Device::Cpu).view([-1])).expect("an i64 matrix");
-        for (r, row) in nearest.chunks_exact(k).enumerate() {
-            let topic = topics[start + r];
-            let same = row.iter().filter(|&&w| topics[w as usize] == topic).count();
-            out.push(same as f32 / k as f32);
-        }
+        let (top, _) = scores.topk(k as i64, 1, true, true);
+        let cut = top.select(1, k as i64 - 1).unsqueeze(1);
+        let same = topic_t
+            .narrow(0, start as i64, rows as i64)
+            .unsqueeze(1)
+            .eq_tensor(&topic_t.unsqueeze(0));
+        let count = |mask: &Tensor| mask.sum_dim_intlist(1, false, Kind::Double);
+        let (above, tied) = (scores.gt_tensor(&cut), scores.eq_tensor(&cut));
+        let (n_above, n_tied) = (count(&above), count(&tied));
+        let hits = count(&above.logical_and(&same))
+            + count(&tied.logical_and(&same)) * (-&n_above + k as f64) / n_tied.clamp_min(1.0);
+        let precision = (hits / k as f64)
+            .to_kind(Kind::Float)
+            .to_device(Device::Cpu);
+        out.extend(Vec::<f32>::try_from(precision).expect("a f32 vector"));
     }
     out
 }
@@ -303,6 +303,24 @@ mod tests {
             &topics,
         );
         assert!(p.iter().all(|&x| (x - 0.5).abs() < 1e-6), "{p:?}");
+    }
+
+    #[test]
+    fn tied_neighbours_and_tied_analogy_answers_count_their_expectation_not_the_lowest_id() {
+        // Twelve equal vectors: every other word ties. Same-topic share among the 11 others: 5/11 for
+        // every word, whatever order topk returns the ties in.
+        let equal = Tensor::ones([12, 2], (Kind::Float, Device::Cpu)) / 2f64.sqrt();
+        let topics: Vec<u32> = (0..12).map(|i| u32::from(i >= 6)).collect();
+        let p = neighbour_precision(&equal, &topics);
+        assert!(p.iter().all(|&x| (x - 5.0 / 11.0).abs() < 1e-6), "{p:?}");
+        // An analogy over 6 tied words, 3 of them the question: 1/3 of a correct answer.
+        let a = Analogies {
+            questions: vec![[0, 1, 2, 3]],
+            total: 1,
+            restrict: 6,
+        };
+        let six = Tensor::ones([6, 2], (Kind::Float, Device::Cpu)) / 2f64.sqrt();
+        assert_eq!(answer_analogies(&six, &a), vec![1.0 / 3.0]);
     }
 
     #[test]

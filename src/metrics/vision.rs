@@ -9,7 +9,8 @@
 //!   Isola 2020), both on the normalised projections of the first 512 training images, from a fixed
 //!   augmentation stream so that evaluating never moves training's.
 //!
-//! The per-query file holds each held-out image's kNN correctness (1 or 0).
+//! The per-query file holds each held-out image's kNN correctness (1 or 0; a share where ties leave the
+//! vote to chance).
 
 use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 
@@ -88,7 +89,9 @@ impl VisionEvaluator {
         Ok((metrics, per_query))
     }
 
-    /// Whether each held-out image's weighted kNN vote picks its class.
+    /// Whether each held-out image's weighted kNN vote picks its class. Ties count as their expectation
+    /// over a random order: training images tied with the k-th nearest share the places left (each votes
+    /// with that share of its weight), and a class tied for the most votes with m others earns 1 / m.
     fn knn(
         &self,
         train_x: &Tensor,
@@ -103,22 +106,27 @@ impl VisionEvaluator {
         };
         let sims = unit(test_x).matmul(&unit(train_x).tr());
         let k = KNN.min(self.n_train);
-        let (top, at) = sims.topk(k, 1, true, true);
-        let votes = (top / KNN_TEMPERATURE).exp();
-        let classes = train_y.index_select(0, &at.reshape([-1])).view([-1, k]);
-        let tally = Tensor::zeros(
-            [test_x.size()[0], self.n_classes],
-            (Kind::Float, self.device),
-        )
-        .scatter_add(1, &classes, &votes);
-        let predicted = tally.argmax(1, false);
-        Vec::<f32>::try_from(
-            predicted
-                .eq_tensor(test_y)
-                .to_kind(Kind::Float)
-                .to_device(Device::Cpu),
-        )
-        .expect("a f32 vector")
+        let (top, _) = sims.topk(k, 1, true, true);
+        let cut = top.select(1, k - 1).unsqueeze(1);
+        let (above, tied) = (
+            sims.gt_tensor(&cut).to_kind(Kind::Float),
+            sims.eq_tensor(&cut).to_kind(Kind::Float),
+        );
+        let places_left = -above.sum_dim_intlist(1, true, Kind::Float) + k as f64;
+        let share =
+            above + tied.shallow_clone() * places_left / tied.sum_dim_intlist(1, true, Kind::Float);
+        let votes = (sims / KNN_TEMPERATURE).exp() * share;
+        let one_hot = train_y.one_hot(self.n_classes).to_kind(Kind::Float);
+        let tally = votes.matmul(&one_hot);
+        let most = tally.amax(1, true);
+        let leaders = tally
+            .ge_tensor(&(&most * (1.0 - 1e-6)))
+            .to_kind(Kind::Float);
+        let mine = leaders
+            .gather(1, &test_y.unsqueeze(1), false)
+            .squeeze_dim(1);
+        let credit = mine / leaders.sum_dim_intlist(1, false, Kind::Float);
+        Vec::<f32>::try_from(credit.to_device(Device::Cpu)).expect("a f32 vector")
     }
 
     /// Test accuracy of softmax regression fitted on the training features.
@@ -230,5 +238,17 @@ mod tests {
             .evaluate(&Identity(x))
             .unwrap();
         assert_eq!((m[0].1, m[1].1), (0.0, 0.0));
+    }
+
+    #[test]
+    fn a_constant_representation_votes_by_chance_not_by_the_lowest_ids() {
+        // Every feature equal: all 20 training images tie (10 of each class), the classes tie in the
+        // vote, each held-out image earns 1/2.
+        let (v, x) = data(20);
+        let constant = Identity(x.ones_like());
+        let m = VisionEvaluator::new(&v, Device::Cpu)
+            .evaluate(&constant)
+            .unwrap();
+        assert!((m[0].1 - 0.5).abs() < 1e-6, "{m:?}");
     }
 }
