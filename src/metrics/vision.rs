@@ -4,6 +4,7 @@
 //!   votes weighted exp(cos / 0.07) (the kNN monitor of Wu et al. 2018, used by MoCo and DCL);
 //! - `linear-accuracy`: a linear probe, softmax regression on the standardised features, 300 full-batch
 //!   Adam steps (lr 0.01) from zero weights, so it is deterministic;
+//! - in both, a class tied for the top earns 1 / the number tied (a random pick), never the lowest id;
 //! - `alignment` (lower is better): E‖f(x) − f(x⁺)‖² over two augmented views of each training image, and
 //!   `uniformity` (lower is better): log E exp(−2‖f(x) − f(y)‖²) over pairs of different images (Wang &
 //!   Isola 2020), both on the normalised projections of the first 512 training images, from a fixed
@@ -118,15 +119,8 @@ impl VisionEvaluator {
         let votes = (sims / KNN_TEMPERATURE).exp() * share;
         let one_hot = train_y.one_hot(self.n_classes).to_kind(Kind::Float);
         let tally = votes.matmul(&one_hot);
-        let most = tally.amax(1, true);
-        let leaders = tally
-            .ge_tensor(&(&most * (1.0 - 1e-6)))
-            .to_kind(Kind::Float);
-        let mine = leaders
-            .gather(1, &test_y.unsqueeze(1), false)
-            .squeeze_dim(1);
-        let credit = mine / leaders.sum_dim_intlist(1, false, Kind::Float);
-        Vec::<f32>::try_from(credit.to_device(Device::Cpu)).expect("a f32 vector")
+        Vec::<f32>::try_from(credit_of_the_leaders(&tally, test_y).to_device(Device::Cpu))
+            .expect("a f32 vector")
     }
 
     /// Test accuracy of softmax regression fitted on the training features.
@@ -154,13 +148,21 @@ impl VisionEvaluator {
             let loss = tch::with_grad(|| (xs.matmul(&w) + &b).cross_entropy_for_logits(train_y));
             opt.backward_step(&loss);
         }
-        let predicted = (xt.matmul(&w) + &b).argmax(1, false);
-        predicted
-            .eq_tensor(test_y)
-            .to_kind(Kind::Double)
+        credit_of_the_leaders(&(xt.matmul(&w) + &b), test_y)
             .mean(Kind::Double)
             .double_value(&[])
     }
+}
+
+/// Each row's credit for predicting its class `y` from `scores` (rows, classes): 1 / m when its class is
+/// among the m classes tied for the top score (a random pick among them), else 0.
+fn credit_of_the_leaders(scores: &Tensor, y: &Tensor) -> Tensor {
+    let most = scores.amax(1, true);
+    // Tied up to the float rounding of sums taken in different orders.
+    let slack = most.abs() * 1e-6;
+    let leaders = scores.ge_tensor(&(&most - slack)).to_kind(Kind::Float);
+    let mine = leaders.gather(1, &y.unsqueeze(1), false).squeeze_dim(1);
+    mine / leaders.sum_dim_intlist(1, false, Kind::Float)
 }
 
 /// (alignment, uniformity) of the first `n` training images' two views; NaN for a model without views.
