@@ -19,6 +19,8 @@ Examples:
   nsbench report results/a results/b --out results/ab   one report over several runs' data sets
   nsbench baseline save main results/rec      keep this run's results as the baseline `main`
   nsbench check results/rec --baseline main   regression gate: exit 1 if a sampler got worse or slower
+  nsbench audit                               check the evaluation itself with sentinel scorers
+  nsbench audit suites/ml100k.toml            the same on a suite's data
 
 Running a suite again skips the cells already finished with the same configuration and data, so an
 interrupted run resumes where it stopped; failed cells run again. Exit codes: 0 every cell finished,
@@ -39,6 +41,17 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Check the evaluation itself: a constant, a random and an oracle scorer run through each domain's
+    /// test evaluation, on the embedded data sets (no SUITE) or each SUITE's data, and must score what
+    /// the tie rule, the chance level and 1 say; the protocol facts of each data set. Exit 1 on any
+    /// deviation, 2 on bad input.
+    Audit {
+        /// Suite files whose data to audit [default: the embedded data sets of every domain].
+        suites: Vec<PathBuf>,
+        /// Also write the Markdown verdict to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Manage baselines for `nsbench check`.
     Baseline {
         #[command(subcommand)]
@@ -251,6 +264,31 @@ fn require_results(dir: &Path) -> Result<()> {
 
 pub fn run() -> Result<()> {
     match Cli::parse().command {
+        Command::Audit { suites, out } => {
+            let audits = if suites.is_empty() {
+                let mut audits = Vec::new();
+                for data in crate::audit::embedded()? {
+                    audits.push(crate::audit::audit(&data, &[10, 20], Default::default())?);
+                }
+                audits
+            } else {
+                let mut audits = Vec::new();
+                for path in &suites {
+                    audits.extend(crate::audit::of_suite(&suite::load(path)?)?);
+                }
+                audits
+            };
+            let text = crate::audit::markdown(&audits);
+            print!("{text}");
+            if let Some(out) = out {
+                store::atomic::write_bytes(&out, text.as_bytes())?;
+            }
+            if audits.iter().any(|a| !a.passed()) {
+                eprintln!("the audit found a deviation");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Baseline {
             action: BaselineAction::Save { name, dir },
         } => {

@@ -4,6 +4,7 @@
 //! `runner::run` (skip finished cells; for each other cell `data::load` → `ModelConfig::build` →
 //! `SamplerConfig::build` → `train::fit` → `store::write_cell`) → `store::merge` → `report::render`.
 
+pub mod audit;
 pub mod cell;
 pub mod cli;
 pub mod data;

@@ -9,7 +9,7 @@ pub mod vision;
 
 pub use evaluate::{
     block_users, Evaluator, MetricValues, NonFiniteScores, PerQuery, BYTES_PER_SCORE,
-    EVAL_BLOCK_BYTES,
+    EVAL_BLOCK_BYTES, SAMPLED_NEGATIVES,
 };
 pub use graph::GraphEvaluator;
 pub use kg::KgEvaluator;

@@ -3,7 +3,8 @@
 //! - `knn-accuracy`: each held-out image takes the class of its 20 nearest training images by cosine,
 //!   votes weighted exp(cos / 0.07) (the kNN monitor of Wu et al. 2018, used by MoCo and DCL);
 //! - `linear-accuracy`: a linear probe, softmax regression on the standardised features, 300 full-batch
-//!   Adam steps (lr 0.01) from zero weights, so it is deterministic;
+//!   Adam steps (lr 0.01) from zero weights and the log class priors as bias, so it is deterministic
+//!   and a representation without information predicts the training majority;
 //! - in both, a class tied for the top earns 1 / the number tied (a random pick), never the lowest id;
 //! - `alignment` (lower is better): E‖f(x) − f(x⁺)‖² over two augmented views of each training image, and
 //!   `uniformity` (lower is better): log E exp(−2‖f(x) − f(y)‖²) over pairs of different images (Wang &
@@ -140,7 +141,15 @@ impl VisionEvaluator {
         let vs = nn::VarStore::new(self.device);
         let d = xs.size()[1];
         let w = vs.root().zeros("w", &[d, self.n_classes]);
-        let b = vs.root().zeros("b", &[self.n_classes]);
+        // The bias starts at the log class priors, the optimum when the features say nothing: a
+        // representation without information predicts the training majority, whatever Adam's steps do.
+        let priors = train_y
+            .one_hot(self.n_classes)
+            .to_kind(Kind::Float)
+            .mean_dim([0i64].as_slice(), false, Kind::Float)
+            .clamp_min(1e-12)
+            .log();
+        let b = vs.root().var_copy("b", &priors);
         let mut opt = nn::Adam::default()
             .build(&vs, 0.01)
             .expect("an optimiser over two tensors");
