@@ -296,9 +296,19 @@ fn report_writes_statistics_tables_with_paired_comparisons() {
                 .any(|l| l.starts_with("| popularity | 1 |")),
         "{written}"
     );
-    for section in [": stability", ": quality at an equal budget"] {
+    for section in [
+        ": stability",
+        ": quality at an equal budget",
+        "synthetic: audit",
+    ] {
         assert!(written.contains(section), "{section}: {written}");
     }
+    assert!(
+        written.contains("Audit of the evaluation: passed"),
+        "{written}"
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("id=\"audit-verdict\"><strong>Audit of the evaluation: passed"));
     // One per-query file per cell, with a row per evaluated test query.
     assert_eq!(std::fs::read_dir(out.join("per_query")).unwrap().count(), 8);
     let tex = std::fs::read_to_string(out.join("tables").join("rec.tex")).unwrap();
@@ -377,6 +387,37 @@ fn a_report_over_two_suites_keeps_their_data_sets_of_one_name_apart() {
         .assert()
         .success()
         .stdout(predicate::str::contains("## Data set synthetic (rec)"));
+}
+
+#[test]
+fn the_audit_passes_on_every_embedded_data_set_and_on_a_suites_data() {
+    let assert = nsbench().arg("audit").assert().success();
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
+    assert!(stdout.starts_with("# nsbench audit: passed"), "{stdout}");
+    for domain in ["(rec)", "(kg)", "(graph)", "(text)", "(vision)"] {
+        assert!(
+            stdout.contains(&format!("{domain}: passed")),
+            "{domain}: {stdout}"
+        );
+    }
+    assert!(stdout.contains("| constant | mrr |") && stdout.contains("| oracle | ndcg@20 |"));
+    let dir = tempfile::tempdir().unwrap();
+    let written = dir.path().join("audit.md");
+    nsbench()
+        .args(["audit", "suites/rec.toml", "suites/kg.toml", "--out"])
+        .arg(&written)
+        .current_dir(repo())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("synthetic-rotate (kg): passed"));
+    assert!(std::fs::read_to_string(&written)
+        .unwrap()
+        .contains("a random ranker's expectation"));
+    nsbench()
+        .args(["audit", "no/such/suite.toml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no/such/suite.toml"));
 }
 
 #[test]

@@ -23,6 +23,7 @@ pub fn page(
     paper: &[(String, Table)],
     figures: &[PathBuf],
     names: &[String],
+    audit_verdict: &str,
 ) -> Result<String> {
     let mut body = String::new();
     let mut nav = String::from("<nav><ul>");
@@ -115,7 +116,7 @@ pub fn page(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{0}</title>\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><style>{STYLE}</style></head>\n<body>\n\
          <h1>{0}</h1>\n<p>Effectiveness with seed and query-paired significance, stability, data independence and \
-         budget-normalised efficiency of every sampler; {1} figures.</p>\n{nav}\n{body}\n\
+         budget-normalised efficiency of every sampler; {1} figures.</p>\n<p id=\"audit-verdict\"><strong>{2}</strong></p>\n{nav}\n{body}\n\
          <script>window.addEventListener('load',function(){{var n=0;for(var i=0;i<document.images.length;i++)\
          {{var m=document.images[i];if(m.complete&&m.naturalWidth>0)n++;}}document.body.setAttribute('data-figures-decoded',n);}});\
          </script>\n</body></html>\n",
@@ -123,7 +124,8 @@ pub fn page(
         figures
             .iter()
             .filter(|f| f.extension().is_some_and(|e| e == "svg"))
-            .count()
+            .count(),
+        html_escape(audit_verdict)
     ))
 }
 

@@ -1,5 +1,6 @@
 //! Reports from stored results: a summary table (mean ± std over seeds) and the figures.
 
+mod audit;
 mod figures;
 mod html;
 mod plots;
@@ -260,6 +261,8 @@ pub fn statistics_report(
         tables.extend(properties::budget(view, settings, &curves));
         sections.push((format!("Data set {} ({})", view.name, view.domain), tables));
     }
+    let (audit_verdict, audit_tables) = audit::section(&inputs.dirs);
+    sections.insert(0, ("Audit of the evaluation".into(), audit_tables));
     let across = significance::across_datasets(&views, settings);
     let mut across_tables: Vec<table::Table> = across.iter().map(|(t, _)| t.clone()).collect();
     across_tables.extend(properties::independence(&views, settings));
@@ -272,7 +275,10 @@ pub fn statistics_report(
         .iter()
         .map(|d| d.display().to_string())
         .collect();
-    let mut text = format!("# Statistics of {}\n\n", names.join(", "));
+    let mut text = format!(
+        "# Statistics of {}\n\n{audit_verdict}\n\n",
+        names.join(", ")
+    );
     // The compact tables first (as in tables/<domain>.tex), then every table behind them.
     text.push_str("## Paper tables\n\n");
     for (_, t) in &paper {
@@ -320,7 +326,7 @@ pub fn statistics_report(
         &out.join("plots"),
     )?);
     let html = out.join("report.html");
-    let page = html::page(inputs, &sections, &paper, &figures, &names)?;
+    let page = html::page(inputs, &sections, &paper, &figures, &names, &audit_verdict)?;
     store::atomic::write_bytes(&html, page.as_bytes())?;
     Ok((
         text,
