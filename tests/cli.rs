@@ -786,6 +786,19 @@ fn list_and_dry_run_print_the_grid_in_order_and_list_samplers_describes_them() {
             "`list samplers` describes {name} with its parameters:\n{stdout}"
         );
     }
+    // A rule of nsbench's own is named so where the sampler is shown; k = 1 twins are said.
+    let line = |kind: &str| {
+        stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(kind))
+            .unwrap()
+            .to_string()
+    };
+    assert!(line("fn-filter").contains("nsbench's own"));
+    assert!(line("mixed").contains("[at k = 1 this is uniform"));
+    let losses = nsbench().args(["list", "losses"]).assert().success();
+    let losses = String::from_utf8(losses.get_output().stdout.clone()).unwrap();
+    assert!(losses.contains("`uniform` under it is RotatE's self-adversarial sampling"));
 }
 
 #[test]
