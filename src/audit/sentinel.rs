@@ -59,16 +59,8 @@ pub struct Hashed {
 }
 
 impl Hashed {
-    fn scores(&self, queries: &[i64], candidates: impl Fn(usize) -> Vec<i64>) -> Vec<f64> {
-        let mut out = Vec::new();
-        for (row, &q) in queries.iter().enumerate() {
-            out.extend(
-                candidates(row)
-                    .into_iter()
-                    .map(|c| uniform(self.seed, q as u64, c as u64)),
-            );
-        }
-        out
+    fn score(&self, query: i64, candidate: i64) -> f32 {
+        uniform(self.seed, query as u64, candidate as u64) as f32
     }
 
     /// Standard normal embeddings, one row per id (Box–Muller over the hash).
@@ -85,6 +77,38 @@ impl Hashed {
         }
         Tensor::from_slice(&values).view([ids.len() as i64, DIM])
     }
+}
+
+/// `score(query, candidate)` of every query (B) against its own candidates (B, M).
+fn scores_of_candidates(
+    queries: &Tensor,
+    candidates: &Tensor,
+    score: impl Fn(i64, i64) -> f32,
+) -> Result<Tensor, tch::TchError> {
+    let q: Vec<i64> = Vec::try_from(queries.to_device(tch::Device::Cpu))?;
+    let (rows, width) = (candidates.size()[0], candidates.size()[1]);
+    let c: Vec<i64> = Vec::try_from(candidates.reshape([-1]).to_device(tch::Device::Cpu))?;
+    let s: Vec<f32> = c
+        .iter()
+        .enumerate()
+        .map(|(j, &item)| score(q[j / width as usize], item))
+        .collect();
+    Ok(Tensor::from_slice(&s).view([rows, width]))
+}
+
+/// `score(query, candidate)` of every query (B) against the whole pool of `n` (B, n).
+fn scores_of_all(
+    queries: &Tensor,
+    n: i64,
+    score: impl Fn(i64, i64) -> f32,
+) -> Result<Tensor, tch::TchError> {
+    let q: Vec<i64> = Vec::try_from(queries.to_device(tch::Device::Cpu))?;
+    let s: Vec<f32> = q
+        .iter()
+        .flat_map(|&query| (0..n).map(move |c| (query, c)))
+        .map(|(query, c)| score(query, c))
+        .collect();
+    Ok(Tensor::from_slice(&s).view([q.len() as i64, n]))
 }
 
 impl ContrastiveModel for Hashed {
@@ -114,22 +138,10 @@ impl ContrastiveModel for Hashed {
         queries: &Tensor,
         candidates: &Tensor,
     ) -> Result<Tensor, tch::TchError> {
-        let q: Vec<i64> = Vec::try_from(queries.to_device(tch::Device::Cpu))?;
-        let (rows, width) = (candidates.size()[0], candidates.size()[1]);
-        let c: Vec<i64> = Vec::try_from(candidates.reshape([-1]).to_device(tch::Device::Cpu))?;
-        let w = width as usize;
-        let s = self.scores(&q, |row| c[row * w..(row + 1) * w].to_vec());
-        Ok(Tensor::from_slice(&s)
-            .view([rows, width])
-            .to_kind(Kind::Float))
+        scores_of_candidates(queries, candidates, |q, c| self.score(q, c))
     }
     fn score_all(&self, queries: &Tensor) -> Result<Tensor, tch::TchError> {
-        let q: Vec<i64> = Vec::try_from(queries.to_device(tch::Device::Cpu))?;
-        let n = self.n_items;
-        let s = self.scores(&q, |_| (0..n).collect());
-        Ok(Tensor::from_slice(&s)
-            .view([q.len() as i64, n])
-            .to_kind(Kind::Float))
+        scores_of_all(queries, self.n_items, |q, c| self.score(q, c))
     }
 }
 
@@ -143,6 +155,12 @@ pub struct Oracle {
 }
 
 impl Oracle {
+    fn score(&self, query: i64, candidate: i64) -> f32 {
+        f32::from(u8::from(
+            self.relevant.contains(query as usize, candidate as u32),
+        ))
+    }
+
     fn rows(&self, ids: &Tensor) -> Tensor {
         match &self.embedding {
             Some(e) => e.index_select(0, &ids.reshape([-1])),
@@ -178,19 +196,9 @@ impl ContrastiveModel for Oracle {
         queries: &Tensor,
         candidates: &Tensor,
     ) -> Result<Tensor, tch::TchError> {
-        let q: Vec<i64> = Vec::try_from(queries.to_device(tch::Device::Cpu))?;
-        let (rows, width) = (candidates.size()[0], candidates.size()[1]);
-        let c: Vec<i64> = Vec::try_from(candidates.reshape([-1]).to_device(tch::Device::Cpu))?;
-        let s: Vec<f32> = c
-            .iter()
-            .enumerate()
-            .map(|(j, &item)| {
-                let query = q[j / width as usize] as usize;
-                f32::from(u8::from(self.relevant.contains(query, item as u32)))
-            })
-            .collect();
-        Ok(Tensor::from_slice(&s).view([rows, width]))
+        scores_of_candidates(queries, candidates, |q, c| self.score(q, c))
     }
+    /// Zeros with each query's relevant candidates set: no lookup per pair over a large pool.
     fn score_all(&self, queries: &Tensor) -> Result<Tensor, tch::TchError> {
         let q: Vec<i64> = Vec::try_from(queries.to_device(tch::Device::Cpu))?;
         let n = self.n_items as usize;

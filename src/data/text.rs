@@ -762,6 +762,15 @@ mod tests {
         assert_eq!(again.text.unwrap().sentences, text.sentences);
     }
 
+    fn three_words() -> HashMap<String, u32> {
+        [
+            ("tiger".to_string(), 0),
+            ("cat".to_string(), 1),
+            ("zebra".to_string(), 2),
+        ]
+        .into()
+    }
+
     #[test]
     fn evaluation_sets_keep_covered_pairs_and_count_all() {
         let dir = tempfile::tempdir().unwrap();
@@ -771,12 +780,7 @@ mod tests {
             "# comment\nWord 1\tWord 2\tHuman\nTiger\tcat\t7.35\ntiger\tzebra\t5\n",
         )
         .unwrap();
-        let index: HashMap<String, u32> = [
-            ("tiger".to_string(), 0),
-            ("cat".to_string(), 1),
-            ("zebra".to_string(), 2),
-        ]
-        .into();
+        let index = three_words();
         let fold = |w: &str| w.to_lowercase();
         let pairs = read_pairs(&sim, &index, &fold).unwrap();
         assert_eq!((pairs.name.as_str(), pairs.total), ("ws", 2));
@@ -800,12 +804,7 @@ mod tests {
     #[test]
     fn a_similarity_file_that_would_give_no_number_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let index: HashMap<String, u32> = [
-            ("tiger".to_string(), 0),
-            ("cat".to_string(), 1),
-            ("zebra".to_string(), 2),
-        ]
-        .into();
+        let index = three_words();
         let fold = |w: &str| w.to_lowercase();
         let refused = |text: &str| {
             let sim = dir.path().join("sim.tsv");
