@@ -609,7 +609,7 @@ pub fn run() -> Result<()> {
             }
             let suite = suite::load(Path::new(&what))?;
             let out = out.unwrap_or_else(|| PathBuf::from("results").join(&suite.name));
-            print_grid(&suite, &out, &suite.device, None)
+            print_grid(&suite, &out, &device_used(&suite, &out), None)
         }
         Command::Report {
             dirs,
@@ -681,6 +681,15 @@ fn append_summary(path: Option<&Path>, text: &str) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("appending to {}: {e}", path.display()))?;
     f.write_all(text.as_bytes())?;
     Ok(())
+}
+
+/// The device the cells in `out` were trained on: the one its resolved suite records (a run's
+/// `--device` wins over the suite file), else the suite's own.
+fn device_used(suite: &suite::Suite, out: &Path) -> String {
+    suite::load(&out.join("suite.resolved.toml"))
+        .ok()
+        .filter(|resolved| resolved.name == suite.name)
+        .map_or_else(|| suite.device.clone(), |resolved| resolved.device)
 }
 
 fn print_grid(

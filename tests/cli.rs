@@ -1326,6 +1326,17 @@ fn merge_and_list_plan_the_device_the_run_used_and_never_empty_the_merged_tables
         .stdout(predicate::str::contains(
             "rec-synthetic-popularity-r3-s1\tfinished",
         ));
+    // The suite file itself, listed against the directory, plans the device the run used.
+    nsbench()
+        .arg("list")
+        .arg(&suite)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "rec-synthetic-popularity-r3-s1\tfinished",
+        ));
     // A resolved suite edited to another device plans none of the stored cells: merge refuses and
     // the merged tables stay.
     let resolved = out.join("suite.resolved.toml");
