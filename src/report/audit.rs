@@ -36,7 +36,7 @@ pub fn section(dirs: &[PathBuf]) -> (String, Vec<Table>) {
         )
     };
     let mut summary = Table::new(
-        "Audit of the evaluation",
+        "The audit's verdict per data set",
         "`nsbench audit` on each data set: a constant scorer (every score tied) must score what the tie rule \
          gives, a random one (a hashed uniform score per pair) the chance level within 4 standard errors, an \
          oracle 1 where 1 is reachable; through the very evaluation the cells' test metrics came from.",
