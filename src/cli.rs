@@ -197,6 +197,9 @@ pub enum Command {
         /// Confidence level of the intervals (1 − level is the significance level).
         #[arg(long, default_value_t = 0.95)]
         level: f64,
+        /// Equivalence margin relative to the reference's mean (0.02: equivalent within ±2%).
+        #[arg(long, default_value_t = 0.02)]
+        margin: f64,
     },
 }
 
@@ -617,6 +620,7 @@ pub fn run() -> Result<()> {
             target,
             reference,
             level,
+            margin,
         } => {
             let first = dirs[0].clone();
             check_flags(
@@ -634,6 +638,12 @@ pub fn run() -> Result<()> {
                         target > 0.0 && target <= 1.0,
                         "in (0, 1], e.g. 0.95",
                     ),
+                    (
+                        "--margin",
+                        margin,
+                        margin > 0.0 && margin < 1.0,
+                        "in (0, 1), e.g. 0.02",
+                    ),
                 ],
             )?;
             for dir in &dirs {
@@ -643,6 +653,7 @@ pub fn run() -> Result<()> {
                 reference,
                 level,
                 target,
+                margin,
                 ..Default::default()
             };
             let out = out.unwrap_or(first);

@@ -269,15 +269,39 @@ fn report_writes_statistics_tables_with_paired_comparisons() {
     let written = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert_eq!(stdout, written);
     assert!(
-        written.contains("| sampler | k | seeds | mean ± std | 95% CI |"),
+        written.contains("| sampler | k | seeds | mean ± std | 95% t CI |")
+            && written.contains("| p (Holm) | verdict |"),
         "{written}"
     );
+    // Every comparison, machine-readable.
+    let comparisons = nsbench::store::read_parquet(&out.join("comparisons.parquet")).unwrap();
+    assert_eq!(
+        comparisons.height(),
+        2,
+        "popularity at k = 1 and 3 against uniform"
+    );
+    for column in [
+        "dataset",
+        "metric",
+        "reference",
+        "sampler",
+        "k",
+        "n_seeds",
+        "estimate",
+        "ci_lower",
+        "ci_upper",
+        "p_raw",
+        "p_adjusted",
+        "verdict",
+    ] {
+        assert!(comparisons.column(column).is_ok(), "{column}");
+    }
     // Two seeds of popularity at k = 1 and 3, each paired with uniform at the same k: in the seed table
     // and in the table paired by query.
     let seed_table = written
         .split("over seeds\n")
         .nth(1)
-        .and_then(|t| t.split(": ndcg@20 paired by query").next())
+        .and_then(|t| t.split(": ndcg@20 paired by query (descriptive)").next())
         .unwrap();
     let popularity: Vec<&str> = seed_table
         .lines()
@@ -288,7 +312,10 @@ fn report_writes_statistics_tables_with_paired_comparisons() {
         popularity.iter().all(|l| !l.contains("| – |")),
         "compared: {written}"
     );
-    let by_query = written.split(": ndcg@20 paired by query").nth(1).unwrap();
+    let by_query = written
+        .split(": ndcg@20 paired by query (descriptive)")
+        .nth(1)
+        .unwrap();
     assert!(
         by_query.contains("| sampler | k | queries | uniform (ref.) |")
             && by_query
@@ -313,7 +340,9 @@ fn report_writes_statistics_tables_with_paired_comparisons() {
     assert_eq!(std::fs::read_dir(out.join("per_query")).unwrap().count(), 8);
     let tex = std::fs::read_to_string(out.join("tables").join("rec.tex")).unwrap();
     assert!(
-        tex.contains("\\toprule") && tex.contains("\\textbf{") && tex.contains("\\bottomrule"),
+        tex.contains("\\toprule")
+            && tex.contains("\\bottomrule")
+            && tex.contains("only where it beats every other row"),
         "{tex}"
     );
     assert!(out.join("report.html").is_file());
@@ -1979,7 +2008,8 @@ fn the_html_report_renders_in_headless_chromium_with_every_figure() {
         assert!(dom.contains(heading), "{heading}");
     }
     assert!(dom.matches("<table>").count() >= 6);
-    assert!(dom.contains("<b>"), "the best of each paper column is bold");
+    // Two seeds of near-equal samplers: no winner to bold, a verdict for every comparison.
+    assert!(dom.contains("verdict"), "the seed table's verdict column");
 }
 
 /// A small suite of uniform and dns whose dns draws `candidates` per negative: the same label `dns`

@@ -46,7 +46,7 @@ pub fn page(
     nav.push_str("<li><a href=\"#paper\">Paper tables</a></li><li><a href=\"#figures\">Figures</a></li>\
                    <li><a href=\"#failures\">Failed cells</a></li><li><a href=\"#provenance\">Provenance and suites</a></li></ul></nav>");
     body.push_str("<h2 id=\"paper\">Paper tables</h2>\n<p>The tables of <code>tables/&lt;domain&gt;.tex</code> \
-                   (booktabs; best of each column in bold; † significant against the reference after Holm's correction).</p>\n");
+                   (booktabs; bold: a column's best only where it beats every other row, paired by seed; † better or worse than the reference, paired by seed, after Holm's correction).</p>\n");
     for (_, t) in paper {
         body.push_str(&t.html());
     }

@@ -248,11 +248,13 @@ pub fn statistics_report(
 
     let mut sections: Vec<(String, Vec<table::Table>)> = Vec::new();
     let mut paper: Vec<(String, table::Table)> = Vec::new();
+    let mut comparisons: Vec<store::ComparisonRow> = Vec::new();
     for view in &views {
         let e = significance::effectiveness(view, settings, &reader);
+        comparisons.extend(comparison_rows(view, settings, &e));
         paper.push((
             view.domain.clone(),
-            significance::paper_table(view, settings, &e.significant),
+            significance::paper_table(view, settings, &e),
         ));
         let mut tables = vec![e.seed_table];
         tables.extend(e.query_table);
@@ -293,6 +295,7 @@ pub fn statistics_report(
     text.push_str(&failures_section(&inputs.failures));
     std::fs::create_dir_all(out)?;
     write_statistics_table(inputs, settings, &out.join("statistics.parquet"))?;
+    store::write_comparisons(&out.join("comparisons.parquet"), &comparisons)?;
     let markdown = out.join("report.md");
     store::atomic::write_bytes(&markdown, text.as_bytes())?;
 
@@ -339,8 +342,37 @@ pub fn statistics_report(
     ))
 }
 
+/// Every comparison of one data set's effectiveness table, as `comparisons.parquet` rows.
+fn comparison_rows(
+    view: &views::DatasetView,
+    settings: &significance::Settings,
+    e: &significance::Effectiveness,
+) -> Vec<store::ComparisonRow> {
+    e.verdicts
+        .iter()
+        .map(|(key, d)| store::ComparisonRow {
+            dataset: view.name.clone(),
+            metric: view.metric.clone(),
+            reference: d.reference.0.clone(),
+            reference_k: d.reference.1,
+            sampler: key.0.clone(),
+            k: key.1,
+            n_seeds: d.comparison.n,
+            estimate: d.comparison.estimate,
+            ci_lower: d.comparison.ci.lower,
+            ci_upper: d.comparison.ci.upper,
+            p_raw: d.comparison.p,
+            p_adjusted: d.p_adjusted,
+            p_equivalence: d.comparison.p_equivalence,
+            margin: d.comparison.margin,
+            level: settings.level,
+            verdict: d.verdict.as_str().into(),
+        })
+        .collect()
+}
+
 /// Writes `statistics.parquet`: per (domain, dataset, model, loss, sampler, ratio, metric) of every
-/// input directory, every metric's seed count, mean, std, CV and seeded bootstrap interval of the mean.
+/// input directory, every metric's seed count, mean, std, CV and t interval of the mean over seeds.
 fn write_statistics_table(
     inputs: &Inputs,
     settings: &significance::Settings,
@@ -348,16 +380,11 @@ fn write_statistics_table(
 ) -> Result<()> {
     let mut rows = Vec::new();
     for (d, dir) in inputs.dirs.iter().enumerate() {
-        for (i, (key, values)) in store::read_grouped_values(dir)?.into_iter().enumerate() {
+        for (key, values) in store::read_grouped_values(dir)? {
             let (domain, dataset, model, loss, sampler, ratio, category, metric) = key;
             let dataset = inputs.dataset_name(d, &dataset);
             let summary = crate::stats::Summary::of(&values);
-            let ci = crate::stats::bootstrap_mean_ci(
-                &values,
-                settings.level,
-                settings.resamples.min(2_000),
-                settings.seed + i as u64,
-            );
+            let ci = crate::stats::t_interval(&values, settings.level);
             rows.push(store::GroupStats {
                 domain,
                 dataset,

@@ -337,9 +337,6 @@ pub fn budget(
                 .into(),
         ]);
     }
-    for col in 2..=4 {
-        t.bold_max(col);
-    }
     Some(t)
 }
 

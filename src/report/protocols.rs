@@ -81,8 +81,6 @@ pub fn sampled_vs_full(view: &DatasetView) -> Option<Table> {
             },
         ]);
     }
-    table.bold_max(2);
-    table.bold_max(4);
     for (s, f) in &pairs {
         let (a, b) = (view.means_of(s), view.means_of(f));
         let both: Vec<&Key> = keys

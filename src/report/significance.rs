@@ -1,9 +1,12 @@
 //! The report's effectiveness tables: per data set, every (sampler, k) on the headline metric with its
-//! seed mean ± std, bootstrap CI and coefficient of variation, and its difference from a reference
-//! sampler paired by seed (bootstrap CI of the mean difference, Cohen's d_z, paired t) and paired by
-//! query (paired t, Wilcoxon signed-rank, Fisher randomization over the per-query test metrics), each
-//! Holm-corrected across its table; † marks a difference significant at the level. Across data sets:
-//! average ranks, Friedman, Nemenyi and the critical-difference diagram's groups. And the paper table.
+//! seed mean ± std, t interval and coefficient of variation, and its comparison with a reference sampler
+//! paired by seed, the unit of replication (`stats::verdict`): the t interval of the mean difference,
+//! Cohen's d_z, the paired-t p after Holm's correction across the table, and a verdict of four
+//! (better, worse, equivalent within ±margin by TOST, undecided); † marks better or worse. Beside it a
+//! descriptive table paired by query (paired t, Wilcoxon signed-rank, Fisher randomization over the
+//! per-query test metrics): which queries differ *with these trained models*, not a verdict about the
+//! samplers. Across data sets: average ranks, Friedman, Nemenyi and the critical-difference diagram's
+//! groups. And the paper table, whose bold is a column's best only where it beats every other row.
 
 use std::collections::BTreeMap;
 
@@ -23,6 +26,8 @@ pub struct Settings {
     pub seed: u64,
     /// Time to target: the share of the reference's best value a curve must reach.
     pub target: f64,
+    /// Equivalence margin, relative to the reference's mean: ±margin × |mean| (0.02: within 2%).
+    pub margin: f64,
 }
 
 impl Default for Settings {
@@ -33,6 +38,7 @@ impl Default for Settings {
             resamples: 10_000,
             seed: 0,
             target: 0.95,
+            margin: 0.02,
         }
     }
 }
@@ -131,12 +137,32 @@ pub fn across_datasets(views: &[DatasetView], s: &Settings) -> Option<(Table, Cd
 /// Per-query values of a cell (run id, metric) → (query, value) sorted by query.
 pub type PerQueryReader<'a> = dyn Fn(&str, &str) -> Option<Vec<(u32, f32)>> + 'a;
 
-/// One data set's effectiveness: the seed table, the query-paired table (when per-query files exist)
-/// and, per entry, whether it differs significantly from the reference (query-paired where possible).
+/// One data set's effectiveness: the seed table, the query-paired (descriptive) table when per-query
+/// files exist, and every comparison with the reference made over seeds.
 pub struct Effectiveness {
     pub seed_table: Table,
     pub query_table: Option<Table>,
-    pub significant: BTreeMap<Key, bool>,
+    pub verdicts: BTreeMap<Key, Decided>,
+}
+
+/// One comparison with the reference and what it concluded.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    /// The reference entry compared with.
+    pub reference: Key,
+    pub comparison: stats::Comparison,
+    /// The paired-t p after Holm's correction across the table.
+    pub p_adjusted: f64,
+    pub verdict: stats::Verdict,
+}
+
+impl Effectiveness {
+    /// Whether `key` is better or worse than the reference (a dagger).
+    pub fn decided(&self, key: &Key) -> bool {
+        self.verdicts
+            .get(key)
+            .is_some_and(|d| matches!(d.verdict, stats::Verdict::Better | stats::Verdict::Worse))
+    }
 }
 
 /// The reference's entry at `ratio`, else at its largest ratio (for a ratio-free sampler).
@@ -157,96 +183,135 @@ pub fn effectiveness(
     s: &Settings,
     per_query: &PerQueryReader,
 ) -> Effectiveness {
-    let mut significant = BTreeMap::new();
-    let seed_table = seed_table(view, s, &mut significant);
-    let query_table = query_table(view, s, per_query, &mut significant);
+    let mut verdicts = BTreeMap::new();
+    let seed_table = seed_table(view, s, &mut verdicts);
+    let query_table = query_table(view, s, per_query);
     Effectiveness {
         seed_table,
         query_table,
-        significant,
+        verdicts,
     }
 }
 
-/// Mean ± std over seeds, bootstrap CI, CV, and the difference from the reference paired by seed.
-fn seed_table(view: &DatasetView, s: &Settings, significant: &mut BTreeMap<Key, bool>) -> Table {
+/// +1 where a larger value of `metric` is better, −1 where a smaller one is (mean rank, alignment).
+pub fn orientation(metric: &str) -> f64 {
+    if crate::metrics::lower_is_better(metric) {
+        -1.0
+    } else {
+        1.0
+    }
+}
+
+/// The comparison of `key` with `reference` over the seeds both have (None below two), the
+/// differences oriented so that positive is better, the margin relative to the reference's mean.
+fn compare_entries(
+    view: &DatasetView,
+    key: &Key,
+    reference: &Key,
+    s: &Settings,
+) -> Option<stats::Comparison> {
+    let (a, b) = (&view.values[key], &view.values[reference]);
+    let seeds: Vec<u64> = a.keys().filter(|k| b.contains_key(k)).copied().collect();
+    if seeds.len() < 2 {
+        return None;
+    }
+    let sign = orientation(&view.metric);
+    let diffs: Vec<f64> = seeds.iter().map(|k| sign * (a[k] - b[k])).collect();
+    let reference_mean = seeds.iter().map(|k| b[k]).sum::<f64>() / seeds.len() as f64;
+    let margin = (s.margin * reference_mean.abs()).max(f64::MIN_POSITIVE);
+    Some(stats::compare(&diffs, s.level, margin))
+}
+
+/// Mean ± std over seeds, the t interval, CV, and the comparison with the reference paired by seed.
+fn seed_table(view: &DatasetView, s: &Settings, verdicts: &mut BTreeMap<Key, Decided>) -> Table {
     let values = &view.values;
     // The paired comparisons first, so Holm sees the whole table.
-    let mut comparisons = Vec::new();
-    for (i, key) in view.order.iter().enumerate() {
+    let mut compared: Vec<(Key, Key, stats::Comparison)> = Vec::new();
+    for key in &view.order {
         let reference = reference_key(view, &view.reference_for(&key.0, &s.reference), key.1)
             .filter(|_| !view.is_reference(&key.0, &s.reference));
-        let Some(reference) = reference.map(|r| &values[&r]) else {
-            comparisons.push(None);
-            continue;
-        };
-        let seeds: Vec<u64> = values[key]
-            .keys()
-            .filter(|k| reference.contains_key(k))
-            .copied()
-            .collect();
-        if seeds.len() < 2 {
-            comparisons.push(None);
-            continue;
+        if let Some(reference) = reference {
+            if let Some(c) = compare_entries(view, key, &reference, s) {
+                compared.push((key.clone(), reference, c));
+            }
         }
-        let a: Vec<f64> = seeds.iter().map(|k| values[key][k]).collect();
-        let b: Vec<f64> = seeds.iter().map(|k| reference[k]).collect();
-        let diffs: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
-        let ci = stats::bootstrap_mean_ci(&diffs, s.level, s.resamples, s.seed + i as u64);
-        comparisons.push(Some((stats::paired_t(&a, &b), ci)));
     }
-    let raw: Vec<f64> = comparisons.iter().flatten().map(|(t, _)| t.p).collect();
-    let mut adjusted = stats::holm(&raw).into_iter();
+    let family: Vec<stats::Comparison> = compared.iter().map(|c| c.2).collect();
+    for ((key, reference, comparison), (p_adjusted, verdict)) in compared
+        .into_iter()
+        .zip(stats::decide(&family, 1.0 - s.level))
+    {
+        verdicts.insert(
+            key,
+            Decided {
+                reference,
+                comparison,
+                p_adjusted,
+                verdict,
+            },
+        );
+    }
     let pct = (s.level * 100.0).round();
     let mut table = Table::new(
         format!("{}: {} over seeds", view.name, view.metric),
         format!(
-            "Mean ± std over seeds, the {pct}% bootstrap interval of the mean, the coefficient of variation, and the \
-             difference from `{}` paired by seed (its {pct}% bootstrap interval, Cohen's d_z, the paired-t p-value \
-             after Holm's correction across this table; † significant at {:.2}); a ratio-free sampler (k = all) is \
-             compared with the reference's largest k.",
+            "Mean ± std over seeds (the training run is the unit of replication), the {pct}% t interval of the mean, \
+             the coefficient of variation, and the comparison with `{}` paired by seed: the mean difference (positive \
+             is better{}), its {pct}% t interval, Cohen's d_z, the paired-t p after Holm's correction across this table, \
+             and the verdict: better or worse († significant at {:.2}), equivalent (a two one-sided test rejects a \
+             difference beyond ±{}% of `{}`'s mean, Holm-corrected), else undecided (more seeds needed). A ratio-free \
+             sampler (k = all) is compared with the reference's largest k.",
             s.reference,
-            1.0 - s.level
+            if orientation(&view.metric) < 0.0 { ": lower is better here" } else { "" },
+            1.0 - s.level,
+            s.margin * 100.0,
+            s.reference,
         ),
         &[
             "sampler",
             "k",
             "seeds",
             "mean ± std",
-            &format!("{pct}% CI"),
+            &format!("{pct}% t CI"),
             "CV",
             &format!("Δ vs {}", s.reference),
             &format!("{pct}% CI of Δ"),
             "d_z",
             "p (Holm)",
+            "verdict",
         ],
     );
-    for (i, key) in view.order.iter().enumerate() {
+    for key in &view.order {
         let xs: Vec<f64> = values[key].values().copied().collect();
         let sum = Summary::of(&xs);
-        let ci = stats::bootstrap_mean_ci(&xs, s.level, s.resamples, s.seed + 1_000_000 + i as u64);
+        let ci = stats::t_interval(&xs, s.level);
         let mut row: Vec<Cell> = vec![
             key.0.as_str().into(),
             ratio_label(key.1).into(),
             sum.n.to_string().into(),
             format!("{:.4} ± {:.4}", sum.mean, sum.std).into(),
-            format!("[{:.4}, {:.4}]", ci.lower, ci.upper).into(),
+            if sum.n > 1 {
+                format!("[{:.4}, {:.4}]", ci.lower, ci.upper)
+            } else {
+                "–".into()
+            }
+            .into(),
             format!("{:.3}", sum.cv).into(),
         ];
-        match &comparisons[i] {
-            Some((t, dci)) => {
-                let p = adjusted.next().expect("one adjusted p per comparison");
-                let yes = p < 1.0 - s.level;
-                significant.insert(key.clone(), yes);
+        match verdicts.get(key) {
+            Some(d) => {
+                let c = &d.comparison;
                 row.push(Cell {
-                    text: format!("{:+.4}", t.mean_difference),
-                    dagger: yes,
+                    text: format!("{:+.4}", c.estimate),
+                    dagger: matches!(d.verdict, stats::Verdict::Better | stats::Verdict::Worse),
                     ..Cell::default()
                 });
-                row.push(format!("[{:+.4}, {:+.4}]", dci.lower, dci.upper).into());
-                row.push(format!("{:.2}", t.effect_size).into());
-                row.push(format!("{p:.3}").into());
+                row.push(format!("[{:+.4}, {:+.4}]", c.ci.lower, c.ci.upper).into());
+                row.push(format!("{:.2}", effect_size(view, key, &d.reference)).into());
+                row.push(format!("{:.3}", d.p_adjusted).into());
+                row.push(d.verdict.as_str().into());
             }
-            None => row.extend((0..4).map(|_| Cell::new("–"))),
+            None => row.extend((0..5).map(|_| Cell::new("–"))),
         }
         table.rows.push(row);
     }
@@ -261,6 +326,16 @@ fn seed_table(view: &DatasetView, s: &Settings, significant: &mut BTreeMap<Key, 
         ));
     }
     table
+}
+
+/// Cohen's d_z of `key` against `reference` over their common seeds.
+fn effect_size(view: &DatasetView, key: &Key, reference: &Key) -> f64 {
+    let (a, b) = (&view.values[key], &view.values[reference]);
+    let (xs, ys): (Vec<f64>, Vec<f64>) = a
+        .iter()
+        .filter_map(|(k, x)| b.get(k).map(|y| (*x, *y)))
+        .unzip();
+    orientation(&view.metric) * stats::paired_t(&xs, &ys).effect_size
 }
 
 /// Kendall's W of the seeds' orderings of the entries, and the number of seeds every entry has.
@@ -315,12 +390,7 @@ fn per_query_means(
 /// The difference from the reference paired by query (IR style): each query's metric averaged over the
 /// seeds both cells have, then a paired t, Wilcoxon signed-rank and Fisher randomization test over the
 /// queries, each Holm-corrected across the table.
-fn query_table(
-    view: &DatasetView,
-    s: &Settings,
-    per_query: &PerQueryReader,
-    significant: &mut BTreeMap<Key, bool>,
-) -> Option<Table> {
+fn query_table(view: &DatasetView, s: &Settings, per_query: &PerQueryReader) -> Option<Table> {
     struct Row {
         key: Key,
         queries: usize,
@@ -384,12 +454,16 @@ fn query_table(
     );
     let alpha = 1.0 - s.level;
     let mut table = Table::new(
-        format!("{}: {} paired by query", view.name, view.metric),
+        format!("{}: {} paired by query (descriptive)", view.name, view.metric),
         format!(
-            "Each test query's {} averaged over the seeds both cells have, then compared with `{}` query by query: \
-             mean difference, Cohen's d_z over queries, and the p-values of the paired t, Wilcoxon signed-rank and \
-             Fisher randomization ({} sign flips: its smallest p is 1/(flips + 1) before correction) tests, each after \
-             Holm's correction across this table; † the paired t is significant at {alpha:.2}.",
+            "Descriptive, not a verdict about the samplers: with these trained models, which queries differ. Queries \
+             scored by one trained model are not independent replications of a method (a lucky seed lifts them all), \
+             so these p-values ignore the seed-to-seed noise the verdicts above account for, and reject far more often \
+             than their level between samplers that differ only in their random streams. Each test query's {} \
+             averaged over the seeds both cells have, then compared with `{}` query by query: mean difference, \
+             Cohen's d_z over queries, and the p-values of the paired t, Wilcoxon signed-rank and Fisher randomization \
+             ({} sign flips: its smallest p is 1/(flips + 1) before correction) tests, each after Holm's correction \
+             across this table; ° the paired t is below {alpha:.2}.",
             view.metric,
             s.reference,
             s.resamples.min(5_000)
@@ -408,19 +482,14 @@ fn query_table(
         ],
     );
     for (i, r) in rows.iter().enumerate() {
-        let yes = pt[i] < alpha;
-        significant.insert(r.key.clone(), yes);
+        let low = if pt[i] < alpha { " °" } else { "" };
         table.rows.push(vec![
             r.key.0.as_str().into(),
             ratio_label(r.key.1).into(),
             r.queries.to_string().into(),
             format!("{:.4}", r.reference_mean).into(),
             format!("{:.4}", r.mean).into(),
-            Cell {
-                text: format!("{:+.4}", r.t.mean_difference),
-                dagger: yes,
-                ..Cell::default()
-            },
+            format!("{:+.4}{low}", r.t.mean_difference).into(),
             format!("{:.3}", r.t.effect_size).into(),
             format_p(pt[i]).into(),
             format_p(pw[i]).into(),
@@ -441,9 +510,10 @@ fn format_p(p: f64) -> String {
     }
 }
 
-/// The paper table of one data set: samplers × k, mean ± std over seeds, the best of each column in
-/// bold, a dagger where the difference from the reference is significant after correction.
-pub fn paper_table(view: &DatasetView, s: &Settings, significant: &BTreeMap<Key, bool>) -> Table {
+/// The paper table of one data set: samplers × k, mean ± std over seeds, a column's best in bold only
+/// where it beats every other row of the column (paired by seed, Holm), a dagger where the comparison
+/// with the reference is better or worse.
+pub fn paper_table(view: &DatasetView, s: &Settings, e: &Effectiveness) -> Table {
     let mut ratios: Vec<u32> = view.order.iter().map(|k| k.1).collect();
     ratios.sort_unstable_by_key(|&r| if r == crate::suite::ALL { u32::MAX } else { r });
     ratios.dedup();
@@ -455,9 +525,10 @@ pub fn paper_table(view: &DatasetView, s: &Settings, significant: &BTreeMap<Key,
     let mut table = Table::new(
         format!("{}: {}", view.name, view.metric),
         format!(
-            "{}; the best of each column in bold; † differs significantly from {} at the same k ({:.2}, Holm-corrected; \
-             paired by query where per-query results exist, else by seed); k = all: ratio-free samplers, compared \
-             with the reference's largest k.",
+            "{}; bold: a column's best, only where it beats every other row of the column (paired by seed, \
+             Holm-corrected at {2:.2}: no bold where the best is within noise of another); † better or worse than {} \
+             at the same k (paired by seed, Holm-corrected at {2:.2}); k = all: ratio-free samplers, compared with \
+             the reference's largest k.",
             if n_seeds == 1 {
                 "One seed".to_string()
             } else {
@@ -481,7 +552,7 @@ pub fn paper_table(view: &DatasetView, s: &Settings, significant: &BTreeMap<Key,
                         } else {
                             format!("{:.4}", sum.mean)
                         },
-                        dagger: significant.get(&key).copied().unwrap_or(false),
+                        dagger: e.decided(&key),
                         ..Cell::default()
                     }
                 }
@@ -490,10 +561,42 @@ pub fn paper_table(view: &DatasetView, s: &Settings, significant: &BTreeMap<Key,
         }
         table.rows.push(row);
     }
-    for col in 1..=ratios.len() {
-        table.bold_max(col);
+    let samplers = view.samplers();
+    for (col, &r) in ratios.iter().enumerate() {
+        let keys: Vec<Key> = samplers
+            .iter()
+            .map(|x| (x.clone(), r))
+            .filter(|k| view.values.contains_key(k))
+            .collect();
+        if let Some(best) = clear_winner(view, &keys, s) {
+            let row = samplers.iter().position(|x| *x == best.0).expect("a row");
+            table.rows[row][col + 1].bold = true;
+        }
     }
     table
+}
+
+/// The entry of `keys` with the best seed mean, when it beats every other one paired by seed (Holm
+/// across those comparisons at 1 − level); None when it is within noise of any.
+fn clear_winner(view: &DatasetView, keys: &[Key], s: &Settings) -> Option<Key> {
+    let sign = orientation(&view.metric);
+    let mean = |k: &Key| sign * view.values[k].values().sum::<f64>() / view.values[k].len() as f64;
+    let best = keys
+        .iter()
+        .max_by(|a, b| mean(a).total_cmp(&mean(b)))?
+        .clone();
+    let family: Vec<stats::Comparison> = keys
+        .iter()
+        .filter(|k| **k != best)
+        .map(|k| compare_entries(view, &best, k, s))
+        .collect::<Option<_>>()?;
+    if family.is_empty() {
+        return None;
+    }
+    stats::decide(&family, 1.0 - s.level)
+        .iter()
+        .all(|(_, v)| *v == stats::Verdict::Better)
+        .then_some(best)
 }
 
 #[cfg(test)]
@@ -586,6 +689,62 @@ mod tests {
             ),
             "seeded"
         );
+    }
+
+    /// Seed values of an A/A design: every sampler the same method, its seeds' values sharing the seed
+    /// effect (the data and initial model of a seed are shared) plus the sampler's own stream's noise.
+    fn a_a_rows(samplers: &[&str], seeds: u64, stream: u64, lift: f64) -> Vec<ResultRow> {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, Normal};
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(stream);
+        let noise = Normal::new(0.0, 0.004).unwrap();
+        let seed_effect: Vec<f64> = (0..seeds).map(|_| 5.0 * noise.sample(&mut rng)).collect();
+        let mut rows = Vec::new();
+        for (i, name) in samplers.iter().enumerate() {
+            for seed in 0..seeds {
+                let planted = if i == 1 { lift } else { 0.0 };
+                let v = 0.2 + seed_effect[seed as usize] + noise.sample(&mut rng) + planted;
+                rows.push(row(name, 4, seed, v));
+            }
+        }
+        rows
+    }
+
+    #[test]
+    fn an_a_a_design_reads_indistinguishable_everywhere_and_a_planted_effect_wins() {
+        let names = ["uniform", "a", "b", "c", "d", "e"];
+        let mut decided = 0;
+        let mut bold = 0;
+        let designs = 200;
+        for stream in 0..designs {
+            let rows = a_a_rows(&names, 5, stream, 0.0);
+            let view = &dataset_views(&rows, &[])[0];
+            let s = Settings::default();
+            let e = effectiveness(view, &s, &|_: &str, _: &str| None);
+            decided += e
+                .verdicts
+                .values()
+                .filter(|d| matches!(d.verdict, stats::Verdict::Better | stats::Verdict::Worse))
+                .count();
+            let paper = paper_table(view, &s, &e);
+            bold += paper.rows.iter().flatten().filter(|c| c.bold).count();
+        }
+        // Five comparisons a table at α = 0.05 with Holm: at most α of the tables decide any (A/A).
+        eprintln!("A/A: {decided} decided comparisons, {bold} bold cells in {designs} tables");
+        assert!(
+            decided <= 20,
+            "{decided} decided comparisons in {designs} A/A tables"
+        );
+        assert!(bold <= 20, "{bold} bold winners in {designs} A/A tables");
+        // A planted lift of 0.02 (5 sd of the sampler noise) for `a` at 5 seeds: better, bold.
+        let rows = a_a_rows(&names, 5, 7, 0.02);
+        let view = &dataset_views(&rows, &[])[0];
+        let s = Settings::default();
+        let e = effectiveness(view, &s, &|_: &str, _: &str| None);
+        assert_eq!(e.verdicts[&("a".into(), 4)].verdict, stats::Verdict::Better);
+        let paper = paper_table(view, &s, &e);
+        let a = paper.rows.iter().find(|r| r[0].text == "a").unwrap();
+        assert!(a[1].bold && a[1].dagger, "{}", paper.markdown(2));
     }
 
     #[test]

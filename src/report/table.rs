@@ -58,27 +58,6 @@ impl Table {
         }
     }
 
-    /// Marks the largest value of column `col` bold (values parsed from the text's first number; rows
-    /// without one are skipped). Ties are all bold.
-    pub fn bold_max(&mut self, col: usize) {
-        let value = |c: &Cell| leading_number(&c.text);
-        let best = self
-            .rows
-            .iter()
-            .filter_map(|r| r.get(col).and_then(value))
-            .fold(f64::NEG_INFINITY, f64::max);
-        if !best.is_finite() {
-            return;
-        }
-        for row in &mut self.rows {
-            if let Some(cell) = row.get_mut(col) {
-                if value(cell).is_some_and(|v| v == best) {
-                    cell.bold = true;
-                }
-            }
-        }
-    }
-
     pub fn markdown(&self, level: usize) -> String {
         let mut out = format!("{} {}\n\n", "#".repeat(level), self.title);
         if !self.note.is_empty() {
@@ -216,18 +195,6 @@ impl Table {
     }
 }
 
-/// The first number in `text` (`0.2345 ± 0.0012` → 0.2345; `+0.01 †` → 0.01).
-fn leading_number(text: &str) -> Option<f64> {
-    let start = text.find(|c: char| c.is_ascii_digit() || c == '-' || c == '+' || c == '.')?;
-    let rest = &text[start..];
-    let end = rest
-        .char_indices()
-        .skip(1)
-        .find(|&(_, c)| !(c.is_ascii_digit() || c == '.' || c == 'e'))
-        .map_or(rest.len(), |(i, _)| i);
-    rest[..end].parse().ok()
-}
-
 pub fn html_escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -302,12 +269,12 @@ mod tests {
                 ..Cell::default()
             },
         ]);
-        t.bold_max(1);
+        t.rows[1][1].bold = true;
         t
     }
 
     #[test]
-    fn the_best_of_a_column_is_bold_in_every_rendering() {
+    fn a_bold_cell_is_bold_in_every_rendering() {
         let t = sample();
         assert!(t.rows[1][1].bold && !t.rows[0][1].bold);
         let md = t.markdown(2);
@@ -330,13 +297,5 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("<code>uniform</code>"), "{html}");
-    }
-
-    #[test]
-    fn leading_numbers_are_read_with_their_sign() {
-        assert_eq!(leading_number("0.25 ± 0.1"), Some(0.25));
-        assert_eq!(leading_number("-0.01 †"), Some(-0.01));
-        assert_eq!(leading_number("+3"), Some(3.0));
-        assert_eq!(leading_number("–"), None);
     }
 }

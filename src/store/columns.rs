@@ -388,6 +388,52 @@ pub fn statistics_frame(rows: &[GroupStats]) -> PolarsResult<DataFrame> {
     )
 }
 
+/// One comparison of the report (`comparisons.parquet`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComparisonRow {
+    pub dataset: String,
+    pub metric: String,
+    pub reference: String,
+    pub reference_k: u32,
+    pub sampler: String,
+    pub k: u32,
+    pub n_seeds: usize,
+    /// Mean difference over paired seeds, positive where the sampler is better.
+    pub estimate: f64,
+    pub ci_lower: f64,
+    pub ci_upper: f64,
+    pub p_raw: f64,
+    pub p_adjusted: f64,
+    pub p_equivalence: f64,
+    pub margin: f64,
+    pub level: f64,
+    pub verdict: String,
+}
+
+pub fn comparisons_frame(rows: &[ComparisonRow]) -> PolarsResult<DataFrame> {
+    DataFrame::new(
+        rows.len(),
+        vec![
+            column("dataset", rows, |r| r.dataset.as_str()),
+            column("metric", rows, |r| r.metric.as_str()),
+            column("reference", rows, |r| r.reference.as_str()),
+            column("reference_k", rows, |r| r.reference_k),
+            column("sampler", rows, |r| r.sampler.as_str()),
+            column("k", rows, |r| r.k),
+            column("n_seeds", rows, |r| r.n_seeds as u32),
+            column("estimate", rows, |r| r.estimate),
+            column("ci_lower", rows, |r| r.ci_lower),
+            column("ci_upper", rows, |r| r.ci_upper),
+            column("p_raw", rows, |r| r.p_raw),
+            column("p_adjusted", rows, |r| r.p_adjusted),
+            column("p_equivalence", rows, |r| r.p_equivalence),
+            column("margin", rows, |r| r.margin),
+            column("level", rows, |r| r.level),
+            column("verdict", rows, |r| r.verdict.as_str()),
+        ],
+    )
+}
+
 fn series(run_id: &str, sampler: &str, loss: &str) -> String {
     let named = format!("-{sampler}-{}-r", crate::suite::make_filename_safe(loss));
     if run_id.contains(&named) {

@@ -24,7 +24,9 @@ pub mod atomic;
 mod columns;
 mod lock;
 
-pub use columns::{CellInfo, CurveRow, Failure, FailureRecord, GroupStats, MetricRow, ResultRow};
+pub use columns::{
+    CellInfo, ComparisonRow, CurveRow, Failure, FailureRecord, GroupStats, MetricRow, ResultRow,
+};
 pub use lock::{claim_cell, lock_dir, lock_dir_shared, CellClaim, DirLock, CLAIMS_DIR, LOCK_FILE};
 
 use polars::prelude::*;
@@ -369,6 +371,10 @@ pub fn read_grouped_values(
 
 pub fn write_statistics(path: &Path, rows: &[GroupStats]) -> Result<(), StoreError> {
     write_parquet(path, columns::statistics_frame(rows))
+}
+
+pub fn write_comparisons(path: &Path, rows: &[ComparisonRow]) -> Result<(), StoreError> {
+    write_parquet(path, columns::comparisons_frame(rows))
 }
 
 /// The configuration hash of every merged cell, by run id.
