@@ -281,6 +281,7 @@ fn seed_table(view: &DatasetView, s: &Settings, verdicts: &mut BTreeMap<Key, Dec
             "verdict",
         ],
     );
+    table.numeric[10] = false;
     for key in &view.order {
         let xs: Vec<f64> = values[key].values().copied().collect();
         let sum = Summary::of(&xs);
@@ -315,6 +316,9 @@ fn seed_table(view: &DatasetView, s: &Settings, verdicts: &mut BTreeMap<Key, Dec
         }
         table.rows.push(row);
     }
+    if let Some(line) = seeds_a_question_needs(view, verdicts, s) {
+        table.footer.push(line);
+    }
     // Stability of the ordering: do the seeds rank the (sampler, k) entries alike?
     if let Some(w) = seed_agreement(view) {
         table.footer.push(format!(
@@ -326,6 +330,41 @@ fn seed_table(view: &DatasetView, s: &Settings, verdicts: &mut BTreeMap<Key, Dec
         ));
     }
     table
+}
+
+/// What this suite can detect: from the pooled standard deviation of the seed differences of the
+/// table's comparisons, the smallest difference a comparison detects at 80% power with the seeds it
+/// has, and the seeds the equivalence margin would need (Cohen 1988, the paired t's power).
+fn seeds_a_question_needs(
+    view: &DatasetView,
+    verdicts: &BTreeMap<Key, Decided>,
+    s: &Settings,
+) -> Option<String> {
+    let (mut sum_sq, mut df, mut n_max, mut margin) = (0.0, 0usize, 0usize, 0.0f64);
+    for d in verdicts.values() {
+        let c = &d.comparison;
+        if c.n < 2 {
+            continue;
+        }
+        sum_sq += c.sd * c.sd * (c.n - 1) as f64;
+        df += c.n - 1;
+        n_max = n_max.max(c.n);
+        margin = margin.max(c.margin);
+    }
+    if df == 0 {
+        return None;
+    }
+    let sd = (sum_sq / df as f64).sqrt();
+    let alpha = 1.0 - s.level;
+    let detectable = stats::detectable_difference(sd, n_max, alpha, 0.8);
+    let needed = stats::seeds_needed(sd, margin, alpha, 0.8, 1_000)
+        .map_or("more than 1,000".to_string(), |n| n.to_string());
+    Some(format!(
+        "The seeds this question needs: the seed differences' pooled sd is {sd:.4} ({} on {}), so with {n_max} seeds \
+         a comparison detects a difference of {detectable:.4} at 80% power (two-sided {alpha:.2}, before Holm); a \
+         difference the size of the margin ({margin:.4}) needs {needed} seeds.",
+        view.metric, view.name
+    ))
 }
 
 /// Cohen's d_z of `key` against `reference` over their common seeds.

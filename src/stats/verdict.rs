@@ -73,6 +73,8 @@ pub struct Comparison {
     pub n: usize,
     /// Mean of the oriented differences.
     pub estimate: f64,
+    /// Their sample standard deviation (the seed-to-seed noise of the difference).
+    pub sd: f64,
     /// t interval of the mean difference at the level.
     pub ci: Interval,
     /// Two-sided p of the paired t-test (raw).
@@ -106,6 +108,7 @@ pub fn compare(d: &[f64], level: f64, margin: f64) -> Comparison {
     Comparison {
         n,
         estimate: s.mean,
+        sd: s.std,
         ci: t_interval(d, level),
         p: p.clamp(0.0, 1.0),
         p_equivalence: p_equivalence.clamp(0.0, 1.0),
