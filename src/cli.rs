@@ -75,8 +75,8 @@ pub enum Command {
         /// Slower than this ratio of seconds per epoch is a regression.
         #[arg(long, default_value_t = 1.5)]
         time_ratio: f64,
-        /// Differences in seconds per epoch below this never count (timer noise).
-        #[arg(long, default_value_t = 0.05)]
+        /// Differences in seconds per epoch below this never count (timer resolution).
+        #[arg(long, default_value_t = 0.001)]
         time_floor: f64,
         /// Effectiveness metrics to compare (repeatable) [default: each data set's headline metric].
         #[arg(long)]
@@ -386,7 +386,6 @@ pub fn run() -> Result<()> {
                 time_floor,
                 strict: !lenient,
                 metrics: metric,
-                ..Default::default()
             };
             let outcome = crate::gate::compare(
                 &store::read_results(&base_dir)?,
