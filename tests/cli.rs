@@ -779,17 +779,17 @@ fn list_and_dry_run_print_the_grid_in_order_and_list_samplers_describes_them() {
         .lines()
         .map(|l| l.split('\t').next().unwrap())
         .collect();
-    assert_eq!(ids.len(), 18);
+    assert_eq!(ids.len(), 120);
     assert_eq!(
-        ids[..4],
+        ids[..3],
         [
             "rec-synthetic-uniform-r1-s0",
             "rec-synthetic-uniform-r1-s1",
             "rec-synthetic-uniform-r1-s2",
-            "rec-synthetic-uniform-r4-s0"
         ]
     );
-    assert_eq!(ids[17], "rec-synthetic-popularity-r16-s2");
+    assert_eq!(ids[20], "rec-synthetic-uniform-r4-s0");
+    assert_eq!(ids[119], "rec-synthetic-popularity-r16-s19");
     nsbench()
         .args([
             "run",
@@ -802,7 +802,7 @@ fn list_and_dry_run_print_the_grid_in_order_and_list_samplers_describes_them() {
         .assert()
         .success()
         .stderr(predicate::str::contains(
-            "18 cells (1 domains × 2 samplers × 3 ratios × 3 seeds): 18 to run",
+            "120 cells (1 domains × 2 samplers × 3 ratios × 20 seeds): 120 to run",
         ));
     let listed = nsbench().args(["list", "samplers"]).assert().success();
     let stdout = String::from_utf8(listed.get_output().stdout.clone()).unwrap();
