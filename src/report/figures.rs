@@ -19,7 +19,7 @@ use crate::suite::ratio_label;
 /// Every report figure, in the order the HTML report shows them.
 pub fn render_report_figures(
     views: &[DatasetView],
-    cd: Option<&CdDiagram>,
+    cds: &[CdDiagram],
     dir: &Path,
 ) -> Result<Vec<PathBuf>> {
     let samplers: Vec<String> = {
@@ -39,14 +39,13 @@ pub fn render_report_figures(
         .collect();
     let looks = sampler_looks(&samplers, &kinds);
     let mut files = Vec::new();
-    if let Some(cd) = cd {
+    for cd in cds {
         let height = 200 + 32 * cd.ranks.len().div_ceil(2) as u32 + 16 * cd.groups.len() as u32;
-        files.extend(plots::save_with(
-            dir,
-            "critical-difference",
-            (PAGE_WIDTH, height),
-            cd,
-        )?);
+        let name = match cd.test {
+            "Nemenyi" => "critical-difference",
+            _ => "critical-difference-wilcoxon-holm",
+        };
+        files.extend(plots::save_with(dir, name, (PAGE_WIDTH, height), cd)?);
     }
     for view in views {
         let name = &view.name;
@@ -132,7 +131,14 @@ impl Painter for CdDiagram {
         }
         if self.cd.is_none() {
             root.draw(&Text::new(
-                format!("no Nemenyi critical difference at α = {:.2}", self.alpha),
+                if self.test == "Nemenyi" {
+                    format!("no Nemenyi critical difference at α = {:.2}", self.alpha)
+                } else {
+                    format!(
+                        "bars: no pair differs by Wilcoxon signed-rank tests, Holm-corrected (α = {:.2}, {} data sets)",
+                        self.alpha, self.n_datasets
+                    )
+                },
                 (left, 24),
                 text(TEXT, HPos::Left, VPos::Center),
             ))
@@ -527,6 +533,7 @@ mod tests {
             cd,
             alpha: 0.10,
             n_datasets: 14,
+            test: "Nemenyi",
         };
         assert_eq!(diagram.groups, vec![(0, 2), (2, 3)]);
         let dir = std::env::var_os("NSBENCH_KEEP_FIGURES")

@@ -236,7 +236,7 @@ pub fn statistics_report(
     out: &Path,
     settings: &significance::Settings,
 ) -> Result<(String, ReportFiles)> {
-    let views = views::dataset_views(&inputs.rows, &inputs.failures);
+    let mut views = views::dataset_views(&inputs.rows, &inputs.failures);
     let metric_of = |dataset: &str| {
         views
             .iter()
@@ -244,6 +244,11 @@ pub fn statistics_report(
             .map(|v| v.metric.clone())
     };
     let curves = views::cell_curves(&inputs.curves, &metric_of);
+    // Each sampler's k across data sets: chosen on validation where there is one.
+    let on_test: Vec<String> = views
+        .iter_mut()
+        .filter_map(|v| (!v.choose_k(&curves)).then(|| v.name.clone()))
+        .collect();
     let reader = |id: &str, metric: &str| inputs.per_query(id, metric);
 
     let mut sections: Vec<(String, Vec<table::Table>)> = Vec::new();
@@ -265,8 +270,9 @@ pub fn statistics_report(
     }
     let (audit_verdict, audit_tables) = audit::section(&inputs.dirs);
     sections.insert(0, ("Audit of the evaluation".into(), audit_tables));
-    let across = significance::across_datasets(&views, settings);
-    let mut across_tables: Vec<table::Table> = across.iter().map(|(t, _)| t.clone()).collect();
+    let across = significance::across_datasets(&views, settings, &on_test);
+    let mut across_tables: Vec<table::Table> =
+        across.iter().flat_map(|(t, _)| t.iter().cloned()).collect();
     across_tables.extend(properties::independence(&views, settings));
     if !across_tables.is_empty() {
         sections.push(("Across data sets".into(), across_tables));
@@ -325,7 +331,7 @@ pub fn statistics_report(
     )?;
     figures.extend(figures::render_report_figures(
         &views,
-        across.as_ref().map(|(_, cd)| cd),
+        across.as_ref().map_or(&[][..], |(_, cd)| cd.as_slice()),
         &out.join("plots"),
     )?);
     let html = out.join("report.html");

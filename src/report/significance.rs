@@ -54,12 +54,23 @@ pub struct CdDiagram {
     pub groups: Vec<(usize, usize)>,
     pub alpha: f64,
     pub n_datasets: usize,
+    /// What joins the groups: `Nemenyi` (the critical difference) or `Wilcoxon–Holm` (pairwise
+    /// signed-rank tests, Holm-corrected: Benavoli, Corani & Mangili 2016).
+    pub test: &'static str,
 }
 
-/// Across data sets (Demšar 2006): each sampler's best seed-mean headline metric over k on every data
-/// set, its average rank, the Friedman test and the Nemenyi critical difference at 1 − level. Only
-/// samplers present on every data set take part; nothing for fewer than two data sets or samplers.
-pub fn across_datasets(views: &[DatasetView], s: &Settings) -> Option<(Table, CdDiagram)> {
+/// Across data sets (Demšar 2006): each sampler's seed-mean headline metric on every data set at its k
+/// chosen on validation (`DatasetView::choose_k`; data sets in `on_test` have no validation split and
+/// take the best test mean, said in the caption), its average rank, the Friedman test and the Nemenyi
+/// critical difference at 1 − level; beside them the pairwise Wilcoxon signed-rank tests over data sets,
+/// Holm-corrected (Benavoli, Corani & Mangili 2016, who show the Nemenyi groups depend on which other
+/// samplers are compared). Only samplers present on every data set take part; nothing for fewer than
+/// two data sets or samplers. Returns the tables and the two diagrams.
+pub fn across_datasets(
+    views: &[DatasetView],
+    s: &Settings,
+    on_test: &[String],
+) -> Option<(Vec<Table>, Vec<CdDiagram>)> {
     let best: Vec<BTreeMap<String, f64>> = views
         .iter()
         .map(|v| {
@@ -89,8 +100,16 @@ pub fn across_datasets(views: &[DatasetView], s: &Settings) -> Option<(Table, Cd
     let mut table = Table::new(
         format!("Across data sets ({})", names.join(", ")),
         format!(
-            "Each sampler's best seed-mean headline metric over k on every data set, ranked per data set (1 = best; \
-             ties share their mean rank). Friedman χ²_F = {:.2} (p = {}), Iman–Davenport F_F = {:.2} (p = {}); {}.",
+            "Each sampler's seed-mean headline metric on every data set at its k chosen on validation{}, ranked per \
+             data set (1 = best; ties share their mean rank). Friedman χ²_F = {:.2} (p = {}), Iman–Davenport F_F = {:.2} (p = {}); {}.",
+            if on_test.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (no validation split on {}: there the best test mean over k, which favours samplers run at more k)",
+                    on_test.join(", ")
+                )
+            },
             f.chi2,
             format_p(f.p_chi2),
             f.f,
@@ -122,16 +141,89 @@ pub fn across_datasets(views: &[DatasetView], s: &Settings) -> Option<(Table, Cd
         .collect();
     let sorted_ranks: Vec<f64> = sorted.iter().map(|p| p.1).collect();
     let groups = cd.map_or_else(Vec::new, |cd| stats::cd_groups(&sorted_ranks, cd));
-    Some((
-        table,
-        CdDiagram {
-            ranks: sorted,
-            cd,
-            groups,
-            alpha,
-            n_datasets: views.len(),
-        },
-    ))
+    let (wilcoxon, wilcoxon_groups) = wilcoxon_holm(&samplers, &scores, &order, alpha);
+    let nemenyi = CdDiagram {
+        ranks: sorted.clone(),
+        cd,
+        groups,
+        alpha,
+        n_datasets: views.len(),
+        test: "Nemenyi",
+    };
+    let pairwise = CdDiagram {
+        ranks: sorted,
+        cd: None,
+        groups: wilcoxon_groups,
+        alpha,
+        n_datasets: views.len(),
+        test: "Wilcoxon–Holm",
+    };
+    Some((vec![table, wilcoxon], vec![nemenyi, pairwise]))
+}
+
+/// Every pair of samplers compared over the data sets by Wilcoxon's signed-rank test, Holm-corrected
+/// across the pairs: the table, and the maximal runs of the rank order (`order`) no pair of which
+/// differs (the diagram's bars).
+fn wilcoxon_holm(
+    samplers: &[String],
+    scores: &[Vec<f64>],
+    order: &[usize],
+    alpha: f64,
+) -> (Table, Vec<(usize, usize)>) {
+    let column = |i: usize| scores.iter().map(|row| row[i]).collect::<Vec<f64>>();
+    let mut pairs = Vec::new();
+    for a in 0..order.len() {
+        for b in a + 1..order.len() {
+            let (i, j) = (order[a], order[b]);
+            pairs.push((a, b, stats::wilcoxon_signed_rank(&column(i), &column(j))));
+        }
+    }
+    let adjusted = stats::holm(&pairs.iter().map(|p| p.2.p).collect::<Vec<_>>());
+    let differ = |a: usize, b: usize| {
+        pairs
+            .iter()
+            .zip(&adjusted)
+            .any(|(p, &q)| (p.0, p.1) == (a.min(b), a.max(b)) && q < alpha)
+    };
+    let mut table = Table::new(
+        "Across data sets: pairwise Wilcoxon–Holm",
+        format!(
+            "Every pair of samplers, their per-data-set seed means compared by Wilcoxon's signed-rank test over the \
+             {} data sets, Holm-corrected across the pairs (Benavoli, Corani & Mangili 2016: unlike the Nemenyi \
+             groups, a pair's verdict does not depend on which other samplers are compared). The smallest p a \
+             signed-rank test over {0} data sets can give is 2/2^{0} = {1:.4}, before Holm's correction.",
+            scores.len(),
+            2.0 / 2f64.powi(scores.len() as i32),
+        ),
+        &["sampler", "vs", "mean Δ", "p (Holm)", "verdict"],
+    );
+    table.numeric = vec![false, false, true, true, false];
+    for ((a, b, test), q) in pairs.iter().zip(&adjusted) {
+        table.rows.push(vec![
+            samplers[order[*a]].as_str().into(),
+            samplers[order[*b]].as_str().into(),
+            format!("{:+.4}", test.mean_difference).into(),
+            format_p(*q).into(),
+            if *q < alpha {
+                "differ"
+            } else {
+                "indistinguishable"
+            }
+            .into(),
+        ]);
+    }
+    // Maximal runs [first, last] of the order within which no pair differs.
+    let mut groups: Vec<(usize, usize)> = Vec::new();
+    for first in 0..order.len() {
+        let mut last = first;
+        while last + 1 < order.len() && (first..=last).all(|x| !differ(x, last + 1)) {
+            last += 1;
+        }
+        if last > first && !groups.iter().any(|&(f, l)| f <= first && last <= l) {
+            groups.push((first, last));
+        }
+    }
+    (table, groups)
 }
 
 /// Per-query values of a cell (run id, metric) → (query, value) sorted by query.
@@ -656,7 +748,9 @@ mod tests {
     }
 
     fn across(rows: &[ResultRow], s: &Settings) -> String {
-        across_datasets(&dataset_views(rows, &[]), s).map_or(String::new(), |(t, _)| t.markdown(2))
+        across_datasets(&dataset_views(rows, &[]), s, &[]).map_or(String::new(), |(t, _)| {
+            t.iter().map(|t| t.markdown(2)).collect()
+        })
     }
 
     fn row(sampler: &str, ratio: u32, seed: u64, value: f64) -> ResultRow {
@@ -812,6 +906,35 @@ mod tests {
         assert!(line("dns-bpr").contains("| +0.0500"), "{text}");
         assert!(line("dns-bce").contains("| -0.0500"), "{text}");
         assert!(line("uniform-bce").contains("| – | – | – | – |"), "{text}");
+    }
+
+    #[test]
+    fn across_data_sets_pairs_are_tested_by_wilcoxon_holm() {
+        // Eight data sets, dns above uniform on every one, popularity level with uniform.
+        let mut rows = Vec::new();
+        for d in 0..8 {
+            for seed in 0..2u64 {
+                for (sampler, v) in [
+                    ("uniform", 0.2),
+                    ("dns", 0.3),
+                    ("popularity", 0.2 + 0.001 * (d % 2) as f64),
+                ] {
+                    let mut r = row(sampler, 4, seed, v + 0.01 * d as f64);
+                    r.dataset = format!("d{d}");
+                    rows.push(r);
+                }
+            }
+        }
+        let views = dataset_views(&rows, &[]);
+        let (tables, diagrams) = across_datasets(&views, &Settings::default(), &[]).unwrap();
+        let text = tables[1].markdown(2);
+        assert!(
+            text.contains("| dns | uniform |") && text.contains("| indistinguishable |"),
+            "{text}"
+        );
+        assert_eq!(diagrams[1].test, "Wilcoxon–Holm");
+        // dns alone; uniform and popularity joined by a bar.
+        assert_eq!(diagrams[1].groups, vec![(1, 2)], "{text}");
     }
 
     #[test]

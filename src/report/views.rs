@@ -27,6 +27,9 @@ pub struct DatasetView {
     pub kinds: std::collections::HashMap<String, String>,
     /// Each series label's loss suffix ("" when the run ids name no loss).
     pub loss_suffixes: std::collections::HashMap<String, String>,
+    /// Each sampler's k as chosen on validation (`choose_k`); empty until chosen, or without a
+    /// validation split (then the best test mean over k stands in, which favours samplers with more k).
+    pub chosen_k: BTreeMap<String, u32>,
 }
 
 impl DatasetView {
@@ -49,18 +52,54 @@ impl DatasetView {
         Some(v.values().sum::<f64>() / v.len().max(1) as f64)
     }
 
-    /// Each sampler's best entry (highest seed mean over k), in order of first appearance.
+    /// Each sampler's entry and its test seed mean, in order of first appearance: at the k chosen on
+    /// validation (`choose_k`), else its best test mean over k (in the metric's direction).
     pub fn best_per_sampler(&self) -> Vec<(Key, f64)> {
         let mut out: Vec<(Key, f64)> = Vec::new();
         for key in &self.order {
             let Some(m) = self.mean(key) else { continue };
+            if self.chosen_k.get(&key.0).is_some_and(|&k| k != key.1) {
+                continue;
+            }
             match out.iter_mut().find(|(k, _)| k.0 == key.0) {
-                Some(slot) if m > slot.1 => *slot = (key.clone(), m),
+                Some(slot) if crate::metrics::better(&self.metric, m, slot.1) => {
+                    *slot = (key.clone(), m)
+                }
                 Some(_) => {}
                 None => out.push((key.clone(), m)),
             }
         }
         out
+    }
+
+    /// Chooses each sampler's k by its validation curves (the mean over seeds of each cell's first best
+    /// validation value), when every cell of the data set has one; true when it did. Comparisons across
+    /// data sets then do not reward a sampler for the maximum of several noisy test means.
+    pub fn choose_k(&mut self, curves: &BTreeMap<String, CellCurves>) -> bool {
+        let mut scores: BTreeMap<Key, f64> = BTreeMap::new();
+        for (key, ids) in &self.run_ids {
+            let mut values = Vec::new();
+            for id in ids.values() {
+                let Some(valid) = curves.get(id).map(|c| &c.valid).filter(|v| !v.is_empty()) else {
+                    return false;
+                };
+                let best = crate::metrics::first_best(&self.metric, valid.iter().map(|p| p.1));
+                values.push(valid[best.expect("a non-empty curve")].1);
+            }
+            scores.insert(
+                key.clone(),
+                values.iter().sum::<f64>() / values.len().max(1) as f64,
+            );
+        }
+        let mut chosen: BTreeMap<String, (u32, f64)> = BTreeMap::new();
+        for (key, &score) in &scores {
+            let slot = chosen.entry(key.0.clone()).or_insert((key.1, score));
+            if crate::metrics::better(&self.metric, score, slot.1) {
+                *slot = (key.1, score);
+            }
+        }
+        self.chosen_k = chosen.into_iter().map(|(s, (k, _))| (s, k)).collect();
+        true
     }
 
     /// The reference's series for `label`: the reference under the same loss when the run ids name
@@ -138,6 +177,7 @@ pub fn dataset_views(rows: &[ResultRow], failures: &[FailureRecord]) -> Vec<Data
                     .collect(),
                 kinds: std::collections::HashMap::new(),
                 loss_suffixes: std::collections::HashMap::new(),
+                chosen_k: BTreeMap::new(),
             };
             for r in of {
                 view.loss_suffixes
@@ -224,4 +264,57 @@ pub fn cell_curves(
         cell.test.sort_by_key(|p| p.0);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_samplers_k_is_chosen_on_validation_not_on_the_test_it_reports() {
+        // dns: k = 1 has the better test mean, k = 4 the better validation: k = 4 is chosen.
+        let row = |ratio: u32, seed: u64, value: f64| ResultRow {
+            run_id: format!("rec-d-dns-r{ratio}-s{seed}"),
+            dataset: "d".into(),
+            sampler: "dns".into(),
+            kind: "dns".into(),
+            loss_suffix: String::new(),
+            ratio,
+            seed,
+            category: "effectiveness".into(),
+            metric: "ndcg@20".into(),
+            value,
+        };
+        let rows = vec![
+            row(1, 0, 0.30),
+            row(1, 1, 0.31),
+            row(4, 0, 0.28),
+            row(4, 1, 0.29),
+        ];
+        let mut view = dataset_views(&rows, &[]).remove(0);
+        assert_eq!(
+            view.best_per_sampler()[0].0 .1,
+            1,
+            "by test: the larger test mean"
+        );
+        let mut curves = BTreeMap::new();
+        for (ratio, valid) in [(1, 0.20), (4, 0.25)] {
+            for seed in 0..2 {
+                curves.insert(
+                    format!("rec-d-dns-r{ratio}-s{seed}"),
+                    CellCurves {
+                        valid: vec![(1, valid - 0.05), (2, valid)],
+                        ..Default::default()
+                    },
+                );
+            }
+        }
+        assert!(view.choose_k(&curves));
+        let chosen = view.best_per_sampler();
+        assert_eq!(chosen[0].0, ("dns".to_string(), 4));
+        assert!((chosen[0].1 - 0.285).abs() < 1e-12);
+        // Without a validation split nothing is chosen.
+        let mut plain = dataset_views(&rows, &[]).remove(0);
+        assert!(!plain.choose_k(&BTreeMap::new()));
+    }
 }
