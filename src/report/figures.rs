@@ -17,9 +17,13 @@ use super::views::{DatasetView, Key};
 use crate::suite::ratio_label;
 
 /// Every report figure, in the order the HTML report shows them.
+/// `decided`: the data sets where some comparison with the reference is better or worse: only there is
+/// a Pareto front drawn (elsewhere the samplers are within noise of each other, and a front would
+/// order noise).
 pub fn render_report_figures(
     views: &[DatasetView],
     cds: &[CdDiagram],
+    decided: &[String],
     dir: &Path,
 ) -> Result<Vec<PathBuf>> {
     let samplers: Vec<String> = {
@@ -57,18 +61,26 @@ pub fn render_report_figures(
             (COLUMN_WIDTH, height),
             &strip,
         )?);
+        let front = decided.contains(name);
         let scatters = [
             (
                 "pareto-time",
-                format!(
-                    "{name}: {} against training time (Pareto front dashed)",
-                    view.metric
-                ),
+                if front {
+                    format!(
+                        "{name}: {} against training time (Pareto front dashed)",
+                        view.metric
+                    )
+                } else {
+                    format!(
+                        "{name}: {} against training time (no front: no sampler differs from the reference)",
+                        view.metric
+                    )
+                },
                 "training seconds per cell (log scale)",
                 view.metric.as_str(),
                 "train_seconds",
                 view.metric.as_str(),
-                true,
+                Some(front),
             ),
             (
                 "hardness-vs-fn-rate",
@@ -77,7 +89,7 @@ pub fn render_report_figures(
                 "false-negative rate (held-out positives drawn as negatives)",
                 "hardness",
                 "fn_rate",
-                false,
+                None,
             ),
         ];
         for (file, title, x_label, y_label, x, y, pareto) in scatters {
@@ -245,6 +257,12 @@ impl Strip {
     }
 }
 
+/// Width for the longest of `labels` at the text size (about 0.6 em a character), so none is cut.
+fn label_area(labels: &[String]) -> u32 {
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u32;
+    (longest * TEXT * 3 / 5 + 24).clamp(120, 520)
+}
+
 impl Painter for Strip {
     fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
     where
@@ -262,7 +280,7 @@ impl Painter for Strip {
             .caption(&self.title, ("sans-serif", TITLE))
             .margin(12)
             .x_label_area_size(44)
-            .y_label_area_size(270)
+            .y_label_area_size(label_area(&labels))
             .build_cartesian_2d(lo - pad..hi + pad, -0.5..n as f64 - 0.5)
             .map_err(err)?;
         let y_fmt = |y: &f64| {
@@ -320,8 +338,9 @@ struct Scatter {
     y_label: String,
     /// (sampler, k, look, x, y).
     points: Vec<(String, u32, Look, f64, f64)>,
-    /// Log x axis and the Pareto front (less x, more y) drawn.
-    pareto: bool,
+    /// A time axis (positive x, log scale when it spans a decade), and whether its Pareto front (less
+    /// x, more y) is drawn; None for a plain scatter.
+    pareto: Option<bool>,
     legend: Vec<(String, Look)>,
 }
 
@@ -332,14 +351,14 @@ impl Scatter {
         title: String,
         (x_label, y_label): (&str, &str),
         (xs, ys): (&BTreeMap<Key, f64>, &BTreeMap<Key, f64>),
-        pareto: bool,
+        pareto: Option<bool>,
     ) -> Scatter {
         let points: Vec<(String, u32, Look, f64, f64)> = view
             .order
             .iter()
             .filter_map(|key| {
                 let (x, y) = (*xs.get(key)?, *ys.get(key)?);
-                (x.is_finite() && y.is_finite() && (!pareto || x > 0.0))
+                (x.is_finite() && y.is_finite() && (pareto.is_none() || x > 0.0))
                     .then(|| (key.0.clone(), key.1, looks[&key.0], x, y))
             })
             .collect();
@@ -371,6 +390,40 @@ impl Scatter {
         }
         front
     }
+}
+
+/// `v` with three significant digits (an axis' tick label at any scale).
+fn three_digits(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let decimals = (2 - v.abs().log10().floor() as i32).max(0) as usize;
+    format!("{v:.decimals$}")
+}
+
+/// The Pareto front as a dashed staircase.
+fn draw_front<DB: DrawingBackend, CT: CoordTranslate<From = (f64, f64)>>(
+    chart: &mut ChartContext<'_, DB, CT>,
+    front: &[(f64, f64)],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let mut steps = Vec::new();
+    for w in front.windows(2) {
+        steps.push(w[0]);
+        steps.push((w[1].0, w[0].1));
+    }
+    steps.extend(front.last());
+    chart
+        .draw_series(DashedLineSeries::new(
+            steps,
+            7,
+            5,
+            RGBColor(90, 90, 90).stroke_width(2),
+        ))
+        .map_err(err)?;
+    Ok(())
 }
 
 /// Each sampler's points joined in the order of k by a thin line of its colour, its first and last k
@@ -440,7 +493,9 @@ impl Painter for Scatter {
             .margin(12)
             .x_label_area_size(48)
             .y_label_area_size(80);
-        if self.pareto {
+        let front = self.pareto == Some(true);
+        // A log axis only where the times span a decade: a narrower one would carry no tick label.
+        if self.pareto.is_some() && x1 / x0 >= 10.0 {
             let mut chart = builder
                 .build_cartesian_2d((x0 / 1.3..x1 * 1.3).log_scale(), y0 - ypad..y1 + ypad)
                 .map_err(err)?;
@@ -448,37 +503,19 @@ impl Painter for Scatter {
                 .configure_mesh()
                 .x_desc(self.x_label.as_str())
                 .y_desc(self.y_label.as_str())
-                .x_label_formatter(&|v: &f64| {
-                    if *v >= 10.0 {
-                        format!("{v:.0}")
-                    } else {
-                        format!("{v:.1}")
-                    }
-                })
+                .x_label_formatter(&|v: &f64| three_digits(*v))
                 .y_label_formatter(&|v: &f64| format!("{v:.3}"))
                 .label_style(("sans-serif", TEXT))
                 .axis_desc_style(("sans-serif", TEXT))
                 .light_line_style(RGBColor(240, 240, 240))
                 .draw()
                 .map_err(err)?;
-            let front = self.front();
-            let mut steps = Vec::new();
-            for w in front.windows(2) {
-                steps.push(w[0]);
-                steps.push((w[1].0, w[0].1));
+            if front {
+                draw_front(&mut chart, &self.front())?;
             }
-            steps.extend(front.last());
-            chart
-                .draw_series(DashedLineSeries::new(
-                    steps,
-                    7,
-                    5,
-                    RGBColor(90, 90, 90).stroke_width(2),
-                ))
-                .map_err(err)?;
             draw_trajectories(&mut chart, &self.points)?;
         } else {
-            let xpad = ((x1 - x0) * 0.08).max(1e-4);
+            let xpad = ((x1 - x0) * 0.08).max(1e-4 * x1.abs().max(1e-3));
             let mut chart = builder
                 .build_cartesian_2d(x0 - xpad..x1 + xpad, y0 - ypad..y1 + ypad)
                 .map_err(err)?;
@@ -486,13 +523,17 @@ impl Painter for Scatter {
                 .configure_mesh()
                 .x_desc(self.x_label.as_str())
                 .y_desc(self.y_label.as_str())
-                .x_label_formatter(&|v: &f64| format!("{v:.2}"))
+                .x_labels(6)
+                .x_label_formatter(&|v: &f64| three_digits(*v))
                 .y_label_formatter(&|v: &f64| format!("{v:.4}"))
                 .label_style(("sans-serif", TEXT))
                 .axis_desc_style(("sans-serif", TEXT))
                 .light_line_style(RGBColor(240, 240, 240))
                 .draw()
                 .map_err(err)?;
+            if front {
+                draw_front(&mut chart, &self.front())?;
+            }
             draw_trajectories(&mut chart, &self.points)?;
         }
         for (i, (label, look)) in self.legend.iter().enumerate() {
@@ -513,6 +554,16 @@ impl Painter for Scatter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn narrow_axes_keep_readable_ticks_and_long_labels_their_room() {
+        assert_eq!(three_digits(12.345), "12.3");
+        assert_eq!(three_digits(0.004567), "0.00457");
+        assert_eq!(three_digits(1234.5), "1234");
+        let short = label_area(&["uniform (k = 4)".to_string()]);
+        let long = label_area(&["popularity-a1.2e-8-smoothing1 (k = 16)".to_string()]);
+        assert!(long > short && long >= 38 * TEXT * 3 / 5, "{short} {long}");
+    }
 
     #[test]
     fn demsars_example_draws_as_a_cd_diagram_with_two_bars() {

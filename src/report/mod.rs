@@ -254,9 +254,13 @@ pub fn statistics_report(
     let mut sections: Vec<(String, Vec<table::Table>)> = Vec::new();
     let mut paper: Vec<(String, table::Table)> = Vec::new();
     let mut comparisons: Vec<store::ComparisonRow> = Vec::new();
+    let mut decided: Vec<String> = Vec::new();
     for view in &views {
         let e = significance::effectiveness(view, settings, &reader);
         comparisons.extend(comparison_rows(view, settings, &e));
+        if e.verdicts.keys().any(|k| e.decided(k)) {
+            decided.push(view.name.clone());
+        }
         paper.push((
             view.domain.clone(),
             significance::paper_table(view, settings, &e),
@@ -332,6 +336,7 @@ pub fn statistics_report(
     figures.extend(figures::render_report_figures(
         &views,
         across.as_ref().map_or(&[][..], |(_, cd)| cd.as_slice()),
+        &decided,
         &out.join("plots"),
     )?);
     let html = out.join("report.html");
