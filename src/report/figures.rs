@@ -76,7 +76,7 @@ pub fn render_report_figures(
                         view.metric
                     )
                 },
-                "training seconds per cell (log scale)",
+                "training seconds per cell",
                 view.metric.as_str(),
                 "train_seconds",
                 view.metric.as_str(),
@@ -499,9 +499,10 @@ impl Painter for Scatter {
             let mut chart = builder
                 .build_cartesian_2d((x0 / 1.3..x1 * 1.3).log_scale(), y0 - ypad..y1 + ypad)
                 .map_err(err)?;
+            let x_label = format!("{} (log scale)", self.x_label);
             chart
                 .configure_mesh()
-                .x_desc(self.x_label.as_str())
+                .x_desc(x_label.as_str())
                 .y_desc(self.y_label.as_str())
                 .x_label_formatter(&|v: &f64| three_digits(*v))
                 .y_label_formatter(&|v: &f64| format!("{v:.3}"))

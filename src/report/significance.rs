@@ -408,6 +408,24 @@ fn seed_table(view: &DatasetView, s: &Settings, verdicts: &mut BTreeMap<Key, Dec
         }
         table.rows.push(row);
     }
+    if !verdicts.is_empty() {
+        let count = |v: stats::Verdict| verdicts.values().filter(|d| d.verdict == v).count();
+        let (better, worse) = (count(stats::Verdict::Better), count(stats::Verdict::Worse));
+        let rest = format!(
+            "{} equivalent within ±{}%, {} undecided",
+            count(stats::Verdict::Equivalent),
+            s.margin * 100.0,
+            count(stats::Verdict::Undecided)
+        );
+        table.footer.push(if better + worse == 0 {
+            format!(
+                "Verdict: every sampler is indistinguishable from `{}` at these seeds ({rest}); no row is ordered above another.",
+                s.reference
+            )
+        } else {
+            format!("Verdict: {better} better and {worse} worse than `{}`; {rest}.", s.reference)
+        });
+    }
     if let Some(line) = seeds_a_question_needs(view, verdicts, s) {
         table.footer.push(line);
     }
