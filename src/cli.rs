@@ -64,8 +64,12 @@ pub enum Command {
         /// A results directory written by `nsbench run`.
         dir: PathBuf,
         /// The baseline: a name saved in DIR/baselines/, or a baseline directory.
+        #[arg(long, required_unless_present = "expect")]
+        baseline: Option<String>,
+        /// Also check the suite's published values (`[[expect]]` in DIR/suite.resolved.toml): fail when
+        /// a seed mean falls outside its band.
         #[arg(long)]
-        baseline: String,
+        expect: bool,
         /// Pass when the baseline or some of its groups are missing (strict mode, the default, fails).
         #[arg(long)]
         lenient: bool,
@@ -322,6 +326,7 @@ pub fn run() -> Result<()> {
         Command::Check {
             dir,
             baseline,
+            expect,
             lenient,
             noise,
             time_ratio,
@@ -359,45 +364,29 @@ pub fn run() -> Result<()> {
                 ],
             )?;
             require_results(&dir)?;
-            let named = crate::gate::baseline_dir(&dir, &baseline);
-            let base_dir = if named.join(store::RESULTS_FILE).is_file() {
-                named.clone()
-            } else {
-                PathBuf::from(&baseline)
-            };
             let summary_file = std::env::var_os("GITHUB_STEP_SUMMARY").map(PathBuf::from);
-            if !base_dir.join(store::RESULTS_FILE).is_file() {
-                let message = format!(
-                    "no baseline {baseline:?}: neither {} nor {baseline} holds results (save one with                      `nsbench baseline save {baseline} DIR`)",
-                    named.display()
-                );
-                if lenient {
-                    let text = format!("## nsbench regression check: skipped\n\n{message} (lenient mode: passing).\n");
-                    print!("{text}");
-                    append_summary(summary_file.as_deref(), &text)?;
-                    return Ok(());
-                }
-                return Err(crate::error::StoreError::Invalid { path: dir, message }.into());
+            let mut failed = false;
+            if let Some(baseline) = baseline {
+                let thresholds = crate::gate::Thresholds {
+                    noise,
+                    level,
+                    time_ratio,
+                    time_floor,
+                    strict: !lenient,
+                    metrics: metric,
+                };
+                failed |= check_baseline(&dir, &baseline, &thresholds, summary_file.as_deref())?;
             }
-            let thresholds = crate::gate::Thresholds {
-                noise,
-                level,
-                time_ratio,
-                time_floor,
-                strict: !lenient,
-                metrics: metric,
-            };
-            let outcome = crate::gate::compare(
-                &store::read_results(&base_dir)?,
-                &store::read_results(&dir)?,
-                &store::read_failures(&dir)?,
-                &thresholds,
-            );
-            let text = outcome.markdown(&baseline, &dir);
-            print!("{text}");
-            append_summary(summary_file.as_deref(), &text)?;
-            if outcome.fails() {
-                eprintln!("the regression check failed");
+            if expect {
+                let suite = suite::load(&dir.join("suite.resolved.toml"))?;
+                let outcomes = crate::expect::evaluate(&suite.expects, &store::read_results(&dir)?);
+                let text = crate::expect::markdown(&outcomes);
+                print!("{text}");
+                append_summary(summary_file.as_deref(), &text)?;
+                failed |= outcomes.iter().any(|o| !o.inside());
+            }
+            if failed {
+                eprintln!("the check failed");
                 std::process::exit(1);
             }
             Ok(())
@@ -907,4 +896,49 @@ fn at_least_one(s: &str) -> Result<usize, String> {
         Ok(n) => Ok(n),
         Err(e) => Err(format!("{e}: expected a whole number of at least 1")),
     }
+}
+
+/// The regression gate against `baseline`; true when it fails.
+fn check_baseline(
+    dir: &Path,
+    baseline: &str,
+    thresholds: &crate::gate::Thresholds,
+    summary_file: Option<&Path>,
+) -> Result<bool> {
+    let named = crate::gate::baseline_dir(dir, baseline);
+    let base_dir = if named.join(store::RESULTS_FILE).is_file() {
+        named.clone()
+    } else {
+        PathBuf::from(baseline)
+    };
+    if !base_dir.join(store::RESULTS_FILE).is_file() {
+        let message = format!(
+            "no baseline {baseline:?}: neither {} nor {baseline} holds results (save one with \
+             `nsbench baseline save {baseline} DIR`)",
+            named.display()
+        );
+        if !thresholds.strict {
+            let text = format!(
+                "## nsbench regression check: skipped\n\n{message} (lenient mode: passing).\n"
+            );
+            print!("{text}");
+            append_summary(summary_file, &text)?;
+            return Ok(false);
+        }
+        return Err(crate::error::StoreError::Invalid {
+            path: dir.to_path_buf(),
+            message,
+        }
+        .into());
+    }
+    let outcome = crate::gate::compare(
+        &store::read_results(&base_dir)?,
+        &store::read_results(dir)?,
+        &store::read_failures(dir)?,
+        thresholds,
+    );
+    let text = outcome.markdown(baseline, dir);
+    print!("{text}");
+    append_summary(summary_file, &text)?;
+    Ok(outcome.fails())
 }

@@ -9,6 +9,7 @@ pub mod cell;
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod expect;
 pub mod gate;
 pub mod metrics;
 pub mod model;

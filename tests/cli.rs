@@ -450,6 +450,54 @@ fn the_audit_passes_on_every_embedded_data_set_and_on_a_suites_data() {
 }
 
 #[test]
+fn check_expect_holds_the_suites_published_values_as_bands() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = write_suite(dir.path(), "published", 1, "");
+    let band = |value: f64| {
+        format!(
+            "\n[[expect]]\ndataset = \"synthetic\"\nsampler = \"uniform\"\nk = 1\nmetric = \"ndcg@20\"\n\
+             value = {value}\ntolerance = 0.01\nsource = \"a paper\"\n"
+        )
+    };
+    let text = std::fs::read_to_string(&suite).unwrap();
+    let out = dir.path().join("out");
+    run_ok(&suite, &out);
+    let got: f64 = {
+        let rows = nsbench::store::read_results(&out).unwrap();
+        let v: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.run_id.contains("-uniform-r1-") && r.metric == "ndcg@20")
+            .map(|r| r.value)
+            .collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    for (value, code, verdict) in [(got, 0, "| inside |"), (got + 0.05, 1, "**OUTSIDE**")] {
+        std::fs::write(&suite, format!("{text}{}", band(value))).unwrap();
+        run_ok(&suite, &out);
+        nsbench()
+            .arg("check")
+            .arg(&out)
+            .arg("--expect")
+            .assert()
+            .code(code)
+            .stdout(predicate::str::contains(verdict));
+    }
+    // A band needs exactly one width.
+    std::fs::write(
+        &suite,
+        format!("{text}{}", band(got).replace("tolerance = 0.01", "")),
+    )
+    .unwrap();
+    nsbench()
+        .arg("run")
+        .arg(&suite)
+        .arg("--dry-run")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("[expect[0].tolerance]"));
+}
+
+#[test]
 fn the_same_suite_twice_gives_identical_effectiveness_numbers() {
     let dir = tempfile::tempdir().unwrap();
     let suite = write_suite(dir.path(), "repro", 3, "");

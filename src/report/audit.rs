@@ -1,5 +1,6 @@
-//! The report's audit section: `nsbench audit` run on the data of every input directory's resolved
-//! suite, its verdict at the top of the page and each data set's checks in a table.
+//! The report's checks of itself: `nsbench audit` run on the data of every input directory's resolved
+//! suite (its verdict at the top of the page, each data set's checks in a table), and the suites'
+//! published values (`[[expect]]`) beside what the run got.
 
 use std::path::PathBuf;
 
@@ -87,4 +88,57 @@ pub fn section(dirs: &[PathBuf]) -> (String, Vec<Table>) {
         tables.push(t);
     }
     (verdict, tables)
+}
+
+/// The published values of `dirs`' resolved suites against their results, one table (None: no suite
+/// declares any).
+pub fn expectations(dirs: &[PathBuf]) -> Option<Table> {
+    let mut outcomes = Vec::new();
+    for dir in dirs {
+        let Ok(suite) = crate::suite::load(&dir.join("suite.resolved.toml")) else {
+            continue;
+        };
+        if let Ok(rows) = crate::store::read_results(dir) {
+            outcomes.extend(crate::expect::evaluate(&suite.expects, &rows));
+        }
+    }
+    if outcomes.is_empty() {
+        return None;
+    }
+    let mut t = Table::new(
+        "Published values",
+        "Each `[[expect]]` of the suite: the published value, its band (an absolute tolerance, or standard errors \
+         of the seed mean), the seed mean this run got, and whether it falls inside (`nsbench check DIR --expect` \
+         fails outside).",
+        &["data set", "sampler", "k", "metric", "published", "band", "seeds", "this run", "verdict", "source"],
+    );
+    t.numeric = vec![
+        false, false, true, false, true, false, true, true, false, false,
+    ];
+    for o in &outcomes {
+        let e = &o.expect;
+        t.rows.push(vec![
+            e.dataset.as_str().into(),
+            e.sampler.as_str().into(),
+            e.k.map_or("–".into(), |k| k.to_string()).into(),
+            e.metric.as_str().into(),
+            format!("{:.4}", e.value).into(),
+            format!("[{:.4}, {:.4}]", o.lower, o.upper).into(),
+            o.n.to_string().into(),
+            if o.n > 0 {
+                format!("{:.4}", o.mean)
+            } else {
+                "–".into()
+            }
+            .into(),
+            match &o.problem {
+                Some(p) => format!("FAILED: {p}"),
+                None if o.inside() => "inside".into(),
+                None => "OUTSIDE".into(),
+            }
+            .into(),
+            e.source.clone().unwrap_or_default().into(),
+        ]);
+    }
+    Some(t)
 }

@@ -272,8 +272,9 @@ pub fn statistics_report(
         tables.extend(properties::budget(view, settings, &curves));
         sections.push((format!("Data set {} ({})", view.name, view.domain), tables));
     }
-    let (audit_verdict, audit_tables) = audit::section(&inputs.dirs);
-    sections.insert(0, ("Audit of the evaluation".into(), audit_tables));
+    let (audit_verdict, mut audit_tables) = audit::section(&inputs.dirs);
+    audit_tables.extend(audit::expectations(&inputs.dirs));
+    sections.insert(0, ("Audit and published values".into(), audit_tables));
     let across = significance::across_datasets(&views, settings, &on_test);
     let mut across_tables: Vec<table::Table> =
         across.iter().flat_map(|(t, _)| t.iter().cloned()).collect();

@@ -25,6 +25,8 @@ pub struct Suite {
     pub train: TrainConfig,
     pub domains: Vec<Domain>,
     pub samplers: Vec<SamplerEntry>,
+    /// Published values the results must reproduce (`nsbench check --expect`).
+    pub expects: Vec<super::Expect>,
 }
 
 /// A domain with its label, resolved paths and model, and its loss axis.
@@ -82,6 +84,7 @@ impl Suite {
                 })
                 .collect(),
             samplers: self.samplers.iter().map(|s| s.config.clone()).collect(),
+            expects: self.expects.clone(),
         }
     }
 }
@@ -195,7 +198,11 @@ impl SuiteFile {
         if self.domains.is_empty() {
             return Err(err("domain", "needs at least one [[domain]] table".into()));
         }
-        let dir = path.parent().unwrap_or(Path::new("."));
+        // Data paths resolve against the suite's folder, made absolute: the resolved suite, written
+        // into the results directory, must name the same files from there (merge, report, check).
+        let parent = path.parent().unwrap_or(Path::new("."));
+        let absolute = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
+        let dir = absolute.as_path();
         let mut domains = Vec::new();
         for (n, d) in self.domains.iter().enumerate() {
             let key = |k: &str| format!("domain[{n}].{k}");
@@ -288,6 +295,41 @@ impl SuiteFile {
             check_per_pair(&domains, &samplers, &device).map_err(|(k, m)| err(&k, m))?;
         }
 
+        for (n, e) in self.expects.iter().enumerate() {
+            let key = |k: &str| format!("expect[{n}].{k}");
+            if !domains.iter().any(|d| d.name == e.dataset) {
+                let names: Vec<&str> = domains.iter().map(|d| d.name.as_str()).collect();
+                return Err(err(
+                    &key("dataset"),
+                    format!(
+                        "{:?} names no domain; the domains are {}",
+                        e.dataset,
+                        names.join(", ")
+                    ),
+                ));
+            }
+            let band = match (e.tolerance, e.seeds) {
+                (Some(t), None) => t,
+                (None, Some(z)) => z,
+                _ => {
+                    return Err(err(
+                        &key("tolerance"),
+                        "give exactly one of `tolerance` (absolute) and `seeds` (standard errors of the seed mean)"
+                            .into(),
+                    ))
+                }
+            };
+            if !(band > 0.0 && band.is_finite() && e.value.is_finite()) {
+                return Err(err(
+                    &key("tolerance"),
+                    format!(
+                        "the value and the band must be finite and the band > 0 (got {} ± {band})",
+                        e.value
+                    ),
+                ));
+            }
+        }
+
         Ok(Suite {
             name: s.name.clone(),
             path: path.to_path_buf(),
@@ -299,6 +341,7 @@ impl SuiteFile {
             train: self.train.clone(),
             domains,
             samplers,
+            expects: self.expects.clone(),
         })
     }
 }

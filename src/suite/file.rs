@@ -120,6 +120,35 @@ pub struct SuiteFile {
     pub domains: Vec<DomainConfig>,
     #[serde(rename = "sampler", default)]
     pub samplers: Vec<SamplerConfig>,
+    /// Published numbers the suite's results must reproduce (`nsbench check --expect`).
+    #[serde(rename = "expect", default, skip_serializing_if = "Vec::is_empty")]
+    pub expects: Vec<Expect>,
+}
+
+/// `[[expect]]`: a published value of one (data set, sampler, k, metric) and the band around it that
+/// the seed mean must fall in: `value ± tolerance`, or, with `seeds = z`, ± z standard errors of the
+/// seed mean (the band the suite's own seed variance gives). Not part of any cell's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// The domain's name (`[[domain]].name`).
+    pub dataset: String,
+    /// The sampler's label as the results show it (`uniform`, `dns`, ...).
+    pub sampler: String,
+    /// Negatives per positive; omitted where the sampler ran at one k only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k: Option<u32>,
+    pub metric: String,
+    pub value: f64,
+    /// Absolute half width of the band.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<f64>,
+    /// Half width in standard errors of the seed mean (z), when no absolute tolerance is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeds: Option<f64>,
+    /// Where the number comes from (paper, table), shown in the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl SuiteFile {
