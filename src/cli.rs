@@ -127,6 +127,10 @@ pub enum Command {
         /// Do not take the shard from the environment (run the whole grid inside a Slurm job).
         #[arg(long)]
         no_shard: bool,
+        /// Then add seeds in rounds to the comparisons with the reference still undecided, until each
+        /// is decided or capped ([suite.until_decided] sets max_seeds, round, reference, margin, level).
+        #[arg(long)]
+        until_decided: bool,
     },
     /// Merge a results directory's cells (as a sharded run leaves them) into results.parquet, the
     /// summary and the figures; exit 1 when cells failed or are missing.
@@ -403,8 +407,10 @@ pub fn run() -> Result<()> {
             max_memory,
             shard,
             no_shard,
+            until_decided,
         } => {
             let suite = suite::load(&suite)?;
+            let until_decided = until_decided || suite.until_decided.is_some();
             let mut opts = runner::RunOptions::resolve(&suite, out, threads, jobs, device);
             // Inside a Slurm job the task's memory, not the node's, is what cells may plan to use.
             opts.max_memory = max_memory.or_else(slurm_memory);
@@ -423,6 +429,15 @@ pub fn run() -> Result<()> {
                 return print_grid(&suite, &opts.out, &opts.device, Some(&opts));
             }
             if let Some(shard) = opts.shard {
+                if until_decided {
+                    return Err(crate::error::SuiteError::Invalid {
+                        path: suite.path.clone(),
+                        key: "--until-decided".into(),
+                        message: "not with --shard: a sequential run decides after each round"
+                            .into(),
+                    }
+                    .into());
+                }
                 if prune {
                     return Err(crate::error::SuiteError::Invalid {
                         path: suite.path.clone(),
@@ -452,6 +467,26 @@ pub fn run() -> Result<()> {
                 opts.device,
                 opts.out.display()
             );
+            if until_decided {
+                let rounds = crate::sequential::run_until_decided(&suite, &opts, &lock)?;
+                eprintln!(
+                    "until decided: {} looks, {} cells trained, {} comparisons decided, {} undecided at the seed cap; \
+                     {} seeds over the comparisons",
+                    rounds.looks, rounds.trained, rounds.decided, rounds.undecided, rounds.seeds_spent
+                );
+                if !no_plots {
+                    plot(&opts.out)?;
+                }
+                drop(lock);
+                let failed = store::read_failures(&opts.out)?;
+                if !failed.is_empty() {
+                    anyhow::bail!(
+                        "{} cells failed (`failures.parquet` says why)",
+                        failed.len()
+                    );
+                }
+                return Ok(());
+            }
             let summary = runner::run(&suite, &opts, &lock)?;
             eprintln!(
                 "trained {} cells, skipped {} already finished, {} cells in {} ({:.1}s)",
@@ -637,9 +672,29 @@ pub fn run() -> Result<()> {
             for dir in &dirs {
                 require_results(dir)?;
             }
+            // A run that added seeds until decided looked at its verdicts several times: decide at α
+            // spread over those looks, as it did.
+            let looks = dirs
+                .iter()
+                .filter_map(|d| suite::load(&d.join("suite.resolved.toml")).ok())
+                .filter(|s| s.until_decided.is_some())
+                .map(|s| {
+                    s.until_decided
+                        .clone()
+                        .unwrap_or_default()
+                        .looks(s.seeds.len())
+                })
+                .max()
+                .unwrap_or(1);
+            if looks > 1 {
+                eprintln!(
+                    "seeds were added until decided over up to {looks} looks: verdicts at α = {:.4}",
+                    (1.0 - level) / looks as f64
+                );
+            }
             let settings = crate::report::significance::Settings {
                 reference,
-                level,
+                level: 1.0 - (1.0 - level) / looks as f64,
                 target,
                 margin,
                 ..Default::default()

@@ -18,6 +18,7 @@ pub mod report;
 pub mod resources;
 pub mod runner;
 pub mod sampler;
+pub mod sequential;
 pub mod shard;
 pub mod slurm;
 pub mod stats;

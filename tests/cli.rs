@@ -498,6 +498,71 @@ fn check_expect_holds_the_suites_published_values_as_bands() {
 }
 
 #[test]
+fn until_decided_adds_paired_seeds_to_undecided_comparisons_up_to_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("ud.toml");
+    std::fs::write(
+        &suite,
+        r#"
+[suite]
+name = "ud"
+seeds = [0, 1, 2]
+ratios = [4]
+until_decided = { max_seeds = 5, round = 2 }
+[train]
+epochs = 2
+batch_size = 128
+lr = 0.01
+eval_every = 2
+[[domain]]
+kind = "rec"
+data = { format = "synthetic", users = 60, items = 80, interactions_per_user = 12 }
+model = { kind = "mf", dim = 8 }
+[[sampler]]
+kind = "uniform"
+[[sampler]]
+kind = "popularity"
+alpha = 1e-9
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    // An A/A pair at 3 seeds is undecided: 2 more seeds each for it and its reference, then the cap.
+    let assert = run_ok(&suite, &out);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("look 1:") && stderr.contains("look 2:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("2 looks, 10 cells trained"), "{stderr}");
+    let resolved = std::fs::read_to_string(out.join("suite.resolved.toml")).unwrap();
+    assert!(resolved.contains("[[suite.extra_seeds]]"), "{resolved}");
+    let rows = nsbench::store::read_results(&out).unwrap();
+    for sampler in ["uniform", "popularity"] {
+        let seeds: std::collections::BTreeSet<u64> = rows
+            .iter()
+            .filter(|r| r.sampler == sampler)
+            .map(|r| r.seed)
+            .collect();
+        assert_eq!(
+            seeds.into_iter().collect::<Vec<_>>(),
+            vec![0, 1, 2, 3, 4],
+            "{sampler}"
+        );
+    }
+    // Again: every cell is there, nothing trains; merge and list plan the same cells.
+    let again = run_ok(&suite, &out);
+    assert!(String::from_utf8_lossy(&again.get_output().stderr).contains("0 cells trained"));
+    nsbench()
+        .arg("merge")
+        .arg(&out)
+        .arg("--no-plots")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("merged 10 of 10 cells"));
+}
+
+#[test]
 fn the_same_suite_twice_gives_identical_effectiveness_numbers() {
     let dir = tempfile::tempdir().unwrap();
     let suite = write_suite(dir.path(), "repro", 3, "");

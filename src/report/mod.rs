@@ -9,7 +9,7 @@ mod protocols;
 pub mod significance;
 mod summary;
 pub mod table;
-mod views;
+pub mod views;
 
 pub use summary::{summarize, Summary, SummaryRow};
 pub use views::headline;

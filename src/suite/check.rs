@@ -27,6 +27,10 @@ pub struct Suite {
     pub samplers: Vec<SamplerEntry>,
     /// Published values the results must reproduce (`nsbench check --expect`).
     pub expects: Vec<super::Expect>,
+    /// `--until-decided` settings, when the suite names them.
+    pub until_decided: Option<super::UntilDecided>,
+    /// Seeds beyond `seeds` for some cells (see `ExtraSeeds`).
+    pub extra_seeds: Vec<super::ExtraSeeds>,
 }
 
 /// A domain with its label, resolved paths and model, and its loss axis.
@@ -68,6 +72,8 @@ impl Suite {
                 threads: self.threads,
                 jobs: self.jobs,
                 device: Some(self.device.clone()),
+                until_decided: self.until_decided.clone(),
+                extra_seeds: self.extra_seeds.clone(),
             },
             train: self.train.clone(),
             domains: self
@@ -295,6 +301,39 @@ impl SuiteFile {
             check_per_pair(&domains, &samplers, &device).map_err(|(k, m)| err(&k, m))?;
         }
 
+        if let Some(u) = &s.until_decided {
+            if u.round == 0
+                || u.max_seeds < s.seeds.len()
+                || !(u.margin > 0.0 && u.margin < 1.0)
+                || !(u.level > 0.5 && u.level < 1.0)
+            {
+                return Err(err(
+                    "suite.until_decided",
+                    format!(
+                        "round >= 1, max_seeds >= the {} seeds listed, margin in (0, 1), level in (0.5, 1) \
+                         (got round {}, max_seeds {}, margin {}, level {})",
+                        s.seeds.len(),
+                        u.round,
+                        u.max_seeds,
+                        u.margin,
+                        u.level
+                    ),
+                ));
+            }
+        }
+        for (n, e) in s.extra_seeds.iter().enumerate() {
+            let known = domains.iter().any(|d| d.name == e.domain)
+                && samplers.iter().any(|x| x.label == e.sampler);
+            if !known {
+                return Err(err(
+                    &format!("suite.extra_seeds[{n}]"),
+                    format!(
+                        "names no domain {:?} or sampler {:?} of this suite",
+                        e.domain, e.sampler
+                    ),
+                ));
+            }
+        }
         for (n, e) in self.expects.iter().enumerate() {
             let key = |k: &str| format!("expect[{n}].{k}");
             if !domains.iter().any(|d| d.name == e.dataset) {
@@ -342,6 +381,8 @@ impl SuiteFile {
             domains,
             samplers,
             expects: self.expects.clone(),
+            until_decided: s.until_decided.clone(),
+            extra_seeds: s.extra_seeds.clone(),
         })
     }
 }

@@ -29,6 +29,63 @@ pub struct SuiteSection {
     /// `cpu`, `cuda` or `cuda:N` (default `cpu`; `--device` wins).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+    /// Run until every comparison with the reference is decided (`nsbench run --until-decided`), with
+    /// these settings; the key alone turns it on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_decided: Option<UntilDecided>,
+    /// Seeds beyond `seeds` that some cells got (written by `--until-decided` into the resolved suite,
+    /// so that merge, list and report plan the very cells it trained).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_seeds: Vec<ExtraSeeds>,
+}
+
+/// How `--until-decided` adds seeds: `round` more at a time to the comparisons still undecided (and
+/// their reference), until every one is decided or has `max_seeds`; verdicts as the report's, against
+/// `reference` with equivalence `margin`, at `level` with α spent evenly over the looks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UntilDecided {
+    pub max_seeds: usize,
+    pub round: usize,
+    pub reference: String,
+    pub margin: f64,
+    pub level: f64,
+}
+
+impl Default for UntilDecided {
+    fn default() -> Self {
+        UntilDecided {
+            max_seeds: 20,
+            round: 2,
+            reference: "uniform".into(),
+            margin: 0.02,
+            level: 0.95,
+        }
+    }
+}
+
+impl UntilDecided {
+    /// How many times the verdicts are looked at, at most, starting from `initial` seeds.
+    pub fn looks(&self, initial: usize) -> usize {
+        1 + self
+            .max_seeds
+            .saturating_sub(initial)
+            .div_ceil(self.round.max(1))
+    }
+}
+
+/// More seeds for one (domain, sampler, loss, k) of the grid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraSeeds {
+    pub domain: String,
+    /// The sampler's label.
+    pub sampler: String,
+    /// The loss's label where the domain's run ids name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<String>,
+    pub ratio: u32,
+    pub seeds: Vec<u64>,
 }
 
 /// The task family a domain belongs to: implicit-feedback recommendation, knowledge-graph link

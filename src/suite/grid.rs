@@ -67,7 +67,7 @@ pub fn expand_on(s: &Suite, device: &str) -> Vec<RunSpec> {
                     s.ratios.clone()
                 };
                 for &ratio in &ratios {
-                    for &seed in &s.seeds {
+                    for seed in seeds_of(s, &domain.name, &sampler.label, &loss_label, ratio) {
                         cells.push(RunSpec {
                             suite: s.name.clone(),
                             domain: domain.clone(),
@@ -85,6 +85,20 @@ pub fn expand_on(s: &Suite, device: &str) -> Vec<RunSpec> {
         }
     }
     cells
+}
+
+/// The seeds of one (domain, sampler, loss, k): the suite's, then any extra ones it got
+/// (`--until-decided`), in order, once each.
+fn seeds_of(s: &Suite, domain: &str, sampler: &str, loss: &Option<String>, ratio: u32) -> Vec<u64> {
+    let mut seeds = s.seeds.clone();
+    for e in &s.extra_seeds {
+        if e.domain == domain && e.sampler == sampler && e.loss == *loss && e.ratio == ratio {
+            seeds.extend(e.seeds.iter().filter(|x| !s.seeds.contains(x)));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    seeds.retain(|x| seen.insert(*x));
+    seeds
 }
 
 /// `cuda` and `cuda:0` are one device; everything else as given.

@@ -9,7 +9,10 @@ pub use check::{
     check_device, is_safe_name, make_filename_safe, parse_device, Domain, LossEntry, SamplerEntry,
     Suite, DEVICES,
 };
-pub use file::{resolve_path, DomainConfig, DomainKind, Expect, SuiteFile, SuiteSection};
+pub use file::{
+    resolve_path, DomainConfig, DomainKind, Expect, ExtraSeeds, SuiteFile, SuiteSection,
+    UntilDecided,
+};
 pub use grid::{expand, expand_on, ratio_label, RunSpec, ALL};
 
 use std::path::Path;
