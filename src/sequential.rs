@@ -104,12 +104,30 @@ fn look(inputs: &Inputs, u: &UntilDecided, level: f64) -> Vec<Looked> {
             };
             (sampler, suffix.cloned(), ratio)
         };
-        for (key, d) in &e.verdicts {
+        for key in &view.order {
+            let reference_label = view.reference_for(&key.0, &u.reference);
+            if view.is_reference(&key.0, &u.reference) {
+                continue;
+            }
+            let Some(reference) = significance::reference_key(&view, &reference_label, key.1) else {
+                continue;
+            };
+            // Fewer than two paired seeds: no comparison yet, undecided.
+            let (seeds, verdict) = match e.verdicts.get(key) {
+                Some(d) => (d.comparison.n, d.verdict),
+                None => (
+                    view.values[key]
+                        .keys()
+                        .filter(|s| view.values[&reference].contains_key(s))
+                        .count(),
+                    Verdict::Undecided,
+                ),
+            };
             out.push(Looked {
                 domain: view.name.clone(),
-                entries: [entry(&key.0, key.1), entry(&d.reference.0, d.reference.1)],
-                seeds: d.comparison.n,
-                verdict: d.verdict,
+                entries: [entry(&key.0, key.1), entry(&reference.0, reference.1)],
+                seeds,
+                verdict,
             });
         }
     }

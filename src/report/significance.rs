@@ -258,7 +258,7 @@ impl Effectiveness {
 }
 
 /// The reference's entry at `ratio`, else at its largest ratio (for a ratio-free sampler).
-fn reference_key(view: &DatasetView, reference: &str, ratio: u32) -> Option<Key> {
+pub fn reference_key(view: &DatasetView, reference: &str, ratio: u32) -> Option<Key> {
     let exact = (reference.to_string(), ratio);
     if view.values.contains_key(&exact) {
         return Some(exact);
