@@ -109,7 +109,8 @@ fn look(inputs: &Inputs, u: &UntilDecided, level: f64) -> Vec<Looked> {
             if view.is_reference(&key.0, &u.reference) {
                 continue;
             }
-            let Some(reference) = significance::reference_key(&view, &reference_label, key.1) else {
+            let Some(reference) = significance::reference_key(&view, &reference_label, key.1)
+            else {
                 continue;
             };
             // Fewer than two paired seeds: no comparison yet, undecided.
