@@ -79,13 +79,13 @@ pub enum Command {
         /// Slower than this ratio of seconds per epoch is a regression.
         #[arg(long, default_value_t = 1.5)]
         time_ratio: f64,
-        /// Differences in seconds per epoch below this never count (timer resolution).
-        #[arg(long, default_value_t = 0.001)]
+        /// Differences in seconds per epoch below this never count (a scheduler time slice).
+        #[arg(long, default_value_t = 0.005)]
         time_floor: f64,
         /// Effectiveness metrics to compare (repeatable) [default: each data set's headline metric].
         #[arg(long)]
         metric: Vec<String>,
-        /// Confidence level of the bootstrap interval of the difference.
+        /// Confidence level of the paired t-test over seeds (1 − level: the gate's false-alarm rate).
         #[arg(long, default_value_t = 0.95)]
         level: f64,
     },
