@@ -16,9 +16,10 @@ use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use tch::{nn, Device};
 
+use nsbench::data::KgQueryIndex;
 use nsbench::data::{Interactions, QueryItems};
 use nsbench::metrics::{Evaluator, KgEvaluator};
-use nsbench::model::{KgModel, KgModelConfig, KgQueryIndex, KgScore, Mf, MfConfig};
+use nsbench::model::{KgModel, KgModelConfig, KgScore, Mf, MfConfig};
 
 const USERS: usize = 29_858;
 const ITEMS: usize = 40_981;

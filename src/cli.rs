@@ -615,7 +615,7 @@ pub fn run() -> Result<()> {
                         .map(|other| format!(" [at k = 1 this is {other}]"))
                         .unwrap_or_default();
                     let domains = format!(" [domains: {}]", s.domains.join(", "));
-                    let per_pair = if crate::train::word2vec::SAMPLERS.contains(&s.kind) {
+                    let per_pair = if s.per_pair {
                         " [also under optimizer = \"word2vec\" (text)]"
                     } else {
                         ""
@@ -628,7 +628,7 @@ pub fn run() -> Result<()> {
                 return Ok(());
             }
             if what == "losses" && !Path::new(&what).is_file() {
-                for (kind, description) in crate::train::loss::LOSSES {
+                for (kind, description) in crate::loss::LOSSES {
                     println!("{kind:<8}  {description}");
                 }
                 return Ok(());

@@ -9,7 +9,7 @@
 use crate::data::{DataConfig, Dataset};
 use crate::error::ResourceError;
 use crate::metrics;
-use crate::sampler::SamplerConfig;
+use crate::sampler::Shape;
 use crate::suite::{Domain, RunSpec};
 use crate::train::OptimizerKind;
 
@@ -192,92 +192,18 @@ pub fn cell_estimate(spec: &RunSpec, data: &Dataset) -> Estimate {
     );
     e.add("diagnostics", items * 16.0 + 16e6 * 5.0_f64.min(items));
     // In-batch and queue under softmax score every row against the whole batch or queue.
-    let whole = spec.sampler.config.ratio_free_under(&spec.loss);
-    sampler_parts(
-        &spec.sampler.config,
-        whole,
-        &mut e,
-        users,
+    let shape = Shape {
+        queries: users,
         items,
         batch,
         k,
         dim,
-    );
-    e
-}
-
-/// What a sampler adds: candidate tensors (k·M per positive), per-query state, stored embeddings.
-#[allow(clippy::too_many_arguments)]
-fn sampler_parts(
-    c: &SamplerConfig,
-    whole: bool,
-    e: &mut Estimate,
-    users: f64,
-    items: f64,
-    batch: f64,
-    k: f64,
-    dim: f64,
-) {
-    let candidates = |e: &mut Estimate, m: usize| {
-        e.add(
-            format!("{batch} × {k} × {m} scored candidates"),
-            batch * k * m as f64 * 12.0,
-        )
+        whole: spec.sampler.config.ratio_free_under(&spec.loss),
     };
-    match c {
-        SamplerConfig::Dns(s) => candidates(e, s.candidates),
-        SamplerConfig::Bounded(s) => candidates(e, s.candidates),
-        SamplerConfig::Curriculum(s) => candidates(e, s.candidates),
-        SamplerConfig::Mixing(s) => {
-            candidates(e, s.candidates);
-            e.add(
-                "synthesised negative embeddings",
-                batch * k * dim * 4.0 * 3.0,
-            );
-        }
-        SamplerConfig::Adversarial(s) => e.add(
-            "generator candidates",
-            batch * s.candidates as f64 * (12.0 + dim * 4.0),
-        ),
-        SamplerConfig::Cache(s) => e.add(
-            "per-query caches",
-            users * (s.cache_size + s.candidates) as f64 * 8.0,
-        ),
-        SamplerConfig::Srns(s) => e.add(
-            "per-query memories with score histories",
-            users * (s.memory + s.candidates) as f64 * (8.0 + 4.0 * s.history as f64),
-        ),
-        SamplerConfig::Topk(s) => e.add(
-            "per-query top lists",
-            users * s.top as f64 * 4.0
-                + (metrics::block_users(items as usize) as f64).min(users) * items * 12.0,
-        ),
-        SamplerConfig::Queue(s) => {
-            e.add("queue of embeddings", s.size as f64 * dim * 4.0);
-            if whole {
-                e.add(
-                    format!(
-                        "{batch} × {} queue scores (mask, scores, gradients)",
-                        s.size
-                    ),
-                    batch * s.size as f64 * 13.0,
-                );
-            }
-        }
-        SamplerConfig::InBatch(_) if whole => e.add(
-            format!("{batch} × {batch} in-batch scores (mask, scores, gradients)"),
-            batch * batch * 13.0,
-        ),
-        SamplerConfig::Pagerank(s) => e.add(
-            "per-query PageRank bands",
-            users * s.rank_to as f64 * 8.0 + (users + items) * 16.0,
-        ),
-        SamplerConfig::Full(_) | SamplerConfig::OneVsAll(_) | SamplerConfig::KVsAll(_) => e.add(
-            format!("{batch} × {items} whole-pool scores (mask, scores, gradients)"),
-            batch * items * 13.0,
-        ),
-        _ => {}
+    for (what, bytes) in spec.sampler.config.memory(&shape) {
+        e.add(what, bytes);
     }
+    e
 }
 
 /// Refuses cells that cannot fit in `limit` bytes, alone or `jobs` at a time.

@@ -78,34 +78,10 @@ impl std::fmt::Display for Shard {
     }
 }
 
-/// Training time of a sampler relative to uniform at k = 1 on the same data, as (at k = 1, growth per
-/// extra negative), or the fixed factor of a ratio-free one: rounded from the train seconds of
-/// `suites/samplers.toml` and `suites/samplers-ml100k.toml` (full: 14–43×, mcns and mixing at k = 16:
-/// 13–47×). Only the ratios between cells matter.
-fn sampler_cost(kind: &str) -> (f64, f64) {
-    match kind {
-        "full" => (25.0, 0.0),
-        "one-vs-all" | "k-vs-all" => (10.0, 0.0),
-        "enmf" => (1.3, 0.0),
-        "mixing" => (2.0, 1.5),
-        "mcns" => (2.0, 1.0),
-        "adversarial" => (2.8, 0.25),
-        "srns" => (2.8, 0.15),
-        "cache" => (2.0, 0.15),
-        "topk" => (1.5, 0.15),
-        "bounded" => (1.3, 0.4),
-        "hard-debiased" => (1.5, 0.4),
-        "debiased" => (1.5, 0.3),
-        "curriculum" => (1.1, 0.35),
-        "dns" => (1.1, 0.3),
-        "self-adversarial" | "fn-filter" => (1.05, 0.2),
-        _ => (1.0, 0.15),
-    }
-}
-
 /// Expected cost of a cell in units of one uniform epoch at k = 1 on its data.
 pub fn expected_cost(spec: &RunSpec) -> f64 {
-    let (base, growth) = sampler_cost(spec.sampler.config.kind());
+    let cost = spec.sampler.config.info().cost;
+    let (base, growth) = (cost.at_k1, cost.per_extra_negative);
     let k = if spec.ratio == ALL {
         1.0
     } else {

@@ -973,7 +973,7 @@ model = {{ kind = "sgns", dim = 16 }}
         )
     };
     let path = dir.path().join("w2v.toml");
-    std::fs::write(&path, suite(nsbench::train::word2vec::SAMPLERS, "bce")).unwrap();
+    std::fs::write(&path, suite(&nsbench::train::word2vec::samplers(), "bce")).unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     run_ok(&path, &a);
     run_ok(&path, &b);
@@ -988,7 +988,7 @@ model = {{ kind = "sgns", dim = 16 }}
         rows
     };
     let first = effectiveness(&a);
-    for s in nsbench::train::word2vec::SAMPLERS {
+    for s in nsbench::train::word2vec::samplers() {
         let truth = first
             .iter()
             .find(|r| r.0.contains(&format!("-{s}-r3")) && r.1 == "truth-spearman")
@@ -1002,7 +1002,7 @@ model = {{ kind = "sgns", dim = 16 }}
         .count();
     assert_eq!(
         words,
-        nsbench::train::word2vec::SAMPLERS.len(),
+        nsbench::train::word2vec::samplers().len(),
         "text cells report words/s"
     );
     assert_eq!(first, effectiveness(&b), "the same suite, the same numbers");

@@ -45,8 +45,8 @@ fn every_cell_of_the_embedded_suites_keeps_its_run_id_and_configuration_hash() {
             std::fs::write(&file, &now).unwrap();
             continue;
         }
-        let golden = std::fs::read_to_string(&file)
-            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let golden =
+            std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let differ: Vec<String> = golden
             .lines()
             .zip(now.lines())

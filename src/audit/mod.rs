@@ -27,9 +27,9 @@ use anyhow::Result;
 use tch::Device;
 
 use crate::data::Dataset;
+use crate::metrics::RankingExcludes;
 use crate::metrics::{MetricValues, Protocol};
 use crate::model::ContrastiveModel;
-use crate::train::RankingExcludes;
 
 pub use chance::Expected;
 

@@ -5,8 +5,8 @@
 use super::chance::{self, Sum};
 use super::{Expectations, Plan};
 use crate::data::Dataset;
+use crate::metrics::RankingExcludes;
 use crate::metrics::SAMPLED_NEGATIVES;
-use crate::train::RankingExcludes;
 
 /// One metric's sums over users for the three sentinels.
 #[derive(Default, Clone, Copy)]

@@ -131,11 +131,11 @@ impl EdgeListConfig {
 
     pub fn resolved(&self, dir: &Path) -> EdgeListConfig {
         EdgeListConfig {
-            path: crate::suite::resolve_path(dir, &self.path),
+            path: crate::data::resolve_path(dir, &self.path),
             features: self
                 .features
                 .as_ref()
-                .map(|p| crate::suite::resolve_path(dir, p)),
+                .map(|p| crate::data::resolve_path(dir, p)),
             ..self.clone()
         }
     }

@@ -19,7 +19,26 @@ use serde::{Deserialize, Serialize};
 
 use super::{Dataset, FileConfig, Interactions, QueryItems};
 use crate::error::DataError;
-use crate::model::KgQueryIndex;
+
+/// Which entity, relation and side every query of a knowledge-graph data set is.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct KgQueryIndex {
+    /// The known entity of each query: the head of a tail query, the tail of a head query.
+    pub entity: Vec<u32>,
+    pub relation: Vec<u32>,
+    /// True for a head query (?, r, t).
+    pub head_side: Vec<bool>,
+    pub n_relations: usize,
+}
+
+impl KgQueryIndex {
+    pub fn len(&self) -> usize {
+        self.entity.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.entity.is_empty()
+    }
+}
 
 /// What a knowledge-graph data set adds to the query–candidate view.
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@ pub mod text;
 pub mod vision;
 
 pub use graph::{EdgeListConfig, GraphData, NodeFeatures, SbmConfig};
-pub use kg::{KgData, SyntheticKgConfig};
+pub use kg::{KgData, KgQueryIndex, SyntheticKgConfig};
 pub use split::SplitConfig;
 pub use synthetic::SyntheticConfig;
 pub use text::{CorpusConfig, SyntheticTextConfig, TextData};
@@ -106,7 +106,7 @@ impl FileConfig {
 
     /// The same configuration with every relative path made relative to `dir`.
     pub fn resolved(&self, dir: &Path) -> FileConfig {
-        let fix = |p: &Option<PathBuf>| p.as_ref().map(|p| crate::suite::resolve_path(dir, p));
+        let fix = |p: &Option<PathBuf>| p.as_ref().map(|p| crate::data::resolve_path(dir, p));
         FileConfig {
             path: fix(&self.path),
             train: fix(&self.train),
@@ -453,6 +453,15 @@ pub fn load(
         DataConfig::SyntheticImages(c) => return vision::generate(name, c, seed),
     };
     split::apply(name, raw, split, seed)
+}
+
+/// Resolves a path from a suite file: relative paths are relative to the suite file's directory.
+pub fn resolve_path(suite_dir: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        suite_dir.join(p)
+    }
 }
 
 /// A digest of the bytes of every file the data reads, each under its key (`path`, `train`, …): a cell

@@ -22,8 +22,8 @@ use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 
 use super::{Dataset, Interactions, QueryItems};
+use crate::draws::AliasTable;
 use crate::error::DataError;
-use crate::sampler::alias::AliasTable;
 
 /// word2vec's training settings shared by both sources.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,7 +140,7 @@ impl CorpusConfig {
     }
 
     pub fn resolved(&self, dir: &Path) -> CorpusConfig {
-        let fix = |p: &PathBuf| crate::suite::resolve_path(dir, p);
+        let fix = |p: &PathBuf| crate::data::resolve_path(dir, p);
         CorpusConfig {
             path: fix(&self.path),
             similarity: self.similarity.iter().map(fix).collect(),

@@ -89,11 +89,11 @@ impl ImagesConfig {
 
     pub fn resolved(&self, dir: &Path) -> ImagesConfig {
         ImagesConfig {
-            path: crate::suite::resolve_path(dir, &self.path),
+            path: crate::data::resolve_path(dir, &self.path),
             labels: self
                 .labels
                 .as_ref()
-                .map(|l| crate::suite::resolve_path(dir, l)),
+                .map(|l| crate::data::resolve_path(dir, l)),
             ..self.clone()
         }
     }

@@ -262,7 +262,8 @@ impl KgEvaluator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{KgModel, KgModelConfig, KgQueryIndex, KgScore};
+    use crate::data::KgQueryIndex;
+    use crate::model::{KgModel, KgModelConfig, KgScore};
 
     #[test]
     fn realistic_rank_is_the_mean_of_optimistic_and_pessimistic() {

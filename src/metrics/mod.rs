@@ -16,6 +16,8 @@ pub use kg::KgEvaluator;
 pub use text::TextEvaluator;
 pub use vision::VisionEvaluator;
 
+use serde::{Deserialize, Serialize};
+
 /// Behaviour version of a domain's evaluation protocol (enters the configuration hash): bump a
 /// domain's when one of its metrics' definition or its ranking changes. Rec 2: tied scores count as
 /// their expectation over a random order (`ranking`), no longer to the model's favour.
@@ -140,7 +142,7 @@ impl Protocol {
         data: &crate::data::Dataset,
         ks: &[usize],
         test: bool,
-        exclude: crate::train::RankingExcludes,
+        exclude: RankingExcludes,
         device: tch::Device,
     ) -> Option<Protocol> {
         if !test && !data.has_validation() {
@@ -175,8 +177,7 @@ impl Protocol {
             )),
             None if test => Protocol::Rec(Evaluator::new(
                 ks,
-                &[&data.train_by_query, &data.valid_by_query][..if exclude
-                    == crate::train::RankingExcludes::Train
+                &[&data.train_by_query, &data.valid_by_query][..if exclude == RankingExcludes::Train
                 {
                     1
                 } else {
@@ -220,6 +221,30 @@ impl Protocol {
             Protocol::Graph(e) => e.evaluate_per_query(model),
             Protocol::Text(e) => e.evaluate_per_query(model),
             Protocol::Vision(e) => e.evaluate_per_query(model),
+        }
+    }
+}
+
+/// Which positives the test ranking of a recommendation cell removes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RankingExcludes {
+    /// Training and validation items (a user's known positives other than the test ones).
+    #[default]
+    TrainAndValid,
+    /// Training items only.
+    Train,
+}
+
+impl RankingExcludes {
+    pub fn is_default(&self) -> bool {
+        *self == RankingExcludes::default()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RankingExcludes::TrainAndValid => "train-and-valid",
+            RankingExcludes::Train => "train",
         }
     }
 }

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Tensor};
 
 use super::{ContrastiveModel, Similarity};
+use crate::data::KgQueryIndex;
 
 /// Which knowledge-graph score function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,26 +50,6 @@ impl Default for KgModelConfig {
             dim: 50,
             norm: None,
         }
-    }
-}
-
-/// Which entity, relation and side every query of a knowledge-graph data set is.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct KgQueryIndex {
-    /// The known entity of each query: the head of a tail query, the tail of a head query.
-    pub entity: Vec<u32>,
-    pub relation: Vec<u32>,
-    /// True for a head query (?, r, t).
-    pub head_side: Vec<bool>,
-    pub n_relations: usize,
-}
-
-impl KgQueryIndex {
-    pub fn len(&self) -> usize {
-        self.entity.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.entity.is_empty()
     }
 }
 

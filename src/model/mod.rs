@@ -11,7 +11,7 @@ mod similarity;
 pub mod vision;
 
 pub use gcn::{Gcn, GcnConfig};
-pub use kg::{KgModel, KgModelConfig, KgQueryIndex, KgScore};
+pub use kg::{KgModel, KgModelConfig, KgScore};
 pub use lightgcn::{LightGcn, LightGcnConfig};
 pub use mf::{Mf, MfConfig, SgnsConfig};
 pub use similarity::Similarity;

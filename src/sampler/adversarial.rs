@@ -6,6 +6,7 @@
 //! REINFORCE with the main model's score of each proposed negative as its reward (harder negatives are
 //! rewarded) and the batch's mean reward as baseline. The generator's draws use the sampler's own stream.
 
+use super::declare::{Cost, DeclaredSampler, SamplerInfo, Shape, ALL_DOMAINS};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
@@ -37,12 +38,29 @@ impl Default for AdversarialConfig {
     }
 }
 
-impl AdversarialConfig {
-    pub fn tag(&self) -> String {
+impl DeclaredSampler for AdversarialConfig {
+    const INFO: SamplerInfo = SamplerInfo {
+            kind: "adversarial",
+            family: "adversarial",
+            needs: "a generator model trained alongside",
+            description: "a small generator proposes negatives from a softmax over candidates, trained by REINFORCE on the model's scores (IRGAN, KBGAN); candidates = 20, dim = 16, lr = 0.01, exclude_positives = true",
+            version: 1,
+            same_at_k1: None,
+            ratio_free: false,
+            domains: ALL_DOMAINS,
+            own_loss: None,
+            per_pair: true,
+            cost: Cost {
+                at_k1: 2.8,
+                per_extra_negative: 0.25,
+            },
+    };
+
+    fn tag(&self) -> String {
         format!("adversarial-m{}-d{}", self.candidates, self.dim)
     }
 
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
+    fn problems(&self) -> Vec<(&'static str, String)> {
         let mut p = Vec::new();
         if self.candidates == 0 {
             p.push(("candidates", "must be >= 1".into()));
@@ -54,6 +72,17 @@ impl AdversarialConfig {
             p.push(("lr", format!("must be > 0 (got {})", self.lr)));
         }
         p
+    }
+
+    fn build(&self, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerError> {
+        Ok(Box::new(Adversarial::new(self, data)))
+    }
+
+    fn memory(&self, s: &Shape) -> Vec<(String, f64)> {
+        vec![(
+            "generator candidates".into(),
+            s.batch * self.candidates as f64 * (12.0 + s.dim * 4.0),
+        )]
     }
 }
 

@@ -4,6 +4,7 @@
 //! training triples), so a 1-N relation mostly gets corrupted heads and fewer false negatives. Knowledge
 //! graphs only: the other samplers corrupt both sides equally.
 
+use super::declare::{Cost, DeclaredSampler, SamplerInfo, Shape};
 use serde::{Deserialize, Serialize};
 
 use super::{Batch, Corruption, Negatives, SampleContext, Sampler, Uniform, UniformConfig};
@@ -25,13 +26,39 @@ impl Default for BernoulliConfig {
     }
 }
 
-impl BernoulliConfig {
-    pub fn tag(&self) -> String {
+impl DeclaredSampler for BernoulliConfig {
+    const INFO: SamplerInfo = SamplerInfo {
+            kind: "bernoulli",
+            family: "static",
+            needs: "relation statistics of the graph (tails per head, heads per tail)",
+            description: "uniform entities, the head corrupted with probability tph / (tph + hpt) of the triple's relation, else the tail (TransH, Wang et al. 2014); exclude_positives = true",
+            version: 1,
+            same_at_k1: None,
+            ratio_free: false,
+            domains: &["kg"],
+            own_loss: None,
+            per_pair: false,
+            cost: Cost {
+                at_k1: 1.0,
+                per_extra_negative: 0.15,
+            },
+    };
+
+    fn tag(&self) -> String {
         if self.exclude_positives {
             "bernoulli".into()
         } else {
             "bernoulli-all".into()
         }
+    }
+
+    fn build(&self, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerError> {
+        Ok(Box::new(Bernoulli::new(self, data)?))
+    }
+
+    /// Nothing beyond the per-batch part every sampler has: per-relation head/tail rates only.
+    fn memory(&self, _: &Shape) -> Vec<(String, f64)> {
+        Vec::new()
     }
 }
 

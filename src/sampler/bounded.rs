@@ -3,6 +3,7 @@
 //! s(q, p) − margin (too hard: likely false negatives), and keep the hardest of the rest. A slot whose M
 //! candidates are all too hard is masked out of the loss rather than filled with one.
 
+use super::declare::{Cost, DeclaredSampler, SamplerInfo, Shape, ALL_DOMAINS};
 use serde::{Deserialize, Serialize};
 use tch::Kind;
 
@@ -30,12 +31,30 @@ impl Default for BoundedConfig {
     }
 }
 
-impl BoundedConfig {
-    pub fn tag(&self) -> String {
+impl DeclaredSampler for BoundedConfig {
+    const INFO: SamplerInfo = SamplerInfo {
+            kind: "bounded",
+            family: "hard",
+            needs: "model scores of a candidate pool and of the positive",
+            description: "hardest of M uniform candidates scored at most s(q, p) − margin (Qin et al. 2021); candidates = 10, \
+             margin = 0, exclude_positives = true",
+            version: 1,
+            same_at_k1: None,
+            ratio_free: false,
+            domains: ALL_DOMAINS,
+            own_loss: None,
+            per_pair: true,
+            cost: Cost {
+                at_k1: 1.3,
+                per_extra_negative: 0.4,
+            },
+    };
+
+    fn tag(&self) -> String {
         format!("bounded-m{}-margin{}", self.candidates, self.margin)
     }
 
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
+    fn problems(&self) -> Vec<(&'static str, String)> {
         let mut p = Vec::new();
         if self.candidates == 0 {
             p.push(("candidates", "must be >= 1".into()));
@@ -47,6 +66,14 @@ impl BoundedConfig {
             ));
         }
         p
+    }
+
+    fn build(&self, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerError> {
+        Ok(Box::new(Bounded::new(self, data)))
+    }
+
+    fn memory(&self, s: &Shape) -> Vec<(String, f64)> {
+        vec![s.candidates(self.candidates)]
     }
 }
 

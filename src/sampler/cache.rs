@@ -7,6 +7,7 @@
 //! Duplicates in the union count once. Each distinct query of a batch is refreshed once, however many
 //! rows it has; `refresh_every` > 1 refreshes only every that many steps (cheaper, staler caches).
 
+use super::declare::{Cost, DeclaredSampler, SamplerInfo, Shape, ALL_DOMAINS};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
@@ -55,8 +56,25 @@ impl Default for CacheConfig {
     }
 }
 
-impl CacheConfig {
-    pub fn tag(&self) -> String {
+impl DeclaredSampler for CacheConfig {
+    const INFO: SamplerInfo = SamplerInfo {
+            kind: "cache",
+            family: "efficient",
+            needs: "model scores (a per-query cache refreshed each epoch)",
+            description: "per-query cache of high-scored negatives refreshed with fresh uniform candidates (NSCaching); cache_size = 50, candidates = 50, refresh_every = 1, update = importance|top, temperature = 2, exclude_positives = true",
+            version: 1,
+            same_at_k1: None,
+            ratio_free: false,
+            domains: ALL_DOMAINS,
+            own_loss: None,
+            per_pair: true,
+            cost: Cost {
+                at_k1: 2.0,
+                per_extra_negative: 0.15,
+            },
+    };
+
+    fn tag(&self) -> String {
         let update = match self.update {
             CacheUpdate::Importance => format!("is{}", self.temperature),
             CacheUpdate::Top => "top".into(),
@@ -71,7 +89,7 @@ impl CacheConfig {
         )
     }
 
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
+    fn problems(&self) -> Vec<(&'static str, String)> {
         let mut p = Vec::new();
         if self.cache_size == 0 {
             p.push(("cache_size", "must be >= 1".into()));
@@ -83,6 +101,17 @@ impl CacheConfig {
             p.push(("temperature", "must be a finite number > 0".into()));
         }
         p
+    }
+
+    fn build(&self, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerError> {
+        Ok(Box::new(Cache::new(self, data)))
+    }
+
+    fn memory(&self, s: &Shape) -> Vec<(String, f64)> {
+        vec![(
+            "per-query caches".into(),
+            s.queries * (self.cache_size + self.candidates) as f64 * 8.0,
+        )]
     }
 }
 
@@ -159,7 +188,7 @@ impl Sampler for Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sampler::gumbel::{largest, pack};
+    use crate::draws::gumbel::{largest, pack};
     use crate::sampler::tests::{tiny_data, Harness};
 
     #[test]

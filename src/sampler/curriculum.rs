@@ -4,6 +4,7 @@
 //! uniform candidate). h rises linearly from `start` to `end` over the first `ramp` share of the epochs
 //! and stays at `end`: training sees easy negatives first and hard ones later.
 
+use super::declare::{Cost, DeclaredSampler, SamplerInfo, Shape, ALL_DOMAINS};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
@@ -39,14 +40,44 @@ impl Default for CurriculumConfig {
 }
 
 impl CurriculumConfig {
-    pub fn tag(&self) -> String {
+    /// The share of hard negatives at `epoch` (from 1) of `epochs`.
+    pub fn hard_share(&self, epoch: u32, epochs: u32) -> f64 {
+        let span = self.ramp * (epochs.max(1) - 1) as f64;
+        let progress = if span <= 0.0 {
+            1.0
+        } else {
+            ((epoch.max(1) - 1) as f64 / span).min(1.0)
+        };
+        self.start + (self.end - self.start) * progress
+    }
+}
+
+impl DeclaredSampler for CurriculumConfig {
+    const INFO: SamplerInfo = SamplerInfo {
+            kind: "curriculum",
+            family: "hard",
+            needs: "model scores of a candidate pool and the training progress",
+            description: "uniform then hard (best of M) negatives, hard share rising from start to end over the ramp (Bengio et al. 2009; Chu et al. 2021); candidates = 10, start = 0, end = 1, ramp = 1, exclude_positives = true",
+            version: 1,
+            same_at_k1: None,
+            ratio_free: false,
+            domains: ALL_DOMAINS,
+            own_loss: None,
+            per_pair: true,
+            cost: Cost {
+                at_k1: 1.1,
+                per_extra_negative: 0.35,
+            },
+    };
+
+    fn tag(&self) -> String {
         format!(
             "curriculum-m{}-{}to{}",
             self.candidates, self.start, self.end
         )
     }
 
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
+    fn problems(&self) -> Vec<(&'static str, String)> {
         let mut p = Vec::new();
         if self.candidates == 0 {
             p.push(("candidates", "must be >= 1".into()));
@@ -62,15 +93,12 @@ impl CurriculumConfig {
         p
     }
 
-    /// The share of hard negatives at `epoch` (from 1) of `epochs`.
-    pub fn hard_share(&self, epoch: u32, epochs: u32) -> f64 {
-        let span = self.ramp * (epochs.max(1) - 1) as f64;
-        let progress = if span <= 0.0 {
-            1.0
-        } else {
-            ((epoch.max(1) - 1) as f64 / span).min(1.0)
-        };
-        self.start + (self.end - self.start) * progress
+    fn build(&self, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerError> {
+        Ok(Box::new(Curriculum::new(self, data)))
+    }
+
+    fn memory(&self, s: &Shape) -> Vec<(String, f64)> {
+        vec![s.candidates(self.candidates)]
     }
 }
 

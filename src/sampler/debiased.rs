@@ -2,10 +2,12 @@
 //! negatives are partly false negatives, with prior τ⁺ that a random candidate is a positive of the
 //! query. The loss corrects the negatives' mass for it: with N negatives,
 //! g = max((mean e^{s⁻} − τ⁺ e^{s⁺}) / (1 − τ⁺), e^{−1/t}) replaces the plain mean in the softmax loss
-//! (`train::loss::debiased`). The draw is uniform (known positives redrawn), or with `negatives =
+//! (`loss::debiased`). The draw is uniform (known positives redrawn), or with `negatives =
 //! "in-batch"` the batch's other positives as in the paper's SimCLR code (every other view of the batch
 //! on an image encoder: 2N − 2); the correction is in the loss.
 
+use super::declare::{Cost, DeclaredSampler, SamplerInfo, Shape, ALL_DOMAINS};
+use crate::loss::LossConfig;
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -50,13 +52,47 @@ impl Default for DebiasedConfig {
     }
 }
 
-impl DebiasedConfig {
-    pub fn tag(&self) -> String {
+impl DeclaredSampler for DebiasedConfig {
+    const INFO: SamplerInfo = SamplerInfo {
+            kind: "debiased",
+            family: "debiased",
+            needs: "a class-prior guess τ⁺ (the loss, not the draw)",
+            description: "uniform (or the batch's other) negatives with the debiased contrastive loss (DCL, Chuang et al. 2020); tau_plus = 0.1, temperature = 1, negatives = uniform|in-batch, exclude_positives = true",
+            version: 1,
+            same_at_k1: None,
+            ratio_free: false,
+            domains: ALL_DOMAINS,
+            own_loss: Some("dcl"),
+            per_pair: false,
+            cost: Cost {
+                at_k1: 1.5,
+                per_extra_negative: 0.3,
+            },
+    };
+
+    fn tag(&self) -> String {
         format!("debiased-tau{}{}", self.tau_plus, self.negatives.tag())
     }
 
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
+    fn problems(&self) -> Vec<(&'static str, String)> {
         debiased_problems(self.tau_plus, self.temperature)
+    }
+
+    fn build(&self, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerError> {
+        Ok(Box::new(Debiased::new(self, data)))
+    }
+
+    /// Nothing beyond the negatives' ids and embeddings that every sampler has per batch.
+    fn memory(&self, _: &Shape) -> Vec<(String, f64)> {
+        Vec::new()
+    }
+
+    fn ratio_free_under(&self, _loss: &LossConfig) -> bool {
+        self.negatives == DebiasedNegatives::InBatch
+    }
+
+    fn takes_batch_positives(&self) -> bool {
+        self.negatives == DebiasedNegatives::InBatch
     }
 }
 
@@ -154,7 +190,7 @@ mod tests {
 
     #[test]
     fn draws_uniformly_and_asks_for_the_debiased_loss_with_its_prior() {
-        // The loss itself is tested against hand-computed values in `train::loss`.
+        // The loss itself is tested against hand-computed values in `crate::loss`.
         let data = tiny_data();
         let c = DebiasedConfig {
             tau_plus: 0.2,
@@ -197,7 +233,7 @@ mod tests {
         ));
         assert!(matches!(negatives.objective, Objective::Debiased { .. }));
         let config = crate::sampler::SamplerConfig::Debiased(c.clone());
-        assert!(config.ratio_free_under(&crate::train::LossConfig::Bpr));
+        assert!(config.ratio_free_under(&crate::loss::LossConfig::Bpr));
         assert_eq!(c.tag(), "debiased-tau0.1-inbatch");
     }
 }

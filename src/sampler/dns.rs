@@ -3,6 +3,7 @@
 //! (known positives redrawn, as in BPR), score them all with the current model in one batched call, and
 //! keep the best-scored. M = 1 is uniform sampling; larger M gives harder negatives.
 
+use super::declare::{Cost, DeclaredSampler, SamplerInfo, Shape, ALL_DOMAINS};
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
@@ -27,16 +28,42 @@ impl Default for DnsConfig {
     }
 }
 
-impl DnsConfig {
-    pub fn tag(&self) -> String {
+impl DeclaredSampler for DnsConfig {
+    const INFO: SamplerInfo = SamplerInfo {
+            kind: "dns",
+            family: "hard",
+            needs: "model scores of a candidate pool",
+            description: "dynamic negative sampling (Zhang et al. 2013): best-scored of M uniform candidates per negative; \
+             candidates = 10, exclude_positives = true",
+            version: 1,
+            same_at_k1: None,
+            ratio_free: false,
+            domains: ALL_DOMAINS,
+            own_loss: None,
+            per_pair: true,
+            cost: Cost {
+                at_k1: 1.1,
+                per_extra_negative: 0.3,
+            },
+    };
+
+    fn tag(&self) -> String {
         format!("dns-m{}", self.candidates)
     }
 
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
+    fn problems(&self) -> Vec<(&'static str, String)> {
         if self.candidates == 0 {
             return vec![("candidates", "must be >= 1".into())];
         }
         Vec::new()
+    }
+
+    fn build(&self, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerError> {
+        Ok(Box::new(Dns::new(self, data)))
+    }
+
+    fn memory(&self, s: &Shape) -> Vec<(String, f64)> {
+        vec![s.candidates(self.candidates)]
     }
 }
 
@@ -160,7 +187,7 @@ mod tests {
             positives_t: &p_t,
         };
         let mut cx = SampleContext {
-            loss: &crate::train::LossConfig::Bpr,
+            loss: &crate::loss::LossConfig::Bpr,
             rng: &mut h.rng,
             model: h.model.as_ref(),
             device: tch::Device::Cpu,

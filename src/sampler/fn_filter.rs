@@ -14,6 +14,7 @@
 //! slot staying in the partition; under `bce` an attracted slot takes the label 1; other losses have no
 //! second positive and refuse it).
 
+use super::declare::{Cost, DeclaredSampler, SamplerInfo, Shape, ALL_DOMAINS};
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
@@ -58,8 +59,25 @@ impl Default for FnFilterConfig {
     }
 }
 
-impl FnFilterConfig {
-    pub fn tag(&self) -> String {
+impl DeclaredSampler for FnFilterConfig {
+    const INFO: SamplerInfo = SamplerInfo {
+            kind: "fn-filter",
+            family: "debiased",
+            needs: "model scores (to flag likely false negatives)",
+            description: "uniform negatives minus suspected false negatives, dropped (elimination) or kept at downweight × an ordinary weight, or trained as further positives (attraction, Huynh et al. 2022; softmax and bce). The detection rules are nsbench's own: by = score flags s(q, c) > s(q, p) − margin (in neither paper; under bpr it drops exactly the negatives that violate the ranking), by = similarity flags cos(e_c, e_p) ≥ similarity (FNC's support-view detection simplified to one view, the positive, and a threshold instead of its top-k); by = score|similarity, margin = 0, similarity = 0.9, downweight = 0 (drop), attract = false, exclude_positives = true",
+            version: 2,
+            same_at_k1: None,
+            ratio_free: false,
+            domains: ALL_DOMAINS,
+            own_loss: None,
+            per_pair: true,
+            cost: Cost {
+                at_k1: 1.05,
+                per_extra_negative: 0.2,
+            },
+    };
+
+    fn tag(&self) -> String {
         let rule = match self.by {
             FalseNegativeRule::Score => format!("fn-filter-score{}", self.margin),
             FalseNegativeRule::Similarity => format!("fn-filter-cos{}", self.similarity),
@@ -71,7 +89,7 @@ impl FnFilterConfig {
         }
     }
 
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
+    fn problems(&self) -> Vec<(&'static str, String)> {
         let mut p = Vec::new();
         if !self.margin.is_finite() {
             p.push(("margin", format!("must be finite (got {})", self.margin)));
@@ -89,6 +107,15 @@ impl FnFilterConfig {
             ));
         }
         p
+    }
+
+    fn build(&self, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerError> {
+        Ok(Box::new(FnFilter::new(self, data)))
+    }
+
+    /// Nothing beyond the negatives' ids and embeddings that every sampler has per batch.
+    fn memory(&self, _: &Shape) -> Vec<(String, f64)> {
+        Vec::new()
     }
 }
 
@@ -156,7 +183,7 @@ impl Sampler for FnFilter {
         let suspected = self.suspected(batch, &ids, cx)?;
         let negatives = Negatives::ids(ids);
         if self.config.attract {
-            use crate::train::LossConfig;
+            use crate::loss::LossConfig;
             if !matches!(cx.loss, LossConfig::Bce | LossConfig::Softmax { .. }) {
                 return Err(SamplerError::Invalid {
                     sampler: "fn-filter",
@@ -232,7 +259,7 @@ mod tests {
             ..Default::default()
         };
         let mut h = crate::sampler::tests::Harness::new(&data, 3);
-        h.loss = crate::train::LossConfig::Softmax { temperature: 1.0 };
+        h.loss = crate::loss::LossConfig::Softmax { temperature: 1.0 };
         let negatives = h.sample(&mut FnFilter::new(&c, &data), &data, &[0, 1, 2], None, 40);
         let attract = Vec::<Vec<bool>>::try_from(negatives.attract.as_ref().unwrap()).unwrap();
         assert!(
@@ -241,7 +268,7 @@ mod tests {
         );
         let n: usize = attract.iter().flatten().filter(|&&a| a).count();
         assert!(n > 0 && n < 120, "some, not all, are attracted ({n})");
-        h.loss = crate::train::LossConfig::Bpr;
+        h.loss = crate::loss::LossConfig::Bpr;
         let Err(e) = h.try_sample(&mut FnFilter::new(&c, &data), &data, &[0, 1], None, 4) else {
             panic!("bpr has no room for a second positive")
         };

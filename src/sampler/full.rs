@@ -4,6 +4,7 @@
 //! the loss averaged over all of them. Known positives of the query are masked out. The ratio is ignored:
 //! this is the quality a sampler would reach with unlimited negatives, where the pool is small enough.
 
+use super::declare::{Cost, DeclaredSampler, SamplerInfo, Shape, ALL_DOMAINS};
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
@@ -15,9 +16,34 @@ use crate::error::SamplerError;
 #[serde(deny_unknown_fields, default)]
 pub struct FullConfig {}
 
-impl FullConfig {
-    pub fn tag(&self) -> String {
+impl DeclaredSampler for FullConfig {
+    const INFO: SamplerInfo = SamplerInfo {
+            kind: "full",
+            family: "non-sampling",
+            needs: "every candidate scored (no sampling)",
+            description: "non-sampling reference: every non-positive candidate is a negative (whole-pool loss); ratio ignored; no parameters",
+            version: 1,
+            same_at_k1: None,
+            ratio_free: true,
+            domains: ALL_DOMAINS,
+            own_loss: None,
+            per_pair: false,
+            cost: Cost {
+                at_k1: 25.0,
+                per_extra_negative: 0.0,
+            },
+    };
+
+    fn tag(&self) -> String {
         "full".into()
+    }
+
+    fn build(&self, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerError> {
+        Ok(Box::new(Full::new(self, data)))
+    }
+
+    fn memory(&self, s: &Shape) -> Vec<(String, f64)> {
+        vec![s.whole_pool()]
     }
 }
 

@@ -10,6 +10,8 @@
 //! draws k of the other rows' positives uniformly. An item that is the row's own positive, or a known
 //! positive of the query when `exclude_positives` is set, is masked out (shapes stay rectangular).
 
+use super::declare::{Cost, DeclaredSampler, SamplerInfo, Shape, ALL_DOMAINS};
+use crate::loss::LossConfig;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
@@ -43,9 +45,9 @@ pub enum WholeOrDraws {
 }
 
 impl WholeOrDraws {
-    pub fn takes_everything(self, loss: &crate::train::LossConfig) -> bool {
+    pub fn takes_everything(self, loss: &crate::loss::LossConfig) -> bool {
         match self {
-            WholeOrDraws::Auto => matches!(loss, crate::train::LossConfig::Softmax { .. }),
+            WholeOrDraws::Auto => matches!(loss, crate::loss::LossConfig::Softmax { .. }),
             WholeOrDraws::All => true,
             WholeOrDraws::Draws => false,
         }
@@ -72,14 +74,75 @@ impl Default for InBatchConfig {
 }
 
 impl InBatchConfig {
-    pub fn tag(&self) -> String {
+    /// Takes the whole batch under `loss` (ratio-free).
+    pub fn takes_everything(&self, loss: &crate::loss::LossConfig) -> bool {
+        self.negatives.takes_everything(loss)
+    }
+}
+
+impl DeclaredSampler for InBatchConfig {
+    const INFO: SamplerInfo = SamplerInfo {
+            kind: "in-batch",
+            family: "efficient",
+            needs: "the batch's other positives",
+            description: "the other positives of the batch (Yi et al. 2019): under softmax all B − 1 of them, one shared score matrix, logQ on every logit; else k draws; logq = false (s/τ − log q under softmax only), negatives = auto|all|draws, exclude_positives = true (masked)",
+            // 3: under softmax the shared negatives are the positives' own embeddings (the same gradient,
+            // summed in another order; for an image encoder the very views). 5: logQ corrects s/τ − log q.
+            version: 5,
+            same_at_k1: None,
+            ratio_free: false,
+            domains: ALL_DOMAINS,
+            own_loss: None,
+            per_pair: true,
+            cost: Cost {
+                at_k1: 1.0,
+                per_extra_negative: 0.15,
+            },
+    };
+
+    fn tag(&self) -> String {
         let logq = if self.logq { "-logq" } else { "" };
         format!("in-batch{logq}{}", self.negatives.tag())
     }
 
-    /// Takes the whole batch under `loss` (ratio-free).
-    pub fn takes_everything(&self, loss: &crate::train::LossConfig) -> bool {
-        self.negatives.takes_everything(loss)
+    fn build(&self, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerError> {
+        Ok(Box::new(InBatch::new(self, data)))
+    }
+
+    fn memory(&self, s: &Shape) -> Vec<(String, f64)> {
+        if s.whole {
+            vec![(
+                format!(
+                    "{0} × {0} in-batch scores (mask, scores, gradients)",
+                    s.batch
+                ),
+                s.batch * s.batch * 13.0,
+            )]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn ratio_free_under(&self, loss: &LossConfig) -> bool {
+        self.takes_everything(loss)
+    }
+
+    fn takes_batch_positives(&self) -> bool {
+        true
+    }
+
+    fn problem_under(&self, loss: &LossConfig) -> Option<(&'static str, String)> {
+        (self.logq && !matches!(loss, LossConfig::Softmax { .. })).then(|| {
+            (
+                "logq",
+                format!(
+                    "the logQ correction (Yi et al. 2019) corrects a sampled softmax's logits, s/τ − log q; \
+                     under {} it only shifts each negative's score by −log q (about +7) and turns the loss \
+                     linear: set logq = false, or train under loss = \"softmax\"",
+                    loss.kind()
+                ),
+            )
+        })
     }
 }
 
@@ -243,7 +306,7 @@ mod tests {
         };
         let mut s = InBatch::new(&config, &data);
         let mut h = Harness::new(&data, 1);
-        h.loss = crate::train::LossConfig::Softmax { temperature: 1.0 };
+        h.loss = crate::loss::LossConfig::Softmax { temperature: 1.0 };
         // Positives 7, 1, 5, 7: rows 0 and 3 share item 7, so neither is the other's negative.
         let n = h.sample(&mut s, &data, &[0, 1, 2, 0], Some(&[7, 1, 5, 7]), 2);
         let NegativeItems::Shared { ids, embeddings } = &n.items else {
@@ -260,10 +323,10 @@ mod tests {
         assert!((lq_pos[1] - expected(1)).abs() < 1e-6);
         assert!(
             config.takes_everything(&h.loss)
-                && !config.takes_everything(&crate::train::LossConfig::Bpr)
+                && !config.takes_everything(&crate::loss::LossConfig::Bpr)
         );
         // Under BPR it draws k.
-        h.loss = crate::train::LossConfig::Bpr;
+        h.loss = crate::loss::LossConfig::Bpr;
         let n = h.sample(&mut s, &data, &[0, 1, 2, 0], Some(&[7, 1, 5, 7]), 2);
         assert!(matches!(n.items, NegativeItems::Ids(_)) && n.per_row() == 2);
     }

@@ -11,6 +11,7 @@
 //! together, so on a node graph a query's chain starts where its depth-first predecessor's chain is
 //! (when that one has started), else at a uniform non-positive.
 
+use super::declare::{Cost, DeclaredSampler, SamplerInfo, Shape, WITH_INTERACTIONS};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
@@ -39,12 +40,29 @@ impl Default for McnsConfig {
     }
 }
 
-impl McnsConfig {
-    pub fn tag(&self) -> String {
+impl DeclaredSampler for McnsConfig {
+    const INFO: SamplerInfo = SamplerInfo {
+            kind: "mcns",
+            family: "graph",
+            needs: "the interaction graph and model scores (Metropolis–Hastings chain)",
+            description: "Metropolis-Hastings chain per query targeting exp(alpha · score), uniform and graph proposals (MCNS, Yang et al. 2020); alpha = 0.75, uniform_mix = 0.5, exclude_positives = true",
+            version: 1,
+            same_at_k1: None,
+            ratio_free: false,
+            domains: WITH_INTERACTIONS,
+            own_loss: None,
+            per_pair: true,
+            cost: Cost {
+                at_k1: 2.0,
+                per_extra_negative: 1.0,
+            },
+    };
+
+    fn tag(&self) -> String {
         format!("mcns-a{}", self.alpha)
     }
 
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
+    fn problems(&self) -> Vec<(&'static str, String)> {
         let mut p = Vec::new();
         if !(self.alpha.is_finite() && self.alpha >= 0.0) {
             p.push(("alpha", format!("must be >= 0 (got {})", self.alpha)));
@@ -59,6 +77,15 @@ impl McnsConfig {
             ));
         }
         p
+    }
+
+    fn build(&self, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerError> {
+        Ok(Box::new(Mcns::new(self, data)))
+    }
+
+    /// Nothing beyond the per-batch part every sampler has: the proposal chain's state: one id per query.
+    fn memory(&self, _: &Shape) -> Vec<(String, f64)> {
+        Vec::new()
     }
 }
 

@@ -3,6 +3,7 @@
 //! plus uniformly drawn items, which reach the long tail the batch never shows. Of the k negatives,
 //! round(k · `uniform_share`) are uniform and the rest in-batch.
 
+use super::declare::{Cost, DeclaredSampler, SamplerInfo, Shape, ALL_DOMAINS};
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
@@ -30,12 +31,29 @@ impl Default for MixedConfig {
     }
 }
 
-impl MixedConfig {
-    pub fn tag(&self) -> String {
+impl DeclaredSampler for MixedConfig {
+    const INFO: SamplerInfo = SamplerInfo {
+            kind: "mixed",
+            family: "efficient",
+            needs: "the batch's other positives",
+            description: "in-batch plus uniform negatives (Yang et al. 2020): round(k · uniform_share) uniform, the rest in-batch draws; uniform_share = 0.5, exclude_positives = true",
+            version: 1,
+            same_at_k1: Some("uniform (its one negative: round(0.5 · 1) = 1 uniform draw at the default uniform_share, none in-batch; below 0.5 it is in-batch draws)"),
+            ratio_free: false,
+            domains: ALL_DOMAINS,
+            own_loss: None,
+            per_pair: true,
+            cost: Cost {
+                at_k1: 1.0,
+                per_extra_negative: 0.15,
+            },
+    };
+
+    fn tag(&self) -> String {
         format!("mixed-u{}", self.uniform_share)
     }
 
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
+    fn problems(&self) -> Vec<(&'static str, String)> {
         if !(0.0..=1.0).contains(&self.uniform_share) {
             return vec![(
                 "uniform_share",
@@ -43,6 +61,19 @@ impl MixedConfig {
             )];
         }
         Vec::new()
+    }
+
+    fn build(&self, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerError> {
+        Ok(Box::new(Mixed::new(self, data)))
+    }
+
+    /// Nothing beyond the negatives' ids and embeddings that every sampler has per batch.
+    fn memory(&self, _: &Shape) -> Vec<(String, f64)> {
+        Vec::new()
+    }
+
+    fn takes_batch_positives(&self) -> bool {
+        self.uniform_share < 1.0
     }
 }
 

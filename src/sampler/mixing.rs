@@ -23,6 +23,7 @@
 //!
 //! The negatives are embeddings; `origin` carries the candidate each was mixed from (for diagnostics).
 
+use super::declare::{Cost, DeclaredSampler, SamplerInfo, Shape, ALL_DOMAINS};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
@@ -66,15 +67,32 @@ impl Default for MixingConfig {
     }
 }
 
-impl MixingConfig {
-    pub fn tag(&self) -> String {
+impl DeclaredSampler for MixingConfig {
+    const INFO: SamplerInfo = SamplerInfo {
+            kind: "mixing",
+            family: "hard",
+            needs: "model embeddings (mixes positives and candidates)",
+            description: "synthesised embedding negatives: positive mixing (MixGCF: best of M mixes per negative), or MoCHi: the k real negatives plus mixes of pairs of two distinct ones of their N hardest and of the query with one (normalised where embeddings are unit vectors, as MoCHi; k + round(synthetic_share · k) + round(query_share · k) negatives a row, at k = 1 only the real one); mode = mixgcf|mochi, candidates = 10, hardest = 5, synthetic_share = 1, query_share = 0.25, exclude_positives = true",
+            version: 4,
+            same_at_k1: None,
+            ratio_free: false,
+            domains: ALL_DOMAINS,
+            own_loss: None,
+            per_pair: false,
+            cost: Cost {
+                at_k1: 2.0,
+                per_extra_negative: 1.5,
+            },
+    };
+
+    fn tag(&self) -> String {
         match self.mode {
             MixingMode::Mixgcf => format!("mixgcf-m{}", self.candidates),
             MixingMode::Mochi => format!("mochi-m{}-n{}", self.candidates, self.hardest),
         }
     }
 
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
+    fn problems(&self) -> Vec<(&'static str, String)> {
         let mut p = Vec::new();
         if self.candidates == 0 {
             p.push(("candidates", "must be >= 1".into()));
@@ -91,6 +109,20 @@ impl MixingConfig {
             }
         }
         p
+    }
+
+    fn build(&self, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerError> {
+        Ok(Box::new(Mixing::new(self, data)))
+    }
+
+    fn memory(&self, s: &Shape) -> Vec<(String, f64)> {
+        vec![
+            s.candidates(self.candidates),
+            (
+                "synthesised negative embeddings".into(),
+                s.batch * s.k * s.dim * 4.0 * 3.0,
+            ),
+        ]
     }
 }
 

@@ -12,16 +12,15 @@
 //! Randomness comes only from the `rng` in the context, which derives from (suite, cell, seed).
 
 mod adversarial;
-pub(crate) mod alias;
 mod bernoulli;
 mod bounded;
 mod cache;
 mod curriculum;
 mod debiased;
+mod declare;
 mod dns;
 mod fn_filter;
 mod full;
-mod gumbel;
 mod hard_debiased;
 mod in_batch;
 mod mcns;
@@ -36,8 +35,8 @@ mod srns;
 mod topk;
 mod uniform;
 mod whole_data;
+pub use crate::draws::AliasTable;
 pub use adversarial::{Adversarial, AdversarialConfig};
-pub use alias::AliasTable;
 pub use bernoulli::{Bernoulli, BernoulliConfig};
 pub use bounded::{Bounded, BoundedConfig};
 pub use cache::{Cache, CacheConfig};
@@ -68,356 +67,38 @@ use tch::{Device, Tensor};
 
 use crate::data::{Dataset, QueryItems};
 use crate::error::SamplerError;
+use crate::loss::LossConfig;
 use crate::model::ContrastiveModel;
+use declare::{samplers, DeclaredDyn};
+pub use declare::{Cost, DeclaredSampler, SamplerInfo, Shape, ALL_DOMAINS, WITH_INTERACTIONS};
 
-/// `[[sampler]]`, tagged by `kind`; the kind doubles as the registry name.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum SamplerConfig {
-    Uniform(UniformConfig),
-    Popularity(PopularityConfig),
-    Dns(DnsConfig),
-    SelfAdversarial(SelfAdversarialConfig),
-    InBatch(InBatchConfig),
-    Bounded(BoundedConfig),
-    Mixed(MixedConfig),
-    Cache(CacheConfig),
-    Debiased(DebiasedConfig),
-    FnFilter(FnFilterConfig),
-    Full(FullConfig),
-    HardDebiased(HardDebiasedConfig),
-    Queue(QueueConfig),
-    Topk(TopkConfig),
-    Adversarial(AdversarialConfig),
-    Curriculum(CurriculumConfig),
-    Mcns(McnsConfig),
-    Mixing(MixingConfig),
-    Pagerank(PagerankConfig),
-    Srns(SrnsConfig),
-    Bernoulli(BernoulliConfig),
-    Enmf(EnmfConfig),
-    OneVsAll(OneVsAllConfig),
-    KVsAll(KvsAllConfig),
-    Gae(GaeConfig),
+samplers! {
+    "uniform" => Uniform(UniformConfig),
+    "popularity" => Popularity(PopularityConfig),
+    "dns" => Dns(DnsConfig),
+    "topk" => Topk(TopkConfig),
+    "srns" => Srns(SrnsConfig),
+    "bounded" => Bounded(BoundedConfig),
+    "curriculum" => Curriculum(CurriculumConfig),
+    "mixing" => Mixing(MixingConfig),
+    "self-adversarial" => SelfAdversarial(SelfAdversarialConfig),
+    "adversarial" => Adversarial(AdversarialConfig),
+    "pagerank" => Pagerank(PagerankConfig),
+    "mcns" => Mcns(McnsConfig),
+    "in-batch" => InBatch(InBatchConfig),
+    "mixed" => Mixed(MixedConfig),
+    "cache" => Cache(CacheConfig),
+    "queue" => Queue(QueueConfig),
+    "debiased" => Debiased(DebiasedConfig),
+    "hard-debiased" => HardDebiased(HardDebiasedConfig),
+    "fn-filter" => FnFilter(FnFilterConfig),
+    "full" => Full(FullConfig),
+    "bernoulli" => Bernoulli(BernoulliConfig),
+    "enmf" => Enmf(EnmfConfig),
+    "one-vs-all" => OneVsAll(OneVsAllConfig),
+    "k-vs-all" => KVsAll(KvsAllConfig),
+    "gae" => Gae(GaeConfig),
 }
-
-/// What the registry knows of a sampler.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SamplerInfo {
-    /// The `kind` of `[[sampler]]`.
-    pub kind: &'static str,
-    /// One line with its method, paper and parameters with their defaults (`nsbench list samplers`).
-    pub description: &'static str,
-    /// Behaviour version: bump it whenever a change alters what the sampler draws or how its negatives
-    /// are weighted or masked, so stored cells of the old behaviour run again (it enters the hash).
-    pub version: u32,
-    /// The sampler this one provably is at k = 1, and why: said in `list samplers` and summaries.
-    pub same_at_k1: Option<&'static str>,
-    /// Takes every candidate, whatever the ratio: one cell per seed, ratio `all`.
-    pub ratio_free: bool,
-    /// The domains (`[[domain]].kind`) it runs in.
-    pub domains: &'static [&'static str],
-    /// The loss the sampler's method brings with it, whatever the cell's loss (the debiased losses,
-    /// the whole-data references): such a sampler runs once per domain, not once per loss of the axis.
-    pub own_loss: Option<&'static str>,
-    /// Its family in SAMPLERS.md: static, hard, adversarial, graph, efficient, debiased, non-sampling
-    /// (figures draw one panel per family).
-    pub family: &'static str,
-    /// What it needs besides the training interactions (`list samplers`; the data-independence table).
-    pub needs: &'static str,
-}
-
-/// Every domain: the sampler sees only queries, positives, the pool, known positives and scores.
-const ALL_DOMAINS: &[&str] = &["rec", "kg", "graph", "text", "vision"];
-/// Samplers that read item frequencies or the interaction graph: not vision, where every image occurs
-/// once and is its own only positive (popularity would be uniform, and walks have nowhere to go).
-const WITH_INTERACTIONS: &[&str] = &["rec", "kg", "graph", "text"];
-
-/// Every registered sampler, in the order of the families of SAMPLERS.md: static, hard, adversarial,
-/// graph, efficient, debiased, full.
-pub const REGISTRY: &[SamplerInfo] = &[
-    SamplerInfo {
-        kind: "uniform",
-        family: "static",
-        needs: "nothing",
-        description: "uniform over the item pool (BPR); exclude_positives = true|false (default true)",
-        version: 1,
-        same_at_k1: None,
-        ratio_free: false,
-        domains: ALL_DOMAINS,
-        own_loss: None,
-    },
-    SamplerInfo {
-        kind: "popularity",
-        family: "static",
-        needs: "item counts of the training data",
-        description: "P(c) ∝ (count(c) + smoothing)^alpha by an alias table (word2vec); alpha = 0.75, smoothing = 1, \
-         exclude_positives = true",
-        version: 1,
-        same_at_k1: None,
-        ratio_free: false,
-        domains: WITH_INTERACTIONS,
-        own_loss: None,
-    },
-    SamplerInfo {
-        kind: "dns",
-        family: "hard",
-        needs: "model scores of a candidate pool",
-        description: "dynamic negative sampling (Zhang et al. 2013): best-scored of M uniform candidates per negative; \
-         candidates = 10, exclude_positives = true",
-        version: 1,
-        same_at_k1: None,
-        ratio_free: false,
-        domains: ALL_DOMAINS,
-        own_loss: None,
-    },
-    SamplerInfo {
-        kind: "topk",
-        family: "hard",
-        needs: "model scores of a candidate pool",
-        description: "exact top-scored non-positives over the pool, index rebuilt every R steps, stale between (ANCE); top = 200, refresh_steps = 50, exclude_positives = true",
-        version: 1,
-        same_at_k1: None,
-        ratio_free: false,
-        domains: ALL_DOMAINS,
-        own_loss: None,
-    },
-    SamplerInfo {
-        kind: "srns",
-        family: "hard",
-        needs: "model scores and a per-query memory of them over epochs",
-        description: "P(above the positive) + beta · its std over recent epochs, over a per-query memory updated by softmax(score / T) (SRNS, Ding et al. 2020); memory = 20, candidates = 20, history = 5, beta = 1, warmup = 1, temperature = 1, exclude_positives = true",
-        version: 1,
-        same_at_k1: None,
-        ratio_free: false,
-        domains: ALL_DOMAINS,
-        own_loss: None,
-    },
-    SamplerInfo {
-        kind: "bounded",
-        family: "hard",
-        needs: "model scores of a candidate pool and of the positive",
-        description: "hardest of M uniform candidates scored at most s(q, p) − margin (Qin et al. 2021); candidates = 10, \
-         margin = 0, exclude_positives = true",
-        version: 1,
-        same_at_k1: None,
-        ratio_free: false,
-        domains: ALL_DOMAINS,
-        own_loss: None,
-    },
-    SamplerInfo {
-        kind: "curriculum",
-        family: "hard",
-        needs: "model scores of a candidate pool and the training progress",
-        description: "uniform then hard (best of M) negatives, hard share rising from start to end over the ramp (Bengio et al. 2009; Chu et al. 2021); candidates = 10, start = 0, end = 1, ramp = 1, exclude_positives = true",
-        version: 1,
-        same_at_k1: None,
-        ratio_free: false,
-        domains: ALL_DOMAINS,
-        own_loss: None,
-    },
-    SamplerInfo {
-        kind: "mixing",
-        family: "hard",
-        needs: "model embeddings (mixes positives and candidates)",
-        description: "synthesised embedding negatives: positive mixing (MixGCF: best of M mixes per negative), or MoCHi: the k real negatives plus mixes of pairs of two distinct ones of their N hardest and of the query with one (normalised where embeddings are unit vectors, as MoCHi; k + round(synthetic_share · k) + round(query_share · k) negatives a row, at k = 1 only the real one); mode = mixgcf|mochi, candidates = 10, hardest = 5, synthetic_share = 1, query_share = 0.25, exclude_positives = true",
-        version: 4,
-        same_at_k1: None,
-        ratio_free: false,
-        domains: ALL_DOMAINS,
-        own_loss: None,
-    },
-    SamplerInfo {
-        kind: "self-adversarial",
-        family: "adversarial",
-        needs: "model scores of the drawn negatives",
-        description: "uniform negatives weighted by softmax(alpha · score) without gradient (RotatE), not under nssa \
-         with adversarial_temperature > 0 (which already weights so); alpha = 1, exclude_positives = true",
-        version: 1,
-        same_at_k1: Some("uniform (one negative: its softmax weight is 1)"),
-        ratio_free: false,
-        domains: ALL_DOMAINS,
-        own_loss: None,
-    },
-    SamplerInfo {
-        kind: "adversarial",
-        family: "adversarial",
-        needs: "a generator model trained alongside",
-        description: "a small generator proposes negatives from a softmax over candidates, trained by REINFORCE on the model's scores (IRGAN, KBGAN); candidates = 20, dim = 16, lr = 0.01, exclude_positives = true",
-        version: 1,
-        same_at_k1: None,
-        ratio_free: false,
-        domains: ALL_DOMAINS,
-        own_loss: None,
-    },
-    SamplerInfo {
-        kind: "pagerank",
-        family: "graph",
-        needs: "the interaction graph (personalised PageRank)",
-        description: "PinSage's curriculum: k uniform negatives plus, at epoch n, min(n − 1, k) hard ones (so up to 2k a row) from a middle band of personalised PageRank (random walks with restart from the query over the training graph; node to neighbour on a node graph); steps = 5000, restart = 0.3, rank_from = 10, rank_to = 100, exclude_positives = true",
-        version: 2,
-        same_at_k1: None,
-        ratio_free: false,
-        domains: WITH_INTERACTIONS,
-        own_loss: None,
-    },
-    SamplerInfo {
-        kind: "mcns",
-        family: "graph",
-        needs: "the interaction graph and model scores (Metropolis–Hastings chain)",
-        description: "Metropolis-Hastings chain per query targeting exp(alpha · score), uniform and graph proposals (MCNS, Yang et al. 2020); alpha = 0.75, uniform_mix = 0.5, exclude_positives = true",
-        version: 1,
-        same_at_k1: None,
-        ratio_free: false,
-        domains: WITH_INTERACTIONS,
-        own_loss: None,
-    },
-    SamplerInfo {
-        kind: "in-batch",
-        family: "efficient",
-        needs: "the batch's other positives",
-        description: "the other positives of the batch (Yi et al. 2019): under softmax all B − 1 of them, one shared score matrix, logQ on every logit; else k draws; logq = false (s/τ − log q under softmax only), negatives = auto|all|draws, exclude_positives = true (masked)",
-        // 3: under softmax the shared negatives are the positives' own embeddings (the same gradient,
-        // summed in another order; for an image encoder the very views). 5: logQ corrects s/τ − log q.
-        version: 5,
-        same_at_k1: None,
-        ratio_free: false,
-        domains: ALL_DOMAINS,
-        own_loss: None,
-    },
-    SamplerInfo {
-        kind: "mixed",
-        family: "efficient",
-        needs: "the batch's other positives",
-        description: "in-batch plus uniform negatives (Yang et al. 2020): round(k · uniform_share) uniform, the rest in-batch draws; uniform_share = 0.5, exclude_positives = true",
-        version: 1,
-        same_at_k1: Some("uniform (its one negative: round(0.5 · 1) = 1 uniform draw at the default uniform_share, none in-batch; below 0.5 it is in-batch draws)"),
-        ratio_free: false,
-        domains: ALL_DOMAINS,
-        own_loss: None,
-    },
-    SamplerInfo {
-        kind: "cache",
-        family: "efficient",
-        needs: "model scores (a per-query cache refreshed each epoch)",
-        description: "per-query cache of high-scored negatives refreshed with fresh uniform candidates (NSCaching); cache_size = 50, candidates = 50, refresh_every = 1, update = importance|top, temperature = 2, exclude_positives = true",
-        version: 1,
-        same_at_k1: None,
-        ratio_free: false,
-        domains: ALL_DOMAINS,
-        own_loss: None,
-    },
-    SamplerInfo {
-        kind: "queue",
-        family: "efficient",
-        needs: "embeddings of earlier batches (a FIFO queue)",
-        description: "FIFO queue of past batches' positive embeddings (MoCo): stale by construction, or with an image encoder's momentum the keys of MoCo's key encoder; under softmax the whole queue, else k draws; size = 4096, negatives = auto|all|draws, exclude_positives = true",
-        version: 2,
-        same_at_k1: None,
-        ratio_free: false,
-        domains: ALL_DOMAINS,
-        own_loss: None,
-    },
-    SamplerInfo {
-        kind: "debiased",
-        family: "debiased",
-        needs: "a class-prior guess τ⁺ (the loss, not the draw)",
-        description: "uniform (or the batch's other) negatives with the debiased contrastive loss (DCL, Chuang et al. 2020); tau_plus = 0.1, temperature = 1, negatives = uniform|in-batch, exclude_positives = true",
-        version: 1,
-        same_at_k1: None,
-        ratio_free: false,
-        domains: ALL_DOMAINS,
-        own_loss: Some("dcl"),
-    },
-    SamplerInfo {
-        kind: "hard-debiased",
-        family: "debiased",
-        needs: "a class-prior guess τ⁺ and model scores",
-        description: "debiased loss with negatives reweighted by softmax(beta · score) (HCL, Robinson et al. 2021); tau_plus = 0.1, beta = 1, temperature = 1, negatives = uniform|in-batch, exclude_positives = true",
-        version: 1,
-        same_at_k1: Some("debiased (one negative: its softmax weight is 1)"),
-        ratio_free: false,
-        domains: ALL_DOMAINS,
-        own_loss: Some("hcl"),
-    },
-    SamplerInfo {
-        kind: "fn-filter",
-        family: "debiased",
-        needs: "model scores (to flag likely false negatives)",
-        description: "uniform negatives minus suspected false negatives, dropped (elimination) or kept at downweight × an ordinary weight, or trained as further positives (attraction, Huynh et al. 2022; softmax and bce). The detection rules are nsbench's own: by = score flags s(q, c) > s(q, p) − margin (in neither paper; under bpr it drops exactly the negatives that violate the ranking), by = similarity flags cos(e_c, e_p) ≥ similarity (FNC's support-view detection simplified to one view, the positive, and a threshold instead of its top-k); by = score|similarity, margin = 0, similarity = 0.9, downweight = 0 (drop), attract = false, exclude_positives = true",
-        version: 2,
-        same_at_k1: None,
-        ratio_free: false,
-        domains: ALL_DOMAINS,
-        own_loss: None,
-    },
-    SamplerInfo {
-        kind: "full",
-        family: "non-sampling",
-        needs: "every candidate scored (no sampling)",
-        description: "non-sampling reference: every non-positive candidate is a negative (whole-pool loss); ratio ignored; no parameters",
-        version: 1,
-        same_at_k1: None,
-        ratio_free: true,
-        domains: ALL_DOMAINS,
-        own_loss: None,
-    },
-    SamplerInfo {
-        kind: "bernoulli",
-        family: "static",
-        needs: "relation statistics of the graph (tails per head, heads per tail)",
-        description: "uniform entities, the head corrupted with probability tph / (tph + hpt) of the triple's relation, else the tail (TransH, Wang et al. 2014); exclude_positives = true",
-        version: 1,
-        same_at_k1: None,
-        ratio_free: false,
-        domains: &["kg"],
-        own_loss: None,
-    },
-    SamplerInfo {
-        kind: "enmf",
-        family: "non-sampling",
-        needs: "every candidate through the Gram matrix (no sampling)",
-        description: "non-sampling: ENMF/EHCF's weighted squared loss over all user–item pairs in O((|U| + |I|) d²) (Chen et al. 2020); dot-product models; ratio ignored; negative_weight = 0.1",
-        version: 1,
-        same_at_k1: None,
-        ratio_free: true,
-        domains: &["rec"],
-        own_loss: Some("enmf"),
-    },
-    SamplerInfo {
-        kind: "one-vs-all",
-        family: "non-sampling",
-        needs: "every entity scored (no sampling)",
-        description: "non-sampling: cross-entropy of the answer against every entity, both sides of every triple (LibKGE 1vsAll); ratio ignored; no parameters",
-        version: 1,
-        same_at_k1: None,
-        ratio_free: true,
-        domains: &["kg"],
-        own_loss: Some("1vsall-ce"),
-    },
-    SamplerInfo {
-        kind: "k-vs-all",
-        family: "non-sampling",
-        needs: "every entity scored (no sampling)",
-        description: "non-sampling: binary cross-entropy against every entity, every training answer of the query a 1 (LibKGE KvsAll); ratio ignored; no parameters",
-        version: 1,
-        same_at_k1: None,
-        ratio_free: true,
-        domains: &["kg"],
-        own_loss: Some("kvsall-bce"),
-    },
-    SamplerInfo {
-        kind: "gae",
-        family: "non-sampling",
-        needs: "every node pair scored (no sampling)",
-        description: "non-sampling: GAE's weighted binary cross-entropy over the whole adjacency with self-loops, ones weighted by non-edges / edges (Kipf & Welling 2016); ratio ignored; no parameters",
-        version: 1,
-        same_at_k1: None,
-        ratio_free: true,
-        domains: &["graph"],
-        own_loss: Some("gae-bce"),
-    },
-];
 
 /// The registry entry of a kind.
 pub fn info(kind: &str) -> Option<&'static SamplerInfo> {
@@ -427,100 +108,29 @@ pub fn info(kind: &str) -> Option<&'static SamplerInfo> {
 impl SamplerConfig {
     /// The registry entry of this sampler's kind.
     pub fn info(&self) -> &'static SamplerInfo {
-        info(self.kind()).expect("every kind is registered (tested)")
+        self.declared().info()
     }
 
     /// Whether the sampler takes a fixed set of candidates whatever the ratio under `loss` (one cell
     /// per seed, ratio `all`): `full` always; `in-batch` and `queue` under `softmax` in their default
     /// mode, where they use the whole batch or queue as their papers do.
-    pub fn ratio_free_under(&self, loss: &crate::train::LossConfig) -> bool {
-        self.info().ratio_free
-            || match self {
-                SamplerConfig::InBatch(c) => c.takes_everything(loss),
-                SamplerConfig::Queue(c) => c.takes_everything(loss),
-                SamplerConfig::Debiased(c) => c.negatives == DebiasedNegatives::InBatch,
-                SamplerConfig::HardDebiased(c) => c.negatives == DebiasedNegatives::InBatch,
-                _ => false,
-            }
-    }
-
-    pub fn kind(&self) -> &'static str {
-        match self {
-            SamplerConfig::Uniform(_) => "uniform",
-            SamplerConfig::Popularity(_) => "popularity",
-            SamplerConfig::Dns(_) => "dns",
-            SamplerConfig::SelfAdversarial(_) => "self-adversarial",
-            SamplerConfig::InBatch(_) => "in-batch",
-            SamplerConfig::Bounded(_) => "bounded",
-            SamplerConfig::Mixed(_) => "mixed",
-            SamplerConfig::Cache(_) => "cache",
-            SamplerConfig::Debiased(_) => "debiased",
-            SamplerConfig::FnFilter(_) => "fn-filter",
-            SamplerConfig::Full(_) => "full",
-            SamplerConfig::HardDebiased(_) => "hard-debiased",
-            SamplerConfig::Queue(_) => "queue",
-            SamplerConfig::Topk(_) => "topk",
-            SamplerConfig::Adversarial(_) => "adversarial",
-            SamplerConfig::Curriculum(_) => "curriculum",
-            SamplerConfig::Mcns(_) => "mcns",
-            SamplerConfig::Mixing(_) => "mixing",
-            SamplerConfig::Pagerank(_) => "pagerank",
-            SamplerConfig::Srns(_) => "srns",
-            SamplerConfig::Bernoulli(_) => "bernoulli",
-            SamplerConfig::Enmf(_) => "enmf",
-            SamplerConfig::OneVsAll(_) => "one-vs-all",
-            SamplerConfig::KVsAll(_) => "k-vs-all",
-            SamplerConfig::Gae(_) => "gae",
-        }
+    pub fn ratio_free_under(&self, loss: &LossConfig) -> bool {
+        self.declared().ratio_free_under(loss)
     }
 
     /// A short tag of the non-default parameters, used to tell two samplers of one kind apart in run ids.
     pub fn params_tag(&self) -> String {
-        match self {
-            SamplerConfig::Uniform(c) => c.tag(),
-            SamplerConfig::Popularity(c) => c.tag(),
-            SamplerConfig::Dns(c) => c.tag(),
-            SamplerConfig::SelfAdversarial(c) => c.tag(),
-            SamplerConfig::InBatch(c) => c.tag(),
-            SamplerConfig::Bounded(c) => c.tag(),
-            SamplerConfig::Mixed(c) => c.tag(),
-            SamplerConfig::Cache(c) => c.tag(),
-            SamplerConfig::Debiased(c) => c.tag(),
-            SamplerConfig::FnFilter(c) => c.tag(),
-            SamplerConfig::Full(c) => c.tag(),
-            SamplerConfig::HardDebiased(c) => c.tag(),
-            SamplerConfig::Queue(c) => c.tag(),
-            SamplerConfig::Topk(c) => c.tag(),
-            SamplerConfig::Adversarial(c) => c.tag(),
-            SamplerConfig::Curriculum(c) => c.tag(),
-            SamplerConfig::Mcns(c) => c.tag(),
-            SamplerConfig::Mixing(c) => c.tag(),
-            SamplerConfig::Pagerank(c) => c.tag(),
-            SamplerConfig::Srns(c) => c.tag(),
-            SamplerConfig::Bernoulli(c) => c.tag(),
-            SamplerConfig::Enmf(c) => c.tag(),
-            SamplerConfig::OneVsAll(c) => c.tag(),
-            SamplerConfig::KVsAll(c) => c.tag(),
-            SamplerConfig::Gae(c) => c.tag(),
-        }
+        self.declared().tag()
     }
 
     /// Why the sampler cannot train under `loss` with batches of `batch_size`, as (key, message): a
     /// combination that would train something other than its method, or no negative at all.
     pub fn problem_under(
         &self,
-        loss: &crate::train::LossConfig,
+        loss: &LossConfig,
         batch_size: usize,
     ) -> Option<(&'static str, String)> {
-        use crate::train::LossConfig;
-        let in_batch = match self {
-            SamplerConfig::InBatch(_) => true,
-            SamplerConfig::Mixed(c) => c.uniform_share < 1.0,
-            SamplerConfig::Debiased(c) => c.negatives == DebiasedNegatives::InBatch,
-            SamplerConfig::HardDebiased(c) => c.negatives == DebiasedNegatives::InBatch,
-            _ => false,
-        };
-        if in_batch && batch_size < 2 {
+        if self.declared().takes_batch_positives() && batch_size < 2 {
             return Some((
                 "kind",
                 format!(
@@ -530,97 +140,22 @@ impl SamplerConfig {
                 ),
             ));
         }
-        match (self, loss) {
-            (SamplerConfig::InBatch(c), l) if c.logq && !matches!(l, LossConfig::Softmax { .. }) => {
-                Some((
-                    "logq",
-                    format!(
-                        "the logQ correction (Yi et al. 2019) corrects a sampled softmax's logits, s/τ − log q; \
-                         under {} it only shifts each negative's score by −log q (about +7) and turns the loss \
-                         linear: set logq = false, or train under loss = \"softmax\"",
-                        l.kind()
-                    ),
-                ))
-            }
-            (
-                SamplerConfig::SelfAdversarial(_),
-                LossConfig::Nssa {
-                    adversarial_temperature,
-                    ..
-                },
-            ) if *adversarial_temperature > 0.0 => Some((
-                "kind",
-                format!(
-                    "the nssa loss at adversarial_temperature = {adversarial_temperature} already weights every \
-                     sampler's negatives by softmax(α · score) (RotatE's self-adversarial sampling: `uniform` under it \
-                     is RotatE's sampler); self-adversarial would weight them twice. Compare `uniform` under nssa, or \
-                     set the loss's adversarial_temperature = 0 to compare the two samplers"
-                ),
-            )),
-            _ => None,
-        }
+        self.declared().problem_under(loss)
     }
 
     /// Problems with the parameters, as (key, message).
     pub fn problems(&self) -> Vec<(&'static str, String)> {
-        match self {
-            SamplerConfig::Uniform(_)
-            | SamplerConfig::InBatch(_)
-            | SamplerConfig::Full(_)
-            | SamplerConfig::Bernoulli(_)
-            | SamplerConfig::OneVsAll(_)
-            | SamplerConfig::KVsAll(_)
-            | SamplerConfig::Gae(_) => Vec::new(),
-            SamplerConfig::Enmf(c) => c.problems(),
-            SamplerConfig::Popularity(c) => c.problems(),
-            SamplerConfig::Dns(c) => c.problems(),
-            SamplerConfig::SelfAdversarial(c) => c.problems(),
-            SamplerConfig::Bounded(c) => c.problems(),
-            SamplerConfig::Mixed(c) => c.problems(),
-            SamplerConfig::Cache(c) => c.problems(),
-            SamplerConfig::Debiased(c) => c.problems(),
-            SamplerConfig::FnFilter(c) => c.problems(),
-            SamplerConfig::HardDebiased(c) => c.problems(),
-            SamplerConfig::Queue(c) => c.problems(),
-            SamplerConfig::Topk(c) => c.problems(),
-            SamplerConfig::Adversarial(c) => c.problems(),
-            SamplerConfig::Curriculum(c) => c.problems(),
-            SamplerConfig::Mcns(c) => c.problems(),
-            SamplerConfig::Mixing(c) => c.problems(),
-            SamplerConfig::Pagerank(c) => c.problems(),
-            SamplerConfig::Srns(c) => c.problems(),
-        }
+        self.declared().problems()
     }
 
-    /// The registry: one arm per sampler.
+    /// What the sampler holds beyond the per-batch ids and embeddings, as (what, bytes).
+    pub fn memory(&self, shape: &Shape) -> Vec<(String, f64)> {
+        self.declared().memory(shape)
+    }
+
+    /// The sampler, built for one cell's data.
     pub fn build(&self, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerError> {
-        Ok(match self {
-            SamplerConfig::Uniform(c) => Box::new(Uniform::new(c, data)),
-            SamplerConfig::Popularity(c) => Box::new(Popularity::new(c, data)?),
-            SamplerConfig::Dns(c) => Box::new(Dns::new(c, data)),
-            SamplerConfig::SelfAdversarial(c) => Box::new(SelfAdversarial::new(c, data)),
-            SamplerConfig::InBatch(c) => Box::new(InBatch::new(c, data)),
-            SamplerConfig::Bounded(c) => Box::new(Bounded::new(c, data)),
-            SamplerConfig::Mixed(c) => Box::new(Mixed::new(c, data)),
-            SamplerConfig::Cache(c) => Box::new(Cache::new(c, data)),
-            SamplerConfig::Debiased(c) => Box::new(Debiased::new(c, data)),
-            SamplerConfig::FnFilter(c) => Box::new(FnFilter::new(c, data)),
-            SamplerConfig::Full(c) => Box::new(Full::new(c, data)),
-            SamplerConfig::HardDebiased(c) => Box::new(c.build(data)),
-            SamplerConfig::Queue(c) => Box::new(Queue::new(c, data)),
-            SamplerConfig::Topk(c) => Box::new(Topk::new(c, data)),
-            SamplerConfig::Adversarial(c) => Box::new(Adversarial::new(c, data)),
-            SamplerConfig::Curriculum(c) => Box::new(Curriculum::new(c, data)),
-            SamplerConfig::Mcns(c) => Box::new(Mcns::new(c, data)),
-            SamplerConfig::Mixing(c) => Box::new(Mixing::new(c, data)),
-            SamplerConfig::Pagerank(c) => Box::new(Pagerank::new(c, data)),
-            SamplerConfig::Srns(c) => Box::new(Srns::new(c, data)),
-            SamplerConfig::Bernoulli(c) => Box::new(Bernoulli::new(c, data)?),
-            SamplerConfig::Enmf(c) => Box::new(Enmf::new(c, data)?),
-            SamplerConfig::OneVsAll(_) => Box::new(AllEntities::new(false, data)?),
-            SamplerConfig::KVsAll(_) => Box::new(AllEntities::new(true, data)?),
-            SamplerConfig::Gae(c) => Box::new(GaeFull::new(c, data)?),
-        })
+        self.declared().build(data)
     }
 }
 
@@ -659,7 +194,7 @@ pub struct SampleContext<'a> {
     pub rng: &'a mut Pcg64Mcg,
     /// The loss the negatives feed: samplers whose paper defines them under one loss take that form
     /// under it (in-batch and queue under `softmax` use the whole batch or queue).
-    pub loss: &'a crate::train::LossConfig,
+    pub loss: &'a crate::loss::LossConfig,
     pub model: &'a dyn ContrastiveModel,
     pub device: Device,
     /// The current epoch, from 1.
@@ -1007,7 +542,7 @@ pub(crate) mod tests {
         pub vs: tch::nn::VarStore,
         pub model: Box<dyn ContrastiveModel>,
         /// The loss samplers are told they feed (BPR unless a test sets another).
-        pub loss: crate::train::LossConfig,
+        pub loss: crate::loss::LossConfig,
         pub rng: Pcg64Mcg,
         pub epoch: u32,
         pub epochs: u32,
@@ -1072,7 +607,7 @@ pub(crate) mod tests {
             Harness {
                 vs,
                 model,
-                loss: crate::train::LossConfig::Bpr,
+                loss: crate::loss::LossConfig::Bpr,
                 rng: Pcg64Mcg::seed_from_u64(seed),
                 epoch: 1,
                 epochs: 1,
@@ -1290,46 +825,16 @@ pub(crate) mod tests {
         } else {
             "rec"
         };
-        let configs = [
-            SamplerConfig::Uniform(UniformConfig::default()),
-            SamplerConfig::Popularity(PopularityConfig::default()),
-            SamplerConfig::Popularity(PopularityConfig {
-                alpha: -1.0,
-                ..Default::default()
-            }),
-            SamplerConfig::Dns(DnsConfig::default()),
-            SamplerConfig::SelfAdversarial(SelfAdversarialConfig::default()),
-            SamplerConfig::InBatch(InBatchConfig {
-                logq: true,
-                ..Default::default()
-            }),
-            SamplerConfig::Bounded(BoundedConfig::default()),
-            SamplerConfig::Mixed(MixedConfig::default()),
-            SamplerConfig::Cache(CacheConfig::default()),
-            SamplerConfig::Debiased(DebiasedConfig::default()),
-            SamplerConfig::FnFilter(FnFilterConfig::default()),
-            SamplerConfig::Full(FullConfig::default()),
-            SamplerConfig::HardDebiased(HardDebiasedConfig::default()),
-            SamplerConfig::Queue(QueueConfig::default()),
-            SamplerConfig::Topk(TopkConfig::default()),
-            SamplerConfig::Adversarial(AdversarialConfig::default()),
-            SamplerConfig::Curriculum(CurriculumConfig::default()),
-            SamplerConfig::Mcns(McnsConfig::default()),
-            SamplerConfig::Mixing(MixingConfig::default()),
-            SamplerConfig::Pagerank(PagerankConfig::default()),
-            SamplerConfig::Srns(SrnsConfig::default()),
-            SamplerConfig::Bernoulli(BernoulliConfig::default()),
-            SamplerConfig::Enmf(EnmfConfig::default()),
-            SamplerConfig::OneVsAll(OneVsAllConfig::default()),
-            SamplerConfig::KVsAll(KvsAllConfig::default()),
-            SamplerConfig::Gae(GaeConfig::default()),
-        ];
-        let kinds: std::collections::BTreeSet<_> = configs.iter().map(|c| c.kind()).collect();
-        assert_eq!(
-            kinds.len(),
-            REGISTRY.len(),
-            "every registered sampler joins this contract test"
-        );
+        // Every declared sampler at its defaults, and two non-default forms.
+        let mut configs = SamplerConfig::every_default();
+        configs.push(SamplerConfig::Popularity(PopularityConfig {
+            alpha: -1.0,
+            ..Default::default()
+        }));
+        configs.push(SamplerConfig::InBatch(InBatchConfig {
+            logq: true,
+            ..Default::default()
+        }));
         let configs: Vec<_> = configs
             .into_iter()
             .filter(|c| c.info().domains.contains(&domain))
@@ -1367,14 +872,14 @@ pub(crate) mod tests {
                 assert_eq!(a.per_row(), 50, "{kind}: k per row");
             }
             if domain == "text" {
-                // word2vec's per-pair update lists exactly the samplers it can take.
+                // The declared `per_pair` (word2vec's per-pair update takes it) is what it returns.
                 let per_pair = matches!(a.items, NegativeItems::Ids(_))
                     && a.objective == Objective::Domain
                     && c.info().own_loss.is_none();
                 assert_eq!(
-                    crate::train::word2vec::SAMPLERS.contains(&c.kind()),
+                    c.info().per_pair,
                     per_pair,
-                    "{kind}: word2vec::SAMPLERS lists the samplers of id negatives"
+                    "{kind}: per_pair says whether it returns k ids per pair under the domain's loss"
                 );
             }
             if let NegativeItems::Embeddings(e) = &a.items {
@@ -1446,6 +951,24 @@ pub(crate) mod tests {
             keys.sort();
             all.sort();
             assert_eq!(keys, all, "{kind}: listed parameters");
+        }
+    }
+
+    #[test]
+    fn every_declaration_names_the_kind_it_parses_from_and_states_its_costs() {
+        let configs = SamplerConfig::every_default();
+        assert_eq!(configs.len(), REGISTRY.len());
+        for (c, info) in configs.iter().zip(REGISTRY) {
+            assert_eq!(
+                c.info().kind,
+                c.kind(),
+                "the list's kind and the declaration's"
+            );
+            assert_eq!(info.kind, c.kind(), "REGISTRY follows the list");
+            let parsed: SamplerConfig =
+                toml::from_str(&format!("kind = {:?}", c.kind())).expect("parses by its kind");
+            assert_eq!(&parsed, c, "{}: the default parses back", c.kind());
+            assert!(info.cost.at_k1 >= 1.0 && info.cost.per_extra_negative >= 0.0);
         }
     }
 

@@ -10,6 +10,7 @@
 //! PinSage's curriculum: at epoch n, n − 1 hard negatives are *added* to each positive's random ones.
 //! Here each row has its k uniform negatives and min(n − 1, k) negatives from its band (so at most 2k).
 
+use super::declare::{Cost, DeclaredSampler, SamplerInfo, Shape, WITH_INTERACTIONS};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
@@ -43,12 +44,29 @@ impl Default for PagerankConfig {
     }
 }
 
-impl PagerankConfig {
-    pub fn tag(&self) -> String {
+impl DeclaredSampler for PagerankConfig {
+    const INFO: SamplerInfo = SamplerInfo {
+            kind: "pagerank",
+            family: "graph",
+            needs: "the interaction graph (personalised PageRank)",
+            description: "PinSage's curriculum: k uniform negatives plus, at epoch n, min(n − 1, k) hard ones (so up to 2k a row) from a middle band of personalised PageRank (random walks with restart from the query over the training graph; node to neighbour on a node graph); steps = 5000, restart = 0.3, rank_from = 10, rank_to = 100, exclude_positives = true",
+            version: 2,
+            same_at_k1: None,
+            ratio_free: false,
+            domains: WITH_INTERACTIONS,
+            own_loss: None,
+            per_pair: true,
+            cost: Cost {
+                at_k1: 1.0,
+                per_extra_negative: 0.15,
+            },
+    };
+
+    fn tag(&self) -> String {
         format!("pagerank-{}-{}", self.rank_from, self.rank_to)
     }
 
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
+    fn problems(&self) -> Vec<(&'static str, String)> {
         let mut p = Vec::new();
         if self.steps == 0 {
             p.push(("steps", "must be >= 1".into()));
@@ -69,6 +87,17 @@ impl PagerankConfig {
             ));
         }
         p
+    }
+
+    fn build(&self, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerError> {
+        Ok(Box::new(Pagerank::new(self, data)))
+    }
+
+    fn memory(&self, s: &Shape) -> Vec<(String, f64)> {
+        vec![(
+            "per-query PageRank bands".into(),
+            s.queries * self.rank_to as f64 * 8.0 + (s.queries + s.items) * 16.0,
+        )]
     }
 }
 

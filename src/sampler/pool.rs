@@ -5,8 +5,8 @@
 
 use rand::RngCore;
 
-use super::gumbel::{add_gumbel, largest, pack};
 use super::{score_rows, SampleContext, Uniform};
+use crate::draws::gumbel::{add_gumbel, largest, pack};
 use crate::error::SamplerError;
 
 /// How a refresh chooses the entries that stay.

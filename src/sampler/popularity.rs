@@ -4,6 +4,7 @@
 //! O(1) from an alias table. α = 0 is uniform; α < 0 favours rare items. The smoothing keeps items never
 //! seen in training drawable and α < 0 finite.
 
+use super::declare::{Cost, DeclaredSampler, SamplerInfo, Shape, WITH_INTERACTIONS};
 use serde::{Deserialize, Serialize};
 
 use super::{draw_ids, AliasTable, Batch, KnownPositives, Negatives, SampleContext, Sampler};
@@ -29,11 +30,39 @@ impl Default for PopularityConfig {
 }
 
 impl PopularityConfig {
-    pub fn tag(&self) -> String {
+    /// The sampling weight of every item.
+    pub fn weights(&self, counts: &[u64]) -> Vec<f64> {
+        counts
+            .iter()
+            .map(|&c| (c as f64 + self.smoothing).powf(self.alpha))
+            .collect()
+    }
+}
+
+impl DeclaredSampler for PopularityConfig {
+    const INFO: SamplerInfo = SamplerInfo {
+            kind: "popularity",
+            family: "static",
+            needs: "item counts of the training data",
+            description: "P(c) ∝ (count(c) + smoothing)^alpha by an alias table (word2vec); alpha = 0.75, smoothing = 1, \
+             exclude_positives = true",
+            version: 1,
+            same_at_k1: None,
+            ratio_free: false,
+            domains: WITH_INTERACTIONS,
+            own_loss: None,
+            per_pair: true,
+            cost: Cost {
+                at_k1: 1.0,
+                per_extra_negative: 0.15,
+            },
+    };
+
+    fn tag(&self) -> String {
         format!("popularity-a{}", self.alpha)
     }
 
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
+    fn problems(&self) -> Vec<(&'static str, String)> {
         let mut p = Vec::new();
         if !self.alpha.is_finite() {
             p.push((
@@ -47,12 +76,13 @@ impl PopularityConfig {
         p
     }
 
-    /// The sampling weight of every item.
-    pub fn weights(&self, counts: &[u64]) -> Vec<f64> {
-        counts
-            .iter()
-            .map(|&c| (c as f64 + self.smoothing).powf(self.alpha))
-            .collect()
+    fn build(&self, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerError> {
+        Ok(Box::new(Popularity::new(self, data)?))
+    }
+
+    /// Nothing beyond the per-batch part every sampler has: the alias table: two numbers per item, below the estimate's resolution.
+    fn memory(&self, _: &Shape) -> Vec<(String, f64)> {
+        Vec::new()
     }
 }
 

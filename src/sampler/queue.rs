@@ -9,6 +9,8 @@
 //! or a known positive of the query is masked out. The first batch, with the queue empty, is enqueued
 //! first and draws from itself.
 
+use super::declare::{Cost, DeclaredSampler, SamplerInfo, Shape, ALL_DOMAINS};
+use crate::loss::LossConfig;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
@@ -40,20 +42,61 @@ impl Default for QueueConfig {
 }
 
 impl QueueConfig {
-    pub fn tag(&self) -> String {
+    /// Takes the whole queue under `loss` (ratio-free).
+    pub fn takes_everything(&self, loss: &crate::loss::LossConfig) -> bool {
+        self.negatives.takes_everything(loss)
+    }
+}
+
+impl DeclaredSampler for QueueConfig {
+    const INFO: SamplerInfo = SamplerInfo {
+            kind: "queue",
+            family: "efficient",
+            needs: "embeddings of earlier batches (a FIFO queue)",
+            description: "FIFO queue of past batches' positive embeddings (MoCo): stale by construction, or with an image encoder's momentum the keys of MoCo's key encoder; under softmax the whole queue, else k draws; size = 4096, negatives = auto|all|draws, exclude_positives = true",
+            version: 2,
+            same_at_k1: None,
+            ratio_free: false,
+            domains: ALL_DOMAINS,
+            own_loss: None,
+            per_pair: false,
+            cost: Cost {
+                at_k1: 1.0,
+                per_extra_negative: 0.15,
+            },
+    };
+
+    fn tag(&self) -> String {
         format!("queue-{}{}", self.size, self.negatives.tag())
     }
 
-    /// Takes the whole queue under `loss` (ratio-free).
-    pub fn takes_everything(&self, loss: &crate::train::LossConfig) -> bool {
-        self.negatives.takes_everything(loss)
-    }
-
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
+    fn problems(&self) -> Vec<(&'static str, String)> {
         if self.size == 0 {
             return vec![("size", "must be >= 1".into())];
         }
         Vec::new()
+    }
+
+    fn build(&self, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerError> {
+        Ok(Box::new(Queue::new(self, data)))
+    }
+
+    fn memory(&self, s: &Shape) -> Vec<(String, f64)> {
+        let mut parts = vec![("queue of embeddings".into(), self.size as f64 * s.dim * 4.0)];
+        if s.whole {
+            parts.push((
+                format!(
+                    "{} × {} queue scores (mask, scores, gradients)",
+                    s.batch, self.size
+                ),
+                s.batch * self.size as f64 * 13.0,
+            ));
+        }
+        parts
+    }
+
+    fn ratio_free_under(&self, loss: &LossConfig) -> bool {
+        self.takes_everything(loss)
     }
 }
 

@@ -3,6 +3,8 @@
 //! softmax(α · s(q, c)) over the k, computed without gradient, so harder negatives count more without
 //! the cost of sampling from the model's distribution. α is the sampling temperature (RotatE: 0.5–1).
 
+use super::declare::{Cost, DeclaredSampler, SamplerInfo, Shape, ALL_DOMAINS};
+use crate::loss::LossConfig;
 use serde::{Deserialize, Serialize};
 use tch::Kind;
 
@@ -27,12 +29,30 @@ impl Default for SelfAdversarialConfig {
     }
 }
 
-impl SelfAdversarialConfig {
-    pub fn tag(&self) -> String {
+impl DeclaredSampler for SelfAdversarialConfig {
+    const INFO: SamplerInfo = SamplerInfo {
+            kind: "self-adversarial",
+            family: "adversarial",
+            needs: "model scores of the drawn negatives",
+            description: "uniform negatives weighted by softmax(alpha · score) without gradient (RotatE), not under nssa \
+             with adversarial_temperature > 0 (which already weights so); alpha = 1, exclude_positives = true",
+            version: 1,
+            same_at_k1: Some("uniform (one negative: its softmax weight is 1)"),
+            ratio_free: false,
+            domains: ALL_DOMAINS,
+            own_loss: None,
+            per_pair: true,
+            cost: Cost {
+                at_k1: 1.05,
+                per_extra_negative: 0.2,
+            },
+    };
+
+    fn tag(&self) -> String {
         format!("self-adversarial-a{}", self.alpha)
     }
 
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
+    fn problems(&self) -> Vec<(&'static str, String)> {
         if !self.alpha.is_finite() {
             return vec![(
                 "alpha",
@@ -40,6 +60,33 @@ impl SelfAdversarialConfig {
             )];
         }
         Vec::new()
+    }
+
+    fn build(&self, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerError> {
+        Ok(Box::new(SelfAdversarial::new(self, data)))
+    }
+
+    /// Nothing beyond the per-batch part every sampler has: weights over the drawn negatives only.
+    fn memory(&self, _: &Shape) -> Vec<(String, f64)> {
+        Vec::new()
+    }
+
+    fn problem_under(&self, loss: &LossConfig) -> Option<(&'static str, String)> {
+        match loss {
+            LossConfig::Nssa {
+                adversarial_temperature,
+                ..
+            } if *adversarial_temperature > 0.0 => Some((
+                "kind",
+                format!(
+                    "the nssa loss at adversarial_temperature = {adversarial_temperature} already weights every \
+                     sampler's negatives by softmax(α · score) (RotatE's self-adversarial sampling: `uniform` under it \
+                     is RotatE's sampler); self-adversarial would weight them twice. Compare `uniform` under nssa, or \
+                     set the loss's adversarial_temperature = 0 to compare the two samplers"
+                ),
+            )),
+            _ => None,
+        }
     }
 }
 

@@ -11,6 +11,7 @@
 //! the paper's reference code does; defaults are that code's (S1 = S2 = 20, 5 epochs, weight 1, warm-up 1
 //! epoch, temperature 1).
 
+use super::declare::{Cost, DeclaredSampler, SamplerInfo, Shape, ALL_DOMAINS};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
@@ -51,12 +52,29 @@ impl Default for SrnsConfig {
     }
 }
 
-impl SrnsConfig {
-    pub fn tag(&self) -> String {
+impl DeclaredSampler for SrnsConfig {
+    const INFO: SamplerInfo = SamplerInfo {
+            kind: "srns",
+            family: "hard",
+            needs: "model scores and a per-query memory of them over epochs",
+            description: "P(above the positive) + beta · its std over recent epochs, over a per-query memory updated by softmax(score / T) (SRNS, Ding et al. 2020); memory = 20, candidates = 20, history = 5, beta = 1, warmup = 1, temperature = 1, exclude_positives = true",
+            version: 1,
+            same_at_k1: None,
+            ratio_free: false,
+            domains: ALL_DOMAINS,
+            own_loss: None,
+            per_pair: true,
+            cost: Cost {
+                at_k1: 2.8,
+                per_extra_negative: 0.15,
+            },
+    };
+
+    fn tag(&self) -> String {
         format!("srns-s{}-beta{}", self.memory, self.beta)
     }
 
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
+    fn problems(&self) -> Vec<(&'static str, String)> {
         let mut p = Vec::new();
         if self.memory == 0 {
             p.push(("memory", "must be >= 1".into()));
@@ -74,6 +92,17 @@ impl SrnsConfig {
             p.push(("temperature", "must be a finite number > 0".into()));
         }
         p
+    }
+
+    fn build(&self, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerError> {
+        Ok(Box::new(Srns::new(self, data)))
+    }
+
+    fn memory(&self, s: &Shape) -> Vec<(String, f64)> {
+        vec![(
+            "per-query memories with score histories".into(),
+            s.queries * (self.memory + self.candidates) as f64 * (8.0 + 4.0 * self.history as f64),
+        )]
     }
 }
 

@@ -5,6 +5,7 @@
 //! refreshed ANN index is. Negatives are drawn uniformly from the query's list. The index is exact (a
 //! matrix product per block of queries), which is what an ANN index approximates.
 
+use super::declare::{Cost, DeclaredSampler, SamplerInfo, Shape, ALL_DOMAINS};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
@@ -34,12 +35,29 @@ impl Default for TopkConfig {
     }
 }
 
-impl TopkConfig {
-    pub fn tag(&self) -> String {
+impl DeclaredSampler for TopkConfig {
+    const INFO: SamplerInfo = SamplerInfo {
+            kind: "topk",
+            family: "hard",
+            needs: "model scores of a candidate pool",
+            description: "exact top-scored non-positives over the pool, index rebuilt every R steps, stale between (ANCE); top = 200, refresh_steps = 50, exclude_positives = true",
+            version: 1,
+            same_at_k1: None,
+            ratio_free: false,
+            domains: ALL_DOMAINS,
+            own_loss: None,
+            per_pair: true,
+            cost: Cost {
+                at_k1: 1.5,
+                per_extra_negative: 0.15,
+            },
+    };
+
+    fn tag(&self) -> String {
         format!("topk-{}-r{}", self.top, self.refresh_steps)
     }
 
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
+    fn problems(&self) -> Vec<(&'static str, String)> {
         let mut p = Vec::new();
         if self.top == 0 {
             p.push(("top", "must be >= 1".into()));
@@ -48,6 +66,20 @@ impl TopkConfig {
             p.push(("refresh_steps", "must be >= 1".into()));
         }
         p
+    }
+
+    fn build(&self, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerError> {
+        Ok(Box::new(Topk::new(self, data)))
+    }
+
+    fn memory(&self, s: &Shape) -> Vec<(String, f64)> {
+        vec![(
+            "per-query top lists".into(),
+            s.queries * self.top as f64 * 4.0
+                + (crate::metrics::block_users(s.items as usize) as f64).min(s.queries)
+                    * s.items
+                    * 12.0,
+        )]
     }
 }
 

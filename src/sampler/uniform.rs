@@ -2,6 +2,7 @@
 //! 2009): every item of the pool equally likely; with `exclude_positives` (the paper's j ∉ I⁺_u, and the
 //! default) an item the user interacted with in training is redrawn.
 
+use super::declare::{Cost, DeclaredSampler, SamplerInfo, Shape, ALL_DOMAINS};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
@@ -25,13 +26,40 @@ impl Default for UniformConfig {
     }
 }
 
-impl UniformConfig {
-    pub fn tag(&self) -> String {
+impl DeclaredSampler for UniformConfig {
+    const INFO: SamplerInfo = SamplerInfo {
+        kind: "uniform",
+        family: "static",
+        needs: "nothing",
+        description:
+            "uniform over the item pool (BPR); exclude_positives = true|false (default true)",
+        version: 1,
+        same_at_k1: None,
+        ratio_free: false,
+        domains: ALL_DOMAINS,
+        own_loss: None,
+        per_pair: true,
+        cost: Cost {
+            at_k1: 1.0,
+            per_extra_negative: 0.15,
+        },
+    };
+
+    fn tag(&self) -> String {
         if self.exclude_positives {
             "uniform".into()
         } else {
             "uniform-all".into()
         }
+    }
+
+    fn build(&self, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerError> {
+        Ok(Box::new(Uniform::new(self, data)))
+    }
+
+    /// Nothing beyond the negatives' ids and embeddings that every sampler has per batch.
+    fn memory(&self, _: &Shape) -> Vec<(String, f64)> {
+        Vec::new()
     }
 }
 

@@ -19,6 +19,7 @@
 //!
 //! All of them ignore the ratio (one cell per seed, ratio `all`) and the cell's sampled-negative loss.
 
+use super::declare::{Cost, DeclaredSampler, SamplerInfo, Shape};
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
@@ -44,12 +45,29 @@ impl Default for EnmfConfig {
     }
 }
 
-impl EnmfConfig {
-    pub fn tag(&self) -> String {
+impl DeclaredSampler for EnmfConfig {
+    const INFO: SamplerInfo = SamplerInfo {
+            kind: "enmf",
+            family: "non-sampling",
+            needs: "every candidate through the Gram matrix (no sampling)",
+            description: "non-sampling: ENMF/EHCF's weighted squared loss over all user–item pairs in O((|U| + |I|) d²) (Chen et al. 2020); dot-product models; ratio ignored; negative_weight = 0.1",
+            version: 1,
+            same_at_k1: None,
+            ratio_free: true,
+            domains: &["rec"],
+            own_loss: Some("enmf"),
+            per_pair: false,
+            cost: Cost {
+                at_k1: 1.3,
+                per_extra_negative: 0.0,
+            },
+    };
+
+    fn tag(&self) -> String {
         format!("enmf-c{}", self.negative_weight)
     }
 
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
+    fn problems(&self) -> Vec<(&'static str, String)> {
         if !(self.negative_weight > 0.0 && self.negative_weight < 1.0) {
             return vec![(
                 "negative_weight",
@@ -58,15 +76,49 @@ impl EnmfConfig {
         }
         Vec::new()
     }
+
+    fn build(&self, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerError> {
+        Ok(Box::new(Enmf::new(self, data)?))
+    }
+
+    /// Nothing beyond the per-batch part every sampler has: closed-form sums over the batch's rows (not yet estimated).
+    fn memory(&self, _: &Shape) -> Vec<(String, f64)> {
+        Vec::new()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OneVsAllConfig {}
 
-impl OneVsAllConfig {
-    pub fn tag(&self) -> String {
+impl DeclaredSampler for OneVsAllConfig {
+    const INFO: SamplerInfo = SamplerInfo {
+            kind: "one-vs-all",
+            family: "non-sampling",
+            needs: "every entity scored (no sampling)",
+            description: "non-sampling: cross-entropy of the answer against every entity, both sides of every triple (LibKGE 1vsAll); ratio ignored; no parameters",
+            version: 1,
+            same_at_k1: None,
+            ratio_free: true,
+            domains: &["kg"],
+            own_loss: Some("1vsall-ce"),
+            per_pair: false,
+            cost: Cost {
+                at_k1: 10.0,
+                per_extra_negative: 0.0,
+            },
+    };
+
+    fn tag(&self) -> String {
         "one-vs-all".into()
+    }
+
+    fn build(&self, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerError> {
+        Ok(Box::new(AllEntities::new(false, data)?))
+    }
+
+    fn memory(&self, s: &Shape) -> Vec<(String, f64)> {
+        vec![s.whole_pool()]
     }
 }
 
@@ -74,9 +126,34 @@ impl OneVsAllConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct KvsAllConfig {}
 
-impl KvsAllConfig {
-    pub fn tag(&self) -> String {
+impl DeclaredSampler for KvsAllConfig {
+    const INFO: SamplerInfo = SamplerInfo {
+            kind: "k-vs-all",
+            family: "non-sampling",
+            needs: "every entity scored (no sampling)",
+            description: "non-sampling: binary cross-entropy against every entity, every training answer of the query a 1 (LibKGE KvsAll); ratio ignored; no parameters",
+            version: 1,
+            same_at_k1: None,
+            ratio_free: true,
+            domains: &["kg"],
+            own_loss: Some("kvsall-bce"),
+            per_pair: false,
+            cost: Cost {
+                at_k1: 10.0,
+                per_extra_negative: 0.0,
+            },
+    };
+
+    fn tag(&self) -> String {
         "k-vs-all".into()
+    }
+
+    fn build(&self, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerError> {
+        Ok(Box::new(AllEntities::new(true, data)?))
+    }
+
+    fn memory(&self, s: &Shape) -> Vec<(String, f64)> {
+        vec![s.whole_pool()]
     }
 }
 
@@ -84,9 +161,35 @@ impl KvsAllConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct GaeConfig {}
 
-impl GaeConfig {
-    pub fn tag(&self) -> String {
+impl DeclaredSampler for GaeConfig {
+    const INFO: SamplerInfo = SamplerInfo {
+            kind: "gae",
+            family: "non-sampling",
+            needs: "every node pair scored (no sampling)",
+            description: "non-sampling: GAE's weighted binary cross-entropy over the whole adjacency with self-loops, ones weighted by non-edges / edges (Kipf & Welling 2016); ratio ignored; no parameters",
+            version: 1,
+            same_at_k1: None,
+            ratio_free: true,
+            domains: &["graph"],
+            own_loss: Some("gae-bce"),
+            per_pair: false,
+            cost: Cost {
+                at_k1: 1.0,
+                per_extra_negative: 0.15,
+            },
+    };
+
+    fn tag(&self) -> String {
         "gae".into()
+    }
+
+    fn build(&self, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerError> {
+        Ok(Box::new(GaeFull::new(self, data)?))
+    }
+
+    /// Nothing beyond the per-batch part every sampler has: the whole adjacency's scores (not yet estimated).
+    fn memory(&self, _: &Shape) -> Vec<(String, f64)> {
+        Vec::new()
     }
 }
 

@@ -426,13 +426,13 @@ fn check_per_pair(
     }
     for (n, s) in samplers.iter().enumerate() {
         let kind = s.config.kind();
-        if !crate::train::word2vec::SAMPLERS.contains(&kind) {
+        if !crate::train::word2vec::takes(kind) {
             return Err((
                 format!("sampler[{n}]"),
                 format!(
                     "{why}: it takes negatives drawn as ids, one row per pair, under the logistic loss, and \
                      sampler {kind:?} gives others; allowed: {}; or train with adam or sgd",
-                    crate::train::word2vec::SAMPLERS.join(", ")
+                    crate::train::word2vec::samplers().join(", ")
                 ),
             ));
         }

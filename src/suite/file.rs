@@ -2,7 +2,7 @@
 //! Every table rejects unknown keys, so a typo is an error instead of a silently ignored setting.
 
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::data::{DataConfig, SplitConfig};
 use crate::error::SuiteError;
@@ -224,14 +224,5 @@ impl SuiteFile {
             path: path.to_path_buf(),
             message: e.to_string().trim_end().to_string(),
         })
-    }
-}
-
-/// Resolves a path from a suite file: relative paths are relative to the suite file's directory.
-pub fn resolve_path(suite_dir: &Path, p: &Path) -> PathBuf {
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        suite_dir.join(p)
     }
 }

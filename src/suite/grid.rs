@@ -146,7 +146,7 @@ impl RunSpec {
             self.model().name(),
             self.model().version(),
             self.loss.kind(),
-            crate::train::loss::VERSION,
+            crate::loss::VERSION,
             crate::train::version(&self.train),
             crate::metrics::version(c.kind.as_str()),
             c.data.format(),

@@ -10,8 +10,7 @@ pub use check::{
     Suite, DEVICES,
 };
 pub use file::{
-    resolve_path, DomainConfig, DomainKind, Expect, ExtraSeeds, SuiteFile, SuiteSection,
-    UntilDecided,
+    DomainConfig, DomainKind, Expect, ExtraSeeds, SuiteFile, SuiteSection, UntilDecided,
 };
 pub use grid::{expand, expand_on, ratio_label, RunSpec, ALL};
 

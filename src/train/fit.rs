@@ -10,11 +10,11 @@ use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 
 use super::diagnostics::Diagnostics;
 use super::examples::EpochExamples;
-use super::loss::{self, LossConfig};
 use super::word2vec::PerPairSgd;
 use super::{OptimizerKind, TrainConfig};
 use crate::data::Dataset;
 use crate::error::TrainError;
+use crate::loss::{self, LossConfig};
 use crate::metrics::{MetricValues, PerQuery, Protocol};
 use crate::model::ContrastiveModel;
 use crate::sampler::{Batch, NegativeItems, Negatives, Objective, SampleContext, Sampler};

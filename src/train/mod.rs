@@ -1,15 +1,15 @@
-//! Training: the `[train]` configuration, the losses and the epoch loop.
+//! Training: the `[train]` configuration and the epoch loop (the losses live in `crate::loss`).
 
 pub mod diagnostics;
 mod examples;
 mod fit;
-pub mod loss;
 pub mod word2vec;
 
+pub use crate::loss::{LossConfig, Losses};
+pub use crate::metrics::RankingExcludes;
 pub use fit::{
     fit, optimizer, train_step, EpochLog, EpochProgress, Evaluation, TrainLog, TrainStreams,
 };
-pub use loss::{LossConfig, Losses};
 
 use serde::{Deserialize, Serialize};
 
@@ -41,7 +41,7 @@ pub struct TrainConfig {
     /// The loss, or a list of losses (a grid axis); default: the domain's (rec: bpr; kg: the model's
     /// paper). A domain's own `loss` wins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub loss: Option<loss::Losses>,
+    pub loss: Option<Losses>,
     /// Evaluate every this many epochs (and after the last).
     pub eval_every: u32,
     /// Cut-offs K of the top-K metrics.
@@ -55,30 +55,6 @@ pub struct TrainConfig {
     /// the ranking as non-relevant, as many published tables do).
     #[serde(default, skip_serializing_if = "RankingExcludes::is_default")]
     pub exclude_from_ranking: RankingExcludes,
-}
-
-/// Which positives the test ranking of a recommendation cell removes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RankingExcludes {
-    /// Training and validation items (a user's known positives other than the test ones).
-    #[default]
-    TrainAndValid,
-    /// Training items only.
-    Train,
-}
-
-impl RankingExcludes {
-    fn is_default(&self) -> bool {
-        *self == RankingExcludes::default()
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RankingExcludes::TrainAndValid => "train-and-valid",
-            RankingExcludes::Train => "train",
-        }
-    }
 }
 
 impl Default for TrainConfig {

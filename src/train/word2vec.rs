@@ -14,25 +14,20 @@ use tch::{Device, Kind, Tensor};
 use crate::model::{dot, ContrastiveModel, HostTablesMut};
 use crate::sampler::{NegativeItems, Negatives, Objective};
 
-/// The samplers whose negatives it takes: ids, one row of k per pair, under the domain's loss (the
-/// sampler contract test keeps this list exact).
-pub const SAMPLERS: &[&str] = &[
-    "uniform",
-    "popularity",
-    "dns",
-    "in-batch",
-    "self-adversarial",
-    "bounded",
-    "mixed",
-    "cache",
-    "fn-filter",
-    "topk",
-    "adversarial",
-    "curriculum",
-    "mcns",
-    "pagerank",
-    "srns",
-];
+/// Whether its per-pair update takes `kind`'s negatives: ids, one row of k per pair, under the domain's
+/// loss (the sampler's declared `per_pair`, which the sampler contract test checks).
+pub fn takes(kind: &str) -> bool {
+    crate::sampler::info(kind).is_some_and(|i| i.per_pair)
+}
+
+/// The samplers it takes, in the registry's order.
+pub fn samplers() -> Vec<&'static str> {
+    crate::sampler::REGISTRY
+        .iter()
+        .filter(|i| i.per_pair)
+        .map(|i| i.kind)
+        .collect()
+}
 
 /// gensim's `min_alpha`: where the learning rate ends (or `lr`, if that is lower).
 pub const FINAL_LR: f64 = 1e-4;
