@@ -141,6 +141,109 @@ impl LossConfig {
     pub fn needs_cosine(&self) -> bool {
         matches!(self, LossConfig::Ccl { .. })
     }
+
+    /// A softmax over the positive and the negatives (a partition function): where the batch- and
+    /// queue-based samplers take every entry, as their papers do, and where logQ belongs.
+    pub fn is_softmax(&self) -> bool {
+        matches!(self, LossConfig::Softmax { .. })
+    }
+
+    /// Has a place for further positives among the negatives (`Scored::attract`).
+    pub fn attracts(&self) -> bool {
+        matches!(self, LossConfig::Bce | LossConfig::Softmax { .. })
+    }
+
+    /// The temperature with which the loss itself weights negatives by softmax(α · score) (RotatE's
+    /// self-adversarial sampling), when it does.
+    pub fn self_adversarial(&self) -> Option<f64> {
+        match *self {
+            LossConfig::Nssa {
+                adversarial_temperature,
+                ..
+            } if adversarial_temperature > 0.0 => Some(adversarial_temperature),
+            _ => None,
+        }
+    }
+}
+
+/// What a batch is trained on: the loss axis's loss over sampled negatives, or an objective the
+/// sampler's method brings with it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Objective {
+    /// The domain's loss (BPR for recommendation).
+    Domain,
+    /// Debiased contrastive loss (Chuang et al. 2020) with positive prior `tau_plus`; `beta` > 0 adds the
+    /// hardness reweighting of Robinson et al. 2021; scores are divided by `temperature`.
+    Debiased {
+        tau_plus: f64,
+        beta: f64,
+        temperature: f64,
+    },
+    /// ENMF's whole-data weighted squared loss with c₀ = `negative_weight` (no negatives drawn; each
+    /// row's whole-data term weighted by `Whole::row_weights`).
+    WholeData { negative_weight: f64 },
+    /// Cross-entropy of the positive against every candidate (LibKGE 1vsAll; `neg` holds every score).
+    OneVsAll,
+    /// Binary cross-entropy against every candidate, the query's training positives (`valid` false) as 1
+    /// (LibKGE KvsAll), rows weighted by `row_weights`, the ones' terms by `pos_weight` (GAE's weighted
+    /// reconstruction loss; 1 for KvsAll).
+    KvsAll { pos_weight: f64 },
+}
+
+/// What the whole-data objectives read besides the scores.
+pub struct Whole<'a> {
+    /// The batch's query embeddings (B, D).
+    pub queries: &'a Tensor,
+    /// Every candidate's embedding (N, D), computed only when an objective needs it.
+    pub all_items: &'a dyn Fn() -> Tensor,
+    /// Per-row weights (B) of the whole-data terms.
+    pub row_weights: Option<&'a Tensor>,
+}
+
+/// The batch's loss value under `objective`: the loss axis's `loss` for `Objective::Domain`, else the
+/// objective's own.
+pub fn objective(objective: &Objective, loss: &LossConfig, s: &Scored, whole: &Whole) -> Tensor {
+    let (pos, neg) = (s.pos, s.neg);
+    match *objective {
+        Objective::Domain => compute(loss, s),
+        Objective::WholeData { negative_weight } => {
+            // ENMF: Σ_rows ((1 − c₀) ŷ² − 2ŷ) over the observed pairs + c₀ Σ_rows w_r p_rᵀ G p_r with
+            // G = Σ_i q_i q_iᵀ, the whole-data term in O((B + N) d²); mean over rows.
+            let all = (whole.all_items)();
+            let gram = all.tr().matmul(&all); // (D, D)
+            let rows = whole.row_weights.expect("enmf gives row weights");
+            let u = whole.queries;
+            let whole_term = (u.matmul(&gram) * u).sum_dim_intlist(-1, false, Kind::Float) * rows;
+            let observed = pos.square() * (1.0 - negative_weight) - pos * 2.0;
+            (observed + whole_term * negative_weight).mean(Kind::Float)
+        }
+        Objective::OneVsAll => {
+            // Cross-entropy over every candidate, the positive among them (neg holds every score).
+            (neg.logsumexp([1i64].as_slice(), false) - pos).mean(Kind::Float)
+        }
+        Objective::KvsAll { pos_weight } => {
+            let labels = s
+                .valid
+                .expect("k-vs-all marks the training answers")
+                .logical_not()
+                .to_kind(Kind::Float);
+            let pos_weight = (pos_weight != 1.0)
+                .then(|| Tensor::from(pos_weight as f32).to_device(neg.device()));
+            let per_entity = neg.binary_cross_entropy_with_logits::<Tensor>(
+                &labels,
+                None,
+                pos_weight,
+                tch::Reduction::None,
+            );
+            let rows = whole.row_weights.expect("k-vs-all gives row weights");
+            (per_entity.sum_dim_intlist(1, false, Kind::Float) * rows).mean(Kind::Float)
+        }
+        Objective::Debiased {
+            tau_plus,
+            beta,
+            temperature,
+        } => debiased(pos, neg, s.valid, s.log_q, tau_plus, beta, temperature),
+    }
 }
 
 fn short(key: &str) -> &str {

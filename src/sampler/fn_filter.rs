@@ -183,8 +183,7 @@ impl Sampler for FnFilter {
         let suspected = self.suspected(batch, &ids, cx)?;
         let negatives = Negatives::ids(ids);
         if self.config.attract {
-            use crate::loss::LossConfig;
-            if !matches!(cx.loss, LossConfig::Bce | LossConfig::Softmax { .. }) {
+            if !cx.loss.attracts() {
                 return Err(SamplerError::Invalid {
                     sampler: "fn-filter",
                     message: format!(

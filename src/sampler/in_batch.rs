@@ -47,7 +47,7 @@ pub enum WholeOrDraws {
 impl WholeOrDraws {
     pub fn takes_everything(self, loss: &crate::loss::LossConfig) -> bool {
         match self {
-            WholeOrDraws::Auto => matches!(loss, crate::loss::LossConfig::Softmax { .. }),
+            WholeOrDraws::Auto => loss.is_softmax(),
             WholeOrDraws::All => true,
             WholeOrDraws::Draws => false,
         }
@@ -132,7 +132,7 @@ impl DeclaredSampler for InBatchConfig {
     }
 
     fn problem_under(&self, loss: &LossConfig) -> Option<(&'static str, String)> {
-        (self.logq && !matches!(loss, LossConfig::Softmax { .. })).then(|| {
+        (self.logq && !loss.is_softmax()).then(|| {
             (
                 "logq",
                 format!(

@@ -68,6 +68,7 @@ use tch::{Device, Tensor};
 use crate::data::{Dataset, QueryItems};
 use crate::error::SamplerError;
 use crate::loss::LossConfig;
+pub use crate::loss::Objective;
 use crate::model::ContrastiveModel;
 use declare::{samplers, DeclaredDyn};
 pub use declare::{Cost, DeclaredSampler, SamplerInfo, Shape, ALL_DOMAINS, WITH_INTERACTIONS};
@@ -233,30 +234,6 @@ impl NegativeItems {
             NegativeItems::Shared { .. } => "one set of negatives shared by the whole batch",
         }
     }
-}
-
-/// The loss the negatives feed. Samplers that correct the loss itself (debiased contrastive learning)
-/// say so here; everything else trains with the domain's loss.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Objective {
-    /// The domain's loss (BPR for recommendation).
-    Domain,
-    /// Debiased contrastive loss (Chuang et al. 2020) with positive prior `tau_plus`; `beta` > 0 adds the
-    /// hardness reweighting of Robinson et al. 2021; scores are divided by `temperature`.
-    Debiased {
-        tau_plus: f64,
-        beta: f64,
-        temperature: f64,
-    },
-    /// ENMF's whole-data weighted squared loss with c₀ = `negative_weight` (no negatives drawn; each
-    /// row's whole-data term weighted by `Negatives::row_weights`).
-    WholeData { negative_weight: f64 },
-    /// Cross-entropy of the positive against every candidate (LibKGE 1vsAll; with `NegativeItems::All`).
-    OneVsAll,
-    /// Binary cross-entropy against every candidate, the query's training positives (`valid` false) as 1
-    /// (LibKGE KvsAll; with `NegativeItems::All`), rows weighted by `row_weights`, the ones' terms by
-    /// `pos_weight` (GAE's weighted reconstruction loss; 1 for KvsAll).
-    KvsAll { pos_weight: f64 },
 }
 
 /// A sampler's answer for one batch. Shapes stay rectangular: rows are never dropped, `valid` masks.

@@ -72,11 +72,8 @@ impl DeclaredSampler for SelfAdversarialConfig {
     }
 
     fn problem_under(&self, loss: &LossConfig) -> Option<(&'static str, String)> {
-        match loss {
-            LossConfig::Nssa {
-                adversarial_temperature,
-                ..
-            } if *adversarial_temperature > 0.0 => Some((
+        loss.self_adversarial().map(|adversarial_temperature| {
+            (
                 "kind",
                 format!(
                     "the nssa loss at adversarial_temperature = {adversarial_temperature} already weights every \
@@ -84,9 +81,8 @@ impl DeclaredSampler for SelfAdversarialConfig {
                      is RotatE's sampler); self-adversarial would weight them twice. Compare `uniform` under nssa, or \
                      set the loss's adversarial_temperature = 0 to compare the two samplers"
                 ),
-            )),
-            _ => None,
-        }
+            )
+        })
     }
 }
 

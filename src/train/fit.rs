@@ -17,7 +17,7 @@ use crate::error::TrainError;
 use crate::loss::{self, LossConfig};
 use crate::metrics::{MetricValues, PerQuery, Protocol};
 use crate::model::ContrastiveModel;
-use crate::sampler::{Batch, NegativeItems, Negatives, Objective, SampleContext, Sampler};
+use crate::sampler::{Batch, NegativeItems, Negatives, SampleContext, Sampler};
 
 /// The random streams of one cell's training, each seeded from (suite, cell, seed).
 pub struct TrainStreams {
@@ -425,19 +425,33 @@ impl Tiled {
     }
 }
 
-/// The batch loss (`loss`, or the objective the negatives ask for, + L2 on the batch's embeddings) and
-/// the negatives' scores (B, k). The positive and the id negatives are looked up in one gather and scored
-/// in one pass; with every candidate as a negative, one call against the whole pool.
-fn step_loss(
-    cfg: &TrainConfig,
+/// The batch's scores as a loss reads them, with the L2 sum over the embedding rows they used.
+struct BatchScores {
+    /// The queries' embeddings (B, D).
+    u: Tensor,
+    /// (B), or (2B) for SimCLR's symmetric views.
+    pos: Tensor,
+    /// (B, k) or (B, M).
+    neg: Tensor,
+    /// Σ of squared norms behind the batch, when the cell has a penalty.
+    penalty: Option<Tensor>,
+    /// ccl's cosines of the positive and negative pairs.
+    cosine: Option<(Tensor, Tensor)>,
+    /// The negatives' masks and corrections tiled to SimCLR's 2N rows, when the loss takes that form.
+    tiled: Option<Tiled>,
+}
+
+/// Scores the positive and the negatives: the positive and the id negatives looked up in one gather
+/// and scored in one pass; with every candidate as a negative, one call against the whole pool.
+fn score_negatives(
     loss: &LossConfig,
+    l2: f64,
     model: &dyn ContrastiveModel,
     queries: &Tensor,
     positives: &Tensor,
     negatives: &Negatives,
-) -> (Tensor, Tensor) {
+) -> BatchScores {
     let sim = model.similarity();
-    let l2 = penalty_weight(cfg, model);
     let u = model.queries(queries);
     let unit = |t: &Tensor| {
         t / t
@@ -445,7 +459,6 @@ fn step_loss(
             .clamp_min(1e-12)
     };
     let cosine_of = |q: &Tensor, c: &Tensor| (unit(q) * unit(c)).sum_dim_intlist(-1, false, None);
-    // The negatives' masks and corrections tiled to SimCLR's 2N rows, when the loss takes that form.
     let mut tiled: Option<Tiled> = None;
     let (pos, neg, penalty, cosine) = match &negatives.items {
         NegativeItems::All => {
@@ -541,6 +554,35 @@ fn step_loss(
             (pos, neg, penalty, cosine)
         }
     };
+    BatchScores {
+        u,
+        pos,
+        neg,
+        penalty,
+        cosine,
+        tiled,
+    }
+}
+
+/// The batch loss (`loss`, or the objective the negatives ask for, + L2 on the batch's embeddings) and
+/// the negatives' scores (B, k): score the negatives, apply the loss, add the penalty.
+fn step_loss(
+    cfg: &TrainConfig,
+    loss: &LossConfig,
+    model: &dyn ContrastiveModel,
+    queries: &Tensor,
+    positives: &Tensor,
+    negatives: &Negatives,
+) -> (Tensor, Tensor) {
+    let l2 = penalty_weight(cfg, model);
+    let BatchScores {
+        u,
+        pos,
+        neg,
+        penalty,
+        cosine,
+        tiled,
+    } = score_negatives(loss, l2, model, queries, positives, negatives);
     let (valid, log_q, log_q_pos) = match &tiled {
         Some(t) => (t.valid.as_ref(), t.log_q.as_ref(), t.log_q_pos.as_ref()),
         None => (
@@ -549,66 +591,28 @@ fn step_loss(
             negatives.log_q_pos.as_ref(),
         ),
     };
-    let mut value = match negatives.objective {
-        Objective::Domain => loss::compute(
-            loss,
-            &loss::Scored {
-                pos: &pos,
-                neg: &neg,
-                weights: tiled
-                    .as_ref()
-                    .map_or(negatives.weights.as_ref(), |t| t.weights.as_ref()),
-                valid,
-                log_q,
-                log_q_pos,
-                cosine: cosine.as_ref().map(|(p, n)| (p, n)),
-                attract: negatives.attract.as_ref(),
-            },
-        ),
-        Objective::WholeData { negative_weight } => {
-            // ENMF: Σ_rows ((1 − c₀) ŷ² − 2ŷ) over the observed pairs + c₀ Σ_rows w_r p_rᵀ G p_r with
-            // G = Σ_i q_i q_iᵀ, the whole-data term in O((B + N) d²); mean over rows.
-            let all = model.all_items();
-            let gram = all.tr().matmul(&all); // (D, D)
-            let rows = negatives
-                .row_weights
+    let all_items = || model.all_items();
+    let mut value = loss::objective(
+        &negatives.objective,
+        loss,
+        &loss::Scored {
+            pos: &pos,
+            neg: &neg,
+            weights: tiled
                 .as_ref()
-                .expect("enmf gives row weights");
-            let whole = (u.matmul(&gram) * &u).sum_dim_intlist(-1, false, Kind::Float) * rows;
-            let observed = pos.square() * (1.0 - negative_weight) - &pos * 2.0;
-            (observed + whole * negative_weight).mean(Kind::Float)
-        }
-        Objective::OneVsAll => {
-            // Cross-entropy over every candidate, the positive among them (neg holds every score).
-            (neg.logsumexp([1i64].as_slice(), false) - &pos).mean(Kind::Float)
-        }
-        Objective::KvsAll { pos_weight } => {
-            let labels = negatives
-                .valid
-                .as_ref()
-                .expect("k-vs-all marks the training answers")
-                .logical_not()
-                .to_kind(Kind::Float);
-            let pos_weight = (pos_weight != 1.0)
-                .then(|| Tensor::from(pos_weight as f32).to_device(neg.device()));
-            let per_entity = neg.binary_cross_entropy_with_logits::<Tensor>(
-                &labels,
-                None,
-                pos_weight,
-                tch::Reduction::None,
-            );
-            let rows = negatives
-                .row_weights
-                .as_ref()
-                .expect("k-vs-all gives row weights");
-            (per_entity.sum_dim_intlist(1, false, Kind::Float) * rows).mean(Kind::Float)
-        }
-        Objective::Debiased {
-            tau_plus,
-            beta,
-            temperature,
-        } => loss::debiased(&pos, &neg, valid, log_q, tau_plus, beta, temperature),
-    };
+                .map_or(negatives.weights.as_ref(), |t| t.weights.as_ref()),
+            valid,
+            log_q,
+            log_q_pos,
+            cosine: cosine.as_ref().map(|(p, n)| (p, n)),
+            attract: negatives.attract.as_ref(),
+        },
+        &loss::Whole {
+            queries: &u,
+            all_items: &all_items,
+            row_weights: negatives.row_weights.as_ref(),
+        },
+    );
     let penalty = match model.penalty_tables() {
         Some(tables) if l2 > 0.0 => Some(raw_l2(&tables, queries, positives, negatives)),
         _ => penalty,
