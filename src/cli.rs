@@ -82,6 +82,10 @@ pub enum Command {
         /// Differences in seconds per epoch below this never count (a scheduler time slice).
         #[arg(long, default_value_t = 0.005)]
         time_floor: f64,
+        /// Judge each group's epoch time alone, not relative to the run's other groups (a dedicated
+        /// runner, where a run-wide slowdown is the code's).
+        #[arg(long)]
+        absolute_time: bool,
         /// Effectiveness metrics to compare (repeatable) [default: each data set's headline metric].
         #[arg(long)]
         metric: Vec<String>,
@@ -335,6 +339,7 @@ pub fn run() -> Result<()> {
             noise,
             time_ratio,
             time_floor,
+            absolute_time,
             metric,
             level,
         } => {
@@ -376,6 +381,7 @@ pub fn run() -> Result<()> {
                     level,
                     time_ratio,
                     time_floor,
+                    absolute_time,
                     strict: !lenient,
                     metrics: metric,
                 };

@@ -10,9 +10,12 @@
 //!   baseline), `improved` symmetrically, else `unchanged`. A group with one seed is not tested: it says
 //!   so and never fails the gate.
 //! - efficiency (seconds per epoch, lower is better): the ratio of seed medians (one seed that met a
-//!   busy moment does not move it); `regressed` beyond `time_ratio`, `improved` below its inverse,
-//!   never for a difference under `time_floor` seconds (5 ms by default: a scheduler time slice on a
-//!   shared machine; an unchanged rerun of 3.5 ms epochs measured 1.85× while other jobs ran).
+//!   busy moment does not move it), judged against the median ratio of the data set's other groups in
+//!   the same run, which a busier or slower machine moves as much: `regressed` when both the ratio and
+//!   the ratio relative to the others exceed `time_ratio`, `improved` symmetrically, never for a
+//!   difference under `time_floor` seconds (5 ms: a scheduler time slice). Unchanged reruns on a
+//!   loaded machine measured 1.68× and 1.85× for every group together; the run-wide factor is reported,
+//!   and judged only with `absolute_time` (a dedicated runner).
 //!
 //! Strict mode (criterion's naming): a missing baseline, or a baseline group the run lacks, fails the
 //! gate; lenient mode notes them and passes.
@@ -84,6 +87,8 @@ pub struct Thresholds {
     pub time_ratio: f64,
     /// Seconds per epoch: differences below this never count.
     pub time_floor: f64,
+    /// Judge each group's time ratio alone, not relative to the run's other groups.
+    pub absolute_time: bool,
     /// A missing baseline or baseline group fails the gate.
     pub strict: bool,
     /// Effectiveness metrics compared (empty: each data set's headline metric).
@@ -97,6 +102,7 @@ impl Default for Thresholds {
             level: 0.95,
             time_ratio: 1.5,
             time_floor: 0.005,
+            absolute_time: false,
             strict: true,
             metrics: Vec::new(),
         }
@@ -143,6 +149,8 @@ pub struct Verdict {
 pub struct Outcome {
     pub verdicts: Vec<Verdict>,
     pub strict: bool,
+    /// Each data set's run-wide epoch-time factor: the median over its groups of current / baseline.
+    pub speed: Vec<(String, f64)>,
 }
 
 impl Outcome {
@@ -168,6 +176,12 @@ impl Outcome {
             self.count(Class::Missing),
             self.count(Class::New),
         );
+        for (dataset, factor) in &self.speed {
+            out.push_str(&format!(
+                "Run-wide epoch time on {dataset}: {factor:.2}× the baseline's (the median over its groups: a \
+                 busier or slower machine, or a step slower for every sampler; each group is judged against it).\n\n"
+            ));
+        }
         let shown: Vec<&Verdict> = self
             .verdicts
             .iter()
@@ -218,7 +232,10 @@ fn groups(rows: &[ResultRow], metrics: &dyn Fn(&str, &ResultRow) -> bool) -> Gro
 const TIME_METRIC: &str = "epoch_seconds";
 
 fn median(g: &BTreeMap<u64, f64>) -> f64 {
-    let mut v: Vec<f64> = g.values().copied().collect();
+    median_of(g.values().copied().collect())
+}
+
+fn median_of(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     match v.len() {
         0 => f64::NAN,
@@ -262,6 +279,11 @@ pub fn compare(
     let mut verdicts = Vec::new();
     let keys: std::collections::BTreeSet<_> = base.keys().chain(cur.keys()).cloned().collect();
     let tested = effectiveness_tests(&base, &cur, t);
+    let time_ratios: BTreeMap<_, f64> = base
+        .iter()
+        .filter(|(k, _)| k.3 == TIME_METRIC)
+        .filter_map(|(k, b)| Some((k.clone(), median(cur.get(k)?) / median(b).max(1e-12))))
+        .collect();
     for key in keys {
         let mean = |g: &BTreeMap<u64, f64>| g.values().sum::<f64>() / g.len().max(1) as f64;
         let (b, c) = (base.get(&key), cur.get(&key));
@@ -271,7 +293,9 @@ pub fn compare(
                 "in the baseline, not in this run".to_string(),
             ),
             (None, Some(_)) => (Class::New, "not in the baseline".to_string()),
-            (Some(b), Some(c)) if key.3 == TIME_METRIC => time_verdict(median(b), median(c), t),
+            (Some(b), Some(c)) if key.3 == TIME_METRIC => {
+                time_verdict(median(b), median(c), others(&time_ratios, &key), t)
+            }
             (Some(b), Some(c)) => effectiveness_verdict(b, c, t, tested.get(&key).copied(), &key.3),
             (None, None) => unreachable!("a key comes from one side"),
         };
@@ -288,9 +312,25 @@ pub fn compare(
     }
     verdicts.extend(failed_cells(baseline, failed_now));
     verdicts.sort_by_key(|v| v.class);
+    let mut speed = Vec::new();
+    for dataset in time_ratios
+        .keys()
+        .map(|k| &k.0)
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        let ratios: Vec<f64> = time_ratios
+            .iter()
+            .filter(|(k, _)| &k.0 == dataset)
+            .map(|(_, r)| *r)
+            .collect();
+        if ratios.len() > 1 {
+            speed.push((dataset.clone(), median_of(ratios)));
+        }
+    }
     Outcome {
         verdicts,
         strict: t.strict,
+        speed,
     }
 }
 
@@ -320,14 +360,38 @@ fn failed_cells(baseline: &[ResultRow], failed_now: &[FailureRecord]) -> Vec<Ver
         .collect()
 }
 
-fn time_verdict(base: f64, cur: f64, t: &Thresholds) -> (Class, String) {
+/// The median time ratio of the data set's other groups, when it has any.
+fn others(
+    ratios: &BTreeMap<(String, String, u32, String), f64>,
+    key: &(String, String, u32, String),
+) -> Option<f64> {
+    let rest: Vec<f64> = ratios
+        .iter()
+        .filter(|(k, _)| k.0 == key.0 && *k != key)
+        .map(|(_, r)| *r)
+        .collect();
+    (!rest.is_empty()).then(|| median_of(rest))
+}
+
+/// `others`: the median ratio of the data set's other groups (`None`: judged alone).
+fn time_verdict(base: f64, cur: f64, others: Option<f64>, t: &Thresholds) -> (Class, String) {
     let ratio = cur / base.max(1e-12);
-    let evidence = format!("{ratio:.2}× the baseline's seconds per epoch ({base:.3} → {cur:.3} s)");
+    let relative = match others {
+        Some(o) if !t.absolute_time => ratio / o.max(1e-12),
+        _ => ratio,
+    };
+    let mut evidence =
+        format!("{ratio:.2}× the baseline's seconds per epoch ({base:.3} → {cur:.3} s)");
+    if relative != ratio {
+        evidence.push_str(&format!(
+            ", {relative:.2}× relative to the run's other groups"
+        ));
+    }
     let class = if (cur - base).abs() < t.time_floor {
         Class::Unchanged
-    } else if ratio > t.time_ratio {
+    } else if ratio > t.time_ratio && relative > t.time_ratio {
         Class::Regressed
-    } else if ratio < 1.0 / t.time_ratio {
+    } else if ratio < 1.0 / t.time_ratio && relative < 1.0 / t.time_ratio {
         Class::Improved
     } else {
         Class::Unchanged
@@ -501,6 +565,53 @@ mod tests {
             &Thresholds::default(),
         );
         assert!(twice.fails(), "{:?}", twice.verdicts);
+    }
+
+    #[test]
+    fn a_slowdown_of_every_group_is_the_machine_and_one_of_a_sampler_is_a_regression() {
+        let times = |factors: &[(&str, f64)]| -> Vec<ResultRow> {
+            factors
+                .iter()
+                .flat_map(|(sampler, f)| {
+                    rows(
+                        sampler,
+                        "epoch_seconds",
+                        "efficiency",
+                        &[0.03 * f, 0.031 * f, 0.029 * f],
+                    )
+                })
+                .collect()
+        };
+        let base = times(&[("uniform", 1.0), ("dns", 1.0), ("popularity", 1.0)]);
+        let t = Thresholds::default();
+        // Every group 1.8× (a loaded machine): reported, not judged; judged with absolute_time.
+        let busy = times(&[("uniform", 1.8), ("dns", 1.8), ("popularity", 1.8)]);
+        let loaded = compare(&base, &busy, &[], &t);
+        assert!(!loaded.fails(), "{:?}", loaded.verdicts);
+        assert!((loaded.speed[0].1 - 1.8).abs() < 1e-9);
+        assert!(loaded
+            .markdown("b", Path::new("r"))
+            .contains("1.80× the baseline's"));
+        let absolute = Thresholds {
+            absolute_time: true,
+            ..Thresholds::default()
+        };
+        assert!(compare(&base, &busy, &[], &absolute).fails());
+        // One sampler twice as slow, on a machine 1.3× slower: caught, and only it.
+        let one = times(&[("uniform", 1.3), ("dns", 2.6), ("popularity", 1.3)]);
+        let caught = compare(&base, &one, &[], &t);
+        let regressed: Vec<&str> = caught
+            .verdicts
+            .iter()
+            .filter(|v| v.class == Class::Regressed)
+            .map(|v| v.sampler.as_str())
+            .collect();
+        assert_eq!(regressed, ["dns"], "{:?}", caught.verdicts);
+        // Two groups, one of them 90× slower: the other is not called faster.
+        let base2 = times(&[("uniform", 1.0), ("dns", 1.0)]);
+        let two = compare(&base2, &times(&[("uniform", 1.0), ("dns", 90.0)]), &[], &t);
+        assert_eq!(two.count(Class::Regressed), 1);
+        assert_eq!(two.count(Class::Improved), 0, "{:?}", two.verdicts);
     }
 
     #[test]
