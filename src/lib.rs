@@ -8,6 +8,7 @@ pub mod audit;
 pub mod cell;
 pub mod cli;
 pub mod data;
+pub mod domain;
 pub mod draws;
 pub mod error;
 pub mod expect;

@@ -27,8 +27,8 @@ use anyhow::Result;
 use tch::Device;
 
 use crate::data::Dataset;
+use crate::metrics::MetricValues;
 use crate::metrics::RankingExcludes;
-use crate::metrics::{MetricValues, Protocol};
 use crate::model::ContrastiveModel;
 
 pub use chance::Expected;
@@ -125,7 +125,7 @@ pub struct Plan {
 
 /// Audits `data`'s test evaluation with rec cut-offs `ks` and what rec's test ranking excludes.
 pub fn audit(data: &Dataset, ks: &[usize], exclude: RankingExcludes) -> Result<Audit> {
-    let protocol = Protocol::for_split(data, ks, true, exclude, Device::Cpu)
+    let protocol = crate::domain::protocol(data, ks, true, exclude, Device::Cpu)
         .expect("every data set has a test split");
     let plan = match data.domain() {
         "rec" => rec::plan(data, ks, exclude),

@@ -147,6 +147,21 @@ impl DataConfig {
         }
     }
 
+    /// The kind of domain whose data the format holds.
+    pub fn domain(&self) -> DomainKind {
+        if self.is_kg() {
+            DomainKind::Kg
+        } else if self.is_graph() {
+            DomainKind::Graph
+        } else if self.is_text() {
+            DomainKind::Text
+        } else if self.is_vision() {
+            DomainKind::Vision
+        } else {
+            DomainKind::Rec
+        }
+    }
+
     /// Whether the format holds knowledge-graph triples (for domains of kind `kg`).
     pub fn is_kg(&self) -> bool {
         matches!(self, DataConfig::Triples(_) | DataConfig::SyntheticKg(_))
@@ -392,19 +407,24 @@ impl Dataset {
         !self.valid.is_empty()
     }
 
-    /// The domain kind this data set belongs to (`rec`, `kg`, `graph`, `text` or `vision`).
-    pub fn domain(&self) -> &'static str {
+    /// The domain kind this data set belongs to: the one place it is read from which part is set.
+    pub fn kind(&self) -> DomainKind {
         if self.text.is_some() {
-            "text"
+            DomainKind::Text
         } else if self.vision.is_some() {
-            "vision"
+            DomainKind::Vision
         } else if self.graph.is_some() {
-            "graph"
+            DomainKind::Graph
         } else if self.kg.is_some() {
-            "kg"
+            DomainKind::Kg
         } else {
-            "rec"
+            DomainKind::Rec
         }
+    }
+
+    /// The domain kind's name (`rec`, `kg`, `graph`, `text` or `vision`).
+    pub fn domain(&self) -> &'static str {
+        self.kind().as_str()
     }
 
     /// The training graph seen from the items: each item's users, sorted (graph-based samplers).
@@ -453,6 +473,44 @@ pub fn load(
         DataConfig::SyntheticImages(c) => return vision::generate(name, c, seed),
     };
     split::apply(name, raw, split, seed)
+}
+
+/// The task family a domain belongs to: implicit-feedback recommendation, knowledge-graph link
+/// prediction, link prediction on a node graph, word embeddings from text, or contrastive learning of
+/// image representations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DomainKind {
+    Rec,
+    Kg,
+    Graph,
+    Text,
+    Vision,
+}
+
+impl DomainKind {
+    pub const ALL: [DomainKind; 5] = [
+        DomainKind::Rec,
+        DomainKind::Kg,
+        DomainKind::Graph,
+        DomainKind::Text,
+        DomainKind::Vision,
+    ];
+
+    /// The kind of a name (`rec`, `kg`, `graph`, `text`, `vision`).
+    pub fn parse(name: &str) -> Option<DomainKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DomainKind::Rec => "rec",
+            DomainKind::Kg => "kg",
+            DomainKind::Graph => "graph",
+            DomainKind::Text => "text",
+            DomainKind::Vision => "vision",
+        }
+    }
 }
 
 /// Resolves a path from a suite file: relative paths are relative to the suite file's directory.

@@ -60,39 +60,6 @@ pub fn first_best(metric: &str, values: impl IntoIterator<Item = f64>) -> Option
     best.map(|(i, _)| i)
 }
 
-/// A domain's headline metric, the one its tables, figures, regression gate and (by default) early
-/// stopping use, among the `metrics` its cells report: rec the NDCG at the largest cut-off; kg and graph
-/// the filtered full-ranking MRR; text the generator's similarity (`truth-spearman`), else the first
-/// similarity set, else analogies; vision the linear probe (the literature's). `None` when the domain's
-/// metric is not among `metrics`.
-pub fn headline<'a>(
-    domain: &str,
-    metrics: impl Iterator<Item = &'a str> + Clone,
-) -> Option<String> {
-    let has = |name: &str| metrics.clone().any(|m| m == name);
-    let found = match domain {
-        "kg" | "graph" => has("mrr").then(|| "mrr".to_string()),
-        "vision" => has("linear-accuracy").then(|| "linear-accuracy".to_string()),
-        "text" => {
-            if has("truth-spearman") {
-                Some("truth-spearman".into())
-            } else {
-                metrics
-                    .clone()
-                    .find(|m| m.ends_with("-spearman"))
-                    .or_else(|| metrics.clone().find(|m| *m == "analogy-accuracy"))
-                    .map(String::from)
-            }
-        }
-        _ => metrics
-            .clone()
-            .filter_map(|m| m.strip_prefix("ndcg@")?.parse::<usize>().ok())
-            .max()
-            .map(|k| format!("ndcg@{k}")),
-    };
-    found
-}
-
 /// Names of every metric the rec evaluator reports for cut-offs `ks`, in a fixed order.
 pub fn metric_names(ks: &[usize]) -> Vec<String> {
     let mut names = Vec::new();
@@ -111,21 +78,10 @@ pub fn metric_names(ks: &[usize]) -> Vec<String> {
     names
 }
 
-/// Every effectiveness metric a cell on `data` reports, with rec cut-offs `ks`.
-pub fn names_for(data: &crate::data::Dataset, ks: &[usize]) -> Vec<String> {
-    match data.domain() {
-        "text" => text::metric_names(data.text.as_ref().expect("a text data set")),
-        "vision" => vision::metric_names(),
-        "graph" => graph::metric_names(),
-        "kg" => kg::metric_names(),
-        _ => metric_names(ks),
-    }
-}
-
-/// A domain's evaluation protocol on one split: full ranking of held-out items (rec), filtered
-/// link prediction on both sides (kg), sampled AUC / AP beside filtered full ranking (graph), or word
-/// similarity and analogies (text, whose evaluation sets are its only split), or kNN and linear-probe
-/// accuracy on held-out images (vision).
+/// A domain's evaluation protocol on one split (built by `domain::protocol`): full ranking of held-out
+/// items (rec), filtered link prediction on both sides (kg), sampled AUC / AP beside filtered full
+/// ranking (graph), or word similarity and analogies (text, whose evaluation sets are its only split),
+/// or kNN and linear-probe accuracy on held-out images (vision).
 pub enum Protocol {
     Rec(Evaluator),
     Kg(KgEvaluator),
@@ -135,68 +91,6 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// The protocol of `data`'s domain for the test split, or the validation split (`None` without one).
-    /// `exclude`: what a recommendation test ranking removes besides the test items (validation
-    /// rankings always remove the training items only).
-    pub fn for_split(
-        data: &crate::data::Dataset,
-        ks: &[usize],
-        test: bool,
-        exclude: RankingExcludes,
-        device: tch::Device,
-    ) -> Option<Protocol> {
-        if !test && !data.has_validation() {
-            return None;
-        }
-        if let Some(text) = &data.text {
-            return Some(Protocol::Text(TextEvaluator::new(text, device)));
-        }
-        if let Some(images) = &data.vision {
-            return Some(Protocol::Vision(VisionEvaluator::new(images, device)));
-        }
-        if let Some(g) = &data.graph {
-            let (edges, non_edges) = if test {
-                (&data.test, &g.test_non_edges)
-            } else {
-                (&data.valid, &g.valid_non_edges)
-            };
-            return Some(Protocol::Graph(GraphEvaluator::new(
-                edges,
-                non_edges,
-                &g.known,
-                data.n_items,
-                device,
-            )));
-        }
-        Some(match &data.kg {
-            Some(kg) => Protocol::Kg(KgEvaluator::new(
-                if test { &data.test } else { &data.valid },
-                &kg.known,
-                data.n_items,
-                device,
-            )),
-            None if test => Protocol::Rec(Evaluator::new(
-                ks,
-                &[&data.train_by_query, &data.valid_by_query][..if exclude == RankingExcludes::Train
-                {
-                    1
-                } else {
-                    2
-                }],
-                &data.test_by_query,
-                data.n_items,
-                device,
-            )),
-            None => Protocol::Rec(Evaluator::new(
-                ks,
-                &[&data.train_by_query],
-                &data.valid_by_query,
-                data.n_items,
-                device,
-            )),
-        })
-    }
-
     pub fn evaluate(
         &self,
         model: &dyn crate::model::ContrastiveModel,
@@ -246,31 +140,5 @@ impl RankingExcludes {
             RankingExcludes::TrainAndValid => "train-and-valid",
             RankingExcludes::Train => "train",
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_domain_has_one_headline_metric() {
-        let rec = metric_names(&[10, 20, 50]);
-        let of =
-            |domain: &str, names: &[String]| headline(domain, names.iter().map(String::as_str));
-        assert_eq!(of("rec", &rec).as_deref(), Some("ndcg@50"));
-        assert_eq!(of("kg", &kg::metric_names()).as_deref(), Some("mrr"));
-        // Graph: the filtered full-ranking MRR, not the sampled AUC listed first.
-        assert_eq!(of("graph", &graph::metric_names()).as_deref(), Some("mrr"));
-        assert_eq!(
-            of("vision", &vision::metric_names()).as_deref(),
-            Some("linear-accuracy")
-        );
-        let text = ["ws-coverage", "ws-spearman", "analogy-accuracy"].map(String::from);
-        assert_eq!(of("text", &text).as_deref(), Some("ws-spearman"));
-        // A rec set next to a kg set keeps its own headline.
-        let mut mixed = rec.clone();
-        mixed.extend(kg::metric_names());
-        assert_eq!(of("rec", &mixed).as_deref(), Some("ndcg@50"));
     }
 }

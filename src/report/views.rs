@@ -136,9 +136,9 @@ impl DatasetView {
 }
 
 /// The metric a data set's tables, figures and regression gate report: its domain's headline metric
-/// (`metrics::headline`), else the first of its metrics.
+/// (`domain::headline`), else the first of its metrics.
 pub fn headline<'a>(domain: &str, metrics: impl Iterator<Item = &'a str> + Clone) -> String {
-    crate::metrics::headline(domain, metrics.clone())
+    crate::domain::headline(domain, metrics.clone())
         .or_else(|| metrics.clone().next().map(String::from))
         .unwrap_or_default()
 }

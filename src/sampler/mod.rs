@@ -791,17 +791,7 @@ pub(crate) mod tests {
     }
 
     fn contract(data: &Dataset) {
-        let domain = if data.kg.is_some() {
-            "kg"
-        } else if data.graph.is_some() {
-            "graph"
-        } else if data.text.is_some() {
-            "text"
-        } else if data.vision.is_some() {
-            "vision"
-        } else {
-            "rec"
-        };
+        let domain = data.domain();
         // Every declared sampler at its defaults, and two non-default forms.
         let mut configs = SamplerConfig::every_default();
         configs.push(SamplerConfig::Popularity(PopularityConfig {

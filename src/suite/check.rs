@@ -592,7 +592,6 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
         }
         Some(SplitConfig::LeaveLastOut(_)) | None => {}
     }
-    use crate::suite::DomainKind;
     let model = d.model();
     let init_std = match &model {
         crate::model::ModelConfig::Mf(m) | crate::model::ModelConfig::Embedding(m) => {
@@ -608,74 +607,40 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
         return p(&format!("model.{k}"), m);
     }
     let kind = d.kind.as_str();
+    let domain = crate::domain::of(d.kind);
     if !model.domains().contains(&kind) {
-        let allowed = match d.kind {
-            DomainKind::Rec => "`mf` or `lightgcn`",
-            DomainKind::Kg => "`transe`, `distmult`, `complex` or `rotate`",
-            DomainKind::Graph => "`embedding`, `gcn` or `lightgcn`",
-            DomainKind::Text => "`sgns`",
-            DomainKind::Vision => "`image-encoder`",
-        };
         return p(
             "model.kind",
             format!(
-                "{:?} is not a model of a {kind} domain; allowed: {allowed}",
-                model.name()
+                "{:?} is not a model of a {kind} domain; allowed: {}",
+                model.name(),
+                domain.models()
             ),
         );
     }
-    let data_kind = if config.data.is_kg() {
-        DomainKind::Kg
-    } else if config.data.is_graph() {
-        DomainKind::Graph
-    } else if config.data.is_text() {
-        DomainKind::Text
-    } else if config.data.is_vision() {
-        DomainKind::Vision
-    } else {
-        DomainKind::Rec
-    };
-    if d.kind != data_kind {
-        let allowed = match d.kind {
-            DomainKind::Rec => "`synthetic`, `movielens`, `delimited` or `adjacency`",
-            DomainKind::Kg => "`triples` (train/valid/test files) or `synthetic-kg`",
-            DomainKind::Graph => "`edge-list` or `synthetic-graph`",
-            DomainKind::Text => "`corpus` or `synthetic-text`",
-            DomainKind::Vision => "`images` or `synthetic-images`",
-        };
+    if config.data.domain() != d.kind {
         return p(
             "data.format",
             format!(
-                "{:?} is not data of a {kind} domain; allowed: {allowed}",
-                config.data.format()
+                "{:?} is not data of a {kind} domain; allowed: {}",
+                config.data.format(),
+                domain.formats()
             ),
         );
     }
-    if d.kind == DomainKind::Graph && d.split.is_some() {
-        return p("split", "graphs are split by GAE's protocol: set the shares with `data.valid` and `data.test`, and remove `split`".into());
-    }
-    if d.kind == DomainKind::Text && d.split.is_some() {
-        return p("split", "text is not split: the corpus trains, the similarity and analogy sets evaluate; remove `split`".into());
-    }
-    if d.kind == DomainKind::Vision && d.split.is_some() {
-        return p(
-            "split",
-            "images are split by class with the data's `test` share: remove `split`".into(),
-        );
-    }
-    if d.kind == DomainKind::Kg && d.split.is_some() {
-        return p("split", "knowledge graphs come split (train/valid/test files, or the generator's `valid` and `test` shares): remove `split`".into());
+    if let Some(why) = domain.split_refused().filter(|_| d.split.is_some()) {
+        return p("split", why.into());
     }
     config.model = Some(model.clone());
     let losses = match d.loss.as_ref().or(train.loss.as_ref()) {
         Some(l) => l.to_vec(),
-        None => vec![d.kind.default_loss(&model)],
+        None => vec![domain.default_loss(&model)],
     };
     if losses.is_empty() {
         return p("loss", "needs at least one loss".into());
     }
     let mut entries: Vec<LossEntry> = Vec::new();
-    let default = d.kind.default_loss(&model);
+    let default = domain.default_loss(&model);
     for (n, l) in losses.iter().enumerate() {
         if let Some((k, m)) = l.problems().into_iter().next() {
             return p(&format!("loss[{n}].{k}"), m);
@@ -708,19 +673,14 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
     }
     // The axis lives in `Domain::losses`; the domain's configuration in each cell's hash does not carry it.
     config.loss = None;
-    if matches!(d.kind, DomainKind::Text | DomainKind::Vision) && train.early_stopping.is_some() {
+    if !domain.validates() && train.early_stopping.is_some() {
         return p(
             "train.early_stopping",
             format!("{kind} has no validation split (the evaluation is the test): remove train.early_stopping"),
         );
     }
     if let Some(es) = &train.early_stopping {
-        let names = match d.kind {
-            DomainKind::Rec => crate::metrics::metric_names(&train.ks),
-            DomainKind::Kg => crate::metrics::kg::metric_names(),
-            DomainKind::Graph => crate::metrics::graph::metric_names(),
-            DomainKind::Text | DomainKind::Vision => Vec::new(),
-        };
+        let names = domain.early_stopping_metrics(&train.ks);
         if let Some(metric) = &es.metric {
             if !names.contains(metric) {
                 return p(

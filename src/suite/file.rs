@@ -4,11 +4,11 @@
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-use crate::data::{DataConfig, SplitConfig};
+use crate::data::{DataConfig, DomainKind, SplitConfig};
 use crate::error::SuiteError;
 use crate::model::ModelConfig;
 use crate::sampler::SamplerConfig;
-use crate::train::{LossConfig, Losses, TrainConfig};
+use crate::train::{Losses, TrainConfig};
 
 /// `[suite]`: the grid's axes and where the cells run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,50 +88,6 @@ pub struct ExtraSeeds {
     pub seeds: Vec<u64>,
 }
 
-/// The task family a domain belongs to: implicit-feedback recommendation, knowledge-graph link
-/// prediction, link prediction on a node graph, word embeddings from text, or contrastive learning of
-/// image representations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DomainKind {
-    Rec,
-    Kg,
-    Graph,
-    Text,
-    Vision,
-}
-
-impl DomainKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DomainKind::Rec => "rec",
-            DomainKind::Kg => "kg",
-            DomainKind::Graph => "graph",
-            DomainKind::Text => "text",
-            DomainKind::Vision => "vision",
-        }
-    }
-
-    /// The domain's loss when neither the domain nor `[train]` names one: its literature's. rec: BPR;
-    /// kg: the model's paper (TransE and DistMult: margin ranking; ComplEx: logistic; RotatE:
-    /// self-adversarial); graph: the logistic loss of GAE and of LINE / node2vec's negative sampling;
-    /// text: word2vec's logistic loss (SGNS); vision: SimCLR's NT-Xent (softmax, temperature 0.5).
-    pub fn default_loss(self, model: &ModelConfig) -> LossConfig {
-        let kind = match (self, model) {
-            (DomainKind::Vision, _) | (_, ModelConfig::ImageEncoder(_)) => {
-                return LossConfig::Softmax { temperature: 0.5 }
-            }
-            (DomainKind::Graph | DomainKind::Text, _)
-            | (_, ModelConfig::Embedding(_) | ModelConfig::Gcn(_) | ModelConfig::Sgns(_)) => "bce",
-            (DomainKind::Rec, _) | (_, ModelConfig::Mf(_) | ModelConfig::Lightgcn(_)) => "bpr",
-            (DomainKind::Kg, ModelConfig::Transe(_) | ModelConfig::Distmult(_)) => "margin",
-            (DomainKind::Kg, ModelConfig::Complex(_)) => "bce",
-            (DomainKind::Kg, ModelConfig::Rotate(_)) => "nssa",
-        };
-        LossConfig::default_of(kind).expect("a known loss")
-    }
-}
-
 /// `[[domain]]`: a data set, how it is split, and the model trained on it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -156,13 +112,9 @@ pub struct DomainConfig {
 impl DomainConfig {
     /// The model, or the domain's default.
     pub fn model(&self) -> ModelConfig {
-        self.model.clone().unwrap_or_else(|| match self.kind {
-            DomainKind::Rec => ModelConfig::default(),
-            DomainKind::Kg => ModelConfig::Transe(Default::default()),
-            DomainKind::Graph => ModelConfig::Embedding(Default::default()),
-            DomainKind::Text => ModelConfig::Sgns(Default::default()),
-            DomainKind::Vision => ModelConfig::ImageEncoder(Default::default()),
-        })
+        self.model
+            .clone()
+            .unwrap_or_else(|| crate::domain::of(self.kind).default_model())
     }
 }
 

@@ -5,13 +5,12 @@ mod check;
 mod file;
 mod grid;
 
+pub use crate::data::DomainKind;
 pub use check::{
     check_device, is_safe_name, make_filename_safe, parse_device, Domain, LossEntry, SamplerEntry,
     Suite, DEVICES,
 };
-pub use file::{
-    DomainConfig, DomainKind, Expect, ExtraSeeds, SuiteFile, SuiteSection, UntilDecided,
-};
+pub use file::{DomainConfig, Expect, ExtraSeeds, SuiteFile, SuiteSection, UntilDecided};
 pub use grid::{expand, expand_on, ratio_label, RunSpec, ALL};
 
 use std::path::Path;

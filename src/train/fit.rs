@@ -15,7 +15,7 @@ use super::{OptimizerKind, TrainConfig};
 use crate::data::Dataset;
 use crate::error::TrainError;
 use crate::loss::{self, LossConfig};
-use crate::metrics::{MetricValues, PerQuery, Protocol};
+use crate::metrics::{MetricValues, PerQuery};
 use crate::model::ContrastiveModel;
 use crate::sampler::{Batch, NegativeItems, Negatives, SampleContext, Sampler};
 
@@ -78,8 +78,9 @@ pub struct EpochProgress {
 
 /// The early-stopping metric when the configuration names none: the domain's headline metric.
 pub fn default_selection_metric(data: &Dataset, ks: &[usize]) -> String {
-    let names = crate::metrics::names_for(data, ks);
-    crate::metrics::headline(data.domain(), names.iter().map(String::as_str))
+    let names = crate::domain::metric_names(data, ks);
+    crate::domain::of(data.kind())
+        .headline(&names.iter().map(String::as_str).collect::<Vec<_>>())
         .expect("every domain reports its headline metric")
 }
 
@@ -103,9 +104,10 @@ pub fn fit(
         OptimizerKind::Word2vec => Updater::PerPair(PerPairSgd::new(cfg.lr, cfg.l2, cfg.epochs)),
         _ => Updater::Torch(optimizer(cfg, vs, weight_decay(cfg, model))?),
     };
-    let test_eval = Protocol::for_split(data, &cfg.ks, true, cfg.exclude_from_ranking, device)
+    let test_eval = crate::domain::protocol(data, &cfg.ks, true, cfg.exclude_from_ranking, device)
         .expect("every data set has a test split");
-    let valid_eval = Protocol::for_split(data, &cfg.ks, false, cfg.exclude_from_ranking, device);
+    let valid_eval =
+        crate::domain::protocol(data, &cfg.ks, false, cfg.exclude_from_ranking, device);
     let early = cfg.early_stopping.as_ref().filter(|_| valid_eval.is_some());
     let selection_metric = early
         .and_then(|es| es.metric.clone())
