@@ -169,17 +169,94 @@ pub struct RunSummary {
     pub seconds: f64,
 }
 
-/// Runs the grid in `opts.out`, which the caller has locked (`store::open_for_writing`).
+/// Runs the grid in `opts.out`, which the caller has locked (`store::open_for_writing`): prepare
+/// (plan, check, load), work (train the pending cells), finish (merge).
 pub fn run(suite: &Suite, opts: &RunOptions, _lock: &DirLock) -> Result<RunSummary> {
+    let started = Instant::now();
+    let prepared = prepare(suite, opts)?;
+    let worked = work(&prepared, opts)?;
+    finish(prepared, worked, opts, started)
+}
+
+/// The plan, this process's pending cells and their data, checked before anything is written.
+struct Prepared {
+    device: tch::Device,
+    cells: Vec<PlannedCell>,
+    /// Indices into `cells` of the cells to train, in grid order.
+    pending: Vec<usize>,
+    skipped: usize,
+    /// Cells of another shard.
+    elsewhere: usize,
+    datasets: HashMap<(String, u64), Arc<Dataset>>,
+}
+
+impl Prepared {
+    fn data_of(&self, c: &PlannedCell) -> Arc<Dataset> {
+        self.datasets[&(c.spec.domain.name.clone(), c.spec.seed)].clone()
+    }
+}
+
+/// Plans the grid, takes this shard's unfinished cells, refuses what cannot fit and loads every data
+/// set the pending cells need, so bad data and impossible sizes fail before any training; only then
+/// writes the resolved suite.
+fn prepare(suite: &Suite, opts: &RunOptions) -> Result<Prepared> {
     let device = suite::check_device(&opts.device).map_err(|message| SuiteError::Invalid {
         path: suite.path.clone(),
         key: "suite.device".into(),
         message,
     })?;
-    let started = Instant::now();
     let cells = plan(suite, &opts.out, &opts.device)?;
-    // A shard takes its own cells of the whole plan (stored or not), so reruns keep the assignment.
-    let mine: Vec<bool> = match opts.shard {
+    let mine = shard_cells(&cells, opts.shard);
+    let elsewhere = mine.iter().filter(|m| !**m).count();
+    let pending: Vec<usize> = (0..cells.len())
+        .filter(|&i| mine[i] && !cells[i].finished())
+        .collect();
+    let skipped = cells.len() - elsewhere - pending.len();
+    let limit = opts.max_memory.unwrap_or_else(resources::machine_memory);
+    for d in &suite.domains {
+        resources::check_generator(d, limit)?;
+    }
+    let datasets = load_data(pending.iter().map(|&i| &cells[i]))?;
+    let prepared = Prepared {
+        device,
+        cells,
+        pending,
+        skipped,
+        elsewhere,
+        datasets,
+    };
+    let estimates: Vec<(String, resources::Estimate)> = prepared
+        .pending
+        .iter()
+        .map(|&i| {
+            let c = &prepared.cells[i];
+            (
+                c.id.clone(),
+                resources::cell_estimate(&c.spec, &prepared.data_of(c)),
+            )
+        })
+        .collect();
+    resources::check_cells(
+        &estimates,
+        opts.jobs.min(prepared.pending.len().max(1)),
+        limit,
+    )?;
+    // Only now, with the input known to be good, is anything written. The resolved suite names the
+    // device the cells train on (after `--device`), so `merge` and `list` plan the same cells.
+    write_resolved_suite(
+        &Suite {
+            device: opts.device.clone(),
+            ..suite.clone()
+        },
+        &opts.out,
+    )?;
+    Ok(prepared)
+}
+
+/// Which cells are this process's: a shard takes its own cells of the whole plan (stored or not), so
+/// reruns keep the assignment; an unsharded run all of them.
+fn shard_cells(cells: &[PlannedCell], shard: Option<crate::shard::Shard>) -> Vec<bool> {
+    match shard {
         Some(shard) => {
             let costs: Vec<(String, f64)> = cells
                 .iter()
@@ -191,26 +268,17 @@ pub fn run(suite: &Suite, opts: &RunOptions, _lock: &DirLock) -> Result<RunSumma
                 .collect()
         }
         None => vec![true; cells.len()],
-    };
-    let elsewhere = mine.iter().filter(|m| !**m).count();
-    let pending: Vec<&PlannedCell> = cells
-        .iter()
-        .zip(&mine)
-        .filter(|(c, mine)| **mine && !c.finished())
-        .map(|(c, _)| c)
-        .collect();
-    let skipped = cells.len() - elsewhere - pending.len();
-
-    // Refuse what cannot fit, then load every data set the pending cells need, so bad data and
-    // impossible sizes fail before any training.
-    let limit = opts.max_memory.unwrap_or_else(resources::machine_memory);
-    for d in &suite.domains {
-        resources::check_generator(d, limit)?;
     }
-    let mut datasets: HashMap<(String, u64), Arc<Dataset>> = HashMap::new();
-    // A data set is loaded once per seed (its split may depend on it): say what loading found once.
+}
+
+/// Each (domain, seed) data set the cells need, loaded once (its split may depend on the seed); what
+/// loading found is said once per domain.
+fn load_data<'a>(
+    cells: impl Iterator<Item = &'a PlannedCell>,
+) -> Result<HashMap<(String, u64), Arc<Dataset>>> {
+    let mut datasets = HashMap::new();
     let mut said: std::collections::HashSet<(String, String)> = Default::default();
-    for c in &pending {
+    for c in cells {
         let key = (c.spec.domain.name.clone(), c.spec.seed);
         if let std::collections::hash_map::Entry::Vacant(slot) = datasets.entry(key) {
             let d = &c.spec.domain;
@@ -228,149 +296,184 @@ pub fn run(suite: &Suite, opts: &RunOptions, _lock: &DirLock) -> Result<RunSumma
             slot.insert(Arc::new(loaded));
         }
     }
-    let data_of = |c: &PlannedCell| datasets[&(c.spec.domain.name.clone(), c.spec.seed)].clone();
-    let estimates: Vec<(String, resources::Estimate)> = pending
-        .iter()
-        .map(|c| (c.id.clone(), resources::cell_estimate(&c.spec, &data_of(c))))
-        .collect();
-    resources::check_cells(&estimates, opts.jobs.min(pending.len().max(1)), limit)?;
-    // Only now, with the input known to be good, is anything written. The resolved suite names the
-    // device the cells train on (after `--device`), so `merge` and `list` plan the same cells.
-    write_resolved_suite(
-        &Suite {
-            device: opts.device.clone(),
-            ..suite.clone()
-        },
-        &opts.out,
-    )?;
+    Ok(datasets)
+}
 
-    let progress = Progress::new(pending.len() as u64, opts.jobs, opts.progress);
-    if skipped > 0 {
-        progress.println(format!(
-            "{skipped} of {} cells already finished in {}: skipped",
-            cells.len(),
+/// What the workers leave: the failed cells, and whether the disk filled up.
+struct Worked {
+    failures: Vec<FailureRecord>,
+    disk_full: bool,
+}
+
+/// The shared state of the workers of one run.
+struct Workers<'a> {
+    prepared: &'a Prepared,
+    opts: &'a RunOptions,
+    progress: Progress,
+    failures: Mutex<Vec<FailureRecord>>,
+    disk_full: std::sync::atomic::AtomicBool,
+    done: AtomicUsize,
+}
+
+/// Trains the pending cells, `opts.jobs` at a time. Each worker takes the next cell in grid order, so
+/// an interrupted run has finished a prefix of the grid (plus what was in flight).
+fn work(prepared: &Prepared, opts: &RunOptions) -> Result<Worked> {
+    let workers = Workers {
+        prepared,
+        opts,
+        progress: Progress::new(prepared.pending.len() as u64, opts.jobs, opts.progress),
+        failures: Mutex::new(Vec::new()),
+        disk_full: std::sync::atomic::AtomicBool::new(false),
+        done: AtomicUsize::new(0),
+    };
+    if prepared.skipped > 0 {
+        workers.progress.println(format!(
+            "{} of {} cells already finished in {}: skipped",
+            prepared.skipped,
+            prepared.cells.len(),
             opts.out.display()
         ));
     }
-    // Each worker takes the next cell in grid order, so an interrupted run has finished a prefix of the
-    // grid (plus what was in flight).
-    let failures = Mutex::new(Vec::new());
-    let disk_full = std::sync::atomic::AtomicBool::new(false);
     let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let total = pending.len();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs)
         .build()?;
     install_cell_panic_hook();
     pool.broadcast(|ctx| {
-        let line = ctx.index();
-        while let Some(&cell) = pending
+        while let Some(&i) = prepared
+            .pending
             .get(next.fetch_add(1, Ordering::SeqCst))
-            .filter(|_| !disk_full.load(Ordering::SeqCst))
+            .filter(|_| !workers.disk_full.load(Ordering::SeqCst))
         {
-            // A shard trains a cell only under its claim, and only if no one finished it meanwhile
-            // (two arrays over one directory, or a rerun while the first still runs).
-            let _claim = if opts.shard.is_some() {
-                match store::claim_cell(&opts.out, &cell.id) {
-                    Ok(Some(claim))
-                        if store::stored(&opts.out, &cell.id).finished.as_deref()
-                            != Some(cell.config_hash.as_str()) =>
-                    {
-                        Some(claim)
-                    }
-                    Ok(_) => {
-                        progress.println(format!("{}: trained by another process", cell.id));
-                        progress.inc();
-                        continue;
-                    }
-                    Err(e) => {
-                        progress.println(format!(
-                            "{}: cannot claim it ({e}); left for a rerun",
-                            cell.id
-                        ));
-                        progress.inc();
-                        continue;
-                    }
-                }
-            } else {
-                None
-            };
-            let data = data_of(cell);
-            let t = Instant::now();
-            progress.start(line, &cell.id);
-            let outcome = train_one(cell, &data, opts.threads, device, &mut |p| {
-                progress.epoch(line, &cell.id, p)
-            });
-            let n = done.fetch_add(1, Ordering::SeqCst) + 1;
-            // A cell whose rows cannot be written is a failed cell too; on a full disk the run stops
-            // taking cells (nothing more can be stored) and says so at the end.
-            let outcome = outcome.and_then(|o| {
-                store::write_cell(&opts.out, &o.info, &o.metrics, &o.curves, &o.per_query)
-                    .map_err(|e| {
-                        if store::atomic::disk_full(&opts.out, &e) {
-                            disk_full.store(true, Ordering::SeqCst);
-                        }
-                        failure("error", o.info.epochs_trained, format!("{e:#}"))
-                    })?;
-                Ok(headline(&o.metrics))
-            });
-            if disk_full.load(Ordering::SeqCst) && outcome.is_err() {
-                progress.finished(line, String::new());
-                progress.println(format!(
-                    "[{n}/{total}] {} not stored: the disk holding {} is full",
-                    cell.id,
-                    opts.out.display()
-                ));
-                progress.inc();
-                continue;
-            }
-            match outcome {
-                Ok(headline) => progress.finished(
-                    line,
-                    format!(
-                        "[{n}/{total}] {} {headline} ({:.1}s)",
-                        cell.id,
-                        t.elapsed().as_secs_f64()
-                    ),
-                ),
-                Err(f) => {
-                    let record = FailureRecord {
-                        run_id: cell.id.clone(),
-                        domain: cell.spec.domain.config.kind.as_str().into(),
-                        sampler: cell.spec.sampler.label.clone(),
-                        ratio: cell.spec.ratio,
-                        seed: cell.spec.seed,
-                        stage: f.stage.into(),
-                        epoch: f.epoch,
-                        reason: f.reason.clone(),
-                    };
-                    progress.finished(line, String::new());
-                    progress.println(format!(
-                        "[{n}/{total}] {} {}",
-                        cell.id,
-                        crate::report::describe_failure(&record)
-                    ));
-                    let stored = cell_info(&cell.spec, &data, &cell.config_hash, opts.threads)
-                        .and_then(|info| {
-                            store::write_failure(&opts.out, &info, &f)?;
-                            Ok(())
-                        });
-                    if let Err(e) = stored {
-                        progress.println(format!(
-                            "could not record the failure of {}: {e:#}",
-                            cell.id
-                        ));
-                    }
-                    failures.lock().expect("no poisoned lock").push(record);
-                }
-            }
-            progress.inc();
+            workers.cell(ctx.index(), &prepared.cells[i]);
+            workers.progress.inc();
         }
     });
-    progress.clear();
+    workers.progress.clear();
+    Ok(Worked {
+        failures: workers.failures.into_inner().expect("no poisoned lock"),
+        disk_full: workers.disk_full.load(Ordering::SeqCst),
+    })
+}
+
+impl Workers<'_> {
+    /// Trains one cell on worker `line` and stores its rows, or its failure.
+    fn cell(&self, line: usize, cell: &PlannedCell) {
+        let (opts, progress) = (self.opts, &self.progress);
+        // A shard trains a cell only under its claim, and only if no one finished it meanwhile
+        // (two arrays over one directory, or a rerun while the first still runs).
+        let _claim = if opts.shard.is_some() {
+            match store::claim_cell(&opts.out, &cell.id) {
+                Ok(Some(claim))
+                    if store::stored(&opts.out, &cell.id).finished.as_deref()
+                        != Some(cell.config_hash.as_str()) =>
+                {
+                    Some(claim)
+                }
+                Ok(_) => {
+                    progress.println(format!("{}: trained by another process", cell.id));
+                    return;
+                }
+                Err(e) => {
+                    progress.println(format!(
+                        "{}: cannot claim it ({e}); left for a rerun",
+                        cell.id
+                    ));
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        let data = self.prepared.data_of(cell);
+        let t = Instant::now();
+        progress.start(line, &cell.id);
+        let outcome = train_one(cell, &data, opts.threads, self.prepared.device, &mut |p| {
+            progress.epoch(line, &cell.id, p)
+        });
+        let n = self.done.fetch_add(1, Ordering::SeqCst) + 1;
+        let total = self.prepared.pending.len();
+        // A cell whose rows cannot be written is a failed cell too; on a full disk the run stops
+        // taking cells (nothing more can be stored) and says so at the end.
+        let outcome = outcome.and_then(|o| {
+            store::write_cell(&opts.out, &o.info, &o.metrics, &o.curves, &o.per_query).map_err(
+                |e| {
+                    if store::atomic::disk_full(&opts.out, &e) {
+                        self.disk_full.store(true, Ordering::SeqCst);
+                    }
+                    failure("error", o.info.epochs_trained, format!("{e:#}"))
+                },
+            )?;
+            Ok(headline(&o.metrics))
+        });
+        if self.disk_full.load(Ordering::SeqCst) && outcome.is_err() {
+            progress.finished(line, String::new());
+            progress.println(format!(
+                "[{n}/{total}] {} not stored: the disk holding {} is full",
+                cell.id,
+                opts.out.display()
+            ));
+            return;
+        }
+        match outcome {
+            Ok(headline) => progress.finished(
+                line,
+                format!(
+                    "[{n}/{total}] {} {headline} ({:.1}s)",
+                    cell.id,
+                    t.elapsed().as_secs_f64()
+                ),
+            ),
+            Err(f) => {
+                progress.finished(line, String::new());
+                self.record_failure(cell, &data, f, format!("[{n}/{total}]"));
+            }
+        }
+    }
+
+    /// Says why `cell` failed and stores its failure row.
+    fn record_failure(&self, cell: &PlannedCell, data: &Dataset, f: Failure, counter: String) {
+        let record = FailureRecord {
+            run_id: cell.id.clone(),
+            domain: cell.spec.domain.config.kind.as_str().into(),
+            sampler: cell.spec.sampler.label.clone(),
+            ratio: cell.spec.ratio,
+            seed: cell.spec.seed,
+            stage: f.stage.into(),
+            epoch: f.epoch,
+            reason: f.reason.clone(),
+        };
+        self.progress.println(format!(
+            "{counter} {} {}",
+            cell.id,
+            crate::report::describe_failure(&record)
+        ));
+        let stored =
+            cell_info(&cell.spec, data, &cell.config_hash, self.opts.threads).and_then(|info| {
+                store::write_failure(&self.opts.out, &info, &f)?;
+                Ok(())
+            });
+        if let Err(e) = stored {
+            self.progress.println(format!(
+                "could not record the failure of {}: {e:#}",
+                cell.id
+            ));
+        }
+        self.failures.lock().expect("no poisoned lock").push(record);
+    }
+}
+
+/// Merges the plan's stored cells (unless sharded: `merge_if_settled` does) and sums the run up; a full
+/// disk is an error that says what is kept.
+fn finish(
+    prepared: Prepared,
+    worked: Worked,
+    opts: &RunOptions,
+    started: Instant,
+) -> Result<RunSummary> {
+    let cells = &prepared.cells;
     let full = || {
-        let stored = store::settled(&opts.out, &planned_hashes(&cells));
+        let stored = store::settled(&opts.out, &planned_hashes(cells));
         anyhow::anyhow!(
             "the disk holding {} is full ({} bytes free): the run stopped; {stored} of {} cells are stored \
              whole and kept, nothing was merged; free space (or give another --out) and run again to finish \
@@ -380,26 +483,25 @@ pub fn run(suite: &Suite, opts: &RunOptions, _lock: &DirLock) -> Result<RunSumma
             cells.len()
         )
     };
-    if disk_full.load(Ordering::SeqCst) {
+    if worked.disk_full {
         return Err(full());
     }
-
     let merge = if opts.shard.is_some() {
         store::MergeReport::default()
     } else {
-        match store::merge(&opts.out, &planned_hashes(&cells)) {
+        match store::merge(&opts.out, &planned_hashes(cells)) {
             Ok(m) => m,
             Err(e) if store::atomic::disk_full(&opts.out, &e) => return Err(full()),
             Err(e) => return Err(e.into()),
         }
     };
-    let mut failures = failures.into_inner().expect("no poisoned lock");
+    let mut failures = worked.failures;
     failures.sort_by(|a, b| a.run_id.cmp(&b.run_id));
     Ok(RunSummary {
         cells: cells.len(),
-        trained: pending.len(),
-        skipped,
-        elsewhere,
+        trained: prepared.pending.len(),
+        skipped: prepared.skipped,
+        elsewhere: prepared.elsewhere,
         merge,
         failures,
         seconds: started.elapsed().as_secs_f64(),
