@@ -50,60 +50,37 @@ pub struct Args {
 }
 
 pub fn execute(args: Args) -> Result<()> {
-    let Args {
-        suite,
-        out,
-        dry_run,
-        threads,
-        jobs,
-        device,
-        no_plots,
-        prune,
-        max_memory,
-        shard,
-        no_shard,
-        until_decided,
-    } = args;
-    let suite = suite::load(&suite)?;
-    let until_decided = until_decided || suite.until_decided.is_some();
-    let mut opts = runner::RunOptions::resolve(&suite, out, threads, jobs, device);
-    // Inside a Slurm job the task's memory, not the node's, is what cells may plan to use.
-    opts.max_memory = max_memory.or_else(slurm_memory);
-    opts.shard = match (shard, no_shard) {
-        (Some(s), _) => Some(s),
-        (None, true) => None,
-        (None, false) => crate::shard::Shard::from_env(&|k| std::env::var(k).ok())
-            .transpose()
-            .map_err(|message| crate::error::SuiteError::Invalid {
-                path: suite.path.clone(),
-                key: "--shard".into(),
-                message,
-            })?,
-    };
-    if dry_run {
+    let suite = suite::load(&args.suite)?;
+    let until_decided = args.until_decided || suite.until_decided.is_some();
+    let opts = options(&args, &suite)?;
+    if args.dry_run {
         return print_grid(&suite, &opts.out, &opts.device, Some(&opts));
     }
     if let Some(shard) = opts.shard {
+        let refuse = |key: &str, message: &str| -> Result<()> {
+            Err(crate::error::SuiteError::Invalid {
+                path: suite.path.clone(),
+                key: key.into(),
+                message: message.into(),
+            }
+            .into())
+        };
         if until_decided {
-            return Err(crate::error::SuiteError::Invalid {
-                path: suite.path.clone(),
-                key: "--until-decided".into(),
-                message: "not with --shard: a sequential run decides after each round".into(),
-            }
-            .into());
+            return refuse(
+                "--until-decided",
+                "not with --shard: a sequential run decides after each round",
+            );
         }
-        if prune {
-            return Err(crate::error::SuiteError::Invalid {
-                path: suite.path.clone(),
-                key: "--prune".into(),
-                message: "not with --shard: prune once before the array, with a plain run".into(),
-            }
-            .into());
+        if args.prune {
+            return refuse(
+                "--prune",
+                "not with --shard: prune once before the array, with a plain run",
+            );
         }
-        return run_shard(&suite, &opts, shard, no_plots);
+        return run_shard(&suite, &opts, shard, args.no_plots);
     }
     let lock = store::open_for_writing(&opts.out, "running")?;
-    if prune {
+    if args.prune {
         let cells = runner::plan(&suite, &opts.out, &opts.device)?;
         let removed = store::prune(&opts.out, &runner::planned_hashes(&cells))?;
         eprintln!(
@@ -121,26 +98,72 @@ pub fn execute(args: Args) -> Result<()> {
         opts.out.display()
     );
     if until_decided {
-        let rounds = crate::sequential::run_until_decided(&suite, &opts, &lock)?;
-        eprintln!(
-            "until decided: {} looks, {} cells trained, {} comparisons decided, {} undecided at the seed cap; \
-             {} seeds over the comparisons",
-            rounds.looks, rounds.trained, rounds.decided, rounds.undecided, rounds.seeds_spent
-        );
-        if !no_plots {
-            draw_figures(&opts.out)?;
-        }
-        drop(lock);
-        let failed = store::read_failures(&opts.out)?;
-        if !failed.is_empty() {
-            anyhow::bail!(
-                "{} cells failed (`failures.parquet` says why)",
-                failed.len()
-            );
-        }
-        return Ok(());
+        run_sequential(&suite, &opts, lock, args.no_plots)
+    } else {
+        run_grid(&suite, &opts, lock, args.no_plots)
     }
-    let summary = runner::run(&suite, &opts, &lock)?;
+}
+
+/// The run's options: the flags over the suite's values, the Slurm task's memory, the shard.
+fn options(args: &Args, suite: &suite::Suite) -> Result<runner::RunOptions> {
+    let mut opts = runner::RunOptions::resolve(
+        suite,
+        args.out.clone(),
+        args.threads,
+        args.jobs,
+        args.device.clone(),
+    );
+    // Inside a Slurm job the task's memory, not the node's, is what cells may plan to use.
+    opts.max_memory = args.max_memory.or_else(slurm_memory);
+    opts.shard = match (args.shard, args.no_shard) {
+        (Some(s), _) => Some(s),
+        (None, true) => None,
+        (None, false) => crate::shard::Shard::from_env(&|k| std::env::var(k).ok())
+            .transpose()
+            .map_err(|message| crate::error::SuiteError::Invalid {
+                path: suite.path.clone(),
+                key: "--shard".into(),
+                message,
+            })?,
+    };
+    Ok(opts)
+}
+
+/// `--until-decided`: rounds of seeds until every comparison is decided or capped.
+fn run_sequential(
+    suite: &suite::Suite,
+    opts: &runner::RunOptions,
+    lock: store::DirLock,
+    no_plots: bool,
+) -> Result<()> {
+    let rounds = crate::sequential::run_until_decided(suite, opts, &lock)?;
+    eprintln!(
+        "until decided: {} looks, {} cells trained, {} comparisons decided, {} undecided at the seed cap; \
+         {} seeds over the comparisons",
+        rounds.looks, rounds.trained, rounds.decided, rounds.undecided, rounds.seeds_spent
+    );
+    if !no_plots {
+        draw_figures(&opts.out)?;
+    }
+    drop(lock);
+    let failed = store::read_failures(&opts.out)?;
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "{} cells failed (`failures.parquet` says why)",
+            failed.len()
+        );
+    }
+    Ok(())
+}
+
+/// The whole grid once: train, merge, plot, and an error listing the failed cells.
+fn run_grid(
+    suite: &suite::Suite,
+    opts: &runner::RunOptions,
+    lock: store::DirLock,
+    no_plots: bool,
+) -> Result<()> {
+    let summary = runner::run(suite, opts, &lock)?;
     eprintln!(
         "trained {} cells, skipped {} already finished, {} cells in {} ({:.1}s)",
         summary.trained,

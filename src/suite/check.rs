@@ -482,9 +482,39 @@ fn check_train(t: &TrainConfig) -> Result<(), Problem> {
 }
 
 fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Domain, Problem> {
-    use crate::data::{DataConfig, SplitConfig};
     let p = |k: &str, m: String| Err((k.to_string(), m));
     let mut config = d.clone();
+    check_data(d, &mut config, dir)?;
+    let model = check_model(d, &config)?;
+    config.model = Some(model.clone());
+    let entries = check_losses(d, train, &model)?;
+    // The axis lives in `Domain::losses`; the domain's configuration in each cell's hash does not carry it.
+    config.loss = None;
+    check_early_stopping(d, &config, train)?;
+    let name = match &d.name {
+        Some(n) if !is_safe_name(n) => {
+            return p(
+                "name",
+                format!("{n:?} is not filename-safe: use letters, digits, `-`, `_`, `.`"),
+            )
+        }
+        Some(n) => n.clone(),
+        None => make_filename_safe(&config.data.default_name()),
+    };
+    // The label is part of the resolved configuration, so a resolved suite hashes like its source.
+    config.name = Some(name.clone());
+    Ok(Domain {
+        name,
+        config,
+        losses: entries,
+    })
+}
+
+/// The data's own parameters and files (resolved against the suite's folder first) and the split's
+/// shares.
+fn check_data(d: &DomainConfig, config: &mut DomainConfig, dir: &Path) -> Result<(), Problem> {
+    use crate::data::{DataConfig, SplitConfig};
+    let p = |k: &str, m: String| Err((k.to_string(), m));
     // The data's own parameters; files are resolved against the suite's folder first.
     let problems = match &mut config.data {
         DataConfig::Synthetic(c) => c.problems(),
@@ -592,6 +622,15 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
         }
         Some(SplitConfig::LeaveLastOut(_)) | None => {}
     }
+    Ok(())
+}
+
+/// The model's parameters, and that the model and the data belong to the domain's kind.
+fn check_model(
+    d: &DomainConfig,
+    config: &DomainConfig,
+) -> Result<crate::model::ModelConfig, Problem> {
+    let p = |k: &str, m: String| Err((k.to_string(), m));
     let model = d.model();
     let init_std = match &model {
         crate::model::ModelConfig::Mf(m) | crate::model::ModelConfig::Embedding(m) => {
@@ -631,16 +670,27 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
     if let Some(why) = domain.split_refused().filter(|_| d.split.is_some()) {
         return p("split", why.into());
     }
-    config.model = Some(model.clone());
+    Ok(model)
+}
+
+/// The loss axis: the domain's, `[train]`'s, or the domain's default for its model; each loss checked
+/// and labelled once.
+fn check_losses(
+    d: &DomainConfig,
+    train: &TrainConfig,
+    model: &crate::model::ModelConfig,
+) -> Result<Vec<LossEntry>, Problem> {
+    let p = |k: &str, m: String| Err((k.to_string(), m));
+    let domain = crate::domain::of(d.kind);
     let losses = match d.loss.as_ref().or(train.loss.as_ref()) {
         Some(l) => l.to_vec(),
-        None => vec![domain.default_loss(&model)],
+        None => vec![domain.default_loss(model)],
     };
     if losses.is_empty() {
         return p("loss", "needs at least one loss".into());
     }
     let mut entries: Vec<LossEntry> = Vec::new();
-    let default = domain.default_loss(&model);
+    let default = domain.default_loss(model);
     for (n, l) in losses.iter().enumerate() {
         if let Some((k, m)) = l.problems().into_iter().next() {
             return p(&format!("loss[{n}].{k}"), m);
@@ -671,8 +721,18 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
             config: l.clone(),
         });
     }
-    // The axis lives in `Domain::losses`; the domain's configuration in each cell's hash does not carry it.
-    config.loss = None;
+    Ok(entries)
+}
+
+/// Early stopping needs a validation split and a metric the domain reports.
+fn check_early_stopping(
+    d: &DomainConfig,
+    config: &DomainConfig,
+    train: &TrainConfig,
+) -> Result<(), Problem> {
+    let p = |k: &str, m: String| Err((k.to_string(), m));
+    let kind = d.kind.as_str();
+    let domain = crate::domain::of(d.kind);
     if !domain.validates() && train.early_stopping.is_some() {
         return p(
             "train.early_stopping",
@@ -712,21 +772,5 @@ fn check_domain(d: &DomainConfig, dir: &Path, train: &TrainConfig) -> Result<Dom
             );
         }
     }
-    let name = match &d.name {
-        Some(n) if !is_safe_name(n) => {
-            return p(
-                "name",
-                format!("{n:?} is not filename-safe: use letters, digits, `-`, `_`, `.`"),
-            )
-        }
-        Some(n) => n.clone(),
-        None => make_filename_safe(&config.data.default_name()),
-    };
-    // The label is part of the resolved configuration, so a resolved suite hashes like its source.
-    config.name = Some(name.clone());
-    Ok(Domain {
-        name,
-        config,
-        losses: entries,
-    })
+    Ok(())
 }
