@@ -5,7 +5,7 @@ use serde::Serialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use super::file::{DomainConfig, SuiteFile};
+use super::file::{DomainConfig, Expect, SuiteFile, SuiteSection};
 use crate::error::SuiteError;
 use crate::sampler::SamplerConfig;
 use crate::train::{LossConfig, OptimizerKind, TrainConfig};
@@ -147,228 +147,26 @@ pub fn parse_device(s: &str) -> Option<tch::Device> {
 
 impl SuiteFile {
     pub fn check(self, path: &Path) -> Result<Suite, SuiteError> {
-        let err = |key: &str, message: String| SuiteError::Invalid {
+        let err = |(key, message): Problem| SuiteError::Invalid {
             path: path.to_path_buf(),
-            key: key.to_string(),
+            key,
             message,
         };
         let s = &self.suite;
-        if !is_safe_name(&s.name) {
-            return Err(err(
-                "suite.name",
-                format!(
-                    "{:?} cannot name a results directory: use letters, digits, `-`, `_` and `.` \
-                     (no `/`, no leading dot)",
-                    s.name
-                ),
-            ));
-        }
-        if s.seeds.is_empty() {
-            return Err(err(
-                "suite.seeds",
-                "needs at least one seed, e.g. seeds = [0, 1, 2]".into(),
-            ));
-        }
-        if let Some(d) = first_duplicate(&s.seeds) {
-            return Err(err("suite.seeds", format!("seed {d} is listed twice")));
-        }
-        if s.ratios.is_empty() {
-            return Err(err(
-                "suite.ratios",
-                "needs at least one ratio, e.g. ratios = [1, 4, 16]".into(),
-            ));
-        }
-        if let Some(r) = s.ratios.iter().find(|&&r| r == 0) {
-            return Err(err(
-                "suite.ratios",
-                format!("ratio must be >= 1 negative per positive (got {r})"),
-            ));
-        }
-        if let Some(d) = first_duplicate(&s.ratios) {
-            return Err(err("suite.ratios", format!("ratio {d} is listed twice")));
-        }
-        for (key, v) in [("suite.threads", s.threads), ("suite.jobs", s.jobs)] {
-            if v == Some(0) {
-                return Err(err(key, "must be >= 1".into()));
-            }
-        }
-        let device = s.device.clone().unwrap_or_else(|| "cpu".into());
-        if parse_device(&device).is_none() {
-            return Err(err(
-                "suite.device",
-                format!("unknown device {device:?}; allowed: {DEVICES}"),
-            ));
-        }
-        check_train(&self.train).map_err(|(k, m)| err(&format!("train.{k}"), m))?;
-
-        if self.domains.is_empty() {
-            return Err(err("domain", "needs at least one [[domain]] table".into()));
-        }
+        let device = check_section(s).map_err(err)?;
+        check_train(&self.train).map_err(|(k, m)| err((format!("train.{k}"), m)))?;
         // Data paths resolve against the suite's folder, made absolute: the resolved suite, written
         // into the results directory, must name the same files from there (merge, report, check).
         let parent = path.parent().unwrap_or(Path::new("."));
         let absolute = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
-        let dir = absolute.as_path();
-        let mut domains = Vec::new();
-        for (n, d) in self.domains.iter().enumerate() {
-            let key = |k: &str| format!("domain[{n}].{k}");
-            let domain = check_domain(d, dir, &self.train).map_err(|(k, m)| err(&key(&k), m))?;
-            if domains.iter().any(|x: &Domain| x.name == domain.name) {
-                return Err(err(
-                    &key("name"),
-                    format!(
-                        "two domains are named {:?}: give each a distinct `name`",
-                        domain.name
-                    ),
-                ));
-            }
-            domains.push(domain);
-        }
-
-        if self.samplers.is_empty() {
-            return Err(err(
-                "sampler",
-                "needs at least one [[sampler]] table, e.g. { kind = \"uniform\" }".into(),
-            ));
-        }
-        let mut samplers: Vec<SamplerEntry> = Vec::new();
-        for (n, c) in self.samplers.iter().enumerate() {
-            if let Some((k, m)) = c.problems().into_iter().next() {
-                return Err(err(&format!("sampler[{n}].{k}"), m));
-            }
-            let shared_kind = self
-                .samplers
-                .iter()
-                .filter(|o| o.kind() == c.kind())
-                .count()
-                > 1;
-            let label = make_filename_safe(&if shared_kind {
-                c.params_tag()
-            } else {
-                c.kind().to_string()
-            });
-            if samplers.iter().any(|s| s.label == label) {
-                return Err(err(
-                    &format!("sampler[{n}]"),
-                    format!("sampler {label:?} is listed twice"),
-                ));
-            }
-            samplers.push(SamplerEntry {
-                label,
-                config: c.clone(),
-            });
-        }
-
-        for d in &domains {
-            let kind = d.config.kind.as_str();
-            for (n, entry) in samplers.iter().enumerate() {
-                let info = entry.config.info();
-                if !info.domains.contains(&kind) {
-                    return Err(err(
-                        &format!("sampler[{n}]"),
-                        format!(
-                            "sampler {:?} runs in {} domains only, and domain {:?} is {kind}: give it a suite of its own",
-                            info.kind,
-                            info.domains.join(" and "),
-                            d.name
-                        ),
-                    ));
-                }
-            }
-        }
-
-        for d in &domains {
-            for loss in &d.losses {
-                for (n, entry) in samplers.iter().enumerate() {
-                    if let Some((k, m)) = entry
-                        .config
-                        .problem_under(&loss.config, self.train.batch_size)
-                    {
-                        return Err(err(
-                            &format!("sampler[{n}].{k}"),
-                            format!(
-                                "in domain {:?} under loss {:?}: {m}",
-                                d.name,
-                                loss.config.label()
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
-
+        let domains = check_domains(&self.domains, &absolute, &self.train).map_err(err)?;
+        let samplers = check_samplers(&self.samplers).map_err(err)?;
+        check_combinations(&domains, &samplers, &self.train).map_err(err)?;
         if self.train.optimizer == OptimizerKind::Word2vec {
-            check_per_pair(&domains, &samplers, &device).map_err(|(k, m)| err(&k, m))?;
+            check_per_pair(&domains, &samplers, &device).map_err(err)?;
         }
-
-        if let Some(u) = &s.until_decided {
-            if u.round == 0
-                || u.max_seeds < s.seeds.len()
-                || !(u.margin > 0.0 && u.margin < 1.0)
-                || !(u.level > 0.5 && u.level < 1.0)
-            {
-                return Err(err(
-                    "suite.until_decided",
-                    format!(
-                        "round >= 1, max_seeds >= the {} seeds listed, margin in (0, 1), level in (0.5, 1) \
-                         (got round {}, max_seeds {}, margin {}, level {})",
-                        s.seeds.len(),
-                        u.round,
-                        u.max_seeds,
-                        u.margin,
-                        u.level
-                    ),
-                ));
-            }
-        }
-        for (n, e) in s.extra_seeds.iter().enumerate() {
-            let known = domains.iter().any(|d| d.name == e.domain)
-                && samplers.iter().any(|x| x.label == e.sampler);
-            if !known {
-                return Err(err(
-                    &format!("suite.extra_seeds[{n}]"),
-                    format!(
-                        "names no domain {:?} or sampler {:?} of this suite",
-                        e.domain, e.sampler
-                    ),
-                ));
-            }
-        }
-        for (n, e) in self.expects.iter().enumerate() {
-            let key = |k: &str| format!("expect[{n}].{k}");
-            if !domains.iter().any(|d| d.name == e.dataset) {
-                let names: Vec<&str> = domains.iter().map(|d| d.name.as_str()).collect();
-                return Err(err(
-                    &key("dataset"),
-                    format!(
-                        "{:?} names no domain; the domains are {}",
-                        e.dataset,
-                        names.join(", ")
-                    ),
-                ));
-            }
-            let band = match (e.tolerance, e.seeds) {
-                (Some(t), None) => t,
-                (None, Some(z)) => z,
-                _ => {
-                    return Err(err(
-                        &key("tolerance"),
-                        "give exactly one of `tolerance` (absolute) and `seeds` (standard errors of the seed mean)"
-                            .into(),
-                    ))
-                }
-            };
-            if !(band > 0.0 && band.is_finite() && e.value.is_finite()) {
-                return Err(err(
-                    &key("tolerance"),
-                    format!(
-                        "the value and the band must be finite and the band > 0 (got {} ± {band})",
-                        e.value
-                    ),
-                ));
-            }
-        }
-
+        check_sequential(s, &domains, &samplers).map_err(err)?;
+        check_expects(&self.expects, &domains).map_err(err)?;
         Ok(Suite {
             name: s.name.clone(),
             path: path.to_path_buf(),
@@ -385,6 +183,247 @@ impl SuiteFile {
             extra_seeds: s.extra_seeds.clone(),
         })
     }
+}
+
+/// `[suite]`: its name, seeds, ratios, threads, jobs and device (returned).
+fn check_section(s: &SuiteSection) -> Result<String, Problem> {
+    let err = |key: &str, message: String| (key.to_string(), message);
+    if !is_safe_name(&s.name) {
+        return Err(err(
+            "suite.name",
+            format!(
+                "{:?} cannot name a results directory: use letters, digits, `-`, `_` and `.` \
+                 (no `/`, no leading dot)",
+                s.name
+            ),
+        ));
+    }
+    if s.seeds.is_empty() {
+        return Err(err(
+            "suite.seeds",
+            "needs at least one seed, e.g. seeds = [0, 1, 2]".into(),
+        ));
+    }
+    if let Some(d) = first_duplicate(&s.seeds) {
+        return Err(err("suite.seeds", format!("seed {d} is listed twice")));
+    }
+    if s.ratios.is_empty() {
+        return Err(err(
+            "suite.ratios",
+            "needs at least one ratio, e.g. ratios = [1, 4, 16]".into(),
+        ));
+    }
+    if let Some(r) = s.ratios.iter().find(|&&r| r == 0) {
+        return Err(err(
+            "suite.ratios",
+            format!("ratio must be >= 1 negative per positive (got {r})"),
+        ));
+    }
+    if let Some(d) = first_duplicate(&s.ratios) {
+        return Err(err("suite.ratios", format!("ratio {d} is listed twice")));
+    }
+    for (key, v) in [("suite.threads", s.threads), ("suite.jobs", s.jobs)] {
+        if v == Some(0) {
+            return Err(err(key, "must be >= 1".into()));
+        }
+    }
+    let device = s.device.clone().unwrap_or_else(|| "cpu".into());
+    if parse_device(&device).is_none() {
+        return Err(err(
+            "suite.device",
+            format!("unknown device {device:?}; allowed: {DEVICES}"),
+        ));
+    }
+    Ok(device)
+}
+
+/// Every `[[domain]]`, each named once.
+fn check_domains(
+    configs: &[DomainConfig],
+    dir: &Path,
+    train: &TrainConfig,
+) -> Result<Vec<Domain>, Problem> {
+    let err = |key: &str, message: String| (key.to_string(), message);
+    if configs.is_empty() {
+        return Err(err("domain", "needs at least one [[domain]] table".into()));
+    }
+    let mut domains = Vec::new();
+    for (n, d) in configs.iter().enumerate() {
+        let key = |k: &str| format!("domain[{n}].{k}");
+        let domain = check_domain(d, dir, train).map_err(|(k, m)| err(&key(&k), m))?;
+        if domains.iter().any(|x: &Domain| x.name == domain.name) {
+            return Err(err(
+                &key("name"),
+                format!(
+                    "two domains are named {:?}: give each a distinct `name`",
+                    domain.name
+                ),
+            ));
+        }
+        domains.push(domain);
+    }
+    Ok(domains)
+}
+
+/// Every `[[sampler]]`, each labelled once (by its kind, or its parameters when a kind repeats).
+fn check_samplers(configs: &[SamplerConfig]) -> Result<Vec<SamplerEntry>, Problem> {
+    let err = |key: &str, message: String| (key.to_string(), message);
+    if configs.is_empty() {
+        return Err(err(
+            "sampler",
+            "needs at least one [[sampler]] table, e.g. { kind = \"uniform\" }".into(),
+        ));
+    }
+    let mut samplers: Vec<SamplerEntry> = Vec::new();
+    for (n, c) in configs.iter().enumerate() {
+        if let Some((k, m)) = c.problems().into_iter().next() {
+            return Err(err(&format!("sampler[{n}].{k}"), m));
+        }
+        let shared_kind = configs.iter().filter(|o| o.kind() == c.kind()).count() > 1;
+        let label = make_filename_safe(&if shared_kind {
+            c.params_tag()
+        } else {
+            c.kind().to_string()
+        });
+        if samplers.iter().any(|s| s.label == label) {
+            return Err(err(
+                &format!("sampler[{n}]"),
+                format!("sampler {label:?} is listed twice"),
+            ));
+        }
+        samplers.push(SamplerEntry {
+            label,
+            config: c.clone(),
+        });
+    }
+    Ok(samplers)
+}
+
+/// Each sampler runs in each domain's kind and under each of its losses.
+fn check_combinations(
+    domains: &[Domain],
+    samplers: &[SamplerEntry],
+    train: &TrainConfig,
+) -> Result<(), Problem> {
+    let err = |key: &str, message: String| (key.to_string(), message);
+    for d in domains {
+        let kind = d.config.kind.as_str();
+        for (n, entry) in samplers.iter().enumerate() {
+            let info = entry.config.info();
+            if !info.domains.contains(&kind) {
+                return Err(err(
+                    &format!("sampler[{n}]"),
+                    format!(
+                        "sampler {:?} runs in {} domains only, and domain {:?} is {kind}: give it a suite of its own",
+                        info.kind,
+                        info.domains.join(" and "),
+                        d.name
+                    ),
+                ));
+            }
+        }
+    }
+
+    for d in domains {
+        for loss in &d.losses {
+            for (n, entry) in samplers.iter().enumerate() {
+                if let Some((k, m)) = entry.config.problem_under(&loss.config, train.batch_size) {
+                    return Err(err(
+                        &format!("sampler[{n}].{k}"),
+                        format!(
+                            "in domain {:?} under loss {:?}: {m}",
+                            d.name,
+                            loss.config.label()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `[suite.until_decided]` and the extra seeds a sequential run recorded.
+fn check_sequential(
+    s: &SuiteSection,
+    domains: &[Domain],
+    samplers: &[SamplerEntry],
+) -> Result<(), Problem> {
+    let err = |key: &str, message: String| (key.to_string(), message);
+    if let Some(u) = &s.until_decided {
+        if u.round == 0
+            || u.max_seeds < s.seeds.len()
+            || !(u.margin > 0.0 && u.margin < 1.0)
+            || !(u.level > 0.5 && u.level < 1.0)
+        {
+            return Err(err(
+                "suite.until_decided",
+                format!(
+                    "round >= 1, max_seeds >= the {} seeds listed, margin in (0, 1), level in (0.5, 1) \
+                     (got round {}, max_seeds {}, margin {}, level {})",
+                    s.seeds.len(),
+                    u.round,
+                    u.max_seeds,
+                    u.margin,
+                    u.level
+                ),
+            ));
+        }
+    }
+    for (n, e) in s.extra_seeds.iter().enumerate() {
+        let known = domains.iter().any(|d| d.name == e.domain)
+            && samplers.iter().any(|x| x.label == e.sampler);
+        if !known {
+            return Err(err(
+                &format!("suite.extra_seeds[{n}]"),
+                format!(
+                    "names no domain {:?} or sampler {:?} of this suite",
+                    e.domain, e.sampler
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `[[expect]]`: each names a domain and gives one band.
+fn check_expects(expects: &[Expect], domains: &[Domain]) -> Result<(), Problem> {
+    let err = |key: &str, message: String| (key.to_string(), message);
+    for (n, e) in expects.iter().enumerate() {
+        let key = |k: &str| format!("expect[{n}].{k}");
+        if !domains.iter().any(|d| d.name == e.dataset) {
+            let names: Vec<&str> = domains.iter().map(|d| d.name.as_str()).collect();
+            return Err(err(
+                &key("dataset"),
+                format!(
+                    "{:?} names no domain; the domains are {}",
+                    e.dataset,
+                    names.join(", ")
+                ),
+            ));
+        }
+        let band = match (e.tolerance, e.seeds) {
+            (Some(t), None) => t,
+            (None, Some(z)) => z,
+            _ => {
+                return Err(err(
+                    &key("tolerance"),
+                    "give exactly one of `tolerance` (absolute) and `seeds` (standard errors of the seed mean)"
+                        .into(),
+                ))
+            }
+        };
+        if !(band > 0.0 && band.is_finite() && e.value.is_finite()) {
+            return Err(err(
+                &key("tolerance"),
+                format!(
+                    "the value and the band must be finite and the band > 0 (got {} ± {band})",
+                    e.value
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `optimizer = "word2vec"` updates skip-gram's tables pair by pair on the host under the logistic
