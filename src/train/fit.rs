@@ -15,7 +15,7 @@ use super::{OptimizerKind, TrainConfig};
 use crate::data::Dataset;
 use crate::error::TrainError;
 use crate::loss::{self, LossConfig};
-use crate::metrics::{MetricValues, PerQuery};
+use crate::metrics::{MetricValues, PerQuery, Protocol};
 use crate::model::ContrastiveModel;
 use crate::sampler::{Batch, NegativeItems, Negatives, SampleContext, Sampler};
 
@@ -142,64 +142,26 @@ pub fn fit(
     let mut diagnostics = Diagnostics::new(data.n_items);
     for epoch in 1..=cfg.epochs {
         let started = Instant::now();
-        let mut sampling = Duration::ZERO;
-        let mut diagnosing = Duration::ZERO;
         examples.next_epoch(data, &mut streams.shuffle, &mut queries, &mut positives);
         let n = queries.len();
-        let queries_t = Tensor::from_slice(&queries).to_device(device);
-        let positives_t = Tensor::from_slice(&positives).to_device(device);
-        let mut loss_sum = Tensor::zeros([], (Kind::Float, device));
-        for start in (0..n).step_by(cfg.batch_size) {
-            let len = cfg.batch_size.min(n - start);
-            let q_t = queries_t.narrow(0, start as i64, len as i64);
-            let p_t = positives_t.narrow(0, start as i64, len as i64);
-            let batch = Batch {
-                queries: &queries[start..start + len],
-                positives: &positives[start..start + len],
-                queries_t: &q_t,
-                positives_t: &p_t,
-            };
-            let mut cx = SampleContext {
-                rng: &mut streams.sampler,
-                loss,
-                model,
-                device,
-                epoch,
-                epochs: cfg.epochs,
-                step,
-            };
-            let mut inspect = |negatives: &Negatives| {
-                let t = Instant::now();
-                let recorded = diagnostics.record(data, batch.queries, negatives, model, &q_t);
-                diagnosing += t.elapsed();
-                recorded
-            };
-            let (batch_loss, sampled) = match &mut updater {
-                Updater::Torch(opt) => train_step(
-                    cfg, loss, model, opt, sampler, &batch, ratio, &mut cx, inspect,
-                )?,
-                Updater::PerPair(sgd) => {
-                    let t = Instant::now();
-                    let negatives = sampler.sample(&batch, ratio, &mut cx)?;
-                    let sampled = t.elapsed();
-                    inspect(&negatives)?;
-                    let (sum, scores) = sgd.step(
-                        model,
-                        batch.queries,
-                        batch.positives,
-                        &negatives,
-                        epoch,
-                        start,
-                        n,
-                    )?;
-                    sampler.observe(&batch, &negatives, &scores);
-                    (Tensor::from(sum / len as f64), sampled)
-                }
-            };
-            sampling += sampled;
-            loss_sum += batch_loss * len as f64;
-            step += 1;
-        }
+        let pass = EpochPass {
+            cfg,
+            loss,
+            data,
+            model,
+            ratio,
+            device,
+            epoch,
+        };
+        let (loss_sum, sampling, diagnosing) = pass.run(
+            &queries,
+            &positives,
+            &mut updater,
+            sampler,
+            &mut streams.sampler,
+            &mut diagnostics,
+            &mut step,
+        )?;
         sampler.end_epoch(epoch);
         let mean_loss = f64::try_from(&loss_sum)? / n.max(1) as f64;
         if !mean_loss.is_finite() {
@@ -216,52 +178,20 @@ pub fn fit(
         log.sampling_seconds += sampling.as_secs_f64();
         log.positives_seen += n as u64;
 
-        let mut evaluations = Vec::new();
         let last = epoch == cfg.epochs;
-        if epoch % cfg.eval_every.max(1) == 0 || last {
-            let t = Instant::now();
-            let diverged = |e: crate::metrics::NonFiniteScores| TrainError::Diverged {
+        let evaluations = if epoch % cfg.eval_every.max(1) == 0 || last {
+            let evaluated = evaluate(model, &test_eval, valid_eval.as_ref(), epoch, &mut log)?;
+            select(
+                &mut log,
+                evaluated,
+                early.is_some(),
+                &mut selection,
+                &selection_metric,
                 epoch,
-                what: e.to_string(),
-            };
-            // The last step's propagation predates its update: evaluate the parameters as they are.
-            tch::no_grad(|| model.refresh());
-            let valid = valid_eval
-                .as_ref()
-                .map(|e| e.evaluate(model))
-                .transpose()
-                .map_err(diverged)?;
-            let (test, test_per_query) = test_eval.evaluate_per_query(model).map_err(diverged)?;
-            log.eval_seconds += t.elapsed().as_secs_f64();
-            if let Some(v) = &valid {
-                all_finite(v, "valid", epoch)?;
-            }
-            all_finite(&test, "test", epoch)?;
-            match (early, &valid) {
-                (Some(_), Some(v)) => {
-                    if selection.offer(metric(v, &selection_metric)) {
-                        log.test = test.clone();
-                        log.test_per_query = test_per_query;
-                        log.selected_epoch = epoch;
-                    }
-                }
-                _ => {
-                    log.test = test.clone();
-                    log.test_per_query = test_per_query;
-                    log.selected_epoch = epoch;
-                }
-            }
-            if let Some(v) = valid {
-                evaluations.push(Evaluation {
-                    split: "valid",
-                    metrics: v,
-                });
-            }
-            evaluations.push(Evaluation {
-                split: "test",
-                metrics: test,
-            });
-        }
+            )
+        } else {
+            Vec::new()
+        };
         log.epochs.push(EpochLog {
             epoch,
             loss: mean_loss,
@@ -292,6 +222,163 @@ pub fn fit(
         );
     }
     Ok(log)
+}
+
+/// One epoch's pass over its examples: what stays fixed within it.
+struct EpochPass<'a> {
+    cfg: &'a TrainConfig,
+    loss: &'a LossConfig,
+    data: &'a Dataset,
+    model: &'a dyn ContrastiveModel,
+    ratio: usize,
+    device: Device,
+    epoch: u32,
+}
+
+impl EpochPass<'_> {
+    /// Trains on every batch of (`queries`, `positives`): the summed loss (on the device) and the time
+    /// spent sampling and in diagnostics.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &self,
+        queries: &[i64],
+        positives: &[i64],
+        updater: &mut Updater,
+        sampler: &mut dyn Sampler,
+        rng: &mut Pcg64Mcg,
+        diagnostics: &mut Diagnostics,
+        step: &mut u64,
+    ) -> Result<(Tensor, Duration, Duration)> {
+        let EpochPass {
+            cfg,
+            loss,
+            data,
+            model,
+            ratio,
+            device,
+            epoch,
+        } = *self;
+        let n = queries.len();
+        let mut sampling = Duration::ZERO;
+        let mut diagnosing = Duration::ZERO;
+        let queries_t = Tensor::from_slice(queries).to_device(device);
+        let positives_t = Tensor::from_slice(positives).to_device(device);
+        let mut loss_sum = Tensor::zeros([], (Kind::Float, device));
+        for start in (0..n).step_by(cfg.batch_size) {
+            let len = cfg.batch_size.min(n - start);
+            let q_t = queries_t.narrow(0, start as i64, len as i64);
+            let p_t = positives_t.narrow(0, start as i64, len as i64);
+            let batch = Batch {
+                queries: &queries[start..start + len],
+                positives: &positives[start..start + len],
+                queries_t: &q_t,
+                positives_t: &p_t,
+            };
+            let mut cx = SampleContext {
+                rng: &mut *rng,
+                loss,
+                model,
+                device,
+                epoch,
+                epochs: cfg.epochs,
+                step: *step,
+            };
+            let mut inspect = |negatives: &Negatives| {
+                let t = Instant::now();
+                let recorded = diagnostics.record(data, batch.queries, negatives, model, &q_t);
+                diagnosing += t.elapsed();
+                recorded
+            };
+            let (batch_loss, sampled) = match updater {
+                Updater::Torch(opt) => train_step(
+                    cfg, loss, model, opt, sampler, &batch, ratio, &mut cx, inspect,
+                )?,
+                Updater::PerPair(sgd) => {
+                    let t = Instant::now();
+                    let negatives = sampler.sample(&batch, ratio, &mut cx)?;
+                    let sampled = t.elapsed();
+                    inspect(&negatives)?;
+                    let (sum, scores) = sgd.step(
+                        model,
+                        batch.queries,
+                        batch.positives,
+                        &negatives,
+                        epoch,
+                        start,
+                        n,
+                    )?;
+                    sampler.observe(&batch, &negatives, &scores);
+                    (Tensor::from(sum / len as f64), sampled)
+                }
+            };
+            sampling += sampled;
+            loss_sum += batch_loss * len as f64;
+            *step += 1;
+        }
+        Ok((loss_sum, sampling, diagnosing))
+    }
+}
+
+/// Evaluates the model on the validation split (if any) and the test split: (valid, test, test per
+/// query), every metric finite.
+fn evaluate(
+    model: &dyn ContrastiveModel,
+    test_eval: &Protocol,
+    valid_eval: Option<&Protocol>,
+    epoch: u32,
+    log: &mut TrainLog,
+) -> Result<(Option<MetricValues>, MetricValues, PerQuery)> {
+    let t = Instant::now();
+    let diverged = |e: crate::metrics::NonFiniteScores| TrainError::Diverged {
+        epoch,
+        what: e.to_string(),
+    };
+    // The last step's propagation predates its update: evaluate the parameters as they are.
+    tch::no_grad(|| model.refresh());
+    let valid = valid_eval
+        .map(|e| e.evaluate(model))
+        .transpose()
+        .map_err(diverged)?;
+    let (test, test_per_query) = test_eval.evaluate_per_query(model).map_err(diverged)?;
+    log.eval_seconds += t.elapsed().as_secs_f64();
+    if let Some(v) = &valid {
+        all_finite(v, "valid", epoch)?;
+    }
+    all_finite(&test, "test", epoch)?;
+    Ok((valid, test, test_per_query))
+}
+
+/// Keeps the test metrics of the selected epoch in `log` (the best validation value under early
+/// stopping, else the latest) and returns the epoch's evaluations.
+fn select(
+    log: &mut TrainLog,
+    (valid, test, test_per_query): (Option<MetricValues>, MetricValues, PerQuery),
+    early: bool,
+    selection: &mut Selection,
+    selection_metric: &str,
+    epoch: u32,
+) -> Vec<Evaluation> {
+    let selected = match (early, &valid) {
+        (true, Some(v)) => selection.offer(metric(v, selection_metric)),
+        _ => true,
+    };
+    if selected {
+        log.test = test.clone();
+        log.test_per_query = test_per_query;
+        log.selected_epoch = epoch;
+    }
+    let mut evaluations = Vec::new();
+    if let Some(v) = valid {
+        evaluations.push(Evaluation {
+            split: "valid",
+            metrics: v,
+        });
+    }
+    evaluations.push(Evaluation {
+        split: "test",
+        metrics: test,
+    });
+    evaluations
 }
 
 /// One optimiser step on one batch: the sampler draws `ratio` negatives, `inspect` sees them before the
