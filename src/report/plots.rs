@@ -1,4 +1,4 @@
-//! Figures, each as SVG and PNG, one panel per sampler family (SAMPLERS.md) with the reference sampler
+//! Figures, each as SVG and PNG, one panel per sampler family (docs/samplers.md) with the reference sampler
 //! dashed in every panel, so no panel holds more than a handful of lines: per data set and metric,
 //! (1) the metric against the number of negatives per positive with a 95% band over seeds, and (2)
 //! convergence per ratio, against the epoch and against the training seconds. Colours are Okabe & Ito's
@@ -187,7 +187,7 @@ pub(super) fn sampler_looks(samplers: &[String], kinds: &Kinds) -> HashMap<Strin
         .collect()
 }
 
-/// The SAMPLERS.md family of a series label, `other` when it names no kind.
+/// The docs/samplers.md family of a series label, `other` when it names no kind.
 pub(super) fn family_of(label: &str, kinds: &Kinds) -> &'static str {
     info_of(label, kinds).map_or("other", |info| info.family)
 }

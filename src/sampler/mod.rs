@@ -940,6 +940,23 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn docs_samplers_md_has_a_row_for_every_sampler_under_its_family() {
+        let page = include_str!("../../docs/samplers.md");
+        for info in REGISTRY {
+            let section = page
+                .split("\n## ")
+                .find(|s| s.starts_with(&format!("{}\n", info.family)))
+                .unwrap_or_else(|| panic!("docs/samplers.md has no section {}", info.family));
+            assert!(
+                section.contains(&format!("| `{}` |", info.kind)),
+                "docs/samplers.md: no row for {} under {}",
+                info.kind,
+                info.family
+            );
+        }
+    }
+
+    #[test]
     fn without_exclusion_uniform_draws_every_item() {
         let data = tiny_data();
         let mut s = Uniform::new(
