@@ -2765,3 +2765,37 @@ fn the_test_ranking_can_keep_validation_items_and_says_which_it_removed() {
         .code(2)
         .stderr(predicate::str::contains("exclude_from_ranking"));
 }
+
+#[test]
+fn check_sampler_runs_the_contract_in_each_domain_of_the_sampler() {
+    let out = nsbench()
+        .args([
+            "check-sampler",
+            "{ kind = \"dns\", candidates = 4 }",
+            "--k",
+            "3",
+        ])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    for domain in ["rec", "kg", "graph", "text", "vision"] {
+        assert!(
+            text.contains(&format!(
+                "| {domain} | never a known positive of the query | kept |"
+            )),
+            "{text}"
+        );
+    }
+    assert!(text.contains("every promise kept"), "{text}");
+    // Bad input: exit 2 with what is wrong.
+    nsbench()
+        .args(["check-sampler", "bernoulli", "--domain", "rec"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("runs in kg only"));
+    nsbench()
+        .args(["check-sampler", "{ kind = \"dns\", candidates = 0 }"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("candidates"));
+}

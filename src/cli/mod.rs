@@ -7,6 +7,7 @@ use std::path::Path;
 mod audit;
 mod baseline;
 mod check;
+mod check_sampler;
 mod list;
 mod merge;
 mod plot;
@@ -29,6 +30,7 @@ Examples:
   nsbench report results/a results/b --out results/ab   one report over several runs' data sets
   nsbench baseline save main results/rec      keep this run's results as the baseline `main`
   nsbench check results/rec --baseline main   regression gate: exit 1 if a sampler got worse or slower
+  nsbench check-sampler dns                   the sampler contract on one sampler, in each of its domains
   nsbench audit                               check the evaluation itself with sentinel scorers
   nsbench audit suites/ml100k.toml            the same on a suite's data
 
@@ -65,6 +67,10 @@ pub enum Command {
     /// a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set); exit 1 on a regression, 0
     /// otherwise, 2 on bad input.
     Check(check::Args),
+    /// The sampler contract every built-in passes (shapes, ids in the pool, no known positive when it
+    /// excludes them, the same seed the same draws, another seed others, finite weights), run on one
+    /// sampler in each domain it runs in. Exit 1 on a broken promise, 2 on bad input.
+    CheckSampler(check_sampler::Args),
     /// Train every cell of a suite's grid not yet finished, then merge and plot the results.
     #[command(after_help = EXAMPLES)]
     Run(run::Args),
@@ -113,6 +119,7 @@ pub fn run() -> Result<()> {
         Command::Audit(args) => audit::execute(args),
         Command::Baseline { action } => baseline::execute(action),
         Command::Check(args) => check::execute(args),
+        Command::CheckSampler(args) => check_sampler::execute(args),
         Command::Run(args) => run::execute(args),
         Command::Merge(args) => merge::execute(args),
         Command::Slurm(args) => slurm::execute(args),

@@ -15,6 +15,7 @@ mod adversarial;
 mod bernoulli;
 mod bounded;
 mod cache;
+pub mod contract;
 mod curriculum;
 mod debiased;
 mod declare;
@@ -157,6 +158,19 @@ impl SamplerConfig {
     /// The sampler, built for one cell's data.
     pub fn build(&self, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerError> {
         self.declared().build(data)
+    }
+
+    /// What the contract holds it to: ratio-free or k per row, and whether it excludes the query's
+    /// known positives (every sampler's `exclude_positives`, true unless set false).
+    pub fn claims(&self) -> contract::Claims {
+        let excludes = toml::Table::try_from(self)
+            .ok()
+            .and_then(|t| t.get("exclude_positives").and_then(|v| v.as_bool()))
+            .unwrap_or(true);
+        contract::Claims {
+            ratio_free: self.info().ratio_free,
+            excludes_positives: excludes,
+        }
     }
 }
 
@@ -490,8 +504,6 @@ pub(crate) fn draw_ids(
 pub(crate) mod tests {
     use super::*;
     use crate::data::Interactions;
-    use crate::model::{Mf, MfConfig};
-    use rand::SeedableRng;
 
     /// 3 users over 10 items; user 0 has items 0..8 (all but 8 and 9).
     pub fn tiny_data() -> Dataset {
@@ -513,159 +525,7 @@ pub(crate) mod tests {
         )
     }
 
-    /// A fixed random model over a dataset, a seeded stream and a clock of epochs and steps: what a
-    /// sampler sees across calls, for tests of stateful samplers.
-    pub struct Harness {
-        pub vs: tch::nn::VarStore,
-        pub model: Box<dyn ContrastiveModel>,
-        /// The loss samplers are told they feed (BPR unless a test sets another).
-        pub loss: crate::loss::LossConfig,
-        pub rng: Pcg64Mcg,
-        pub epoch: u32,
-        pub epochs: u32,
-        pub step: u64,
-    }
-
-    impl Harness {
-        pub fn new(data: &Dataset, seed: u64) -> Harness {
-            let vs = tch::nn::VarStore::new(Device::Cpu);
-            // Recommendation: MF (a dot product, with the host fast path); knowledge graphs: TransE
-            // (a distance: every sampler must score through the model, not assume a dot product).
-            let model: Box<dyn ContrastiveModel> = match &data.kg {
-                // Graphs: LightGCN (an encoder without the host fast path: samplers score through the
-                // propagated embeddings).
-                None if data.graph.is_some() => Box::new(crate::model::LightGcn::new(
-                    &vs.root(),
-                    &crate::model::LightGcnConfig {
-                        dim: 8,
-                        layers: 2,
-                        init_std: 1.0,
-                    },
-                    &data.train_by_query,
-                    data.n_items,
-                    true,
-                    0,
-                    Device::Cpu,
-                )),
-                // Images: the encoder, whose every call draws fresh augmented views.
-                None if data.vision.is_some() => Box::new(crate::model::ImageEncoder::new(
-                    &vs.root(),
-                    &crate::model::ImageEncoderConfig {
-                        hidden: 8,
-                        dim: 8,
-                        projection: 8,
-                        ..Default::default()
-                    },
-                    data.vision.as_ref().expect("checked"),
-                    0,
-                )),
-                None => {
-                    let config = MfConfig {
-                        dim: 8,
-                        init_std: 1.0,
-                    };
-                    Box::new(Mf::new(
-                        &vs.root(),
-                        &config,
-                        data.n_queries,
-                        data.n_items,
-                        0,
-                    ))
-                }
-                Some(kg) => Box::new(crate::model::KgModel::new(
-                    &vs.root(),
-                    crate::model::KgScore::TransE { norm: 1 },
-                    &crate::model::KgModelConfig { dim: 8, norm: None },
-                    &kg.queries,
-                    data.n_items,
-                    0,
-                )),
-            };
-            Harness {
-                vs,
-                model,
-                loss: crate::loss::LossConfig::Bpr,
-                rng: Pcg64Mcg::seed_from_u64(seed),
-                epoch: 1,
-                epochs: 1,
-                step: 0,
-            }
-        }
-
-        /// Samples `k` negatives for `queries` with the given positives (by default each query's last
-        /// training item); the step counter advances.
-        pub fn sample(
-            &mut self,
-            sampler: &mut dyn Sampler,
-            data: &Dataset,
-            queries: &[i64],
-            positives: Option<&[i64]>,
-            k: usize,
-        ) -> Negatives {
-            self.try_sample(sampler, data, queries, positives, k)
-                .unwrap()
-        }
-
-        /// `sample`, the sampler's error returned.
-        pub fn try_sample(
-            &mut self,
-            sampler: &mut dyn Sampler,
-            data: &Dataset,
-            queries: &[i64],
-            positives: Option<&[i64]>,
-            k: usize,
-        ) -> Result<Negatives, SamplerError> {
-            let positives: Vec<i64> = match positives {
-                Some(p) => p.to_vec(),
-                None => queries
-                    .iter()
-                    .map(|&q| *data.train_by_query.items(q as usize).last().unwrap() as i64)
-                    .collect(),
-            };
-            let (q_t, p_t) = (Tensor::from_slice(queries), Tensor::from_slice(&positives));
-            let batch = Batch {
-                queries,
-                positives: &positives,
-                queries_t: &q_t,
-                positives_t: &p_t,
-            };
-            let mut cx = SampleContext {
-                rng: &mut self.rng,
-                loss: &self.loss,
-                model: self.model.as_ref(),
-                device: Device::Cpu,
-                epoch: self.epoch,
-                epochs: self.epochs,
-                step: self.step,
-            };
-            let negatives = sampler.sample(&batch, k, &mut cx)?;
-            self.step += 1;
-            Ok(negatives)
-        }
-
-        /// Every query's scores over the pool, (Q, N).
-        pub fn scores(&self, queries: &[i64]) -> Vec<Vec<f32>> {
-            let q = Tensor::from_slice(queries);
-            let s = self.model.score_all(&q).unwrap();
-            Vec::<Vec<f32>>::try_from(s.detach()).unwrap()
-        }
-
-        /// Moves every embedding by Gaussian noise of the given scale (the model "trains").
-        pub fn perturb(&mut self, scale: f64) {
-            use rand_distr::{Distribution, Normal};
-            let normal = Normal::new(0.0f32, scale as f32).unwrap();
-            let mut variables: Vec<_> = self.vs.variables().into_iter().collect();
-            variables.sort_by(|a, b| a.0.cmp(&b.0));
-            tch::no_grad(|| {
-                for (_, mut v) in variables {
-                    let noise: Vec<f32> = (0..v.numel())
-                        .map(|_| normal.sample(&mut self.rng))
-                        .collect();
-                    let _ = v.f_add_(&Tensor::from_slice(&noise).view_as(&v)).unwrap();
-                }
-            });
-        }
-    }
+    pub use super::contract::Harness;
 
     /// Samples `k` negatives for each of `queries` (each with its last training item as the positive)
     /// with a fixed seed and a fixed model; returns the negatives and every query's scores over the pool.
@@ -814,32 +674,15 @@ pub(crate) mod tests {
             "{domain}: nearly every sampler runs"
         );
         let queries = [0i64, 1, 2, 0];
-        let run = |c: &SamplerConfig, seed| {
-            sample_with_model(c.build(data).unwrap().as_mut(), data, &queries, 50, seed).0
-        };
-        // What each sampler drew, per row: the ids, or for `full` the valid part of the pool.
-        let drawn = |n: &Negatives| match &n.items {
-            NegativeItems::All => Vec::<Vec<bool>>::try_from(n.valid.as_ref().unwrap())
-                .unwrap()
-                .iter()
-                .map(|row| (0..row.len() as i64).filter(|&i| row[i as usize]).collect())
-                .collect(),
-            _ => Vec::<Vec<i64>>::try_from(n.drawn_ids().expect("ids or their origin")).unwrap(),
-        };
         for c in &configs {
-            let (a, b, other) = (run(c, 7), run(c, 7), run(c, 8));
             let kind = format!("{domain} {}", c.kind());
-            assert_eq!(drawn(&a), drawn(&b), "{kind}: same seed, same draws");
-            if !c.info().ratio_free {
-                assert_ne!(
-                    drawn(&a),
-                    drawn(&other),
-                    "{kind}: another seed, other draws"
-                );
-                assert_eq!(a.per_row(), 50, "{kind}: k per row");
-            }
+            let promises = contract::check(&|d| c.build(d), c.claims(), data, &queries, 50);
+            let broken: Vec<_> = promises.iter().filter(|p| p.broken.is_some()).collect();
+            assert!(broken.is_empty(), "{kind}: {broken:?}");
+            assert_eq!(promises.len(), 7, "{kind}: every promise checked");
             if domain == "text" {
                 // The declared `per_pair` (word2vec's per-pair update takes it) is what it returns.
+                let a = sample_with_model(c.build(data).unwrap().as_mut(), data, &queries, 50, 7).0;
                 let per_pair = matches!(a.items, NegativeItems::Ids(_))
                     && a.objective == Objective::Domain
                     && c.info().own_loss.is_none();
@@ -847,36 +690,6 @@ pub(crate) mod tests {
                     c.info().per_pair,
                     per_pair,
                     "{kind}: per_pair says whether it returns k ids per pair under the domain's loss"
-                );
-            }
-            if let NegativeItems::Embeddings(e) = &a.items {
-                assert_eq!(e.size()[..2], [4, 50], "{kind}: (B, k, D)");
-                let values = Vec::<f32>::try_from(e.reshape([-1])).unwrap();
-                assert!(
-                    values.iter().all(|x| x.is_finite()),
-                    "{kind}: NaN embedding"
-                );
-            }
-            let valid = a
-                .valid
-                .as_ref()
-                .filter(|_| !matches!(a.items, NegativeItems::All))
-                .map(|v| Vec::<Vec<bool>>::try_from(v).unwrap());
-            for (row, (q, ids)) in queries.iter().zip(drawn(&a)).enumerate() {
-                for (j, &i) in ids.iter().enumerate() {
-                    assert!((0..10).contains(&i), "{kind}: id {i} out of range");
-                    let counted = valid.as_ref().is_none_or(|v| v[row][j]);
-                    assert!(
-                        !(counted && data.train_by_query.contains(*q as usize, i as u32)),
-                        "{kind}: user {q} got its positive {i} as a negative"
-                    );
-                }
-            }
-            for t in [&a.weights, &a.log_q].into_iter().flatten() {
-                let values = Vec::<Vec<f32>>::try_from(t).unwrap();
-                assert!(
-                    values.iter().flatten().all(|x| x.is_finite()),
-                    "{kind}: NaN or inf"
                 );
             }
         }
