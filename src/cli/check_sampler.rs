@@ -8,8 +8,12 @@ use crate::sampler::{contract, SamplerConfig};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// A sampler kind (`dns`), or a `[[sampler]]` table inline: '{ kind = "dns", candidates = 20 }'.
+    /// A sampler kind (`dns`), a `[[sampler]]` table inline ('{ kind = "dns", candidates = 20 }'), or a
+    /// Python file (`my_sampler.py`, with --class).
     sampler: String,
+    /// The class of a Python file.
+    #[arg(long, default_value = "Sampler")]
+    class: String,
     /// Only this domain (rec, kg, graph, text, vision) [default: every domain the sampler runs in].
     #[arg(long)]
     domain: Option<String>,
@@ -19,7 +23,21 @@ pub struct Args {
 }
 
 pub fn execute(args: Args) -> Result<()> {
-    let config = parse(&args.sampler)?;
+    let config = if args.sampler.ends_with(".py") {
+        let c = crate::sampler::PythonConfig {
+            path: args.sampler.clone().into(),
+            class: args.class.clone(),
+            ..Default::default()
+        };
+        SamplerConfig::Python(c.resolved(std::path::Path::new(".")).map_err(|message| {
+            SamplerError::Invalid {
+                sampler: "python",
+                message,
+            }
+        })?)
+    } else {
+        parse(&args.sampler)?
+    };
     let info = config.info();
     let invalid = |message: String| SamplerError::Invalid {
         sampler: info.kind,
@@ -65,7 +83,10 @@ pub fn execute(args: Args) -> Result<()> {
                 None => "kept".to_string(),
                 Some(how) => {
                     broken += 1;
-                    format!("**broken**: {}", how.replace('|', "\\|"))
+                    format!(
+                        "**broken**: {}",
+                        how.replace('|', "\\|").replace('\n', " ⏎ ")
+                    )
                 }
             };
             text.push_str(&format!("| {domain} | {} | {verdict} |\n", p.name));

@@ -160,7 +160,7 @@ impl SuiteFile {
         let parent = path.parent().unwrap_or(Path::new("."));
         let absolute = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
         let domains = check_domains(&self.domains, &absolute, &self.train).map_err(err)?;
-        let samplers = check_samplers(&self.samplers).map_err(err)?;
+        let samplers = check_samplers(&self.samplers, &absolute).map_err(err)?;
         check_combinations(&domains, &samplers, &self.train).map_err(err)?;
         if self.train.optimizer == OptimizerKind::Word2vec {
             check_per_pair(&domains, &samplers, &device).map_err(err)?;
@@ -266,7 +266,7 @@ fn check_domains(
 }
 
 /// Every `[[sampler]]`, each labelled once (by its kind, or its parameters when a kind repeats).
-fn check_samplers(configs: &[SamplerConfig]) -> Result<Vec<SamplerEntry>, Problem> {
+fn check_samplers(configs: &[SamplerConfig], dir: &Path) -> Result<Vec<SamplerEntry>, Problem> {
     let err = |key: &str, message: String| (key.to_string(), message);
     if configs.is_empty() {
         return Err(err(
@@ -291,10 +291,15 @@ fn check_samplers(configs: &[SamplerConfig]) -> Result<Vec<SamplerEntry>, Proble
                 format!("sampler {label:?} is listed twice"),
             ));
         }
-        samplers.push(SamplerEntry {
-            label,
-            config: c.clone(),
-        });
+        // A Python sampler's file resolves against the suite's folder; its bytes enter the hash.
+        let config = match c {
+            SamplerConfig::Python(p) => SamplerConfig::Python(
+                p.resolved(dir)
+                    .map_err(|m| (format!("sampler[{n}].path"), m))?,
+            ),
+            other => other.clone(),
+        };
+        samplers.push(SamplerEntry { label, config });
     }
     Ok(samplers)
 }
