@@ -1005,11 +1005,7 @@ model = {{ kind = "sgns", dim = 16 }}
         .into_iter()
         .filter(|r| r.metric == "words_per_second")
         .count();
-    assert_eq!(
-        words,
-        builtins.len(),
-        "text cells report words/s"
-    );
+    assert_eq!(words, builtins.len(), "text cells report words/s");
     assert_eq!(first, effectiveness(&b), "the same suite, the same numbers");
 
     for (samplers, loss, expected) in [
