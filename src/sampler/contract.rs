@@ -222,8 +222,8 @@ pub fn check(
     };
     let promise = |name, broken: Option<String>| Promise { name, broken };
     let shape = shape_problem(&a, queries.len(), k, claims.ratio_free);
-    let drawn = |n: &Negatives| drawn(n, queries.len());
-    let (da, db, dother) = (drawn(&a), drawn(&b), drawn(&other));
+    let rows = queries.len();
+    let (da, db, dother) = (drawn(&a, rows), drawn(&b, rows), drawn(&other, rows));
     let mut out = vec![promise(RUNS, None), promise(K_PER_ROW, shape)];
     out.push(promise(IN_POOL, out_of_pool(&da, data.n_items)));
     out.push(promise(
