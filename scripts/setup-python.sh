@@ -10,10 +10,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${NSBENCH_PYTHON_VENV:-$ROOT/.venv-python}"
 TARGET="${NSBENCH_PYTHON_TARGET:-$ROOT/target-python}"
 "$ROOT/scripts/setup-libtorch.sh"
-if ! "$VENV/bin/python" -c 'import torch, sys; sys.exit(torch.__version__.split("+")[0] != "2.13.0")' 2>/dev/null; then
+if ! "$VENV/bin/python" -c 'import torch, numpy, sys; sys.exit(torch.__version__.split("+")[0] != "2.13.0")' 2>/dev/null; then
   echo "Installing torch 2.13.0 into $VENV (about 4.7 GB, once)..."
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q "torch==2.13.0" numpy
+  "$VENV/bin/python" -m pip install -q "torch==2.13.0" numpy
 fi
 PYO3_PYTHON="$VENV/bin/python" CARGO_TARGET_DIR="$TARGET" \
   cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" --features python --bin nsbench

@@ -216,6 +216,7 @@ fn prepare(suite: &Suite, opts: &RunOptions) -> Result<Prepared> {
     for d in &suite.domains {
         resources::check_generator(d, limit)?;
     }
+    check_python_samplers(suite, pending.iter().map(|&i| &cells[i].spec))?;
     let datasets = load_data(pending.iter().map(|&i| &cells[i]))?;
     let prepared = Prepared {
         device,
@@ -269,6 +270,47 @@ fn shard_cells(cells: &[PlannedCell], shard: Option<crate::shard::Shard>) -> Vec
         }
         None => vec![true; cells.len()],
     }
+}
+
+/// A sampler written in Python enters the grid only if it keeps the sampler contract (what `nsbench
+/// check-sampler` checks, at its default k) in each domain it is to train in here; otherwise the run
+/// stops before training anything (exit 2), naming the broken promise.
+fn check_python_samplers<'a>(
+    suite: &Suite,
+    pending: impl Iterator<Item = &'a RunSpec>,
+) -> Result<()> {
+    let pending: Vec<&RunSpec> = pending.collect();
+    for (n, entry) in suite.samplers.iter().enumerate() {
+        let crate::sampler::SamplerConfig::Python(python) = &entry.config else {
+            continue;
+        };
+        let mut domains: Vec<&str> = pending
+            .iter()
+            .filter(|s| s.sampler.label == entry.label)
+            .map(|s| s.domain.config.kind.as_str())
+            .collect();
+        domains.sort_unstable();
+        domains.dedup();
+        let promises = crate::sampler::contract::check_embedded(&entry.config, &domains, 8)?;
+        if let Some((domain, p)) = promises.iter().find(|(_, p)| p.broken.is_some()) {
+            return Err(SuiteError::Invalid {
+                path: suite.path.clone(),
+                key: format!("sampler[{n}]"),
+                message: format!(
+                    "{} (class {}) breaks the sampler contract on nsbench's embedded {domain} data, so it \
+                     cannot enter a grid: {}: {}\n(`nsbench check-sampler {} --class {}` shows every promise)",
+                    python.path.display(),
+                    python.class,
+                    p.name,
+                    p.broken.as_deref().unwrap_or_default(),
+                    python.path.display(),
+                    python.class,
+                ),
+            }
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// Each (domain, seed) data set the cells need, loaded once (its split may depend on the seed); what

@@ -65,3 +65,47 @@ fn every_cell_of_the_embedded_suites_keeps_its_run_id_and_configuration_hash() {
     }
     assert!(changed.is_empty(), "{}", changed.join("\n"));
 }
+
+#[test]
+fn a_python_samplers_bytes_and_parameters_enter_its_cells_hash_and_no_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = |params: &str| {
+        let path = dir.path().join("suite.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[suite]\nname = \"py\"\nseeds = [0]\nratios = [2]\n[[domain]]\nkind = \"rec\"\n\
+                 data = {{ format = \"synthetic\" }}\n[[sampler]]\nkind = \"uniform\"\n[[sampler]]\n\
+                 kind = \"python\"\npath = \"s.py\"\nclass = \"S\"\nparams = {{ {params} }}\n"
+            ),
+        )
+        .unwrap();
+        let suite = nsbench::suite::load(&path).unwrap();
+        nsbench::runner::plan_hashes(&suite, "cpu").unwrap()
+    };
+    let source = dir.path().join("s.py");
+    std::fs::write(&source, "class S:\n    pass\n").unwrap();
+    let first = suite("m = 1");
+    std::fs::write(&source, "class S:\n    pass  # edited\n").unwrap();
+    let edited = suite("m = 1");
+    let other_params = suite("m = 2");
+    let hash = |plan: &[(String, String)], kind: &str| {
+        plan.iter()
+            .find(|(id, _)| id.contains(kind))
+            .unwrap()
+            .1
+            .clone()
+    };
+    assert_eq!(hash(&first, "uniform"), hash(&edited, "uniform"));
+    assert_ne!(
+        hash(&first, "python"),
+        hash(&edited, "python"),
+        "the file's bytes"
+    );
+    assert_ne!(
+        hash(&edited, "python"),
+        hash(&other_params, "python"),
+        "the parameters"
+    );
+    assert_eq!(hash(&edited, "uniform"), hash(&other_params, "uniform"));
+}

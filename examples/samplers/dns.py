@@ -1,6 +1,6 @@
-"""Dynamic negative sampling (Zhang et al., SIGIR 2013) in Python: the best-scored of M uniform
-candidates per negative, the query's known positives redrawn, as nsbench's built-in `dns`."""
-import torch
+"""Dynamic negative sampling (Zhang et al., SIGIR 2013) in Python: for each of the k negatives, M
+uniform candidates (the query's known positives redrawn), scored by the current model; the best-scored
+is kept. nsbench's built-in `dns` does the same."""
 
 
 class Dns:
@@ -9,15 +9,7 @@ class Dns:
         self.candidates = candidates
 
     def sample(self, queries, positives, k, generator, context):
-        rows = queries.shape[0]
-        drawn = torch.randint(self.n_items, (rows, k * self.candidates), generator=generator)
-        # Redraw known positives (a few rounds, as rejection sampling; what is left keeps its draw).
-        for _ in range(8):
-            known = context.is_known(queries, drawn)
-            if not bool(known.any()):
-                break
-            fresh = torch.randint(self.n_items, drawn.shape, generator=generator)
-            drawn = torch.where(known, fresh, drawn)
-        scores = context.score(drawn).view(rows, k, self.candidates)
-        best = scores.argmax(dim=-1, keepdim=True)
-        return drawn.view(rows, k, self.candidates).gather(-1, best).squeeze(-1)
+        rows, m = queries.shape[0], self.candidates
+        drawn = context.uniform(k * m).view(rows, k, m)  # from the cell's stream, positives redrawn
+        scores = context.score(drawn.view(rows, k * m)).view(rows, k, m)
+        return drawn.gather(-1, scores.max(dim=-1, keepdim=True).indices).squeeze(-1)

@@ -1,7 +1,7 @@
 """A sampler no built-in has: hard negatives with the popularity bias taken out. Draws M uniform
 candidates per negative and keeps the one with the highest score minus beta * log(1 + count), so that a
 candidate is not hard merely for being popular (popular items score high under MF whatever the query).
-The counts are the candidates' training frequencies, read from the known positives once."""
+The counts are the candidates' training frequencies (`context.item_counts`)."""
 import torch
 
 
@@ -14,16 +14,9 @@ class PopularityDebiasedHard:
 
     def sample(self, queries, positives, k, generator, context):
         if self.log_count is None:
-            items = context.known_keys % self.n_items
-            counts = torch.bincount(items, minlength=self.n_items).float()
-            self.log_count = torch.log1p(counts)
+            self.log_count = torch.log1p(context.item_counts.float())
         rows = queries.shape[0]
-        drawn = torch.randint(self.n_items, (rows, k * self.candidates), generator=generator)
-        for _ in range(8):
-            known = context.is_known(queries, drawn)
-            if not bool(known.any()):
-                break
-            drawn = torch.where(known, torch.randint(self.n_items, drawn.shape, generator=generator), drawn)
+        drawn = context.uniform(k * self.candidates)
         adjusted = context.score(drawn) - self.beta * self.log_count[drawn]
         best = adjusted.view(rows, k, self.candidates).argmax(dim=-1, keepdim=True)
         return drawn.view(rows, k, self.candidates).gather(-1, best).squeeze(-1)

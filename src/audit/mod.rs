@@ -172,31 +172,6 @@ pub fn audit(data: &Dataset, ks: &[usize], exclude: RankingExcludes) -> Result<A
     })
 }
 
-/// The data sets nsbench embeds, one per domain, at their generators' defaults.
-pub fn embedded() -> Result<Vec<Dataset>> {
-    use crate::data::DataConfig;
-    let configs = [
-        ("synthetic", DataConfig::Synthetic(Default::default())),
-        ("synthetic-kg", DataConfig::SyntheticKg(Default::default())),
-        (
-            "synthetic-graph",
-            DataConfig::SyntheticGraph(Default::default()),
-        ),
-        (
-            "synthetic-text",
-            DataConfig::SyntheticText(Default::default()),
-        ),
-        (
-            "synthetic-images",
-            DataConfig::SyntheticImages(Default::default()),
-        ),
-    ];
-    configs
-        .into_iter()
-        .map(|(name, c)| Ok(crate::data::load(name, &c, None, 0)?))
-        .collect()
-}
-
 /// Audits every domain of `suite` on the data its first seed's cells train on.
 pub fn of_suite(suite: &crate::suite::Suite) -> Result<Vec<Audit>> {
     let mut out = Vec::new();
@@ -298,7 +273,7 @@ mod tests {
 
     #[test]
     fn every_embedded_data_set_passes_its_audit() {
-        for data in embedded().unwrap() {
+        for data in crate::data::embedded().unwrap() {
             let a = audit(&data, &[10, 20], RankingExcludes::default()).unwrap();
             assert!(a.passed(), "{}", markdown(std::slice::from_ref(&a)));
             assert!(

@@ -18,7 +18,7 @@ pub fn execute(args: Args) -> Result<()> {
     let Args { suites, out } = args;
     let audits = if suites.is_empty() {
         let mut audits = Vec::new();
-        for data in crate::audit::embedded()? {
+        for data in crate::data::embedded()? {
             audits.push(crate::audit::audit(&data, &[10, 20], Default::default())?);
         }
         audits

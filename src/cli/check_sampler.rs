@@ -61,36 +61,22 @@ pub fn execute(args: Args) -> Result<()> {
         config.params_tag()
     );
     let mut broken = 0;
-    for data in crate::audit::embedded()? {
-        let domain = data.domain();
-        let wanted = args.domain.as_deref().is_none_or(|d| d == domain);
-        if !wanted || !info.domains.contains(&domain) {
-            continue;
-        }
-        let queries: Vec<i64> = (0..data.n_queries)
-            .filter(|&q| !data.train_by_query.items(q).is_empty())
-            .take(8)
-            .map(|q| q as i64)
-            .collect();
-        for p in contract::check(
-            &|d| config.build(d),
-            config.claims(),
-            &data,
-            &queries,
-            args.k,
-        ) {
-            let verdict = match &p.broken {
-                None => "kept".to_string(),
-                Some(how) => {
-                    broken += 1;
-                    format!(
-                        "**broken**: {}",
-                        how.replace('|', "\\|").replace('\n', " ⏎ ")
-                    )
-                }
-            };
-            text.push_str(&format!("| {domain} | {} | {verdict} |\n", p.name));
-        }
+    let domains: Vec<&str> = match args.domain.as_deref() {
+        Some(d) => vec![d],
+        None => info.domains.to_vec(),
+    };
+    for (domain, p) in contract::check_embedded(&config, &domains, args.k)? {
+        let verdict = match &p.broken {
+            None => "kept".to_string(),
+            Some(how) => {
+                broken += 1;
+                format!(
+                    "**broken**: {}",
+                    how.replace('|', "\\|").replace('\n', " ⏎ ")
+                )
+            }
+        };
+        text.push_str(&format!("| {domain} | {} | {verdict} |\n", p.name));
     }
     print!("{text}");
     if broken > 0 {

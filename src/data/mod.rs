@@ -513,6 +513,30 @@ impl DomainKind {
     }
 }
 
+/// The data sets nsbench embeds, one per domain, at their generators' defaults.
+pub fn embedded() -> Result<Vec<Dataset>, DataError> {
+    let configs = [
+        ("synthetic", DataConfig::Synthetic(Default::default())),
+        ("synthetic-kg", DataConfig::SyntheticKg(Default::default())),
+        (
+            "synthetic-graph",
+            DataConfig::SyntheticGraph(Default::default()),
+        ),
+        (
+            "synthetic-text",
+            DataConfig::SyntheticText(Default::default()),
+        ),
+        (
+            "synthetic-images",
+            DataConfig::SyntheticImages(Default::default()),
+        ),
+    ];
+    configs
+        .into_iter()
+        .map(|(name, c)| load(name, &c, None, 0))
+        .collect()
+}
+
 /// Resolves a path from a suite file: relative paths are relative to the suite file's directory.
 pub fn resolve_path(suite_dir: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {

@@ -11,9 +11,9 @@ use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use tch::{Device, Tensor};
 
-use super::{Batch, NegativeItems, Negatives, SampleContext, Sampler};
+use super::{Batch, NegativeItems, Negatives, SampleContext, Sampler, SamplerConfig};
 use crate::data::Dataset;
-use crate::error::SamplerError;
+use crate::error::{DataError, SamplerError};
 use crate::model::{ContrastiveModel, Mf, MfConfig};
 
 /// A fixed random model over a dataset, a seeded stream and a clock of epochs and steps: what a
@@ -245,6 +245,32 @@ pub fn check(
     ));
     out.push(promise(FINITE, non_finite(&a)));
     out
+}
+
+/// Checks `config`'s promises on nsbench's embedded data set of each domain in `domains` it runs in,
+/// at k, each domain's first eight queries with training pairs: what `nsbench check-sampler` prints, and
+/// what a sampler written in Python must keep to enter a grid.
+pub fn check_embedded(
+    config: &SamplerConfig,
+    domains: &[&str],
+    k: usize,
+) -> Result<Vec<(&'static str, Promise)>, DataError> {
+    let info = config.info();
+    let mut out = Vec::new();
+    for data in crate::data::embedded()? {
+        let domain = data.domain();
+        if !domains.contains(&domain) || !info.domains.contains(&domain) {
+            continue;
+        }
+        let queries: Vec<i64> = (0..data.n_queries)
+            .filter(|&q| !data.train_by_query.items(q).is_empty())
+            .take(8)
+            .map(|q| q as i64)
+            .collect();
+        let promises = check(&|d| config.build(d), config.claims(), &data, &queries, k);
+        out.extend(promises.into_iter().map(|p| (domain, p)));
+    }
+    Ok(out)
 }
 
 /// Why the negatives are not k per row (or, embeddings, (B, k, D)), if they are not.

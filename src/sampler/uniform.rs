@@ -86,6 +86,11 @@ impl Uniform {
         })
     }
 
+    /// The known positives it redraws, when it excludes them.
+    pub fn known(&self) -> Option<&KnownPositives> {
+        self.known.as_ref()
+    }
+
     /// One candidate for query `q`, known positives redrawn as in `draw_ids`.
     #[inline]
     pub fn draw_one(&self, q: usize, rng: &mut impl Rng) -> u32 {

@@ -1,22 +1,21 @@
 //! The embedded interpreter: loads the user's class through `shim.py` and calls it per batch, with
 //! nsbench's tensors wrapped as Python tensors of the same libtorch (`THPVariable_Wrap`).
 
-use std::ffi::{c_void, CString};
+use std::ffi::CString;
 
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule};
 use rand::RngCore;
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
+use super::context::{check_range, from_py, to_py, Context, Wrap};
 use super::PythonConfig;
 use crate::data::Dataset;
 use crate::error::SamplerError;
-use crate::model::Similarity;
-use crate::sampler::{Batch, Negatives, SampleContext, Sampler};
+use crate::sampler::{Batch, NegativeItems, Negatives, SampleContext, Sampler};
 
 const SHIM: &str = include_str!("shim.py");
-
-type Wrap = unsafe extern "C" fn(*const c_void) -> *mut pyo3::ffi::PyObject;
 
 /// `THPVariable_Wrap(const at::TensorBase&)` of the loaded `libtorch_python`, after `import torch`.
 static WRAP: pyo3::sync::PyOnceLock<Result<usize, String>> = pyo3::sync::PyOnceLock::new();
@@ -87,65 +86,39 @@ fn wrap_fn(py: Python<'_>) -> Result<Wrap, SamplerError> {
     }
 }
 
-/// `t` as a Python tensor sharing its storage.
-fn to_py<'py>(py: Python<'py>, wrap: Wrap, t: &Tensor) -> PyResult<Bound<'py, PyAny>> {
-    // SAFETY: a tch tensor pointer is a `torch::Tensor*`, an `at::TensorBase` by single inheritance;
-    // THPVariable_Wrap returns a new reference (or null with a Python error set).
-    unsafe {
-        let obj = wrap(t.as_ptr() as *const c_void);
-        Bound::from_owned_ptr_or_err(py, obj)
-    }
-}
-
 pub struct PythonSampler {
     shim: Py<PyModule>,
     instance: Py<PyAny>,
-    known: Tensor,
+    pub(super) context: Py<Context>,
     n_items: i64,
 }
 
 impl PythonSampler {
     pub fn new(c: &PythonConfig, data: &Dataset) -> Result<PythonSampler, SamplerError> {
-        let mut keys: Vec<i64> = Vec::new();
-        for q in 0..data.n_queries {
-            keys.extend(
-                data.train_by_query
-                    .items(q)
-                    .iter()
-                    .map(|&i| q as i64 * data.n_items as i64 + i as i64),
-            );
-        }
-        keys.sort_unstable();
         Python::attach(|py| {
-            wrap_fn(py)?;
+            let wrap = wrap_fn(py)?;
+            let err = |e| traceback(py, e);
             let code = CString::new(SHIM).expect("no NUL");
-            let shim = PyModule::from_code(py, &code, c"nsbench_shim.py", c"nsbench_shim")
-                .map_err(|e| traceback(py, e))?;
+            let shim =
+                PyModule::from_code(py, &code, c"nsbench_shim.py", c"nsbench_shim").map_err(err)?;
             let params = PyDict::new(py);
             for (k, v) in &c.params {
-                let value = pythonize(py, v).map_err(|e| traceback(py, e))?;
-                params.set_item(k, value).map_err(|e| traceback(py, e))?;
+                params
+                    .set_item(k, pythonize(py, v).map_err(err)?)
+                    .map_err(err)?;
             }
             let module = format!(
                 "nsbench_user_{}",
                 &c.source_sha256.get(..12).unwrap_or("sampler")
             );
-            let instance = shim
-                .call_method1(
-                    "load",
-                    (
-                        c.path.display().to_string(),
-                        c.class.clone(),
-                        params,
-                        data.n_items,
-                        module,
-                    ),
-                )
-                .map_err(|e| traceback(py, e))?;
+            let path = c.path.display().to_string();
+            let load = (path, c.class.clone(), params, data.n_items, module);
+            let instance = shim.call_method1("load", load).map_err(err)?;
+            let context = Context::new(py, wrap, data).map_err(err)?;
             Ok(PythonSampler {
                 shim: shim.unbind(),
                 instance: instance.unbind(),
-                known: Tensor::from_slice(&keys),
+                context: Py::new(py, context).map_err(err)?,
                 n_items: data.n_items as i64,
             })
         })
@@ -171,15 +144,6 @@ fn pythonize<'py>(py: Python<'py>, v: &toml::Value) -> PyResult<Bound<'py, PyAny
     })
 }
 
-fn similarity_name(s: Similarity) -> &'static str {
-    match s {
-        Similarity::Dot => "dot",
-        Similarity::NegL1 => "l1",
-        Similarity::NegL2 => "l2",
-        _ => "modulus",
-    }
-}
-
 impl Sampler for PythonSampler {
     fn name(&self) -> &'static str {
         "python"
@@ -191,59 +155,91 @@ impl Sampler for PythonSampler {
         k: usize,
         cx: &mut SampleContext,
     ) -> Result<Negatives, SamplerError> {
-        let rows = batch.len() as i64;
         let seed = cx.rng.next_u64() >> 1;
-        let (queries_emb, items_emb) = tch::no_grad(|| {
-            (
-                cx.model.queries(batch.queries_t).detach(),
-                cx.model.all_items().detach(),
-            )
-        });
-        let cpu = |t: &Tensor| t.to_device(tch::Device::Cpu);
-        let ids = Tensor::zeros([rows, k as i64], (Kind::Int64, tch::Device::Cpu));
-        let weights = Tensor::ones([rows, k as i64], (Kind::Float, tch::Device::Cpu));
-        let log_q = Tensor::zeros([rows, k as i64], (Kind::Float, tch::Device::Cpu));
-        let (has_weights, has_log_q) =
-            Python::attach(|py| -> Result<(bool, bool), SamplerError> {
-                let wrap = wrap_fn(py)?;
-                let err = |e| traceback(py, e);
-                let shim = self.shim.bind(py);
-                let context = shim
-                    .getattr("Context")
-                    .and_then(|c| {
-                        c.call1((
-                            to_py(py, wrap, &cpu(&queries_emb))?,
-                            to_py(py, wrap, &cpu(&items_emb))?,
-                            similarity_name(cx.model.similarity()),
-                            to_py(py, wrap, &self.known)?,
-                            self.n_items,
-                        ))
-                    })
-                    .map_err(err)?;
-                shim.call_method1(
-                    "call",
-                    (
-                        self.instance.bind(py),
-                        to_py(py, wrap, &cpu(batch.queries_t)).map_err(err)?,
-                        to_py(py, wrap, &cpu(batch.positives_t)).map_err(err)?,
-                        k,
-                        seed,
-                        context,
-                        to_py(py, wrap, &ids).map_err(err)?,
-                        to_py(py, wrap, &weights).map_err(err)?,
-                        to_py(py, wrap, &log_q).map_err(err)?,
-                    ),
-                )
-                .and_then(|r| r.extract())
-                .map_err(err)
-            })?;
-        let mut negatives = Negatives::ids(ids.to_device(cx.device));
-        if has_weights {
-            negatives = negatives.with_weights(weights.to_device(cx.device));
+        let cpu = |t: &Tensor| t.to_device(Device::Cpu);
+        let (queries, positives) = (cpu(batch.queries_t), cpu(batch.positives_t));
+        let dim = tch::no_grad(|| cx.model.items(&batch.positives_t.narrow(0, 0, 1)).size()[1]);
+        let answer = Python::attach(|py| -> PyResult<Answer> {
+            let wrap = wrap_fn(py).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+            let context = self.context.bind(py);
+            let _lent = context.get().lend(batch, cx);
+            let args = (
+                self.instance.bind(py),
+                to_py(py, wrap, &queries)?,
+                to_py(py, wrap, &positives)?,
+                k,
+                seed,
+                context,
+            );
+            let returned = self.shim.bind(py).call_method1("call", args)?;
+            Answer::read(&returned, self.n_items, dim)
+        })
+        .map_err(|e| Python::attach(|py| traceback(py, e)))?;
+        Ok(answer.negatives(cx.device))
+    }
+}
+
+/// What `shim.call` returns, read into nsbench's tensors (each a copy of B × k, or B × k × D).
+struct Answer {
+    ids: Option<Tensor>,
+    embeddings: Option<Tensor>,
+    origin: Option<Tensor>,
+    weights: Option<Tensor>,
+    log_q: Option<Tensor>,
+    valid: Option<Tensor>,
+}
+
+impl Answer {
+    /// The shim's tuple (ids, embeddings, origin, weights, log_q, valid), shapes and dtypes already
+    /// checked there; ids checked here against the pool, embeddings against the model's width.
+    fn read(returned: &Bound<'_, PyAny>, n_items: i64, dim: i64) -> PyResult<Answer> {
+        let part = |at: usize, kind: Kind, what: &str| -> PyResult<Option<Tensor>> {
+            let value = returned.get_item(at)?;
+            if value.is_none() {
+                return Ok(None);
+            }
+            from_py(&value, kind, what).map(Some)
+        };
+        let answer = Answer {
+            ids: part(0, Kind::Int64, "sample()'s ids")?,
+            embeddings: part(1, Kind::Float, "sample()'s embeddings")?,
+            origin: part(2, Kind::Int64, "sample()'s origin")?,
+            weights: part(3, Kind::Float, "sample()'s weights")?,
+            log_q: part(4, Kind::Float, "sample()'s log_q")?,
+            valid: part(5, Kind::Bool, "sample()'s valid")?,
+        };
+        for (ids, what) in [
+            (&answer.ids, "sample()'s ids"),
+            (&answer.origin, "sample()'s origin"),
+        ] {
+            if let Some(ids) = ids {
+                check_range(ids, n_items, what)?;
+            }
         }
-        if has_log_q {
-            negatives = negatives.with_log_q(Some(log_q.to_device(cx.device)));
+        if let Some(e) = &answer.embeddings {
+            if e.size()[2] != dim {
+                return Err(PyValueError::new_err(format!(
+                    "sample() returned embeddings of width {}, the model's is {dim}",
+                    e.size()[2]
+                )));
+            }
         }
-        Ok(negatives)
+        Ok(answer)
+    }
+
+    fn negatives(self, device: Device) -> Negatives {
+        let on = |t: Option<Tensor>| t.map(|t| t.to_device(device));
+        let mut negatives = match (on(self.ids), on(self.embeddings)) {
+            (Some(ids), _) => Negatives::ids(ids),
+            (None, embeddings) => Negatives {
+                items: NegativeItems::Embeddings(embeddings.unwrap_or_else(Tensor::new)),
+                origin: on(self.origin),
+                ..Negatives::ids(Tensor::new())
+            },
+        };
+        negatives.weights = on(self.weights);
+        negatives.log_q = on(self.log_q);
+        negatives.valid = on(self.valid);
+        negatives
     }
 }

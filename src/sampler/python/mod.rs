@@ -2,18 +2,21 @@
 //!
 //! The class at `path` (`class`, default `Sampler`) is built once per cell with `params` and the pool
 //! size, `n_items`; each batch it gets the queries and positives (int64 tensors), k, a `torch.Generator`
-//! seeded from the cell's sampler stream, and a context with the batch's query embeddings, every
-//! candidate's embedding and the model's similarity (`score(queries, candidates)` scores ids), and the
-//! known positives of each query; it returns a (B, k) int64 tensor of ids, or a dict with `ids` and,
-//! optionally, `weights` and `log_q` (B, k). Tensors cross without copies: Rust's tensors are wrapped
-//! as Python tensors of the same libtorch (nsbench and the Python torch 2.13 share one libtorch in one
-//! process); the returned ids are copied into a Rust-owned buffer of B × k (a few kB).
+//! seeded from the cell's sampler stream, and a `context` (`context.rs`) that serves, from nsbench's own
+//! code, uniform candidates without the known positives, the model's scores of candidates, known-positive
+//! lookups, the embeddings and the training clock. It returns (B, k) ids, or a dict with `ids` or
+//! `embeddings` and, optionally, `weights`, `log_q`, `valid` and `origin` (`shim.py` checks them). Tensors
+//! cross without copies: Rust's tensors are wrapped as Python tensors of the same libtorch (nsbench and
+//! the Python torch 2.13 share one libtorch in one process); the answer is copied into Rust-owned tensors
+//! of B × k (a few kB).
+//!
+//! A sampler that breaks the contract (`contract.rs`) never enters a grid: the runner checks it first.
 //!
 //! The file's bytes (`source_sha256`, filled by the suite check) and the parameters enter the cell's
 //! configuration hash. Errors in the user's Python fail the cell with the Python traceback.
 //!
-//! Built only with `--features python` (`scripts/setup-python.sh`): without it, a cell with a Python
-//! sampler fails and says how to build it.
+//! Built only with `--features python` (`scripts/setup-python.sh`): without it, a suite with a Python
+//! sampler stops before training and says how to build it.
 
 use std::path::PathBuf;
 
@@ -126,4 +129,8 @@ fn build(c: &PythonConfig, data: &Dataset) -> Result<Box<dyn Sampler>, SamplerEr
 }
 
 #[cfg(feature = "python")]
+mod context;
+#[cfg(feature = "python")]
 mod embedded;
+#[cfg(all(test, feature = "python"))]
+mod tests;

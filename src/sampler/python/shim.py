@@ -1,43 +1,18 @@
 # The bridge between nsbench and a sampler class written in Python: loads the class, calls it once per
-# batch under torch.no_grad(), checks what it returns and copies its ids (and optional weights and log q)
-# into buffers nsbench owns.
+# batch under torch.no_grad() with a seeded generator, and checks what it returns before nsbench reads it.
 import importlib.util
-import math
 
 import torch
 
-
-class Context:
-    """What a sampler may read of the current model and data, for one batch."""
-
-    def __init__(self, query_embeddings, item_embeddings, similarity, known_keys, n_items):
-        self.query_embeddings = query_embeddings  # (B, D)
-        self.item_embeddings = item_embeddings  # (N, D)
-        self.similarity = similarity  # "dot", "l1", "l2" or "modulus"
-        self.known_keys = known_keys  # sorted query * N + item of every training pair (int64)
-        self.n_items = n_items
-
-    def score(self, candidates):
-        """The model's score of each row's query against candidate ids (B, M) -> (B, M)."""
-        u = self.query_embeddings.unsqueeze(1)
-        c = self.item_embeddings[candidates]
-        if self.similarity == "dot":
-            return (u * c).sum(-1)
-        if self.similarity == "l1":
-            return -(u - c).abs().sum(-1)
-        if self.similarity == "l2":
-            return -(u - c).norm(dim=-1)
-        half = u.shape[-1] // 2
-        d = u - c
-        return -(d[..., :half] ** 2 + d[..., half:] ** 2).sqrt().sum(-1)
-
-    def is_known(self, queries, candidates):
-        """Whether each candidate (B, M) is a training positive of its row's query (B)."""
-        if self.known_keys.numel() == 0:
-            return torch.zeros_like(candidates, dtype=torch.bool)
-        keys = queries.unsqueeze(1) * self.n_items + candidates
-        at = torch.searchsorted(self.known_keys, keys).clamp(max=self.known_keys.numel() - 1)
-        return self.known_keys[at] == keys
+# What sample() may return in a dict, and the dtype each must have.
+ANSWER = {
+    "ids": "int",  # (B, k) candidate ids
+    "embeddings": "float",  # (B, k, D) negative embeddings, instead of ids (constants: no gradient)
+    "origin": "int",  # (B, k) the ids embedding negatives were made from (for the diagnostics)
+    "weights": "float",  # (B, k) each negative's loss weight relative to an ordinary one (1)
+    "log_q": "float",  # (B, k) log proposal probability, for the logQ correction under softmax
+    "valid": "bool",  # (B, k) False: the slot is not a negative
+}
 
 
 def load(path, cls, params, n_items, module_name):
@@ -49,32 +24,38 @@ def load(path, cls, params, n_items, module_name):
     return getattr(module, cls)(n_items=n_items, **params)
 
 
-def _check(name, t, shape, floating):
+def _check(name, t, rows, k, kind):
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"sample() returned {name} of type {type(t).__name__}, expected a torch.Tensor")
-    if tuple(t.shape) != shape:
-        raise ValueError(f"sample() returned {name} of shape {tuple(t.shape)}, expected {shape}")
+    shape = tuple(t.shape)
+    if shape[:2] != (rows, k) or len(shape) != (3 if name == "embeddings" else 2):
+        want = "(B, k, D)" if name == "embeddings" else "(B, k)"
+        raise ValueError(f"sample() returned {name} of shape {shape}, expected {want} = ({rows}, {k}{', D' if name == 'embeddings' else ''})")
+    floating, boolean = t.dtype.is_floating_point, t.dtype == torch.bool
+    if kind == "float" and not floating:
+        raise TypeError(f"sample() returned {name} of dtype {t.dtype}, expected a floating dtype")
+    if kind == "int" and (floating or boolean or t.is_complex()):
+        raise TypeError(f"sample() returned {name} of dtype {t.dtype}, expected an integer dtype")
+    if kind == "bool" and not boolean:
+        raise TypeError(f"sample() returned {name} of dtype {t.dtype}, expected torch.bool")
     if floating and not bool(torch.isfinite(t).all()):
         raise ValueError(f"sample() returned {name} with NaN or inf")
-    if not floating and (t.dtype.is_floating_point or t.dtype == torch.bool):
-        raise TypeError(f"sample() returned {name} of dtype {t.dtype}, expected an integer dtype")
 
 
-def call(sampler, queries, positives, k, seed, context, out_ids, out_weights, out_log_q):
+def call(sampler, queries, positives, k, seed, context):
+    """The sampler's answer for one batch, as a tuple in ANSWER's order (None where absent)."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         result = sampler.sample(queries, positives, k, generator, context)
-        if isinstance(result, dict):
-            ids, weights, log_q = result.get("ids"), result.get("weights"), result.get("log_q")
-        else:
-            ids, weights, log_q = result, None, None
-        shape = (queries.shape[0], k)
-        _check("ids", ids, shape, False)
-        out_ids.copy_(ids)
-        if weights is not None:
-            _check("weights", weights, shape, True)
-            out_weights.copy_(weights)
-        if log_q is not None:
-            _check("log_q", log_q, shape, True)
-            out_log_q.copy_(log_q)
-    return weights is not None, log_q is not None
+    if not isinstance(result, dict):
+        result = {"ids": result}
+    unknown = sorted(set(result) - set(ANSWER))
+    if unknown:
+        raise ValueError(f"sample() returned the keys {unknown}; allowed: {sorted(ANSWER)}")
+    if (result.get("ids") is None) == (result.get("embeddings") is None):
+        raise ValueError("sample() must return ids or embeddings: exactly one of the two")
+    rows = queries.shape[0]
+    for name, kind in ANSWER.items():
+        if result.get(name) is not None:
+            _check(name, result[name], rows, k, kind)
+    return tuple(result.get(name) for name in ANSWER)
