@@ -222,21 +222,24 @@ pub fn objective(objective: &Objective, loss: &LossConfig, s: &Scored, whole: &W
             (neg.logsumexp([1i64].as_slice(), false) - pos).mean(Kind::Float)
         }
         Objective::KvsAll { pos_weight } => {
-            let labels = s
+            // Σ_j BCE(x_j, y_j), the ones' terms × pos_weight, as one dense pass and a sparse one: every
+            // candidate as a zero, softplus(x), then at the ones (a few per row) pos_weight ·
+            // softplus(−x) − softplus(x) in its place. Libtorch's BCE with a dense target and pos_weight
+            // makes several passes over the (rows, N) scores, and as many again backward.
+            let ones = s
                 .valid
                 .expect("k-vs-all marks the training answers")
                 .logical_not()
-                .to_kind(Kind::Float);
-            let pos_weight = (pos_weight != 1.0)
-                .then(|| Tensor::from(pos_weight as f32).to_device(neg.device()));
-            let per_entity = neg.binary_cross_entropy_with_logits::<Tensor>(
-                &labels,
-                None,
-                pos_weight,
-                tch::Reduction::None,
-            );
+                .nonzero(); // (P, 2)
+            let (row, col) = (ones.select(1, 0), ones.select(1, 1));
+            let x = neg.index(&[Some(&row), Some(&col)]);
+            let correction = (-&x).softplus() * pos_weight - x.softplus();
+            let per_row = neg
+                .softplus()
+                .sum_dim_intlist(1, false, Kind::Float)
+                .index_add(0, &row, &correction);
             let rows = whole.row_weights.expect("k-vs-all gives row weights");
-            (per_entity.sum_dim_intlist(1, false, Kind::Float) * rows).mean(Kind::Float)
+            (per_row * rows).mean(Kind::Float)
         }
         Objective::Debiased {
             tau_plus,
@@ -584,6 +587,63 @@ pub fn debiased(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// KvsAll/GAE through `objective`, its value and its gradient on the scores.
+    fn k_vs_all(neg: &Tensor, ones: &Tensor, rows: &Tensor, pos_weight: f64) -> (f64, Tensor) {
+        let neg = neg.detach().set_requires_grad(true);
+        let valid = ones.logical_not();
+        let value = objective(
+            &Objective::KvsAll { pos_weight },
+            &LossConfig::Bpr,
+            &Scored {
+                pos: &Tensor::zeros([neg.size()[0]], (Kind::Float, tch::Device::Cpu)),
+                neg: &neg,
+                weights: None,
+                valid: Some(&valid),
+                log_q: None,
+                log_q_pos: None,
+                cosine: None,
+                attract: None,
+            },
+            &Whole {
+                queries: &Tensor::new(),
+                all_items: &|| Tensor::new(),
+                row_weights: Some(rows),
+            },
+        );
+        value.backward();
+        (value.double_value(&[]), neg.grad())
+    }
+
+    #[test]
+    fn k_vs_all_is_torchs_weighted_binary_cross_entropy_summed_per_row() {
+        tch::manual_seed(3);
+        let neg = Tensor::randn([4, 9], (Kind::Float, tch::Device::Cpu)) * 6.0;
+        let ones = Tensor::rand([4, 9], (Kind::Float, tch::Device::Cpu)).lt(0.25);
+        let rows = Tensor::from_slice(&[1.0f32, 0.5, 2.0, 0.25]);
+        for pos_weight in [1.0, 7.5] {
+            let x = neg.detach().set_requires_grad(true);
+            let reference = (x
+                .binary_cross_entropy_with_logits::<Tensor>(
+                    &ones.to_kind(Kind::Float),
+                    None,
+                    Some(Tensor::from(pos_weight as f32)),
+                    tch::Reduction::None,
+                )
+                .sum_dim_intlist(1, false, Kind::Float)
+                * &rows)
+                .mean(Kind::Float);
+            reference.backward();
+            let (value, grad) = k_vs_all(&neg, &ones, &rows, pos_weight);
+            let want = reference.double_value(&[]);
+            assert!(
+                (value - want).abs() < 1e-5 * want.abs(),
+                "{value} vs {want}"
+            );
+            let gap = f64::try_from((grad - x.grad()).abs().max()).unwrap();
+            assert!(gap < 1e-6, "gradients differ by {gap}");
+        }
+    }
 
     #[test]
     fn debiased_is_infonce_without_prior_and_subtracts_the_positive_mass_with_one() {

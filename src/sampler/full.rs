@@ -72,7 +72,7 @@ impl Sampler for Full {
         _k: usize,
         cx: &mut SampleContext,
     ) -> Result<Negatives, SamplerError> {
-        let valid = known_mask(&self.known, batch, self.n_items, cx.device);
+        let valid = known_mask(&self.known, batch.queries, self.n_items, cx.device);
         Ok(Negatives {
             items: NegativeItems::All,
             ..Negatives::ids(Tensor::new()).with_valid(valid)
@@ -80,21 +80,21 @@ impl Sampler for Full {
     }
 }
 
-/// (B, n_items) bool: false at every item `known` holds for the row's query, true elsewhere.
+/// (rows, n_items) bool: false at every item `known` holds for the row's query, true elsewhere.
 pub(super) fn known_mask(
     known: &QueryItems,
-    batch: &Batch,
+    queries: &[i64],
     n_items: i64,
     device: tch::Device,
 ) -> Tensor {
     let (mut rows, mut cols) = (Vec::new(), Vec::new());
-    for (row, &q) in batch.queries.iter().enumerate() {
+    for (row, &q) in queries.iter().enumerate() {
         for &i in known.items(q as usize) {
             rows.push(row as i64);
             cols.push(i as i64);
         }
     }
-    let mut valid = Tensor::ones([batch.len() as i64, n_items], (Kind::Bool, device));
+    let mut valid = Tensor::ones([queries.len() as i64, n_items], (Kind::Bool, device));
     if !rows.is_empty() {
         let index = [
             Some(Tensor::from_slice(&rows).to_device(device)),

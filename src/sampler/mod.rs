@@ -271,6 +271,10 @@ pub struct Negatives {
     pub origin: Option<Tensor>,
     /// Whole-data objectives: each row's weight (B), so a query met several times an epoch counts once.
     pub row_weights: Option<Tensor>,
+    /// Every-candidate negatives under an objective whose row term depends on the query alone (GAE's
+    /// reconstruction): the distinct queries (U) scored in place of the batch's rows, each scored once;
+    /// `row_weights` and `valid` are then over these rows.
+    pub rows: Option<Tensor>,
     /// (B, k) bool: slots the loss treats as further positives of the row, not as negatives (false-
     /// negative attraction; `bce` and `softmax` only).
     pub attract: Option<Tensor>,
@@ -287,6 +291,7 @@ impl Negatives {
             valid: None,
             origin: None,
             row_weights: None,
+            rows: None,
             attract: None,
             objective: Objective::Domain,
         }

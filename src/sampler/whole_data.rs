@@ -132,7 +132,7 @@ impl DeclaredSampler for KvsAllConfig {
             family: "non-sampling",
             needs: "every entity scored (no sampling)",
             description: "non-sampling: binary cross-entropy against every entity, every training answer of the query a 1 (LibKGE KvsAll); ratio ignored; no parameters",
-            version: 1,
+            version: 2,
             same_at_k1: None,
             ratio_free: true,
             domains: &["kg"],
@@ -167,7 +167,7 @@ impl DeclaredSampler for GaeConfig {
             family: "non-sampling",
             needs: "every node pair scored (no sampling)",
             description: "non-sampling: GAE's weighted binary cross-entropy over the whole adjacency with self-loops, ones weighted by non-edges / edges (Kipf & Welling 2016); ratio ignored; no parameters",
-            version: 1,
+            version: 2,
             same_at_k1: None,
             ratio_free: true,
             domains: &["graph"],
@@ -237,22 +237,36 @@ impl Sampler for GaeFull {
         _k: usize,
         cx: &mut SampleContext,
     ) -> Result<Negatives, SamplerError> {
-        let valid = super::full::known_mask(&self.ones, batch, self.n_nodes, cx.device);
-        // Each node's row weighs 1 / its training edges (it is a row once per edge an epoch).
-        let w: Vec<f32> = batch
-            .queries
-            .iter()
-            .map(|&q| 1.0 / (self.ones.items(q as usize).len() - 1).max(1) as f32)
-            .collect();
+        // A row's reconstruction term depends on its node alone: each distinct node is scored once.
+        let (nodes, w) = distinct_rows(batch, |q| self.ones.items(q).len() - 1);
+        let valid = super::full::known_mask(&self.ones, &nodes, self.n_nodes, cx.device);
         Ok(Negatives {
             items: NegativeItems::All,
-            row_weights: Some(Tensor::from_slice(&w).to_device(cx.device)),
+            row_weights: Some(w.to_device(cx.device)),
+            rows: Some(Tensor::from_slice(&nodes).to_device(cx.device)),
             objective: Objective::KvsAll {
                 pos_weight: self.pos_weight,
             },
             ..Negatives::ids(Tensor::new()).with_valid(valid)
         })
     }
+}
+
+/// The batch's distinct queries, sorted, and the weight (U) of each: how often it is a row of the batch
+/// over `per_epoch(q)`, the times it is a row in an epoch (its training answers), so that an epoch
+/// weighs every query 1 whatever its degree; scaled by U / B, so that a mean over the distinct rows is
+/// the mean over the batch's rows.
+fn distinct_rows(batch: &Batch, per_epoch: impl Fn(usize) -> usize) -> (Vec<i64>, Tensor) {
+    let mut count: std::collections::BTreeMap<i64, u32> = Default::default();
+    for &q in batch.queries {
+        *count.entry(q).or_default() += 1;
+    }
+    let scale = count.len() as f32 / batch.len() as f32;
+    let w: Vec<f32> = count
+        .iter()
+        .map(|(&q, &c)| c as f32 * scale / per_epoch(q as usize).max(1) as f32)
+        .collect();
+    (count.into_keys().collect(), Tensor::from_slice(&w))
 }
 
 /// `1 / |training answers|` of each row's query, (B) f32.
@@ -318,6 +332,7 @@ pub struct AllEntities {
     kvs: bool,
     full: Full,
     known: QueryItems,
+    n_items: i64,
 }
 
 impl AllEntities {
@@ -332,6 +347,7 @@ impl AllEntities {
             kvs,
             full: Full::new(&FullConfig {}, data),
             known: data.train_by_query.clone(),
+            n_items: data.n_items as i64,
         })
     }
 }
@@ -355,15 +371,106 @@ impl Sampler for AllEntities {
         k: usize,
         cx: &mut SampleContext,
     ) -> Result<Negatives, SamplerError> {
+        if self.kvs {
+            // A row's term depends on its query alone: each distinct query is scored once, against
+            // `full`'s mask (false at its training answers).
+            let (queries, w) = distinct_rows(batch, |q| self.known.items(q).len());
+            let valid = super::full::known_mask(&self.known, &queries, self.n_items, cx.device);
+            return Ok(Negatives {
+                items: NegativeItems::All,
+                row_weights: Some(w.to_device(cx.device)),
+                rows: Some(Tensor::from_slice(&queries).to_device(cx.device)),
+                objective: Objective::KvsAll { pos_weight: 1.0 },
+                ..Negatives::ids(Tensor::new()).with_valid(valid)
+            });
+        }
         // `full`'s mask: false at every training answer of the row's query.
         let mut n = self.full.sample(batch, k, cx)?;
-        if self.kvs {
-            n.row_weights = Some(inverse_counts(&self.known, batch, cx));
-            n.objective = Objective::KvsAll { pos_weight: 1.0 };
-        } else {
+        {
             n.objective = Objective::OneVsAll;
         }
         debug_assert!(matches!(n.items, NegativeItems::All));
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loss::{objective, LossConfig, Scored, Whole};
+    use crate::sampler::contract::Harness;
+    use crate::sampler::tests::tiny_graph;
+
+    /// GAE's loss on the batch `queries` from the fixed scores `all` (N, N), scoring the batch's
+    /// distinct nodes as the sampler asks, or (`every_row`) every row of the batch as before.
+    fn gae_loss(queries: &[i64], all: &Tensor, every_row: bool) -> f64 {
+        let data = tiny_graph();
+        let mut gae = GaeFull::new(&GaeConfig {}, &data).unwrap();
+        let positives: Vec<i64> = queries
+            .iter()
+            .map(|&q| data.train_by_query.items(q as usize)[0] as i64)
+            .collect();
+        let mut h = Harness::new(&data, 0);
+        let n = h.sample(&mut gae, &data, queries, Some(&positives), 1);
+        let (neg, valid, weights) = if every_row {
+            let w: Vec<f32> = queries
+                .iter()
+                .map(|&q| 1.0 / (gae.ones.items(q as usize).len() - 1).max(1) as f32)
+                .collect();
+            let valid = crate::sampler::full::known_mask(&gae.ones, queries, 10, tch::Device::Cpu);
+            (
+                all.index_select(0, &Tensor::from_slice(queries)),
+                valid,
+                Tensor::from_slice(&w),
+            )
+        } else {
+            let rows = n.rows.as_ref().unwrap();
+            (
+                all.index_select(0, rows),
+                n.valid.unwrap(),
+                n.row_weights.unwrap(),
+            )
+        };
+        objective(
+            &n.objective,
+            &LossConfig::Bpr,
+            &Scored {
+                pos: &Tensor::new(),
+                neg: &neg,
+                weights: None,
+                valid: Some(&valid),
+                log_q: None,
+                log_q_pos: None,
+                cosine: None,
+                attract: None,
+            },
+            &Whole {
+                queries: &Tensor::new(),
+                all_items: &|| Tensor::new(),
+                row_weights: Some(&weights),
+            },
+        )
+        .double_value(&[])
+    }
+
+    #[test]
+    fn gae_scores_each_distinct_node_once_and_keeps_the_batchs_loss() {
+        tch::manual_seed(1);
+        let all = Tensor::randn([10, 10], (Kind::Float, tch::Device::Cpu)) * 3.0;
+        // Node 0 four times, node 1 twice: as an epoch meets them, once per training edge.
+        let queries = [0i64, 1, 0, 9, 0, 1, 0, 2];
+        let (once, every) = (
+            gae_loss(&queries, &all, false),
+            gae_loss(&queries, &all, true),
+        );
+        assert!(
+            (once - every).abs() < 1e-5 * every.abs(),
+            "{once} vs {every}"
+        );
+        let data = tiny_graph();
+        let mut gae = GaeFull::new(&GaeConfig {}, &data).unwrap();
+        let n = Harness::new(&data, 0).sample(&mut gae, &data, &queries, None, 1);
+        assert_eq!(Vec::<i64>::try_from(n.rows.unwrap()).unwrap(), [0, 1, 2, 9]);
+        assert_eq!(n.valid.unwrap().size(), [4, 10]);
     }
 }

@@ -554,8 +554,9 @@ fn score_negatives(
             let p = model.items(positives);
             let all = model.all_items();
             let pos = sim.pairwise(&u, &p);
+            let scored = negatives.rows.as_ref().map(|rows| model.queries(rows));
             let neg = sim
-                .f_all(&u, &all)
+                .f_all(scored.as_ref().unwrap_or(&u), &all)
                 .expect("query and item embeddings of one model fit together");
             // The mean over negatives of ‖n‖² is the pool's mean squared norm, for every row.
             let sq = |t: &Tensor| t.square().sum(Kind::Float);
