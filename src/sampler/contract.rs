@@ -142,6 +142,11 @@ impl Harness {
             step: self.step,
         };
         let negatives = sampler.sample(&batch, k, &mut cx)?;
+        if sampler.wants_positives() {
+            // What a training step passes: the positives' embeddings before its update.
+            let keys = tch::no_grad(|| self.model.items(&p_t));
+            sampler.observe_positives(&batch, &keys);
+        }
         self.step += 1;
         Ok(negatives)
     }

@@ -353,6 +353,15 @@ pub trait Sampler: Send {
     /// from them (caches, score memories, generators). Default: nothing.
     fn observe(&mut self, _batch: &Batch, _negatives: &Negatives, _scores: &Tensor) {}
 
+    /// The embeddings the loss gave the batch's positives (B, D), detached, computed before the update:
+    /// MoCo's queue stores them as its keys. Called after each libtorch step only for a sampler that
+    /// `wants_positives` (none of them runs under word2vec's per-pair update). Default: nothing.
+    fn observe_positives(&mut self, _batch: &Batch, _embeddings: &Tensor) {}
+
+    fn wants_positives(&self) -> bool {
+        false
+    }
+
     /// Called after every epoch. Default: nothing.
     fn end_epoch(&mut self, _epoch: u32) {}
 

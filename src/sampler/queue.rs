@@ -54,7 +54,7 @@ impl DeclaredSampler for QueueConfig {
             family: "efficient",
             needs: "embeddings of earlier batches (a FIFO queue)",
             description: "FIFO queue of past batches' positive embeddings (MoCo): stale by construction, or with an image encoder's momentum the keys of MoCo's key encoder; under softmax the whole queue, else k draws; size = 4096, negatives = auto|all|draws, exclude_positives = true",
-            version: 2,
+            version: 3,
             same_at_k1: None,
             ratio_free: false,
             domains: ALL_DOMAINS,
@@ -110,6 +110,8 @@ pub struct Queue {
     /// Next slot to overwrite; `len` slots are filled.
     head: usize,
     len: usize,
+    /// The batch that filled the empty queue is in it already: its keys from the step are not stored again.
+    seeded_by_this_batch: bool,
 }
 
 impl Queue {
@@ -122,6 +124,7 @@ impl Queue {
             ids: vec![0; c.size],
             head: 0,
             len: 0,
+            seeded_by_this_batch: false,
         }
     }
 
@@ -134,9 +137,10 @@ impl Queue {
     }
 
     /// Appends the batch's positives (their current embeddings, detached), dropping the oldest.
-    fn enqueue(&mut self, batch: &Batch, cx: &SampleContext) {
-        let _no_grad = tch::no_grad_guard();
-        let mut fresh = cx.model.items(batch.positives_t).detach();
+    /// Stores `keys` (B, D), the embeddings of `batch`'s positives, as the newest entries.
+    fn enqueue(&mut self, batch: &Batch, keys: &Tensor) {
+        let mut fresh = keys.detach();
+        let device = fresh.device();
         let mut positives = batch.positives;
         if positives.len() > self.size {
             // Only the newest `size` fit.
@@ -145,15 +149,12 @@ impl Queue {
             positives = &positives[skip..];
         }
         let store = self.embeddings.get_or_insert_with(|| {
-            Tensor::zeros(
-                [self.size as i64, fresh.size()[1]],
-                (Kind::Float, cx.device),
-            )
+            Tensor::zeros([self.size as i64, fresh.size()[1]], (Kind::Float, device))
         });
         let slots: Vec<i64> = (0..positives.len())
             .map(|j| ((self.head + j) % self.size) as i64)
             .collect();
-        let slots_t = Tensor::from_slice(&slots).to_device(cx.device);
+        let slots_t = Tensor::from_slice(&slots).to_device(device);
         let _ = store.index_copy_(0, &slots_t, &fresh);
         for (&slot, &p) in slots.iter().zip(positives) {
             self.ids[slot as usize] = p;
@@ -208,16 +209,15 @@ impl Sampler for Queue {
         k: usize,
         cx: &mut SampleContext,
     ) -> Result<Negatives, SamplerError> {
-        let first = self.len == 0;
-        if first {
-            self.enqueue(batch, cx);
+        // An empty queue is filled with the batch's own keys first (masked as its positives); after
+        // that, each step's positive keys join it (`observe_positives`): MoCo's enqueue of k.
+        if self.len == 0 {
+            let keys = tch::no_grad(|| cx.model.items(batch.positives_t));
+            self.enqueue(batch, &keys);
+            self.seeded_by_this_batch = true;
         }
         if self.negatives.takes_everything(cx.loss) {
-            let negatives = self.whole_queue(batch, cx);
-            if !first {
-                self.enqueue(batch, cx);
-            }
-            return Ok(negatives);
+            return Ok(self.whole_queue(batch, cx));
         }
         let (b, start) = (batch.len(), (self.head + self.size - self.len) % self.size);
         let mut slots = Vec::with_capacity(b * k);
@@ -242,16 +242,25 @@ impl Sampler for Queue {
             .index_select(0, &Tensor::from_slice(&slots).to_device(cx.device))
             .view([shape[0], shape[1], -1]);
         let to_device = |t: Tensor| t.view(shape).to_device(cx.device);
-        let negatives = Negatives {
+        Ok(Negatives {
             items: NegativeItems::Embeddings(embeddings),
             origin: Some(to_device(Tensor::from_slice(&ids))),
             ..Negatives::ids(Tensor::new())
                 .with_valid(to_device(Tensor::from_slice(&valid)).to_kind(Kind::Bool))
-        };
-        if !first {
-            self.enqueue(batch, cx);
+        })
+    }
+
+    fn wants_positives(&self) -> bool {
+        true
+    }
+
+    /// The keys the loss used for the batch's positives (for an image encoder with a momentum encoder,
+    /// MoCo's k from the key encoder) join the queue after the step, as MoCo enqueues them.
+    fn observe_positives(&mut self, batch: &Batch, embeddings: &Tensor) {
+        if std::mem::take(&mut self.seeded_by_this_batch) {
+            return;
         }
-        Ok(negatives)
+        self.enqueue(batch, embeddings);
     }
 }
 

@@ -402,7 +402,7 @@ pub fn train_step(
     let negatives = sampler.sample(batch, ratio, cx)?;
     let sampled = t.elapsed();
     inspect(&negatives)?;
-    let (value, neg_score) = step_loss(
+    let (value, neg_score, positives) = step_loss(
         cfg,
         loss,
         model,
@@ -410,6 +410,9 @@ pub fn train_step(
         batch.positives_t,
         &negatives,
     );
+    if sampler.wants_positives() {
+        sampler.observe_positives(batch, &positives.detach());
+    }
     opt.zero_grad();
     value.backward();
     model.after_backward();
@@ -518,6 +521,8 @@ impl Tiled {
 struct BatchScores {
     /// The queries' embeddings (B, D).
     u: Tensor,
+    /// The positives' embeddings (B, D).
+    p: Tensor,
     /// (B), or (2B) for SimCLR's symmetric views.
     pos: Tensor,
     /// (B, k) or (B, M).
@@ -549,7 +554,7 @@ fn score_negatives(
     };
     let cosine_of = |q: &Tensor, c: &Tensor| (unit(q) * unit(c)).sum_dim_intlist(-1, false, None);
     let mut tiled: Option<Tiled> = None;
-    let (pos, neg, penalty, cosine) = match &negatives.items {
+    let (p, pos, neg, penalty, cosine) = match &negatives.items {
         NegativeItems::All => {
             let p = model.items(positives);
             let all = model.all_items();
@@ -567,7 +572,7 @@ fn score_negatives(
             let cosine = loss
                 .needs_cosine()
                 .then(|| (cosine_of(&u, &p), unit(&u).matmul(&unit(&all).tr())));
-            (pos, neg, penalty, cosine)
+            (p, pos, neg, penalty, cosine)
         }
         NegativeItems::Ids(ids) => {
             let items = model.items(&Tensor::cat(
@@ -584,7 +589,14 @@ fn score_negatives(
                 let c = cosine_of(&u.unsqueeze(1), &items);
                 (c.select(1, 0), c.narrow(1, 1, k))
             });
-            (scores.select(1, 0), scores.narrow(1, 1, k), penalty, cosine)
+            let p = items.select(1, 0);
+            (
+                p,
+                scores.select(1, 0),
+                scores.narrow(1, 1, k),
+                penalty,
+                cosine,
+            )
         }
         NegativeItems::Shared { ids, embeddings } => {
             let p = model.items(positives);
@@ -616,12 +628,12 @@ fn score_negatives(
                 // are the other 2N − 2 views of the batch.
                 let (pos, neg) = simclr_views(&sim, &u, &p, &pos, &neg);
                 tiled = Some(Tiled::of(negatives));
-                (pos, neg, penalty, None)
+                (p, pos, neg, penalty, None)
             } else {
                 let cosine = loss
                     .needs_cosine()
                     .then(|| (cosine_of(&u, &p), unit(&u).matmul(&unit(&e).tr())));
-                (pos, neg, penalty, cosine)
+                (p, pos, neg, penalty, cosine)
             }
         }
         NegativeItems::Embeddings(e) => {
@@ -641,11 +653,12 @@ fn score_negatives(
             let cosine = loss
                 .needs_cosine()
                 .then(|| (cosine_of(&u, &p), cosine_of(&u.unsqueeze(1), e)));
-            (pos, neg, penalty, cosine)
+            (p, pos, neg, penalty, cosine)
         }
     };
     BatchScores {
         u,
+        p,
         pos,
         neg,
         penalty,
@@ -654,8 +667,9 @@ fn score_negatives(
     }
 }
 
-/// The batch loss (`loss`, or the objective the negatives ask for, + L2 on the batch's embeddings) and
-/// the negatives' scores (B, k): score the negatives, apply the loss, add the penalty.
+/// The batch loss (`loss`, or the objective the negatives ask for, + L2 on the batch's embeddings), the
+/// negatives' scores (B, k) and the positives' embeddings: score the negatives, apply the loss, add the
+/// penalty.
 fn step_loss(
     cfg: &TrainConfig,
     loss: &LossConfig,
@@ -663,10 +677,11 @@ fn step_loss(
     queries: &Tensor,
     positives: &Tensor,
     negatives: &Negatives,
-) -> (Tensor, Tensor) {
+) -> (Tensor, Tensor, Tensor) {
     let l2 = penalty_weight(cfg, model);
     let BatchScores {
         u,
+        p,
         pos,
         neg,
         penalty,
@@ -710,7 +725,7 @@ fn step_loss(
     if let Some(penalty) = penalty {
         value += penalty * (l2 / 2.0 / queries.size()[0] as f64);
     }
-    (value, neg)
+    (value, neg, p)
 }
 
 /// The L2 sum of `batch_l2` over the raw parameter rows behind the batch (LightGCN's layer-0
@@ -913,7 +928,7 @@ mod tests {
             };
             assert_eq!(weight_decay(&cfg, &m), l2);
             let negatives = Negatives::ids(Tensor::from_slice(&[2i64, 3, 4, 5]).view([2, 2]));
-            let (value, _) = step_loss(
+            let (value, _, _) = step_loss(
                 &cfg,
                 &LossConfig::Softmax { temperature: 0.5 },
                 &m,
