@@ -396,15 +396,25 @@ impl KnownPositives {
 
     /// The bitset alone, where it fits (for lookups that have the lists already).
     pub fn bitset(data: &Dataset) -> Option<KnownPositives> {
-        let n_items = data.n_items;
-        if data.n_queries.saturating_mul(n_items) > BITSET_MAX_BITS {
+        Self::bitset_of(&[&data.train_by_query], data.n_queries, data.n_items)
+    }
+
+    /// The union of `sets` as a bitset over n_queries × n_items pairs, where it fits.
+    pub fn bitset_of(
+        sets: &[&QueryItems],
+        n_queries: usize,
+        n_items: usize,
+    ) -> Option<KnownPositives> {
+        if n_queries.saturating_mul(n_items) > BITSET_MAX_BITS {
             return None;
         }
-        let mut bits = vec![0u64; (data.n_queries * n_items).div_ceil(64)];
-        for q in 0..data.n_queries {
-            for &i in data.train_by_query.items(q) {
-                let at = q * n_items + i as usize;
-                bits[at / 64] |= 1 << (at % 64);
+        let mut bits = vec![0u64; (n_queries * n_items).div_ceil(64)];
+        for set in sets {
+            for q in 0..n_queries.min(set.n_queries()) {
+                for &i in set.items(q) {
+                    let at = q * n_items + i as usize;
+                    bits[at / 64] |= 1 << (at % 64);
+                }
             }
         }
         Some(KnownPositives {

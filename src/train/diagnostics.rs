@@ -61,9 +61,49 @@ pub struct Diagnostics {
     uniform_gini: Option<((usize, u64), f64)>,
     /// Per-item marks of the current row's query (see `WIDE_ROW`), all zero between rows.
     marks: Vec<u8>,
-    /// The training positives as a bitset where it fits (one memory access per narrow-row lookup
-    /// instead of a binary search: text's co-occurrence lists are long), built on first use.
-    train_bits: Option<Arc<Option<KnownPositives>>>,
+    /// The pair sets as bitsets where they fit, built on first use.
+    bits: Option<Arc<PairBits>>,
+}
+
+/// The training, held-out (valid ∪ test) and relevant pairs as bitsets where they fit: one memory access
+/// per narrow-row lookup instead of a binary search in each set (text's co-occurrence lists are long).
+struct PairBits {
+    train: Option<KnownPositives>,
+    held_out: Option<KnownPositives>,
+    relevant: Option<KnownPositives>,
+}
+
+impl PairBits {
+    fn new(data: &Dataset) -> PairBits {
+        let (q, n) = (data.n_queries, data.n_items);
+        PairBits {
+            train: KnownPositives::bitset(data),
+            held_out: KnownPositives::bitset_of(&[&data.valid_by_query, &data.test_by_query], q, n),
+            relevant: data
+                .relevant
+                .as_ref()
+                .and_then(|r| KnownPositives::bitset_of(&[r], q, n)),
+        }
+    }
+
+    /// Whether (q, item) is held out, a training pair, and relevant (synthetic data), by the bitsets or
+    /// else the data's lists.
+    fn lookup(&self, data: &Dataset, q: usize, item: u32) -> (bool, bool, bool) {
+        let held_out = match &self.held_out {
+            Some(bits) => bits.contains(q, item),
+            None => data.valid_by_query.contains(q, item) || data.test_by_query.contains(q, item),
+        };
+        let in_train = match &self.train {
+            Some(bits) => bits.contains(q, item),
+            None => data.train_by_query.contains(q, item),
+        };
+        let relevant = match (&self.relevant, &data.relevant) {
+            (Some(bits), _) => bits.contains(q, item),
+            (None, Some(lists)) => lists.contains(q, item),
+            (None, None) => false,
+        };
+        (held_out, in_train, relevant)
+    }
 }
 
 impl Diagnostics {
@@ -81,7 +121,7 @@ impl Diagnostics {
             hardness: None,
             uniform_gini: None,
             marks: vec![0; n_items],
-            train_bits: None,
+            bits: None,
         }
     }
 
@@ -106,14 +146,10 @@ impl Diagnostics {
         // Wide rows (in-batch or a queue under softmax: thousands of entries) look their query's sets
         // up in a scratch table of marks, set and cleared per row; narrow rows binary-search.
         let wide = k >= WIDE_ROW;
-        let train_bits = Arc::clone(
-            self.train_bits
-                .get_or_insert_with(|| Arc::new(KnownPositives::bitset(data))),
+        let bits = Arc::clone(
+            self.bits
+                .get_or_insert_with(|| Arc::new(PairBits::new(data))),
         );
-        let in_train_set = |q: usize, item: u32| match train_bits.as_ref() {
-            Some(bits) => bits.contains(q, item),
-            None => data.train_by_query.contains(q, item),
-        };
         for (row, &q) in queries.iter().enumerate() {
             let q = q as usize;
             if wide {
@@ -134,12 +170,7 @@ impl Diagnostics {
                     let m = self.marks[i as usize];
                     (m & HELD_OUT != 0, m & TRAIN != 0, m & RELEVANT != 0)
                 } else {
-                    (
-                        data.valid_by_query.contains(q, item)
-                            || data.test_by_query.contains(q, item),
-                        in_train_set(q, item),
-                        data.relevant.as_ref().is_some_and(|r| r.contains(q, item)),
-                    )
+                    bits.lookup(data, q, item)
                 };
                 if held_out {
                     self.held_out += wi;
