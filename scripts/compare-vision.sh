@@ -52,10 +52,19 @@ done
 "$PY" - "$TMP" <<'PY'
 import json, sys, pandas as pd
 tmp = sys.argv[1]
+import os
+def record(name, ratio, target, better="higher"):
+    """One guarded ratio, appended to $NSBENCH_RATIOS when set (scripts/bench-ratios.sh reads them)."""
+    if os.environ.get("NSBENCH_RATIOS"):
+        with open(os.environ["NSBENCH_RATIOS"], "a") as f:
+            f.write(json.dumps({"name": name, "ratio": ratio, "target": target, "better": better}) + "\n")
+
 df = pd.read_parquet(f"{tmp}/nsbench/results.parquet")
 get = lambda d, s, m: float(df.loc[(df.dataset == d) & (df.sampler == s) & (df.metric == m), "value"].iloc[0])
 print(f"{'method':<7} {'implementation':<40} {'kNN':>6} {'images/s':>9} {'s/epoch':>8} {'nsbench is':>10}")
 for mode, sampler in (("simclr", "in-batch"), ("moco", "queue")):
+    ratio = json.load(open(f"{tmp}/{mode}.json"))["epoch_seconds"] / get(mode, sampler, "epoch_seconds")
+    record(f"{mode} epoch vs plain PyTorch, digits", ratio, 1.5)
     ours = {"impl": f"nsbench {sampler}", "knn": get(mode, sampler, "knn-accuracy"),
             "images_per_second": get(mode, sampler, "positives_per_second"),
             "epoch_seconds": get(mode, sampler, "epoch_seconds")}
