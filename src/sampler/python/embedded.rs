@@ -3,7 +3,7 @@
 
 use std::ffi::CString;
 
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule};
 use rand::RngCore;
@@ -158,7 +158,6 @@ impl Sampler for PythonSampler {
         let seed = cx.rng.next_u64() >> 1;
         let cpu = |t: &Tensor| t.to_device(Device::Cpu);
         let (queries, positives) = (cpu(batch.queries_t), cpu(batch.positives_t));
-        let dim = tch::no_grad(|| cx.model.items(&batch.positives_t.narrow(0, 0, 1)).size()[1]);
         let answer = Python::attach(|py| -> PyResult<Answer> {
             let wrap = wrap_fn(py).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
             let context = self.context.bind(py);
@@ -172,9 +171,19 @@ impl Sampler for PythonSampler {
                 context,
             );
             let returned = self.shim.bind(py).call_method1("call", args)?;
-            Answer::read(&returned, self.n_items, dim)
+            Answer::read(&returned, self.n_items)
         })
         .map_err(|e| Python::attach(|py| traceback(py, e)))?;
+        if let Some(e) = &answer.embeddings {
+            // Only now, and only for embeddings: an image encoder's `items` draws augmentations.
+            let dim = tch::no_grad(|| cx.model.items(&batch.positives_t.narrow(0, 0, 1)).size()[1]);
+            if e.size()[2] != dim {
+                return Err(invalid(format!(
+                    "sample() returned embeddings of width {}, the model's is {dim}",
+                    e.size()[2]
+                )));
+            }
+        }
         Ok(answer.negatives(cx.device))
     }
 }
@@ -191,8 +200,8 @@ struct Answer {
 
 impl Answer {
     /// The shim's tuple (ids, embeddings, origin, weights, log_q, valid), shapes and dtypes already
-    /// checked there; ids checked here against the pool, embeddings against the model's width.
-    fn read(returned: &Bound<'_, PyAny>, n_items: i64, dim: i64) -> PyResult<Answer> {
+    /// checked there; ids checked here against the pool.
+    fn read(returned: &Bound<'_, PyAny>, n_items: i64) -> PyResult<Answer> {
         let part = |at: usize, kind: Kind, what: &str| -> PyResult<Option<Tensor>> {
             let value = returned.get_item(at)?;
             if value.is_none() {
@@ -214,14 +223,6 @@ impl Answer {
         ] {
             if let Some(ids) = ids {
                 check_range(ids, n_items, what)?;
-            }
-        }
-        if let Some(e) = &answer.embeddings {
-            if e.size()[2] != dim {
-                return Err(PyValueError::new_err(format!(
-                    "sample() returned embeddings of width {}, the model's is {dim}",
-                    e.size()[2]
-                )));
             }
         }
         Ok(answer)

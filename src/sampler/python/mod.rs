@@ -60,7 +60,7 @@ impl DeclaredSampler for PythonConfig {
         needs: "what the Python class reads (embeddings, scores, known positives)",
         description: "a sampler written in Python with PyTorch (built with --features python); \
                       path = the file, class = Sampler, params = its keyword arguments",
-        version: 1,
+        version: 2,
         same_at_k1: None,
         ratio_free: false,
         domains: ALL_DOMAINS,
