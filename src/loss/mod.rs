@@ -584,6 +584,36 @@ pub fn debiased(
     ((pos_e + n * g).log() + shift - pos).mean(Kind::Float)
 }
 
+/// `objective` of every-candidate scores `neg` (rows, N) with their mask and row weights alone (what
+/// KvsAll and GAE read), for tests.
+#[cfg(test)]
+pub(crate) fn whole_data_objective(
+    objective: &Objective,
+    neg: &Tensor,
+    valid: &Tensor,
+    row_weights: &Tensor,
+) -> Tensor {
+    self::objective(
+        objective,
+        &LossConfig::Bpr,
+        &Scored {
+            pos: &Tensor::new(),
+            neg,
+            weights: None,
+            valid: Some(valid),
+            log_q: None,
+            log_q_pos: None,
+            cosine: None,
+            attract: None,
+        },
+        &Whole {
+            queries: &Tensor::new(),
+            all_items: &|| Tensor::new(),
+            row_weights: Some(row_weights),
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -591,25 +621,11 @@ mod tests {
     /// KvsAll/GAE through `objective`, its value and its gradient on the scores.
     fn k_vs_all(neg: &Tensor, ones: &Tensor, rows: &Tensor, pos_weight: f64) -> (f64, Tensor) {
         let neg = neg.detach().set_requires_grad(true);
-        let valid = ones.logical_not();
-        let value = objective(
+        let value = whole_data_objective(
             &Objective::KvsAll { pos_weight },
-            &LossConfig::Bpr,
-            &Scored {
-                pos: &Tensor::zeros([neg.size()[0]], (Kind::Float, tch::Device::Cpu)),
-                neg: &neg,
-                weights: None,
-                valid: Some(&valid),
-                log_q: None,
-                log_q_pos: None,
-                cosine: None,
-                attract: None,
-            },
-            &Whole {
-                queries: &Tensor::new(),
-                all_items: &|| Tensor::new(),
-                row_weights: Some(rows),
-            },
+            &neg,
+            &ones.logical_not(),
+            rows,
         );
         value.backward();
         (value.double_value(&[]), neg.grad())

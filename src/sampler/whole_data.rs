@@ -397,7 +397,7 @@ impl Sampler for AllEntities {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::loss::{objective, LossConfig, Scored, Whole};
+    use crate::loss::whole_data_objective;
     use crate::sampler::contract::Harness;
     use crate::sampler::tests::tiny_graph;
 
@@ -431,26 +431,7 @@ mod tests {
                 n.row_weights.unwrap(),
             )
         };
-        objective(
-            &n.objective,
-            &LossConfig::Bpr,
-            &Scored {
-                pos: &Tensor::new(),
-                neg: &neg,
-                weights: None,
-                valid: Some(&valid),
-                log_q: None,
-                log_q_pos: None,
-                cosine: None,
-                attract: None,
-            },
-            &Whole {
-                queries: &Tensor::new(),
-                all_items: &|| Tensor::new(),
-                row_weights: Some(&weights),
-            },
-        )
-        .double_value(&[])
+        whole_data_objective(&n.objective, &neg, &valid, &weights).double_value(&[])
     }
 
     #[test]
