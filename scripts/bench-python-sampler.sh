@@ -61,7 +61,7 @@ for round in $(seq 1 "$ROUNDS"); do
       --jobs 1 --threads 1 --no-plots >/dev/null 2>&1
   done
 done
-"$VENV/bin/python" - "$TMP" <<'PY'
+PYTHONPATH="$ROOT/scripts" "$VENV/bin/python" - "$TMP" <<'PY'
 import glob, sys, pandas as pd
 frames = []
 for path in glob.glob(f"{sys.argv[1]}/r*-b*/curves.parquet"):
@@ -80,13 +80,7 @@ for batch in sorted(df.batch.unique()):
               f"{r.sampling_seconds / ref.sampling_seconds:>6.2f}x {r.epoch_seconds:>9.4f} "
               f"{r.epoch_seconds / ref.epoch_seconds:>6.2f}x")
 print("target: dns.py's sampling at batch 4096 <= 2x the built-in's")
-import json
-import os
-def record(name, ratio, target, better="higher"):
-    """One guarded ratio, appended to $NSBENCH_RATIOS when set (scripts/bench-ratios.sh reads them)."""
-    if os.environ.get("NSBENCH_RATIOS"):
-        with open(os.environ["NSBENCH_RATIOS"], "a") as f:
-            f.write(json.dumps({"name": name, "ratio": ratio, "target": target, "better": better}) + "\n")
+from ratios import record
 at = med.loc[(4096, "py-dns")].sampling_seconds / med.loc[(4096, "dns")].sampling_seconds
 record("Python dns.py sampling / built-in dns, batch 4096", at, 2.0, "lower")
 PY

@@ -19,19 +19,4 @@ fi
 "$ROOT/scripts/compare-gae.sh"
 "$ROOT/scripts/compare-vision.sh"
 "$ROOT/scripts/bench-python-sampler.sh" 2
-python3 - "$NSBENCH_RATIOS" <<'PY'
-import json, sys
-rows = [json.loads(line) for line in open(sys.argv[1])]
-print(f"\n{'ratio':<64} {'measured':>9} {'target':>8}  verdict")
-missed = 0
-for r in rows:
-    t = r["target"]
-    if t is None:
-        verdict, want = "reported", "-"
-    else:
-        ok = r["ratio"] >= t if r["better"] == "higher" else r["ratio"] <= t
-        missed += not ok
-        verdict, want = ("meets" if ok else "MISSES"), ("≥ " if r["better"] == "higher" else "≤ ") + f"{t:g}×"
-    print(f"{r['name']:<64} {r['ratio']:>8.2f}× {want:>8}  {verdict}")
-sys.exit(1 if missed else 0)
-PY
+python3 "$ROOT/scripts/ratios.py" "$NSBENCH_RATIOS"

@@ -28,7 +28,7 @@ PY
 "$ROOT/scripts/nsbench" run "$TMP/gae.toml" --out "$TMP/nsbench" --jobs 1 --threads 1 --no-plots >/dev/null
 "$PY" "$ROOT/scripts/pytorch_gae.py" --cites "$CORA/cora.cites" --content "$CORA/cora.content" \
   --epochs "$EPOCHS" --threads 1 > "$TMP/pytorch.json"
-"$PY" - "$TMP" <<'PY'
+PYTHONPATH="$ROOT/scripts" "$PY" - "$TMP" <<'PY'
 import json, sys, pandas as pd
 tmp = sys.argv[1]
 df = pd.read_parquet(f"{tmp}/nsbench/results.parquet")
@@ -43,12 +43,7 @@ print(f"{'implementation':<36} {'AUC':>6} {'AP':>6} {'s/epoch':>8} {'nsbench gae
 for r in rows:
     print(f"{r['impl']:<36} {r['auc']:>6.3f} {r['ap']:>6.3f} {r['epoch_seconds']:>8.4f} "
           f"{r['epoch_seconds'] / ours:>14.2f}x")
-import os
-def record(name, ratio, target, better="higher"):
-    """One guarded ratio, appended to $NSBENCH_RATIOS when set (scripts/bench-ratios.sh reads them)."""
-    if os.environ.get("NSBENCH_RATIOS"):
-        with open(os.environ["NSBENCH_RATIOS"], "a") as f:
-            f.write(json.dumps({"name": name, "ratio": ratio, "target": target, "better": better}) + "\n")
+from ratios import record
 record("GAE epoch vs GAE's own PyTorch training, Cora", rows[1]["epoch_seconds"] / ours, 1.0)
 record("gae cell epoch / its uniform twin's, Cora", ours / rows[2]["epoch_seconds"], None, "lower")
 PY

@@ -19,7 +19,7 @@ for threads in 1 2; do
   "$PY" "$ROOT/scripts/pytorch_mf_bpr.py" --train "$SPLIT/train.tsv" --test "$SPLIT/test.tsv" \
     --threads "$threads" --epochs "$EPOCHS" > "$TMP/pytorch-$threads.json"
 done
-"$PY" - "$TMP" "$(basename "$SPLIT")" <<'PY'
+PYTHONPATH="$ROOT/scripts" "$PY" - "$TMP" "$(basename "$SPLIT")" <<'PY'
 import json, sys, pandas as pd
 tmp = sys.argv[1]
 df = pd.read_parquet(f"{tmp}/nsbench/results.parquet")
@@ -33,11 +33,6 @@ print(f"{'implementation':<48} {'recall@20':>9} {'ndcg@20':>8} {'pairs/s':>10} {
 for r in rows:
     print(f"{r['impl']:<48} {r['recall@20']:>9.4f} {r['ndcg@20']:>8.4f} {r['positives_per_second']:>10.3g} "
           f"{ours / r['positives_per_second']:>9.2f}x")
-import os
-def record(name, ratio, target, better="higher"):
-    """One guarded ratio, appended to $NSBENCH_RATIOS when set (scripts/bench-ratios.sh reads them)."""
-    if os.environ.get("NSBENCH_RATIOS"):
-        with open(os.environ["NSBENCH_RATIOS"], "a") as f:
-            f.write(json.dumps({"name": name, "ratio": ratio, "target": target, "better": better}) + "\n")
+from ratios import record
 record(f"MF-BPR pairs/s vs plain PyTorch (1 thread), {sys.argv[2]}", ours / rows[1]["positives_per_second"], 2.5)
 PY

@@ -49,15 +49,10 @@ TOML
 for mode in simclr moco; do
   "$PY" "$ROOT/scripts/pytorch_simclr.py" --csv "$CSV" --mode "$mode" --epochs "$EPOCHS" --threads 1 > "$TMP/$mode.json"
 done
-"$PY" - "$TMP" <<'PY'
+PYTHONPATH="$ROOT/scripts" "$PY" - "$TMP" <<'PY'
 import json, sys, pandas as pd
 tmp = sys.argv[1]
-import os
-def record(name, ratio, target, better="higher"):
-    """One guarded ratio, appended to $NSBENCH_RATIOS when set (scripts/bench-ratios.sh reads them)."""
-    if os.environ.get("NSBENCH_RATIOS"):
-        with open(os.environ["NSBENCH_RATIOS"], "a") as f:
-            f.write(json.dumps({"name": name, "ratio": ratio, "target": target, "better": better}) + "\n")
+from ratios import record
 
 df = pd.read_parquet(f"{tmp}/nsbench/results.parquet")
 get = lambda d, s, m: float(df.loc[(df.dataset == d) & (df.sampler == s) & (df.metric == m), "value"].iloc[0])
