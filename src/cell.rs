@@ -49,7 +49,7 @@ pub fn cell_info(
         selected_epoch: 0,
         n_queries: data.n_queries as u64,
         n_items: data.n_items as u64,
-        n_train: data.train.len() as u64,
+        n_train: data.n_train_pairs() as u64,
         n_test: data.test.len() as u64,
         git_rev: provenance::GIT_REV.into(),
         nsbench_version: provenance::NSBENCH_VERSION.into(),

@@ -165,10 +165,12 @@ pub fn cell_estimate(spec: &RunSpec, data: &Dataset) -> Estimate {
         "embedding tables with gradients and optimiser state",
         rows * dim * 4.0 * copies,
     );
-    e.add(
-        "training order and batch ids",
-        data.train.len() as f64 * 24.0,
-    );
+    // Text draws an epoch's pairs a piece at a time.
+    let held = match &data.text {
+        Some(_) => data.n_examples().min(crate::data::text::PIECE_PAIRS),
+        None => data.train.len(),
+    };
+    e.add("training order and batch ids", held as f64 * 24.0);
     // Per batch: k negatives' ids, gathered embeddings, their gradient and the product's intermediates.
     e.add(
         format!(

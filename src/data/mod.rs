@@ -127,11 +127,12 @@ impl DataConfig {
         match self {
             // 2: held-out triples of entities or relations unseen in training are dropped.
             DataConfig::SyntheticKg(_) => 2,
+            // 2: an epoch's pairs are drawn and shuffled a piece of `text::PIECE_PAIRS` at a time, in
+            // corpus order between pieces (the same as 1 for epochs of fewer pairs).
+            DataConfig::Corpus(_) | DataConfig::SyntheticText(_) => 2,
             DataConfig::Synthetic(_)
             | DataConfig::SyntheticGraph(_)
             | DataConfig::EdgeList(_)
-            | DataConfig::Corpus(_)
-            | DataConfig::SyntheticText(_)
             | DataConfig::Images(_)
             | DataConfig::SyntheticImages(_) => 1,
             // 2 with a given validation file: its pairs that are also test pairs are dropped.
@@ -399,6 +400,15 @@ impl Dataset {
     pub fn n_examples(&self) -> usize {
         match &self.kg {
             Some(_) => self.train.len() / 2,
+            None => self.n_train_pairs(),
+        }
+    }
+
+    /// Training pairs, repeats counted: text's `train` keeps a draw's distinct pairs, yet an epoch
+    /// trains on every pair it draws.
+    pub fn n_train_pairs(&self) -> usize {
+        match &self.text {
+            Some(text) => text.pairs_per_epoch,
             None => self.train.len(),
         }
     }

@@ -226,6 +226,7 @@ mod tests {
             similarity: Vec::new(),
             analogies: None,
             topics: None,
+            pairs_per_epoch: 0,
         }
     }
 

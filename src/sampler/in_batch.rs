@@ -154,7 +154,7 @@ pub struct InBatch {
 
 impl InBatch {
     pub fn new(c: &InBatchConfig, data: &Dataset) -> InBatch {
-        let total = data.train.len().max(1) as f64;
+        let total = data.n_train_pairs().max(1) as f64;
         let log_q = c.logq.then(|| {
             data.item_counts()
                 .iter()

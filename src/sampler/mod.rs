@@ -372,12 +372,14 @@ pub trait Sampler: Send {
 }
 
 /// Every query's training positives, for rejecting them from draws: a bitset where queries × pool fits in
-/// `BITSET_MAX_BITS` (one memory access per test), else the sorted lists (binary search).
+/// `BITSET_MAX_BITS` (one memory access per test), else the sorted lists (binary search) with bitsets for
+/// their long rows (`WideRows`).
 #[derive(Debug, Clone)]
 pub struct KnownPositives {
     n_items: usize,
     bits: Option<Vec<u64>>,
     lists: QueryItems,
+    wide: WideRows,
 }
 
 const BITSET_MAX_BITS: usize = 1 << 29; // 64 MiB
@@ -389,6 +391,7 @@ impl KnownPositives {
             None => KnownPositives {
                 n_items: data.n_items,
                 bits: None,
+                wide: WideRows::of(&data.train_by_query, data.n_items),
                 lists: data.train_by_query.clone(),
             },
         }
@@ -421,6 +424,7 @@ impl KnownPositives {
             n_items,
             bits: Some(bits),
             lists: QueryItems::default(),
+            wide: WideRows::default(),
         })
     }
 
@@ -431,7 +435,10 @@ impl KnownPositives {
                 let at = query * self.n_items + item as usize;
                 bits[at / 64] & (1 << (at % 64)) != 0
             }
-            None => self.lists.contains(query, item),
+            None => self
+                .wide
+                .get(query, item)
+                .unwrap_or_else(|| self.lists.contains(query, item)),
         }
     }
 
@@ -451,6 +458,55 @@ impl KnownPositives {
     /// The query's positives, sorted.
     pub fn items(&self, query: usize) -> &[u32] {
         self.lists.items(query)
+    }
+}
+
+/// Bitsets of a set's long rows, those of at least `n_items / 32` entries (where a row's bitset takes no
+/// more memory than its list): a lookup there is one memory access instead of a binary search through
+/// thousands of entries (a frequent word's co-occurrences span most of the vocabulary).
+#[derive(Debug, Clone, Default)]
+pub struct WideRows {
+    /// Each query's bitset row, or `NARROW`.
+    row_of: Vec<u32>,
+    words: usize,
+    bits: Vec<u64>,
+}
+
+const NARROW: u32 = u32::MAX;
+
+impl WideRows {
+    pub fn of(set: &QueryItems, n_items: usize) -> WideRows {
+        let threshold = (n_items / 32).max(64);
+        let words = n_items.div_ceil(64);
+        let (mut row_of, mut bits) = (vec![NARROW; set.n_queries()], Vec::new());
+        for (q, row) in row_of.iter_mut().enumerate() {
+            let items = set.items(q);
+            if items.len() < threshold {
+                continue;
+            }
+            *row = (bits.len() / words) as u32;
+            let start = bits.len();
+            bits.resize(start + words, 0);
+            for &i in items {
+                bits[start + i as usize / 64] |= 1 << (i % 64);
+            }
+        }
+        WideRows {
+            row_of,
+            words,
+            bits,
+        }
+    }
+
+    /// Whether `query`'s row holds `item`, if its row is a wide one.
+    #[inline]
+    pub fn get(&self, query: usize, item: u32) -> Option<bool> {
+        let row = *self.row_of.get(query)?;
+        if row == NARROW {
+            return None;
+        }
+        let word = self.bits[row as usize * self.words + item as usize / 64];
+        Some(word & (1 << (item % 64)) != 0)
     }
 }
 
@@ -531,6 +587,32 @@ pub(crate) fn draw_ids(
 pub(crate) mod tests {
     use super::*;
     use crate::data::Interactions;
+
+    #[test]
+    fn wide_rows_answer_as_the_lists_do_and_only_for_long_rows() {
+        // 4,000 items: rows of 125 entries or more are wide.
+        let n = 4000;
+        let mut pairs = Interactions::default();
+        for (q, len, stride) in [(0u32, 3000u32, 1u32), (1, 124, 7), (2, 125, 31), (3, 0, 1)] {
+            for j in 0..len {
+                pairs.push(q, (j * stride + q) % n as u32);
+            }
+        }
+        let lists = QueryItems::from_interactions(4, &pairs);
+        let wide = WideRows::of(&lists, n);
+        for q in 0..4 {
+            let is_wide = lists.items(q).len() >= 125;
+            for i in 0..n as u32 {
+                match wide.get(q, i) {
+                    Some(held) => {
+                        assert!(is_wide);
+                        assert_eq!(held, lists.contains(q, i), "({q}, {i})");
+                    }
+                    None => assert!(!is_wide, "row {q} should be wide"),
+                }
+            }
+        }
+    }
 
     /// 3 users over 10 items; user 0 has items 0..8 (all but 8 and 9).
     pub fn tiny_data() -> Dataset {
@@ -637,10 +719,10 @@ pub(crate) mod tests {
     /// A corpus of 10 words: word 0 ("a", the most frequent) co-occurs with most others within the
     /// window of 2.
     pub fn tiny_text() -> Dataset {
-        let docs = ["a b c a d e", "a f g a h", "i a j b", "c i d j e f g h"]
-            .iter()
-            .map(|d| d.split(' ').map(String::from).collect())
-            .collect();
+        let mut docs = crate::data::text::Tokens::default();
+        for d in ["a b c a d e", "a f g a h", "i a j b", "c i d j e f g h"] {
+            docs.push_doc(d.split(' '));
+        }
         let w = crate::data::text::WindowConfig {
             min_count: 1,
             sample: 0.0,

@@ -32,7 +32,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::data::Dataset;
 use crate::model::ContrastiveModel;
-use crate::sampler::{KnownPositives, Negatives};
+use crate::sampler::{KnownPositives, Negatives, WideRows};
 
 const HARDNESS_ROWS: i64 = 256;
 /// Entries per row from which a row's sets are looked up in marks rather than by binary search.
@@ -69,6 +69,8 @@ pub struct Diagnostics {
 /// per narrow-row lookup instead of a binary search in each set (text's co-occurrence lists are long).
 struct PairBits {
     train: Option<KnownPositives>,
+    /// Where the training bitset does not fit: bitsets of its long rows.
+    train_wide: WideRows,
     held_out: Option<KnownPositives>,
     relevant: Option<KnownPositives>,
 }
@@ -76,8 +78,13 @@ struct PairBits {
 impl PairBits {
     fn new(data: &Dataset) -> PairBits {
         let (q, n) = (data.n_queries, data.n_items);
+        let train = KnownPositives::bitset(data);
         PairBits {
-            train: KnownPositives::bitset(data),
+            train_wide: match train {
+                Some(_) => WideRows::default(),
+                None => WideRows::of(&data.train_by_query, n),
+            },
+            train,
             held_out: KnownPositives::bitset_of(&[&data.valid_by_query, &data.test_by_query], q, n),
             relevant: data
                 .relevant
@@ -95,7 +102,10 @@ impl PairBits {
         };
         let in_train = match &self.train {
             Some(bits) => bits.contains(q, item),
-            None => data.train_by_query.contains(q, item),
+            None => self
+                .train_wide
+                .get(q, item)
+                .unwrap_or_else(|| data.train_by_query.contains(q, item)),
         };
         let relevant = match (&self.relevant, &data.relevant) {
             (Some(bits), _) => bits.contains(q, item),

@@ -11,6 +11,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_pcg::Pcg64Mcg;
 
+use crate::data::text::{PairDraw, PIECE_PAIRS};
 use crate::data::Dataset;
 use crate::sampler::Corruption;
 
@@ -20,14 +21,26 @@ pub struct EpochExamples {
     /// Text: keep each epoch's pairs in corpus order (sentence by sentence, each centre word's contexts
     /// together) instead of shuffling them.
     in_corpus_order: bool,
+    /// Text: where the epoch's draw stands, and a piece before its shuffle.
+    draw: Option<PairDraw>,
+    drawn: (Vec<i64>, Vec<i64>),
+    /// Whether the epoch's examples were all written.
+    done: bool,
 }
 
 impl EpochExamples {
     pub fn new(data: &Dataset, corruption: Corruption) -> EpochExamples {
+        let order = match data.text {
+            Some(_) => Vec::new(),
+            None => (0..data.n_examples() as u32).collect(),
+        };
         EpochExamples {
-            order: (0..data.n_examples() as u32).collect(),
+            order,
             corruption,
             in_corpus_order: false,
+            draw: None,
+            drawn: (Vec::new(), Vec::new()),
+            done: true,
         }
     }
 
@@ -37,7 +50,58 @@ impl EpochExamples {
         self
     }
 
-    /// Shuffles and writes the next epoch's (query, positive) pairs.
+    /// Starts the next epoch (its examples then come from `next_piece`).
+    pub fn start_epoch(&mut self, data: &Dataset) {
+        self.draw = data.text.as_ref().map(PairDraw::new);
+        self.done = false;
+    }
+
+    /// Appends the epoch's next (query, positive) pairs: all of them, or text's next piece. Returns
+    /// whether more follow.
+    pub fn next_piece(
+        &mut self,
+        data: &Dataset,
+        rng: &mut Pcg64Mcg,
+        queries: &mut Vec<i64>,
+        positives: &mut Vec<i64>,
+    ) -> bool {
+        assert!(!self.done, "start_epoch before next_piece");
+        let more = match (&data.text, &mut self.draw) {
+            (Some(text), Some(draw)) if self.in_corpus_order => {
+                text.draw_pairs(draw, rng, queries, positives, PIECE_PAIRS)
+            }
+            (Some(text), Some(draw)) => {
+                let (q, p) = &mut self.drawn;
+                q.clear();
+                p.clear();
+                let more = text.draw_pairs(draw, rng, q, p, PIECE_PAIRS);
+                self.order.clear();
+                self.order.extend(0..q.len() as u32);
+                self.order.shuffle(rng);
+                queries.extend(self.order.iter().map(|&o| q[o as usize]));
+                positives.extend(self.order.iter().map(|&o| p[o as usize]));
+                more
+            }
+            _ => {
+                self.write_all(data, rng, queries, positives);
+                false
+            }
+        };
+        self.done = !more;
+        more
+    }
+
+    /// The share of the epoch written so far (0 to 1).
+    pub fn progress(&self) -> f64 {
+        match (&self.draw, self.done) {
+            (_, true) => 1.0,
+            (Some(draw), false) => draw.progress(),
+            (None, false) => 0.0,
+        }
+    }
+
+    /// The whole epoch's pairs, in place of `queries` and `positives` (tests).
+    #[cfg(test)]
     pub fn next_epoch(
         &mut self,
         data: &Dataset,
@@ -47,20 +111,18 @@ impl EpochExamples {
     ) {
         queries.clear();
         positives.clear();
-        if let Some(text) = &data.text {
-            if self.in_corpus_order {
-                text.epoch_pairs(rng, queries, positives);
-                return;
-            }
-            let (mut q, mut p) = (Vec::new(), Vec::new());
-            text.epoch_pairs(rng, &mut q, &mut p);
-            self.order.clear();
-            self.order.extend(0..q.len() as u32);
-            self.order.shuffle(rng);
-            queries.extend(self.order.iter().map(|&o| q[o as usize]));
-            positives.extend(self.order.iter().map(|&o| p[o as usize]));
-            return;
-        }
+        self.start_epoch(data);
+        while self.next_piece(data, rng, queries, positives) {}
+    }
+
+    /// Shuffles and appends every pair of the epoch (all but text).
+    fn write_all(
+        &mut self,
+        data: &Dataset,
+        rng: &mut Pcg64Mcg,
+        queries: &mut Vec<i64>,
+        positives: &mut Vec<i64>,
+    ) {
         self.order.shuffle(rng);
         let pair = |at: usize, queries: &mut Vec<i64>, positives: &mut Vec<i64>| {
             queries.push(data.train.queries[at] as i64);
@@ -94,6 +156,29 @@ impl EpochExamples {
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn a_text_epoch_of_one_piece_is_its_whole_draw_shuffled() {
+        let data = crate::sampler::tests::tiny_text();
+        let text = data.text.as_ref().unwrap();
+        let mut ex = EpochExamples::new(&data, Corruption::EvenSides);
+        let (mut q, mut p) = (Vec::new(), Vec::new());
+        ex.next_epoch(&data, &mut Pcg64Mcg::seed_from_u64(3), &mut q, &mut p);
+        // The draw, then a shuffle of its order, from the one stream.
+        let mut rng = Pcg64Mcg::seed_from_u64(3);
+        let (mut dq, mut dp) = (Vec::new(), Vec::new());
+        text.epoch_pairs(&mut rng, &mut dq, &mut dp);
+        let mut order: Vec<u32> = (0..dq.len() as u32).collect();
+        order.shuffle(&mut rng);
+        let shuffled = |v: &[i64]| order.iter().map(|&o| v[o as usize]).collect::<Vec<_>>();
+        assert_eq!((q.clone(), p.clone()), (shuffled(&dq), shuffled(&dp)));
+        assert_ne!(q, dq, "shuffled");
+        assert_eq!(ex.progress(), 1.0);
+        // In corpus order: the draw itself.
+        let mut ex = EpochExamples::new(&data, Corruption::EvenSides).in_corpus_order();
+        ex.next_epoch(&data, &mut Pcg64Mcg::seed_from_u64(3), &mut q, &mut p);
+        assert_eq!((q, p), (dq, dp));
+    }
 
     #[test]
     fn each_triple_trains_one_side_per_epoch_and_bernoulli_follows_the_relation() {

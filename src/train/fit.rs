@@ -117,7 +117,6 @@ pub fn fit(
     if cfg.optimizer == OptimizerKind::Word2vec {
         examples = examples.in_corpus_order();
     }
-    let (mut queries, mut positives) = (Vec::new(), Vec::new());
     let mut log = TrainLog {
         epochs: Vec::new(),
         test: Vec::new(),
@@ -142,8 +141,6 @@ pub fn fit(
     let mut diagnostics = Diagnostics::new(data.n_items);
     for epoch in 1..=cfg.epochs {
         let started = Instant::now();
-        examples.next_epoch(data, &mut streams.shuffle, &mut queries, &mut positives);
-        let n = queries.len();
         let pass = EpochPass {
             cfg,
             loss,
@@ -153,9 +150,9 @@ pub fn fit(
             device,
             epoch,
         };
-        let (loss_sum, sampling, diagnosing) = pass.run(
-            &queries,
-            &positives,
+        let (loss_sum, n, sampling, diagnosing) = pass.run_pieces(
+            &mut examples,
+            &mut streams.shuffle,
             &mut updater,
             sampler,
             &mut streams.sampler,
@@ -236,13 +233,66 @@ struct EpochPass<'a> {
 }
 
 impl EpochPass<'_> {
-    /// Trains on every batch of (`queries`, `positives`): the summed loss (on the device) and the time
-    /// spent sampling and in diagnostics.
+    /// Trains on the epoch's examples piece by piece (`EpochExamples::next_piece`), carrying a piece's
+    /// last partial batch into the next so every batch but the epoch's last is whole: the summed loss
+    /// (on the device), the pairs trained, and the time spent sampling and in diagnostics.
+    #[allow(clippy::too_many_arguments)]
+    fn run_pieces(
+        &self,
+        examples: &mut EpochExamples,
+        shuffle: &mut Pcg64Mcg,
+        updater: &mut Updater,
+        sampler: &mut dyn Sampler,
+        rng: &mut Pcg64Mcg,
+        diagnostics: &mut Diagnostics,
+        step: &mut u64,
+    ) -> Result<(Tensor, usize, Duration, Duration)> {
+        let (mut queries, mut positives) = (Vec::new(), Vec::new());
+        let mut total: Option<Tensor> = None;
+        let (mut n, mut sampling, mut diagnosing) = (0, Duration::ZERO, Duration::ZERO);
+        let mut from = 0.0;
+        examples.start_epoch(self.data);
+        loop {
+            let more = examples.next_piece(self.data, shuffle, &mut queries, &mut positives);
+            let to = examples.progress();
+            let whole = match more {
+                true => queries.len() - queries.len() % self.cfg.batch_size,
+                false => queries.len(),
+            };
+            let (sum, s, d) = self.run(
+                &queries[..whole],
+                &positives[..whole],
+                (from, to),
+                updater,
+                sampler,
+                rng,
+                diagnostics,
+                step,
+            )?;
+            total = Some(match total {
+                Some(t) => t + sum,
+                None => sum,
+            });
+            (n, sampling, diagnosing) = (n + whole, sampling + s, diagnosing + d);
+            queries.drain(..whole);
+            positives.drain(..whole);
+            from = to;
+            if !more {
+                break;
+            }
+        }
+        Ok((total.expect("one piece at least"), n, sampling, diagnosing))
+    }
+
+    /// Trains on every batch of (`queries`, `positives`), the pairs from `span`.0 to `span`.1 of the
+    /// epoch (word2vec's learning-rate schedule): the summed loss (on the device) and the time spent
+    /// sampling and in diagnostics.
     #[allow(clippy::too_many_arguments)]
     fn run(
         &self,
         queries: &[i64],
         positives: &[i64],
+        span: (f64, f64),
         updater: &mut Updater,
         sampler: &mut dyn Sampler,
         rng: &mut Pcg64Mcg,
@@ -298,14 +348,14 @@ impl EpochPass<'_> {
                     let negatives = sampler.sample(&batch, ratio, &mut cx)?;
                     let sampled = t.elapsed();
                     inspect(&negatives)?;
+                    let within = span.0 + (span.1 - span.0) * (start as f64 / n.max(1) as f64);
                     let (sum, scores) = sgd.step(
                         model,
                         batch.queries,
                         batch.positives,
                         &negatives,
                         epoch,
-                        start,
-                        n,
+                        within,
                     )?;
                     sampler.observe(&batch, &negatives, &scores);
                     (Tensor::from(sum / len as f64), sampled)

@@ -69,7 +69,7 @@ impl PerPairSgd {
     }
 
     /// One SGD step per pair of the batch (`queries`, `positives`, the sampler's `negatives`), at the
-    /// learning rate of `epoch` (1-based) after `done` of its `total` pairs. Returns the batch's summed
+    /// learning rate of `epoch` (1-based) at the share `within` of it. Returns the batch's summed
     /// loss and the negatives' scores before their update (B, k), for the sampler's `observe`.
     #[allow(clippy::too_many_arguments)]
     pub fn step(
@@ -79,8 +79,7 @@ impl PerPairSgd {
         positives: &[i64],
         negatives: &Negatives,
         epoch: u32,
-        done: usize,
-        total: usize,
+        within: f64,
     ) -> Result<(f64, Tensor)> {
         let NegativeItems::Ids(ids) = &negatives.items else {
             bail!(
@@ -125,8 +124,7 @@ impl PerPairSgd {
         };
         self.work.resize(tables.dim, 0.0);
         let epoch_share = 1.0 / self.epochs.max(1) as f64;
-        let progress =
-            (epoch.saturating_sub(1) as f64 + done as f64 / total.max(1) as f64) * epoch_share;
+        let progress = (epoch.saturating_sub(1) as f64 + within) * epoch_share;
         let lr = self.lr_at(progress);
         let rows = Rows {
             queries,
@@ -391,8 +389,7 @@ mod tests {
         // lr_at(0) is the start rate: the first pair of the first epoch.
         let mut sgd = PerPairSgd::new(lr, l2, 1);
         let negatives = Negatives::ids(Tensor::from_slice(&negs).view([1, 3]));
-        let (sum, scores) =
-            tch::no_grad(|| sgd.step(&m, &[q], &[p], &negatives, 1, 0, 10)).unwrap();
+        let (sum, scores) = tch::no_grad(|| sgd.step(&m, &[q], &[p], &negatives, 1, 0.0)).unwrap();
         assert!((sum - logistic).abs() < 1e-5, "loss {sum}, want {logistic}");
         assert_eq!(scores.size(), [1, 3]);
         let after: Vec<Vec<f32>> = vs
@@ -432,7 +429,7 @@ mod tests {
             ..Negatives::ids(Tensor::from_slice(&[0i64]))
         };
         let e = PerPairSgd::new(0.025, 0.0, 1)
-            .step(&m, &[1], &[2], &shared, 1, 0, 1)
+            .step(&m, &[1], &[2], &shared, 1, 0.0)
             .unwrap_err()
             .to_string();
         assert!(e.contains("shared by the whole batch"), "{e}");

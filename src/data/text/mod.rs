@@ -8,12 +8,17 @@
 //! Vocabulary: words seen at least `min_count` times, ordered by count (most frequent first, ties by first
 //! appearance), as gensim; rarer words leave the sentences before windows are taken. Queries are centre
 //! words and the candidate pool is the vocabulary. An epoch's (centre, context) pairs are drawn anew each
-//! epoch (`TextData::epoch_pairs`): word2vec's frequent-word subsampling (keep probability
+//! epoch, as the training reaches them (`pairs`): word2vec's frequent-word subsampling (keep probability
 //! (√(c / (s·N)) + 1) · s·N / c, capped at 1, for a word seen c times in N, s = `sample`) and its dynamic
-//! window (a reduced window drawn uniformly in 1..=`window` per centre word). `Dataset::train` holds one
-//! such draw: the known co-occurrences samplers filter against, and the false-negative diagnostics.
+//! window (a reduced window drawn uniformly in 1..=`window` per centre word). `Dataset::train` holds the
+//! distinct pairs of one such draw: the known co-occurrences samplers filter against, and the
+//! false-negative diagnostics. The corpus is read line by line into word ids (`tokens`).
+
+mod pairs;
+mod tokens;
 
 use std::collections::HashMap;
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use rand::seq::IndexedRandom;
@@ -24,6 +29,8 @@ use serde::{Deserialize, Serialize};
 use super::{Dataset, Interactions, QueryItems};
 use crate::draws::AliasTable;
 use crate::error::DataError;
+pub use pairs::{PairDraw, PIECE_PAIRS};
+pub(crate) use tokens::Tokens;
 
 /// word2vec's training settings shared by both sources.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -247,35 +254,14 @@ pub struct TextData {
     pub analogies: Option<Analogies>,
     /// Synthetic corpora: each word's home topic (nearest-neighbour checks).
     pub topics: Option<Vec<u32>>,
+    /// Pairs in the draw whose distinct pairs `Dataset::train` holds: about an epoch's.
+    pub pairs_per_epoch: usize,
 }
 
 impl TextData {
     /// Number of corpus tokens in the vocabulary (before subsampling).
     pub fn tokens(&self) -> usize {
         self.sentences.iter().map(Vec::len).sum()
-    }
-
-    /// One epoch's (centre, context) pairs in corpus order: each sentence subsampled, then every kept
-    /// word paired with the kept words within its reduced window.
-    pub fn epoch_pairs(&self, rng: &mut Pcg64Mcg, queries: &mut Vec<i64>, items: &mut Vec<i64>) {
-        let mut kept = Vec::new();
-        for s in &self.sentences {
-            kept.clear();
-            kept.extend(s.iter().copied().filter(|&w| {
-                self.keep[w as usize] >= 1.0 || rng.random::<f32>() < self.keep[w as usize]
-            }));
-            for (at, &centre) in kept.iter().enumerate() {
-                let reach = rng.random_range(1..=self.window);
-                let from = at.saturating_sub(reach);
-                let to = (at + reach).min(kept.len() - 1);
-                for (j, &context) in kept.iter().enumerate().take(to + 1).skip(from) {
-                    if j != at {
-                        queries.push(centre as i64);
-                        items.push(context as i64);
-                    }
-                }
-            }
-        }
     }
 }
 
@@ -295,26 +281,25 @@ fn is_mark(c: char) -> bool {
     matches!(c as u32, 0x0300..=0x036F)
 }
 
-/// Builds the vocabulary and the data set from tokenised documents (`seed`: the draw kept in `train`).
+/// Builds the vocabulary and the data set from a tokenised corpus (`seed`: the draw whose distinct pairs
+/// `train` keeps); also returns the vocabulary's index.
 pub(crate) fn build(
     name: &str,
-    docs: Vec<Vec<String>>,
+    tokens: Tokens,
     w: &WindowConfig,
     seed: u64,
 ) -> Result<(Dataset, HashMap<String, u32>), DataError> {
-    let mut first: HashMap<&str, (u64, usize)> = HashMap::new();
-    for doc in &docs {
-        for t in doc {
-            let n = first.len();
-            first.entry(t.as_str()).or_insert((0, n)).0 += 1;
-        }
-    }
-    let mut vocab: Vec<(&str, u64, usize)> = first
-        .iter()
-        .filter(|(_, (c, _))| *c >= w.min_count)
-        .map(|(t, (c, at))| (*t, *c, *at))
+    let Tokens {
+        types,
+        counts: type_counts,
+        docs,
+        ..
+    } = tokens;
+    // Kept types by count, ties by first appearance (their id).
+    let mut vocab: Vec<u32> = (0..types.len() as u32)
+        .filter(|&t| type_counts[t as usize] >= w.min_count)
         .collect();
-    vocab.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
+    vocab.sort_by_key(|&t| (std::cmp::Reverse(type_counts[t as usize]), t));
     if vocab.len() < 2 {
         return Err(DataError::Invalid {
             what: name.into(),
@@ -325,30 +310,33 @@ pub(crate) fn build(
             ),
         });
     }
-    let index: HashMap<String, u32> = vocab
+    let mut word_of_type = vec![u32::MAX; types.len()];
+    for (word, &t) in vocab.iter().enumerate() {
+        word_of_type[t as usize] = word as u32;
+    }
+    let words: Vec<String> = vocab.iter().map(|&t| types[t as usize].clone()).collect();
+    let counts: Vec<u64> = vocab.iter().map(|&t| type_counts[t as usize]).collect();
+    let index: HashMap<String, u32> = words
         .iter()
         .enumerate()
-        .map(|(i, (t, _, _))| (t.to_string(), i as u32))
+        .map(|(i, t)| (t.clone(), i as u32))
         .collect();
-    let words: Vec<String> = vocab.iter().map(|(t, _, _)| t.to_string()).collect();
-    let counts: Vec<u64> = vocab.iter().map(|v| v.1).collect();
+    drop(types);
+    let n_docs = docs.len();
     let sentences: Vec<Vec<u32>> = docs
-        .iter()
-        .map(|d| d.iter().filter_map(|t| index.get(t).copied()).collect())
-        .filter(|s: &Vec<u32>| s.len() >= 2)
-        .collect();
-    let retained: u64 = counts.iter().sum();
-    let keep: Vec<f32> = counts
-        .iter()
-        .map(|&c| {
-            if w.sample == 0.0 {
-                return 1.0;
-            }
-            let threshold = w.sample * retained as f64;
-            (((c as f64 / threshold).sqrt() + 1.0) * threshold / c as f64).min(1.0) as f32
+        .into_iter()
+        .map(|mut d| {
+            d.retain_mut(|t| {
+                *t = word_of_type[*t as usize];
+                *t != u32::MAX
+            });
+            d.shrink_to_fit();
+            d
         })
+        .filter(|s| s.len() >= 2)
         .collect();
-    let text = TextData {
+    let keep = keep_probabilities(&counts, w.sample);
+    let mut text = TextData {
         words,
         counts,
         sentences,
@@ -357,14 +345,12 @@ pub(crate) fn build(
         similarity: Vec::new(),
         analogies: None,
         topics: None,
+        pairs_per_epoch: 0,
     };
-    let (mut q, mut i) = (Vec::new(), Vec::new());
-    text.epoch_pairs(&mut Pcg64Mcg::seed_from_u64(seed), &mut q, &mut i);
-    let train = Interactions {
-        queries: q.iter().map(|&x| x as u32).collect(),
-        items: i.iter().map(|&x| x as u32).collect(),
-    };
+    let (train, drawn) = text.distinct_pairs(&mut Pcg64Mcg::seed_from_u64(seed));
+    text.pairs_per_epoch = drawn;
     let n = text.words.len();
+    let n_distinct = train.len();
     let mut data = Dataset::new(
         name.into(),
         n,
@@ -375,27 +361,48 @@ pub(crate) fn build(
         None,
     );
     data.notes.push(format!(
-        "{} documents, {} tokens in a vocabulary of {n} words (min_count {})",
-        docs.len(),
+        "{n_docs} documents, {} tokens in a vocabulary of {n} words (min_count {}); about {} (centre, \
+         context) pairs an epoch, {} distinct in one draw",
         text.tokens(),
-        w.min_count
+        w.min_count,
+        text.pairs_per_epoch,
+        n_distinct,
     ));
     data.text = Some(text);
     Ok((data, index))
 }
 
-/// Loads a corpus and its evaluation sets.
-pub fn load_corpus(name: &str, c: &CorpusConfig, seed: u64) -> Result<Dataset, DataError> {
-    let raw = read(&c.path)?;
-    let docs: Vec<Vec<String>> = raw
-        .lines()
-        .map(|line| match c.tokenizer {
-            Tokenizer::Simple => simple_preprocess(line).collect(),
-            Tokenizer::Whitespace => line.split_whitespace().map(String::from).collect(),
+/// word2vec's subsampling: each word's keep probability (1 for all at `sample` 0).
+fn keep_probabilities(counts: &[u64], sample: f64) -> Vec<f32> {
+    let retained: u64 = counts.iter().sum();
+    counts
+        .iter()
+        .map(|&c| {
+            if sample == 0.0 {
+                return 1.0;
+            }
+            let threshold = sample * retained as f64;
+            (((c as f64 / threshold).sqrt() + 1.0) * threshold / c as f64).min(1.0) as f32
         })
-        .filter(|d: &Vec<String>| !d.is_empty())
-        .collect();
-    let (mut data, index) = build(name, docs, &c.window(), seed)?;
+        .collect()
+}
+
+/// Loads a corpus (read line by line) and its evaluation sets.
+pub fn load_corpus(name: &str, c: &CorpusConfig, seed: u64) -> Result<Dataset, DataError> {
+    let read_error = |source| DataError::Read {
+        path: c.path.clone(),
+        source,
+    };
+    let file = std::fs::File::open(&c.path).map_err(read_error)?;
+    let mut tokens = Tokens::default();
+    for line in std::io::BufReader::with_capacity(1 << 20, file).lines() {
+        let line = line.map_err(read_error)?;
+        match c.tokenizer {
+            Tokenizer::Simple => tokens.push_doc(simple_preprocess(&line)),
+            Tokenizer::Whitespace => tokens.push_doc(line.split_whitespace()),
+        }
+    }
+    let (mut data, index) = build(name, tokens, &c.window(), seed)?;
     let fold = |w: &str| match c.tokenizer {
         Tokenizer::Simple => w.to_lowercase(),
         Tokenizer::Whitespace => w.to_string(),
@@ -582,22 +589,22 @@ pub fn generate(name: &str, c: &SyntheticTextConfig, seed: u64) -> Result<Datase
             AliasTable::new(&weights).expect("every topic emits its home words")
         })
         .collect();
-    let docs: Vec<Vec<String>> = (0..c.documents)
-        .map(|_| {
-            let main = rng.random_range(0..t);
-            let other = (main + rng.random_range(1..t)) % t;
-            (0..c.doc_len)
-                .map(|_| {
-                    let topic = if rng.random::<f64>() < 0.8 {
-                        main
-                    } else {
-                        other
-                    };
-                    format!("w{}", emit[topic].sample(&mut rng))
-                })
-                .collect()
-        })
-        .collect();
+    let mut docs = Tokens::default();
+    for _ in 0..c.documents {
+        let main = rng.random_range(0..t);
+        let other = (main + rng.random_range(1..t)) % t;
+        let doc: Vec<String> = (0..c.doc_len)
+            .map(|_| {
+                let topic = if rng.random::<f64>() < 0.8 {
+                    main
+                } else {
+                    other
+                };
+                format!("w{}", emit[topic].sample(&mut rng))
+            })
+            .collect();
+        docs.push_doc(doc);
+    }
     let (mut data, _) = build(name, docs, &c.window(), seed ^ 0x5eed)?;
     let original = |word: &str| word[1..].parse::<usize>().expect("generated word names");
     let text = data.text.as_mut().expect("build sets the text");
@@ -670,14 +677,10 @@ mod tests {
 
     #[test]
     fn the_vocabulary_drops_rare_words_and_orders_by_count() {
-        let docs = vec![
-            vec!["b", "a", "b", "c"],
-            vec!["a", "b", "rare"],
-            vec!["c", "a"],
-        ]
-        .into_iter()
-        .map(|d| d.into_iter().map(String::from).collect())
-        .collect();
+        let mut docs = Tokens::default();
+        docs.push_doc(["b", "a", "b", "c"]);
+        docs.push_doc(["a", "b", "rare"]);
+        docs.push_doc(["c", "a"]);
         let w = WindowConfig {
             min_count: 2,
             sample: 0.0,
@@ -706,6 +709,7 @@ mod tests {
             similarity: Vec::new(),
             analogies: None,
             topics: None,
+            pairs_per_epoch: 0,
         };
         let (mut q, mut i) = (Vec::new(), Vec::new());
         text.epoch_pairs(&mut Pcg64Mcg::seed_from_u64(0), &mut q, &mut i);
@@ -713,15 +717,14 @@ mod tests {
         assert_eq!(pairs, [(0, 1), (1, 0), (1, 2), (2, 1)]);
 
         // word2vec's keep probability: a word of 1% of the corpus at sample 1e-3 is kept ~41% of the time.
-        let docs = vec![(0..1000)
-            .map(|j| {
-                if j % 100 == 0 {
-                    "common".to_string()
-                } else {
-                    format!("w{}", j % 97)
-                }
-            })
-            .collect()];
+        let mut docs = Tokens::default();
+        docs.push_doc((0..1000).map(|j| {
+            if j % 100 == 0 {
+                "common".to_string()
+            } else {
+                format!("w{}", j % 97)
+            }
+        }));
         let w = WindowConfig {
             min_count: 1,
             sample: 1e-3,
