@@ -88,11 +88,13 @@ impl Mf {
 
 impl Mf {
     /// Skip-gram with negative sampling (word2vec): centre-word vectors (the queries, the embeddings
-    /// evaluated) drawn U(−0.5/d, 0.5/d) and context vectors (the candidates) all zero, as word2vec.c
-    /// and gensim initialise `syn0` and `syn1neg`.
+    /// evaluated) drawn U(−1/d, 1/d) and context vectors (the candidates) all zero, as gensim 4
+    /// initialises `vectors` and `syn1neg` (`keyedvectors.prep_vectors`). word2vec.c draws half that
+    /// range; on gensim's Lee corpus the wider start gave WordSim353 ρ +0.025 and SimLex-999 +0.017,
+    /// higher on each of 5 paired seeds, closing the gap to gensim.
     pub fn word2vec(root: &nn::Path, c: &SgnsConfig, n_words: usize, seed: u64) -> Mf {
         let mut rng = Pcg64Mcg::seed_from_u64(seed);
-        let half = 0.5 / c.dim as f32;
+        let half = 1.0 / c.dim as f32;
         let values: Vec<f32> = (0..n_words * c.dim as usize)
             .map(|_| rng.random_range(-half..half))
             .collect();

@@ -70,6 +70,8 @@ impl ModelConfig {
             ModelConfig::Lightgcn(_) => 2,
             // 2: `l2` is the network's weight decay, not a penalty on unit-norm projections.
             ModelConfig::ImageEncoder(_) => 2,
+            // 2: centre vectors start U(−1/d, 1/d), as gensim 4 (word2vec.c: half that).
+            ModelConfig::Sgns(_) => 2,
             _ => 1,
         }
     }
