@@ -36,7 +36,9 @@ kind = "uniform"
 [[sampler]]
 kind = "self-adversarial"
 TOML
-/usr/bin/time -v "$ROOT/scripts/nsbench" run "$TMP/scale.toml" --out "$TMP/out" --jobs 1 --threads "$THREADS" --no-plots \
+# Built first, so the linker's memory is not the run's.
+"$ROOT/scripts/nsbench" --version > /dev/null
+/usr/bin/time -v "${CARGO_TARGET_DIR:-$ROOT/target}/release/nsbench" run "$TMP/scale.toml" --out "$TMP/out" --jobs 1 --threads "$THREADS" --no-plots \
   2> "$TMP/time.txt" | tail -n +1 >/dev/null || { cat "$TMP/time.txt"; exit 1; }
 grep -E "Maximum resident|Elapsed" "$TMP/time.txt"
 python3 - "$TMP/out" <<'PY'
