@@ -8,6 +8,7 @@ use anyhow::Result;
 use rand_pcg::Pcg64Mcg;
 use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 
+use super::adam::HostAdam;
 use super::diagnostics::Diagnostics;
 use super::examples::EpochExamples;
 use super::word2vec::PerPairSgd;
@@ -439,7 +440,7 @@ pub fn train_step(
     cfg: &TrainConfig,
     loss: &LossConfig,
     model: &dyn ContrastiveModel,
-    opt: &mut nn::Optimizer,
+    opt: &mut Optimizer,
     sampler: &mut dyn Sampler,
     batch: &Batch,
     ratio: usize,
@@ -475,30 +476,57 @@ pub fn train_step(
 /// How a cell's parameters are updated: a libtorch optimiser over the loss's gradient, or word2vec's
 /// per-pair SGD on the host.
 enum Updater {
-    Torch(nn::Optimizer),
+    Torch(Optimizer),
     PerPair(PerPairSgd),
 }
 
 /// The libtorch optimiser `cfg` asks for over the variables of `vs`, with (coupled) weight decay
 /// `weight_decay` (`word2vec` is not one: it updates pair by pair on the host, see `word2vec`).
-pub fn optimizer(cfg: &TrainConfig, vs: &nn::VarStore, weight_decay: f64) -> Result<nn::Optimizer> {
+pub fn optimizer(cfg: &TrainConfig, vs: &nn::VarStore, weight_decay: f64) -> Result<Optimizer> {
     Ok(match cfg.optimizer {
-        OptimizerKind::Adam => nn::Adam {
-            wd: weight_decay,
-            ..Default::default()
+        OptimizerKind::Adam => {
+            let torch = nn::Adam {
+                wd: weight_decay,
+                ..Default::default()
+            }
+            .build(vs, cfg.lr)?;
+            let host = HostAdam::new(&torch, cfg.lr, weight_decay);
+            Optimizer { torch, host }
         }
-        .build(vs, cfg.lr)?,
-        OptimizerKind::Sgd => nn::Sgd {
-            wd: weight_decay,
-            ..Default::default()
-        }
-        .build(vs, cfg.lr)?,
+        OptimizerKind::Sgd => Optimizer {
+            torch: nn::Sgd {
+                wd: weight_decay,
+                ..Default::default()
+            }
+            .build(vs, cfg.lr)?,
+            host: None,
+        },
         OptimizerKind::Word2vec => {
             anyhow::bail!(
                 "optimizer \"word2vec\" updates pair by pair on the host, not through libtorch"
             )
         }
     })
+}
+
+/// A libtorch optimiser; for Adam on the CPU its update runs in one pass on the host (`HostAdam`, the
+/// same bits), libtorch still clearing the gradients.
+pub struct Optimizer {
+    torch: nn::Optimizer,
+    host: Option<HostAdam>,
+}
+
+impl Optimizer {
+    pub fn zero_grad(&mut self) {
+        self.torch.zero_grad();
+    }
+
+    pub fn step(&mut self) {
+        match &mut self.host {
+            Some(host) => host.step(&self.torch),
+            None => self.torch.step(),
+        }
+    }
 }
 
 /// How `l2` regularises `model`: an embedding model's penalty is L2 on the embedding rows a batch uses

@@ -1,5 +1,6 @@
 //! Training: the `[train]` configuration and the epoch loop (the losses live in `crate::loss`).
 
+mod adam;
 pub mod diagnostics;
 mod examples;
 mod fit;
@@ -8,7 +9,8 @@ pub mod word2vec;
 pub use crate::loss::{LossConfig, Losses};
 pub use crate::metrics::RankingExcludes;
 pub use fit::{
-    fit, optimizer, train_step, EpochLog, EpochProgress, Evaluation, TrainLog, TrainStreams,
+    fit, optimizer, train_step, EpochLog, EpochProgress, Evaluation, Optimizer, TrainLog,
+    TrainStreams,
 };
 
 use serde::{Deserialize, Serialize};
