@@ -15,6 +15,22 @@ use crate::data::text::{PairDraw, PIECE_PAIRS};
 use crate::data::Dataset;
 use crate::sampler::Corruption;
 
+/// Pairs in a text piece: `PIECE_PAIRS`, smaller in tests so that epochs of a tiny corpus cut.
+#[cfg(not(test))]
+fn piece_pairs() -> usize {
+    PIECE_PAIRS
+}
+
+#[cfg(test)]
+thread_local! {
+    pub static TEST_PIECE: std::cell::Cell<usize> = const { std::cell::Cell::new(PIECE_PAIRS) };
+}
+
+#[cfg(test)]
+fn piece_pairs() -> usize {
+    TEST_PIECE.with(|p| p.get())
+}
+
 pub struct EpochExamples {
     order: Vec<u32>,
     corruption: Corruption,
@@ -68,13 +84,13 @@ impl EpochExamples {
         assert!(!self.done, "start_epoch before next_piece");
         let more = match (&data.text, &mut self.draw) {
             (Some(text), Some(draw)) if self.in_corpus_order => {
-                text.draw_pairs(draw, rng, queries, positives, PIECE_PAIRS)
+                text.draw_pairs(draw, rng, queries, positives, piece_pairs())
             }
             (Some(text), Some(draw)) => {
                 let (q, p) = &mut self.drawn;
                 q.clear();
                 p.clear();
-                let more = text.draw_pairs(draw, rng, q, p, PIECE_PAIRS);
+                let more = text.draw_pairs(draw, rng, q, p, piece_pairs());
                 self.order.clear();
                 self.order.extend(0..q.len() as u32);
                 self.order.shuffle(rng);

@@ -945,6 +945,110 @@ mod tests {
     use super::*;
     use crate::model::{Mf, MfConfig};
 
+    /// Delegates to a sampler and keeps every batch's pairs.
+    struct Recording {
+        inner: Box<dyn Sampler>,
+        batches: Vec<Vec<(i64, i64)>>,
+    }
+
+    impl Sampler for Recording {
+        fn name(&self) -> &'static str {
+            "recording"
+        }
+        fn sample(
+            &mut self,
+            batch: &Batch,
+            ratio: usize,
+            cx: &mut SampleContext,
+        ) -> Result<Negatives, crate::error::SamplerError> {
+            let pairs = batch.queries.iter().zip(batch.positives);
+            self.batches.push(pairs.map(|(&q, &p)| (q, p)).collect());
+            self.inner.sample(batch, ratio, cx)
+        }
+    }
+
+    #[test]
+    fn text_epochs_in_pieces_train_every_drawn_pair_once_in_whole_batches() {
+        use crate::sampler::{SamplerConfig, UniformConfig};
+        use rand::SeedableRng;
+        let mut data = crate::sampler::tests::tiny_text();
+        data.text.as_mut().unwrap().similarity = vec![crate::data::text::WordPairs {
+            name: "pairs".into(),
+            pairs: vec![(0, 1, 3.0), (2, 3, 1.0), (4, 5, 2.0), (1, 6, 0.5)],
+            total: 4,
+        }];
+        let text = data.text.as_ref().unwrap();
+        let (batch_size, epochs) = (7, 3);
+        let cfg = TrainConfig {
+            epochs,
+            batch_size,
+            optimizer: OptimizerKind::Word2vec,
+            lr: 0.025,
+            l2: 0.0,
+            eval_every: epochs,
+            ..Default::default()
+        };
+        let vs = nn::VarStore::new(Device::Cpu);
+        let c = crate::model::SgnsConfig { dim: 8 };
+        let model = Mf::word2vec(&vs.root(), &c, data.n_items, 1);
+        let uniform = SamplerConfig::Uniform(UniformConfig {
+            exclude_positives: false,
+        });
+        let mut sampler = Recording {
+            inner: uniform.build(&data).unwrap(),
+            batches: Vec::new(),
+        };
+        let seed = 11;
+        let mut streams = TrainStreams {
+            shuffle: Pcg64Mcg::seed_from_u64(seed),
+            sampler: Pcg64Mcg::seed_from_u64(3),
+        };
+        // Pieces of 10 pairs: each epoch (about 60 pairs) is cut several times, mid-sentence.
+        super::super::examples::TEST_PIECE.with(|p| p.set(10));
+        let log = fit(
+            &cfg,
+            &LossConfig::Bce,
+            &data,
+            &model,
+            &vs,
+            &mut sampler,
+            1,
+            Device::Cpu,
+            &mut streams,
+            &mut |_| {},
+        );
+        super::super::examples::TEST_PIECE.with(|p| p.set(crate::data::text::PIECE_PAIRS));
+        let log = log.unwrap();
+        // In corpus order the epochs are the draws of the shuffle stream, one after another.
+        let mut rng = Pcg64Mcg::seed_from_u64(seed);
+        let mut batches = sampler.batches.iter();
+        for epoch in 0..epochs {
+            let (mut q, mut p) = (Vec::new(), Vec::new());
+            text.epoch_pairs(&mut rng, &mut q, &mut p);
+            let expected: Vec<(i64, i64)> = q.into_iter().zip(p).collect();
+            let whole = expected.len() / batch_size;
+            let trained: Vec<&Vec<(i64, i64)>> = batches
+                .by_ref()
+                .take(expected.len().div_ceil(batch_size))
+                .collect();
+            assert!(
+                trained[..whole].iter().all(|b| b.len() == batch_size),
+                "epoch {epoch}"
+            );
+            let trained: Vec<(i64, i64)> = trained.into_iter().flatten().copied().collect();
+            assert_eq!(
+                trained, expected,
+                "epoch {epoch}: every pair once, in order"
+            );
+        }
+        assert!(batches.next().is_none());
+        let drawn: u64 = log.positives_seen;
+        assert_eq!(
+            drawn as usize,
+            sampler.batches.iter().map(Vec::len).sum::<usize>()
+        );
+    }
+
     #[test]
     fn early_stopping_selects_the_first_best_in_the_metrics_own_direction() {
         let chosen = |metric: &str, values: &[f64]| {
