@@ -52,9 +52,11 @@ struct StepScalars {
 
 impl HostAdam {
     /// Adam with libtorch's defaults (β = 0.9, 0.999; ε = 1e-8) and coupled weight decay, when every
-    /// variable is a float tensor on the CPU and this libtorch gives the same bits; else `None`.
+    /// variable is a contiguous float tensor on the CPU and this libtorch gives the same bits; else
+    /// `None`.
     pub fn new(opt: &nn::Optimizer, lr: f64, weight_decay: f64) -> Option<HostAdam> {
-        let host = |t: &Tensor| t.device() == Device::Cpu && t.kind() == Kind::Float;
+        let host =
+            |t: &Tensor| t.device() == Device::Cpu && t.kind() == Kind::Float && t.is_contiguous();
         if !opt.trainable_variables().iter().all(host) || !agrees_with_libtorch() {
             return None;
         }
