@@ -2,7 +2,8 @@
 encoder (pixels → 128 → ReLU → 64) and head (64 → 64 → ReLU → 32, L2-normalised); augmentations per view
 (integer shift up to ±1 px, rotation up to ±15° with nearest-pixel sampling, Gaussian pixel noise σ 0.1
 clipped to [0, 1], and with probability 0.5 a cutout square of a quarter of the side), batched with
-affine_grid / grid_sample; NT-Xent at temperature 0.5. SimCLR: both views anchors, the other 2N − 2 views
+affine_grid / grid_sample; NT-Xent at temperature 0.5. SimCLR: both views of a batch through the network in
+one pass (as SimCLR's reference code), both anchors, the other 2N − 2 views
 negatives. MoCo: a momentum key encoder (m = 0.99) and a queue of keys (--queue) as the negatives. Adam
 1e-3. Evaluation: kNN (20 nearest training images by cosine, votes exp(cos / 0.07)) on the encoder's
 features of clean images. Prints JSON: kNN accuracy, training images per second, seconds per epoch.
@@ -105,15 +106,16 @@ def main():
             n = images.shape[0]
             if n < 2:
                 continue
-            u = net(augment(images, h, w, g))
             if key is None:
-                p = net(augment(images, h, w, g))
-                z = torch.cat([u, p])
+                # Both views through the network in one pass, as SimCLR's reference code does.
+                views = torch.cat([augment(images, h, w, g), augment(images, h, w, g)])
+                z = net(views)
                 logits = z @ z.t() / 0.5
                 logits.fill_diagonal_(float("-inf"))
                 target = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
                 loss = F.cross_entropy(logits, target)
             else:
+                u = net(augment(images, h, w, g))
                 with torch.no_grad():
                     k = key(augment(images, h, w, g))
                 logits = torch.cat([(u * k).sum(1, keepdim=True), u @ queue.t()], 1) / 0.5

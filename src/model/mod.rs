@@ -68,7 +68,10 @@ impl ModelConfig {
     pub fn version(&self) -> u32 {
         match self {
             ModelConfig::Lightgcn(_) => 2,
-            // 2: `l2` is the network's weight decay, not a penalty on unit-norm projections.
+            // 2: `l2` is the network's weight decay, not a penalty on unit-norm projections. 3
+            // (without a key encoder): queries and candidates encoded in one pass, SimCLR's 2N × 2N
+            // scores one product (the same values, summed in another order).
+            ModelConfig::ImageEncoder(c) if c.momentum.is_none() => 3,
             ModelConfig::ImageEncoder(_) => 2,
             // 2: centre vectors start U(−1/d, 1/d), as gensim 4 (word2vec.c: half that).
             ModelConfig::Sgns(_) => 2,
@@ -340,6 +343,12 @@ pub trait ContrastiveModel: Send {
     fn queries(&self, ids: &Tensor) -> Tensor;
     /// Item (candidate) embeddings, `ids` of any shape (...) i64 → (..., D).
     fn items(&self, ids: &Tensor) -> Tensor;
+    /// `queries(queries)` and then `items(items)`, as one call: an encoder of augmented views embeds
+    /// both in one pass through its network (SimCLR's 2N views of a batch in one forward), drawing the
+    /// same augmentations in the same order.
+    fn queries_and_items(&self, queries: &Tensor, items: &Tensor) -> (Tensor, Tensor) {
+        (self.queries(queries), self.items(items))
+    }
     /// Every item's embedding, (N, D): for full ranking and non-sampling losses.
     fn all_items(&self) -> Tensor;
     /// Number of items in the candidate pool.

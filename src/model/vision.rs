@@ -264,6 +264,15 @@ impl ImageEncoder {
     }
 }
 
+/// `v.round()` (half away from zero) as an integer, for |v| < 2⁵²: the truncation is exact and so is
+/// v minus it, without the libm call `round` is on baseline x86-64 (two a pixel).
+fn nearest(v: f64) -> i64 {
+    let t = v as i64;
+    let frac = v - t as f64;
+    // Branch-free: the fraction is as likely either side of a half.
+    t + (frac >= 0.5) as i64 - (frac <= -0.5) as i64
+}
+
 /// Writes one augmented copy of `image` (h × w) to `out`: shifted by up to `shift` pixels and rotated
 /// by up to `rotation` degrees about the centre (nearest pixel, 0 outside), plus N(0, noise) noise, then
 /// with probability `cutout` a square of side max(1, h/4) set to 0; pixels stay in [0, 1].
@@ -286,13 +295,15 @@ fn augment(
     let (cx, cy) = ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
     let noise = Normal::new(0.0, c.noise.max(f64::MIN_POSITIVE)).expect("noise >= 0");
     let start = out.len();
+    out.resize(start + h * w, 0.0);
+    let view = &mut out[start..];
     for y in 0..h {
         for x in 0..w {
             // The source pixel: undo the shift, then the rotation.
             let (ux, uy) = (x as f64 - dx - cx, y as f64 - dy - cy);
             let (sx, sy) = (cos * ux + sin * uy + cx, -sin * ux + cos * uy + cy);
-            let (sx, sy) = (sx.round(), sy.round());
-            let mut v = if sx >= 0.0 && sy >= 0.0 && (sx as usize) < w && (sy as usize) < h {
+            let (sx, sy) = (nearest(sx), nearest(sy));
+            let mut v = if (0..w as i64).contains(&sx) && (0..h as i64).contains(&sy) {
                 image[sy as usize * w + sx as usize] as f64
             } else {
                 0.0
@@ -300,7 +311,7 @@ fn augment(
             if c.noise > 0.0 {
                 v += noise.sample(rng);
             }
-            out.push(v.clamp(0.0, 1.0) as f32);
+            view[y * w + x] = v.clamp(0.0, 1.0) as f32;
         }
     }
     if rng.random::<f64>() < c.cutout {
@@ -324,6 +335,26 @@ impl ContrastiveModel for ImageEncoder {
 
     fn items(&self, ids: &Tensor) -> Tensor {
         self.fresh_key(ids)
+    }
+
+    /// Without a key encoder both sides are views through the trained network: the queries' views,
+    /// then the items', augmented in that order and encoded in one pass.
+    fn queries_and_items(&self, queries: &Tensor, items: &Tensor) -> (Tensor, Tensor) {
+        if self.key_weights.is_some() {
+            return (self.queries(queries), self.items(items));
+        }
+        let (nq, ni) = (queries.numel() as i64, items.numel() as i64);
+        let ids = Tensor::cat(&[queries.reshape([-1]), items.reshape([-1])], 0);
+        let z = self.fresh_view(&ids);
+        let shaped = |t: Tensor, ids: &Tensor| {
+            let mut shape = ids.size();
+            shape.push(self.config.projection);
+            t.view(shape.as_slice())
+        };
+        (
+            shaped(z.narrow(0, 0, nq), queries),
+            shaped(z.narrow(0, nq, ni), items),
+        )
     }
 
     fn all_items(&self) -> Tensor {
@@ -415,6 +446,31 @@ mod tests {
     }
 
     #[test]
+    fn one_pass_over_queries_and_items_draws_the_views_of_two_calls() {
+        let ids = Tensor::from_slice(&[0i64, 1, 1]);
+        let items = Tensor::from_slice(&[1i64, 0, 0, 1]).view([2, 2]);
+        for momentum in [None, Some(0.9)] {
+            let c = ImageEncoderConfig {
+                momentum,
+                ..Default::default()
+            };
+            let (vs_a, vs_b) = (
+                nn::VarStore::new(Device::Cpu),
+                nn::VarStore::new(Device::Cpu),
+            );
+            let a = ImageEncoder::new(&vs_a.root(), &c, &data(), 7);
+            let b = ImageEncoder::new(&vs_b.root(), &c, &data(), 7);
+            let (u, p) = a.queries_and_items(&ids, &items);
+            let (u2, p2) = (b.queries(&ids), b.items(&items));
+            assert_eq!(p.size(), [2, 2, 32]);
+            // The same augmentations in the same order; only the rounding of one product may differ.
+            assert!((&u - &u2).abs().max().double_value(&[]) < 1e-6);
+            assert!((&p - &p2).abs().max().double_value(&[]) < 1e-6);
+            assert!(u.requires_grad() && p.requires_grad() != momentum.is_some());
+        }
+    }
+
+    #[test]
     fn a_momentum_encoder_gives_keys_without_gradient_and_follows_the_trained_one_by_its_average() {
         let vs = nn::VarStore::new(Device::Cpu);
         let c = ImageEncoderConfig {
@@ -447,6 +503,24 @@ mod tests {
         let vs = nn::VarStore::new(Device::Cpu);
         let plain = ImageEncoder::new(&vs.root(), &ImageEncoderConfig::default(), &data(), 0);
         assert!(plain.items(&ids).requires_grad());
+    }
+
+    #[test]
+    fn nearest_is_rounding_half_away_from_zero() {
+        let mut rng = Pcg64Mcg::seed_from_u64(3);
+        let edges = [
+            0.5,
+            -0.5,
+            1.5,
+            -1.5,
+            0.49999999999999994,
+            -0.49999999999999994,
+            2.5 - 1e-15,
+        ];
+        let drawn = (0..100_000).map(|_| rng.random_range(-40.0..40.0));
+        for v in edges.into_iter().chain([0.0, -0.0, 3.0, -7.0]).chain(drawn) {
+            assert_eq!(nearest(v), v.round() as i64, "{v}");
+        }
     }
 
     #[test]

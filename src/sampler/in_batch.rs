@@ -16,7 +16,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
-use super::{Batch, KnownPositives, NegativeItems, Negatives, SampleContext, Sampler};
+use super::{shared_mask, Batch, KnownPositives, NegativeItems, Negatives, SampleContext, Sampler};
 use crate::data::Dataset;
 use crate::error::SamplerError;
 
@@ -172,16 +172,13 @@ impl InBatch {
     /// (B, B) mask without the diagonal (and without equal items and known positives).
     pub(crate) fn whole_batch(&self, batch: &Batch, cx: &SampleContext) -> Negatives {
         let b = batch.len();
-        let mut valid = Vec::with_capacity(b * b);
-        for (row, (&q, &p)) in batch.queries.iter().zip(batch.positives).enumerate() {
-            for (col, &item) in batch.positives.iter().enumerate() {
-                let known = self
-                    .known
-                    .as_ref()
-                    .is_some_and(|kn| kn.contains(q as usize, item as u32));
-                valid.push(col != row && item != p && !known);
-            }
-        }
+        // The diagonal is the row's own positive: masked with it.
+        let valid = shared_mask(
+            self.known.as_ref(),
+            batch.queries,
+            batch.positives,
+            batch.positives,
+        );
         let shape = [b as i64, b as i64];
         let (log_q, log_q_pos) = match &self.log_q {
             Some(lq) => {

@@ -387,7 +387,11 @@ const BITSET_MAX_BITS: usize = 1 << 29; // 64 MiB
 impl KnownPositives {
     pub fn new(data: &Dataset) -> KnownPositives {
         match Self::bitset(data) {
-            Some(bits) => bits,
+            // The lists too: `shared_mask` reads a row's few positives instead of testing every column.
+            Some(bits) => KnownPositives {
+                lists: data.train_by_query.clone(),
+                ..bits
+            },
             None => KnownPositives {
                 n_items: data.n_items,
                 bits: None,
@@ -459,6 +463,48 @@ impl KnownPositives {
     pub fn items(&self, query: usize) -> &[u32] {
         self.lists.items(query)
     }
+}
+
+/// The mask of negatives shared by a batch's rows (row-major, rows × columns): row r (query `queries[r]`,
+/// positive `positives[r]`) may take column j (item `columns[j]`) unless the item is its positive or a
+/// known positive of its query. Invalid cells are marked from each query's list through the columns
+/// sorted by item, so a row costs its bytes and a few binary searches instead of a lookup per cell (MoCo's
+/// queue: 1,024 columns a row); a row whose list is too long for that is looked up cell by cell.
+pub fn shared_mask(
+    known: Option<&KnownPositives>,
+    queries: &[i64],
+    positives: &[i64],
+    columns: &[i64],
+) -> Vec<bool> {
+    let n = columns.len();
+    let mut by_item: Vec<(i64, usize)> = columns.iter().copied().zip(0..).collect();
+    by_item.sort_unstable();
+    let clear = |row: &mut [bool], item: i64| {
+        let from = by_item.partition_point(|&(i, _)| i < item);
+        for &(_, col) in by_item[from..].iter().take_while(|&&(i, _)| i == item) {
+            row[col] = false;
+        }
+    };
+    let searches = (usize::BITS - n.leading_zeros()) as usize + 1;
+    let mut mask = vec![true; queries.len() * n];
+    for ((&q, &p), row) in queries.iter().zip(positives).zip(mask.chunks_mut(n.max(1))) {
+        clear(row, p);
+        let Some(known) = known else { continue };
+        let q = q as usize;
+        match (q < known.lists.n_queries()).then(|| known.lists.items(q)) {
+            Some(items) if items.len() * searches <= n => {
+                for &i in items {
+                    clear(row, i as i64);
+                }
+            }
+            _ => {
+                for (cell, &item) in row.iter_mut().zip(columns) {
+                    *cell &= !known.contains(q, item as u32);
+                }
+            }
+        }
+    }
+    mask
 }
 
 /// Bitsets of a set's long rows, those of at least `n_items / 32` entries (where a row's bitset takes no
@@ -610,6 +656,56 @@ pub(crate) mod tests {
                     }
                     None => assert!(!is_wide, "row {q} should be wide"),
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn a_shared_mask_is_the_cell_by_cell_test() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(5);
+        // 6 queries over 40 items: short lists, a long one (read cell by cell), an empty one.
+        let mut pairs = Interactions::default();
+        for (q, len) in [(0u32, 1u32), (1, 3), (2, 38), (3, 0), (4, 5), (5, 2)] {
+            for j in 0..len {
+                pairs.push(q, (j * 7 + q) % 40);
+            }
+        }
+        let data = Dataset::new(
+            "mask".into(),
+            6,
+            40,
+            pairs,
+            Default::default(),
+            Default::default(),
+            None,
+        );
+        let lists_only = KnownPositives {
+            bits: None,
+            wide: WideRows::default(),
+            ..KnownPositives::new(&data)
+        };
+        let with_bits = KnownPositives::new(&data);
+        let bits_only = KnownPositives::bitset(&data).unwrap();
+        for _ in 0..50 {
+            let rows = rng.random_range(0..9);
+            let queries: Vec<i64> = (0..rows).map(|_| rng.random_range(0..6)).collect();
+            let positives: Vec<i64> = (0..rows).map(|_| rng.random_range(0..40)).collect();
+            // Repeated items among the columns, as a queue holds an image more than once.
+            let columns: Vec<i64> = (0..rng.random_range(0..30))
+                .map(|_| rng.random_range(0..40))
+                .collect();
+            for known in [None, Some(&lists_only), Some(&with_bits), Some(&bits_only)] {
+                let want: Vec<bool> = queries
+                    .iter()
+                    .zip(&positives)
+                    .flat_map(|(&q, &p)| {
+                        columns.iter().map(move |&c| {
+                            c != p && !known.is_some_and(|k| k.contains(q as usize, c as u32))
+                        })
+                    })
+                    .collect();
+                assert_eq!(shared_mask(known, &queries, &positives, &columns), want);
             }
         }
     }

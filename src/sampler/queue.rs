@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use super::{
-    Batch, KnownPositives, NegativeItems, Negatives, SampleContext, Sampler, WholeOrDraws,
+    shared_mask, Batch, KnownPositives, NegativeItems, Negatives, SampleContext, Sampler,
+    WholeOrDraws,
 };
 use crate::data::Dataset;
 use crate::error::SamplerError;
@@ -172,16 +173,7 @@ impl Queue {
             .map(|j| ((start + j) % self.size) as i64)
             .collect();
         let ids: Vec<i64> = slots.iter().map(|&s| self.ids[s as usize]).collect();
-        let mut valid = Vec::with_capacity(batch.len() * ids.len());
-        for (&q, &p) in batch.queries.iter().zip(batch.positives) {
-            for &item in &ids {
-                let known = self
-                    .known
-                    .as_ref()
-                    .is_some_and(|kn| kn.contains(q as usize, item as u32));
-                valid.push(item != p && !known);
-            }
-        }
+        let valid = shared_mask(self.known.as_ref(), batch.queries, batch.positives, &ids);
         let store = self.embeddings.as_ref().expect("filled before");
         let embeddings = store.index_select(0, &Tensor::from_slice(&slots).to_device(cx.device));
         let valid = Tensor::from_slice(&valid)

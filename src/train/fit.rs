@@ -550,27 +550,23 @@ fn penalty_weight(cfg: &TrainConfig, model: &dyn ContrastiveModel) -> f64 {
     }
 }
 
-/// SimCLR's symmetric in-batch scores from the anchors' views `u` and the positives' views `p` (B, D),
-/// their pair scores `pos` (B) and `neg` = s(u, p) (B, B): 2B rows (every view an anchor, its other view
-/// the positive) against the 2B views [p; u], so row i of the top half scores u_i against p and u, row
-/// i of the bottom half p_i against u and p. The diagonal of every block (the positive, or the view
-/// itself) is masked by the tiled in-batch mask.
+/// SimCLR's symmetric in-batch scores from the anchors' views `u` and the positives' views `p` (B, D)
+/// and their pair scores `pos` (B): 2B rows (every view an anchor, its other view the positive) against
+/// the same 2B views z = [u; p], one matrix product. The diagonal of each (B, B) block (the view itself,
+/// or its other view, the positive, scored apart in `pos`) is masked by the tiled in-batch mask.
 fn simclr_views(
     sim: &crate::model::Similarity,
     u: &Tensor,
     p: &Tensor,
     pos: &Tensor,
-    neg: &Tensor,
 ) -> (Tensor, Tensor) {
-    let all = |a: &Tensor, b: &Tensor| {
-        sim.f_all(a, b)
-            .expect("query and item embeddings of one model fit together")
-    };
-    let top = Tensor::cat(&[neg.shallow_clone(), all(u, u)], 1);
-    let bottom = Tensor::cat(&[all(p, u), all(p, p)], 1);
+    let z = Tensor::cat(&[u, p], 0);
+    let neg = sim
+        .f_all(&z, &z)
+        .expect("query and item embeddings of one model fit together");
     (
         Tensor::cat(&[pos.shallow_clone(), pos.shallow_clone()], 0),
-        Tensor::cat(&[top, bottom], 0),
+        neg,
     )
 }
 
@@ -624,7 +620,12 @@ fn score_negatives(
     negatives: &Negatives,
 ) -> BatchScores {
     let sim = model.similarity();
-    let u = model.queries(queries);
+    // The positives (with id negatives, gathered with them) are embedded in one call with the queries.
+    let candidates = match &negatives.items {
+        NegativeItems::Ids(ids) => Tensor::cat(&[positives.unsqueeze(1), ids.shallow_clone()], 1),
+        _ => positives.shallow_clone(),
+    };
+    let (u, first) = model.queries_and_items(queries, &candidates);
     let unit = |t: &Tensor| {
         t / t
             .norm_scalaropt_dim(2, [-1i64].as_slice(), true)
@@ -634,7 +635,7 @@ fn score_negatives(
     let mut tiled: Option<Tiled> = None;
     let (p, pos, neg, penalty, cosine) = match &negatives.items {
         NegativeItems::All => {
-            let p = model.items(positives);
+            let p = first;
             let all = model.all_items();
             let pos = sim.pairwise(&u, &p);
             let scored = negatives.rows.as_ref().map(|rows| model.queries(rows));
@@ -653,10 +654,7 @@ fn score_negatives(
             (p, pos, neg, penalty, cosine)
         }
         NegativeItems::Ids(ids) => {
-            let items = model.items(&Tensor::cat(
-                &[positives.unsqueeze(1), ids.shallow_clone()],
-                1,
-            ));
+            let items = first;
             let scores = sim.pairwise(&u.unsqueeze(1), &items);
             let k = scores.size()[1] - 1;
             let penalty = (l2 > 0.0).then(|| {
@@ -677,7 +675,7 @@ fn score_negatives(
             )
         }
         NegativeItems::Shared { ids, embeddings } => {
-            let p = model.items(positives);
+            let p = first;
             let pos = sim.pairwise(&u, &p);
             let own_batch =
                 embeddings.is_none() && ids.size() == positives.size() && ids.equal(positives);
@@ -688,9 +686,6 @@ fn score_negatives(
                 None if own_batch => p.shallow_clone(),
                 None => model.items(ids),
             };
-            let neg = sim
-                .f_all(&u, &e)
-                .expect("query and item embeddings of one model fit together");
             // Each row's mean over its M negatives of ‖n‖² is the shared set's mean: rows × that.
             let penalty = (l2 > 0.0).then(|| {
                 let base = batch_l2(model, queries, &u, positives, &p, None);
@@ -704,10 +699,13 @@ fn score_negatives(
             if own_batch && model.two_views() && !loss.needs_cosine() {
                 // SimCLR's NT-Xent: both views of every image are anchors, and each anchor's negatives
                 // are the other 2N − 2 views of the batch.
-                let (pos, neg) = simclr_views(&sim, &u, &p, &pos, &neg);
+                let (pos, neg) = simclr_views(&sim, &u, &p, &pos);
                 tiled = Some(Tiled::of(negatives));
                 (p, pos, neg, penalty, None)
             } else {
+                let neg = sim
+                    .f_all(&u, &e)
+                    .expect("query and item embeddings of one model fit together");
                 let cosine = loss
                     .needs_cosine()
                     .then(|| (cosine_of(&u, &p), unit(&u).matmul(&unit(&e).tr())));
@@ -716,7 +714,7 @@ fn score_negatives(
         }
         NegativeItems::Embeddings(e) => {
             // Scored apart from the positive: no concatenation to copy and split again in backward.
-            let p = model.items(positives);
+            let p = first;
             let pos = sim.pairwise(&u, &p);
             let neg = sim.pairwise(&u.unsqueeze(1), e);
             // Stored (detached) negatives add a constant to the penalty: only trainable ones count.
@@ -1142,10 +1140,9 @@ mod tests {
         let p = Tensor::from_slice(&[0.8f32, 0.6, 0.0, 1.0, -0.6, 0.8]).view([3, 2]);
         let sim = crate::model::Similarity::Dot;
         let pos = sim.pairwise(&u, &p);
-        let neg = sim.f_all(&u, &p).unwrap();
         let eye = Tensor::eye(3, (Kind::Bool, Device::Cpu));
         let negatives = Negatives::ids(Tensor::new()).with_valid(eye.logical_not());
-        let (pos2, neg2) = simclr_views(&sim, &u, &p, &pos, &neg);
+        let (pos2, neg2) = simclr_views(&sim, &u, &p, &pos);
         let tiled = Tiled::of(&negatives);
         let value = loss::compute(
             &LossConfig::Softmax { temperature: 0.5 },
