@@ -273,6 +273,49 @@ fn nearest(v: f64) -> i64 {
     t + (frac >= 0.5) as i64 - (frac <= -0.5) as i64
 }
 
+/// One view's draws: a shift of up to `shift` pixels, a rotation of up to `rotation` degrees (as its
+/// sine and cosine) about the image's centre, and the pixel noise's distribution.
+struct ViewGeometry {
+    dx: f64,
+    dy: f64,
+    sin: f64,
+    cos: f64,
+    cx: f64,
+    cy: f64,
+    noise: Normal<f64>,
+}
+
+impl ViewGeometry {
+    fn draw(h: usize, w: usize, c: &ImageEncoderConfig, rng: &mut Pcg64Mcg) -> ViewGeometry {
+        let dx = rng.random_range(-c.shift..=c.shift) as f64;
+        let dy = rng.random_range(-c.shift..=c.shift) as f64;
+        let angle = if c.rotation > 0.0 {
+            rng.random_range(-c.rotation..=c.rotation).to_radians()
+        } else {
+            0.0
+        };
+        let (sin, cos) = angle.sin_cos();
+        ViewGeometry {
+            dx,
+            dy,
+            sin,
+            cos,
+            cx: (w as f64 - 1.0) / 2.0,
+            cy: (h as f64 - 1.0) / 2.0,
+            noise: Normal::new(0.0, c.noise.max(f64::MIN_POSITIVE)).expect("noise >= 0"),
+        }
+    }
+
+    /// The source of pixel (x, y): undo the shift, then the rotation (unrounded).
+    fn source(&self, x: usize, y: usize) -> (f64, f64) {
+        let (ux, uy) = (x as f64 - self.dx - self.cx, y as f64 - self.dy - self.cy);
+        (
+            self.cos * ux + self.sin * uy + self.cx,
+            -self.sin * ux + self.cos * uy + self.cy,
+        )
+    }
+}
+
 /// Writes one augmented copy of `image` (h × w) to `out`: shifted by up to `shift` pixels and rotated
 /// by up to `rotation` degrees about the centre (nearest pixel, 0 outside), plus N(0, noise) noise, then
 /// with probability `cutout` a square of side max(1, h/4) set to 0; pixels stay in [0, 1].
@@ -284,26 +327,15 @@ fn augment(
     rng: &mut Pcg64Mcg,
     out: &mut Vec<f32>,
 ) {
-    let dx = rng.random_range(-c.shift..=c.shift) as f64;
-    let dy = rng.random_range(-c.shift..=c.shift) as f64;
-    let angle = if c.rotation > 0.0 {
-        rng.random_range(-c.rotation..=c.rotation).to_radians()
-    } else {
-        0.0
-    };
-    let (sin, cos) = angle.sin_cos();
-    let (cx, cy) = ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
-    let noise = Normal::new(0.0, c.noise.max(f64::MIN_POSITIVE)).expect("noise >= 0");
+    let g = ViewGeometry::draw(h, w, c, rng);
     let start = out.len();
     out.resize(start + h * w, 0.0);
     let view = &mut out[start..];
-    // The geometry first, in a loop without calls (a fifth faster): each pixel's source value.
+    // The geometry first, in a loop without calls (a fifth faster): each pixel's source value, 0
+    // outside the image.
     for y in 0..h {
-        let uy = y as f64 - dy - cy;
         for x in 0..w {
-            // The source pixel: undo the shift, then the rotation; 0 outside the image.
-            let ux = x as f64 - dx - cx;
-            let (sx, sy) = (cos * ux + sin * uy + cx, -sin * ux + cos * uy + cy);
+            let (sx, sy) = g.source(x, y);
             let (sx, sy) = (nearest(sx), nearest(sy));
             view[y * w + x] = if (sx as u64) < w as u64 && (sy as u64) < h as u64 {
                 image[sy as usize * w + sx as usize]
@@ -314,13 +346,18 @@ fn augment(
     }
     if c.noise > 0.0 {
         for v in view.iter_mut() {
-            *v = (*v as f64 + noise.sample(rng)).clamp(0.0, 1.0) as f32;
+            *v = (*v as f64 + g.noise.sample(rng)).clamp(0.0, 1.0) as f32;
         }
     } else {
         for v in view.iter_mut() {
             *v = v.clamp(0.0, 1.0);
         }
     }
+    cutout(view, h, w, c, rng);
+}
+
+/// With probability `cutout`, a square of side max(1, h/4) at a random place set to 0.
+fn cutout(view: &mut [f32], h: usize, w: usize, c: &ImageEncoderConfig, rng: &mut Pcg64Mcg) {
     if rng.random::<f64>() < c.cutout {
         let side = (h / 4).max(1);
         let (x0, y0) = (
@@ -329,7 +366,7 @@ fn augment(
         );
         for y in y0..y0 + side {
             for x in x0..x0 + side {
-                out[start + y * w + x] = 0.0;
+                view[y * w + x] = 0.0;
             }
         }
     }
@@ -578,28 +615,19 @@ mod tests {
         assert!(!momentum_on_host(&k.tr(), &k.tr().copy(), 0.9));
     }
 
-    /// The augmentation as first written, pixel by pixel: `augment` must give its bytes.
+    /// The augmentation as first written, pixel by pixel (libm's rounding, the noise drawn with each
+    /// pixel): `augment` must give its bytes.
     fn augment_pixel_by_pixel(
         image: &[f32],
         (h, w): (usize, usize),
         c: &ImageEncoderConfig,
         rng: &mut Pcg64Mcg,
     ) -> Vec<f32> {
-        let dx = rng.random_range(-c.shift..=c.shift) as f64;
-        let dy = rng.random_range(-c.shift..=c.shift) as f64;
-        let angle = if c.rotation > 0.0 {
-            rng.random_range(-c.rotation..=c.rotation).to_radians()
-        } else {
-            0.0
-        };
-        let (sin, cos) = angle.sin_cos();
-        let (cx, cy) = ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
-        let noise = Normal::new(0.0, c.noise.max(f64::MIN_POSITIVE)).unwrap();
+        let g = ViewGeometry::draw(h, w, c, rng);
         let mut out = Vec::new();
         for y in 0..h {
             for x in 0..w {
-                let (ux, uy) = (x as f64 - dx - cx, y as f64 - dy - cy);
-                let (sx, sy) = (cos * ux + sin * uy + cx, -sin * ux + cos * uy + cy);
+                let (sx, sy) = g.source(x, y);
                 let (sx, sy) = (sx.round(), sy.round());
                 let mut v = if sx >= 0.0 && sy >= 0.0 && (sx as usize) < w && (sy as usize) < h {
                     image[sy as usize * w + sx as usize] as f64
@@ -607,23 +635,12 @@ mod tests {
                     0.0
                 };
                 if c.noise > 0.0 {
-                    v += noise.sample(rng);
+                    v += g.noise.sample(rng);
                 }
                 out.push(v.clamp(0.0, 1.0) as f32);
             }
         }
-        if rng.random::<f64>() < c.cutout {
-            let side = (h / 4).max(1);
-            let (x0, y0) = (
-                rng.random_range(0..=w - side),
-                rng.random_range(0..=h - side),
-            );
-            for y in y0..y0 + side {
-                for x in x0..x0 + side {
-                    out[y * w + x] = 0.0;
-                }
-            }
-        }
+        cutout(&mut out, h, w, c, rng);
         out
     }
 
