@@ -370,10 +370,49 @@ fn scored_below(all: &Tensor, neg: &Tensor) -> Tensor {
             .lt_tensor(&neg.unsqueeze(2))
             .sum_dim_intlist(2, false, Kind::Float);
     }
+    if all.device() == Device::Cpu && all.kind() == Kind::Float && neg.kind() == Kind::Float {
+        return scored_below_on_host(all, neg);
+    }
     let (sorted, _) = all.sort(1, false);
     neg.contiguous()
         .searchsorted(&sorted, false, false, "left", None::<Tensor>)
         .to_kind(Kind::Float)
+}
+
+/// `scored_below`'s sorted search on the host: each row's scores as integer keys in their order, sorted
+/// alone (libtorch sorts the values with their indices, three times the work), then a binary search per
+/// negative.
+fn scored_below_on_host(all: &Tensor, neg: &Tensor) -> Tensor {
+    let (rows, n, k) = (
+        all.size()[0],
+        all.size()[1] as usize,
+        neg.size()[1] as usize,
+    );
+    let all = Vec::<f32>::try_from(all.reshape([-1])).expect("f32 scores");
+    let neg = Vec::<f32>::try_from(neg.reshape([-1])).expect("f32 scores");
+    let mut keys = vec![0u32; n];
+    let mut below = Vec::with_capacity(neg.len());
+    for (row, negatives) in all.chunks(n.max(1)).zip(neg.chunks(k.max(1))) {
+        for (key, &s) in keys.iter_mut().zip(row) {
+            *key = order_key(s);
+        }
+        keys.sort_unstable();
+        for &s in negatives {
+            let key = order_key(s);
+            below.push(keys.partition_point(|&x| x < key) as f32);
+        }
+    }
+    Tensor::from_slice(&below).view([rows, k as i64])
+}
+
+/// A u32 in the order of the f32 `s` (−0 and +0 equal, as they compare; NaN above +∞).
+fn order_key(s: f32) -> u32 {
+    let bits = (s + 0.0).to_bits();
+    if bits >> 31 == 1 {
+        !bits
+    } else {
+        bits | 1 << 31
+    }
 }
 
 /// Expected share of a pool of `n` items a uniform sampler covers with `draws` draws.
@@ -601,6 +640,10 @@ mod tests {
         // Rounded scores: many ties; an infinite score (a masked positive) is never below.
         let all = (Tensor::randn([6, 40], (Kind::Float, Device::Cpu)) * 3.0).round();
         let _ = all.get(0).get(3).fill_(f64::INFINITY);
+        let _ = all.get(1).get(5).fill_(f64::NEG_INFINITY);
+        // −0 and +0 compare equal: neither is below the other.
+        let _ = all.get(2).get(0).fill_(-0.0);
+        let _ = all.get(2).get(1).fill_(0.0);
         // 70 negatives per row (the sorted search), drawn from the row's own scores.
         let neg = all.gather(
             1,
