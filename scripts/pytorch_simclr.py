@@ -1,13 +1,15 @@
 """SimCLR and MoCo on small grey images in plain PyTorch, as nsbench's vision domain trains them: an MLP
-encoder (pixels → 128 → ReLU → 64) and head (64 → 64 → ReLU → 32, L2-normalised); augmentations per view
-(integer shift up to ±1 px, rotation up to ±15° with nearest-pixel sampling, Gaussian pixel noise σ 0.1
-clipped to [0, 1], and with probability 0.5 a cutout square of a quarter of the side), batched with
-affine_grid / grid_sample; NT-Xent at temperature 0.5. SimCLR: both views of a batch through the network in
-one pass (as SimCLR's reference code), both anchors, the other 2N − 2 views
-negatives. MoCo: a momentum key encoder (m = 0.99) and a queue of keys (--queue) as the negatives. Adam
-1e-3. Evaluation: kNN (20 nearest training images by cosine, votes exp(cos / 0.07)) on the encoder's
-features of clean images. Prints JSON: kNN accuracy, training images per second, seconds per epoch.
-  python3 pytorch_simclr.py --csv digits.csv.gz --height 8 --width 8 --scale 16 [--mode simclr|moco]"""
+encoder (pixels → 128 → ReLU → 64) or nsbench's CNN (--encoder cnn), and a head (64 → 64 → ReLU → 32,
+L2-normalised); augmentations per view (integer shift up to ±1 px, rotation up to ±15° with nearest-pixel
+sampling, Gaussian pixel noise σ 0.1 clipped to [0, 1], and with probability 0.5 a cutout square of a
+quarter of the side), batched with affine_grid / grid_sample; NT-Xent at temperature 0.5. SimCLR: both
+views of a batch through the network in one pass (as SimCLR's reference code), both anchors, the other
+2N − 2 views negatives. MoCo: a momentum key encoder (m = 0.99) and a queue of keys (--queue) as the
+negatives. Adam 1e-3. Evaluation: kNN (20 nearest training images by cosine, votes exp(cos / 0.07)) on
+the encoder's features of clean images. Prints JSON: kNN accuracy, training images per second, seconds
+per epoch.
+  python3 pytorch_simclr.py --csv digits.csv.gz --height 8 --width 8 --scale 16 [--mode simclr|moco]
+      [--encoder mlp|cnn]"""
 import argparse
 import copy
 import gzip
@@ -55,10 +57,29 @@ def augment(x, h, w, g):
     return v.view(n, h, w).masked_fill(square, 0).view(n, h * w)
 
 
-class Net(torch.nn.Module):
-    def __init__(self, d):
+class Cnn(torch.nn.Module):
+    """nsbench's `cnn` encoder: 3 x 3 convolutions to 16 and (stride 2) 32 channels, ReLU, global average
+    pooling, a linear layer to 64."""
+
+    def __init__(self, h, w):
         super().__init__()
-        self.enc = torch.nn.Sequential(torch.nn.Linear(d, 128), torch.nn.ReLU(), torch.nn.Linear(128, 64))
+        self.h, self.w = h, w
+        self.c1 = torch.nn.Conv2d(1, 16, 3, padding=1)
+        self.c2 = torch.nn.Conv2d(16, 32, 3, stride=2, padding=1)
+        self.fc = torch.nn.Linear(32, 64)
+
+    def forward(self, x):
+        x = F.relu(self.c1(x.view(-1, 1, self.h, self.w)))
+        return self.fc(F.relu(self.c2(x)).mean((2, 3)))
+
+
+class Net(torch.nn.Module):
+    def __init__(self, h, w, encoder="mlp"):
+        super().__init__()
+        if encoder == "cnn":
+            self.enc = Cnn(h, w)
+        else:
+            self.enc = torch.nn.Sequential(torch.nn.Linear(h * w, 128), torch.nn.ReLU(), torch.nn.Linear(128, 64))
         self.head = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 32))
 
     def forward(self, x):
@@ -81,6 +102,7 @@ def main():
     ap.add_argument("--width", type=int, default=8)
     ap.add_argument("--scale", type=float, default=16)
     ap.add_argument("--mode", choices=["simclr", "moco"], default="simclr")
+    ap.add_argument("--encoder", choices=["mlp", "cnn"], default="mlp")
     ap.add_argument("--queue", type=int, default=1024)
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--batch", type=int, default=128)
@@ -93,7 +115,7 @@ def main():
     x, y = load(a.csv, a.scale)
     train, test = stratified(y, 0.2, np.random.default_rng(a.seed))
     h, w = a.height, a.width
-    net = Net(h * w)
+    net = Net(h, w, a.encoder)
     key = copy.deepcopy(net).requires_grad_(False) if a.mode == "moco" else None
     queue = F.normalize(torch.randn(a.queue, 32, generator=g), dim=1) if key else None
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
@@ -129,7 +151,7 @@ def main():
                         pk.mul_(0.99).add_(pq, alpha=0.01)
                     queue = torch.cat([k, queue])[: a.queue]
         seconds += time.perf_counter() - start
-    print(json.dumps({"impl": f"pytorch {torch.__version__} {a.mode} ({a.threads} thread)",
+    print(json.dumps({"impl": f"pytorch {torch.__version__} {a.mode} {a.encoder} ({a.threads} thread)",
                       "knn": knn(net, x, y, train, test), "epoch_seconds": seconds / a.epochs,
                       "images_per_second": len(train) * a.epochs / seconds}))
 
