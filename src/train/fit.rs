@@ -169,7 +169,10 @@ pub fn fit(
             }
             .into());
         }
+        // The epoch's summary (coverage, Gini, a uniform draw's reference) is diagnostics too.
+        let summing = Instant::now();
         let diagnostics_of_epoch = diagnostics.finish_epoch(data, sampling.as_secs_f64());
+        let diagnosing = diagnosing + summing.elapsed();
         log.diagnostics_seconds += diagnosing.as_secs_f64();
         let train_seconds = (started.elapsed() - diagnosing).as_secs_f64();
         log.train_seconds += train_seconds;
