@@ -371,8 +371,14 @@ fn scored_below(all: &Tensor, neg: &Tensor) -> Tensor {
             .sum_dim_intlist(2, false, Kind::Float);
     }
     if all.device() == Device::Cpu && all.kind() == Kind::Float && neg.kind() == Kind::Float {
-        return scored_below_on_host(all, neg);
+        scored_below_on_host(all, neg)
+    } else {
+        scored_below_on_device(all, neg)
     }
+}
+
+/// `scored_below`'s sorted search in libtorch (an accelerator's path): each row sorted, then searched.
+fn scored_below_on_device(all: &Tensor, neg: &Tensor) -> Tensor {
     let (sorted, _) = all.sort(1, false);
     neg.contiguous()
         .searchsorted(&sorted, false, false, "left", None::<Tensor>)
@@ -380,8 +386,7 @@ fn scored_below(all: &Tensor, neg: &Tensor) -> Tensor {
 }
 
 /// `scored_below`'s sorted search on the host: each row's scores as integer keys in their order, sorted
-/// alone (libtorch sorts the values with their indices, three times the work), then a binary search per
-/// negative.
+/// alone (libtorch's sort carries each value's index along), then a binary search per negative.
 fn scored_below_on_host(all: &Tensor, neg: &Tensor) -> Tensor {
     let (rows, n, k) = (
         all.size()[0],
@@ -655,6 +660,7 @@ mod tests {
             .lt_tensor(&neg.unsqueeze(2))
             .sum_dim_intlist(2, false, Kind::Float);
         assert!(scored_below(&all, &neg).equal(&brute));
+        assert!(scored_below_on_device(&all, &neg).equal(&brute));
         assert!(scored_below(&all, &neg.narrow(1, 0, 7)).equal(&brute.narrow(1, 0, 7)));
     }
 
