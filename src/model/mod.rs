@@ -3,6 +3,7 @@
 //! distance). Matrix factorisation is the recommendation model, TransE, DistMult, ComplEx and RotatE the
 //! knowledge-graph ones; the `ContrastiveModel` trait is all that trainers, samplers and evaluators see.
 
+mod first_layer;
 mod gcn;
 mod kg;
 mod lightgcn;
@@ -70,7 +71,10 @@ impl ModelConfig {
             ModelConfig::Lightgcn(_) => 2,
             // 2: `l2` is the network's weight decay, not a penalty on unit-norm projections. 3
             // (without a key encoder): queries and candidates encoded in one pass, SimCLR's 2N × 2N
-            // scores one product (the same values, summed in another order).
+            // scores one product (the same values, summed in another order). 4 (the `cnn` encoder):
+            // its first layer's gradient computed on the host on the CPU (`first_layer`; the same
+            // gradient, summed in another order).
+            ModelConfig::ImageEncoder(c) if c.encoder == vision::EncoderKind::Cnn => 4,
             ModelConfig::ImageEncoder(c) if c.momentum.is_none() => 3,
             ModelConfig::ImageEncoder(_) => 2,
             // 2: centre vectors start U(−1/d, 1/d), as gensim 4 (word2vec.c: half that).

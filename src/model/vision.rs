@@ -18,7 +18,7 @@ use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
-use super::ContrastiveModel;
+use super::{first_layer, ContrastiveModel};
 use crate::data::vision::VisionData;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -116,6 +116,19 @@ pub struct ImageEncoder {
     key_weights: Option<Vec<Tensor>>,
     device: Device,
     augment_rng: Mutex<Pcg64Mcg>,
+    /// This step's CNN forward passes whose first layer's gradients are left to `after_backward`
+    /// (`convolutions`).
+    deferred: Mutex<Vec<DeferredGrad>>,
+}
+
+/// A forward pass of the CNN whose first layer's gradient `after_backward` computes on the host: its
+/// images, the first layer's output, the leaf whose gradient is dL/dy of the second convolution, and
+/// the parameters (the first layer's weight and bias, the second convolution's weight).
+struct DeferredGrad {
+    x: Tensor,
+    h: Tensor,
+    tap: Tensor,
+    weights: [Tensor; 3],
 }
 
 /// A parameter of `shape` drawn U(−bound, bound) from `rng`.
@@ -175,6 +188,7 @@ impl ImageEncoder {
             weights,
             device: root.device(),
             augment_rng: Mutex::new(Pcg64Mcg::seed_from_u64(seed ^ 0xa06e_4e47)),
+            deferred: Mutex::new(Vec::new()),
         }
     }
 
@@ -212,14 +226,45 @@ impl ImageEncoder {
                 .linear(&w[0], Some(&w[1]))
                 .relu()
                 .linear(&w[2], Some(&w[3])),
-            EncoderKind::Cnn => x
-                .conv2d(&w[0], Some(&w[1]), [1, 1], [1, 1], [1, 1], 1)
-                .relu()
-                .conv2d(&w[2], Some(&w[3]), [2, 2], [1, 1], [1, 1], 1)
+            EncoderKind::Cnn => self
+                .convolutions(x, w)
                 .relu()
                 .mean_dim([2i64, 3].as_slice(), false, Kind::Float)
                 .linear(&w[4], Some(&w[5])),
         }
+    }
+
+    /// The CNN's two convolutions of images `x`: ReLU(conv(x)), then the stride-2 convolution (before
+    /// its ReLU). Training on the CPU, libtorch computes only the second convolution's weight gradient:
+    /// the first layer's output enters it without gradient, a zero leaf added to its output collects
+    /// dL/dy, and `after_backward` computes the first layer's gradients from it on the host
+    /// (`first_layer`). On an accelerator libtorch's autograd runs through both.
+    fn convolutions(&self, x: &Tensor, w: &[Tensor]) -> Tensor {
+        let first = |x: &Tensor| {
+            x.conv2d(&w[0], Some(&w[1]), [1, 1], [1, 1], [1, 1], 1)
+                .relu()
+        };
+        let second = |h: &Tensor| h.conv2d(&w[2], Some(&w[3]), [2, 2], [1, 1], [1, 1], 1);
+        if self.device != Device::Cpu {
+            return second(&first(x));
+        }
+        let h = tch::no_grad(|| first(x));
+        let y = second(&h);
+        if !(y.requires_grad() && w[0].requires_grad()) {
+            return y; // no gradient wanted (an evaluation, the key encoder)
+        }
+        let tap = Tensor::zeros(y.size(), (Kind::Float, Device::Cpu)).set_requires_grad(true);
+        let out = &y + &tap;
+        self.deferred
+            .lock()
+            .expect("no panic while deferring")
+            .push(DeferredGrad {
+                x: x.shallow_clone(),
+                h,
+                tap,
+                weights: [0, 1, 2].map(|i| w[i].shallow_clone()),
+            });
+        out
     }
 
     /// The normalised projection of representations `z` by the head of `w`.
@@ -427,6 +472,39 @@ impl ContrastiveModel for ImageEncoder {
         Some((self.view(ids, &mut rng, w), self.view(ids, &mut rng, w)))
     }
 
+    /// A step begins: CNN forward passes that no backward pass followed (an evaluation with gradient
+    /// on) are forgotten.
+    fn refresh(&self) {
+        self.deferred
+            .lock()
+            .expect("no panic while deferring")
+            .clear();
+    }
+
+    /// The first layer's gradients of each CNN forward pass of the step (`convolutions`), on the host,
+    /// added to its parameters' gradients.
+    fn after_backward(&self) {
+        let deferred =
+            std::mem::take(&mut *self.deferred.lock().expect("no panic while deferring"));
+        for d in deferred {
+            let dy = d.tap.grad();
+            if !dy.defined() {
+                continue; // this forward pass was not in the loss
+            }
+            let size = d.h.size();
+            let grads = first_layer::grads(first_layer::Batch {
+                x: &host(&d.x),
+                h: &host(&d.h),
+                dy: &host(&dy),
+                weight: &host(&d.weights[2]),
+                height: size[2] as usize,
+                width: size[3] as usize,
+            });
+            add_grad(&d.weights[0], &grads.weight);
+            add_grad(&d.weights[1], &grads.bias);
+        }
+    }
+
     /// MoCo's momentum update of the key encoder: k ← m·k + (1 − m)·q.
     fn after_step(&self) {
         let (Some(keys), Some(m)) = (&self.key_weights, self.config.momentum) else {
@@ -437,6 +515,24 @@ impl ContrastiveModel for ImageEncoder {
                 tch::no_grad(|| momentum_in_libtorch(k, q, m));
             }
         }
+    }
+}
+
+/// A CPU tensor's values, flat.
+fn host(t: &Tensor) -> Vec<f32> {
+    Vec::<f32>::try_from(t.detach().contiguous().view([-1])).expect("f32 on the CPU")
+}
+
+/// Adds `g` (the parameter's size, flat) to the gradient of `param`, or makes it its gradient when
+/// autograd gave it none.
+fn add_grad(param: &Tensor, g: &[f32]) {
+    let g = Tensor::from_slice(g).view(param.size().as_slice());
+    let mut grad = param.grad();
+    if grad.defined() {
+        let _ = tch::no_grad(|| grad.g_add_(&g));
+    } else {
+        // No gradient reached the parameter yet: accumulate through a surrogate.
+        tch::with_grad(|| (param * g).sum(Kind::Float).backward());
     }
 }
 
@@ -578,6 +674,70 @@ mod tests {
         let vs = nn::VarStore::new(Device::Cpu);
         let plain = ImageEncoder::new(&vs.root(), &ImageEncoderConfig::default(), &data(), 0);
         assert!(plain.items(&ids).requires_grad());
+    }
+
+    /// The CNN encoder through libtorch's autograd alone, as on an accelerator.
+    fn cnn_in_libtorch(x: &Tensor, w: &[Tensor]) -> Tensor {
+        x.conv2d(&w[0], Some(&w[1]), [1, 1], [1, 1], [1, 1], 1)
+            .relu()
+            .conv2d(&w[2], Some(&w[3]), [2, 2], [1, 1], [1, 1], 1)
+            .relu()
+            .mean_dim([2i64, 3].as_slice(), false, Kind::Float)
+            .linear(&w[4], Some(&w[5]))
+    }
+
+    #[test]
+    fn the_cnns_gradients_with_the_first_layer_on_the_host_are_autograds() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let c = ImageEncoderConfig {
+            encoder: EncoderKind::Cnn,
+            ..Default::default()
+        };
+        let mut data = data();
+        data.height = 3; // odd sizes: 3 × 4 images
+                         // Two models from one seed: the same weights, one for each path.
+        let (m, twin) = (
+            ImageEncoder::new(&vs.root(), &c, &data, 0),
+            ImageEncoder::new(&nn::VarStore::new(Device::Cpu).root(), &c, &data, 0),
+        );
+        let ids = Tensor::from_slice(&[0i64, 1, 2, 1]);
+        let x = m.batch(&ids, None);
+        let weighting = Tensor::from_slice(&[0.3f32, -1.2, 0.7, 2.0]).view([4, 1]);
+        let loss = |z: Tensor| (z.square() * &weighting).sum(Kind::Float);
+        // The encoder's six parameters (the head is not in this loss).
+        let grads = |m: &ImageEncoder| -> Vec<Tensor> {
+            m.weights[..6].iter().map(|w| w.grad().copy()).collect()
+        };
+        loss(cnn_in_libtorch(&x, &twin.weights)).backward();
+        let reference = grads(&twin);
+        // Twice without clearing: the first time the first layer's gradients are new (no gradient
+        // reached them through autograd), the second time added.
+        for round in 1..=2 {
+            m.refresh();
+            loss(m.encode(&x, &m.weights)).backward();
+            assert!(
+                !m.weights[0].grad().defined() || round == 2,
+                "outside autograd"
+            );
+            m.after_backward();
+            for (i, (got, want)) in grads(&m).iter().zip(&reference).enumerate() {
+                let want = want * round as f64;
+                if i < 2 {
+                    assert!(got.allclose(&want, 1e-5, 1e-6, false), "parameter {i}");
+                } else {
+                    assert!(
+                        got.equal(&want),
+                        "parameter {i}: libtorch's own, to the bit"
+                    );
+                }
+            }
+        }
+        // Without gradient nothing is deferred; a forward pass no backward followed is forgotten.
+        let _ = tch::no_grad(|| m.encode(&x, &m.weights));
+        assert!(m.deferred.lock().unwrap().is_empty());
+        let _ = m.encode(&x, &m.weights);
+        m.refresh();
+        assert!(m.deferred.lock().unwrap().is_empty());
     }
 
     #[test]
