@@ -241,15 +241,7 @@ impl ContrastiveModel for LightGcn {
             };
         }
         let Some(carried) = carried else { return };
-        let to_nodes = self.adjacency.mm(&carried);
-        let mut grad = self.nodes.grad();
-        if grad.defined() {
-            let _ = grad.g_add_(&to_nodes);
-        } else {
-            // No gradient reached the parameters directly: accumulate through a surrogate.
-            drop(_no_grad);
-            (&self.nodes * to_nodes).sum(Kind::Float).backward();
-        }
+        super::accumulate_grad(&self.nodes, &self.adjacency.mm(&carried));
     }
 
     fn penalty_tables(&self) -> Option<(Tensor, Tensor)> {

@@ -444,6 +444,18 @@ pub trait ContrastiveModel: Send {
     }
 }
 
+/// Adds `g` to the gradient of `param`, for a model that carries gradients back itself in
+/// `after_backward`; when autograd gave the parameter none, through a surrogate loss, so libtorch holds
+/// that gradient as it holds every other.
+pub(crate) fn accumulate_grad(param: &Tensor, g: &Tensor) {
+    let mut grad = param.grad();
+    if grad.defined() {
+        let _ = tch::no_grad(|| grad.g_add_(g));
+    } else {
+        tch::with_grad(|| (param * g).sum(tch::Kind::Float).backward());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::HostTables;

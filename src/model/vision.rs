@@ -500,8 +500,10 @@ impl ContrastiveModel for ImageEncoder {
                 height: size[2] as usize,
                 width: size[3] as usize,
             });
-            add_grad(&d.weights[0], &grads.weight);
-            add_grad(&d.weights[1], &grads.bias);
+            for (param, g) in d.weights.iter().zip([grads.weight, grads.bias]) {
+                let g = Tensor::from_slice(&g).view(param.size().as_slice());
+                super::accumulate_grad(param, &g);
+            }
         }
     }
 
@@ -521,19 +523,6 @@ impl ContrastiveModel for ImageEncoder {
 /// A CPU tensor's values, flat.
 fn host(t: &Tensor) -> Vec<f32> {
     Vec::<f32>::try_from(t.detach().contiguous().view([-1])).expect("f32 on the CPU")
-}
-
-/// Adds `g` (the parameter's size, flat) to the gradient of `param`, or makes it its gradient when
-/// autograd gave it none.
-fn add_grad(param: &Tensor, g: &[f32]) {
-    let g = Tensor::from_slice(g).view(param.size().as_slice());
-    let mut grad = param.grad();
-    if grad.defined() {
-        let _ = tch::no_grad(|| grad.g_add_(&g));
-    } else {
-        // No gradient reached the parameter yet: accumulate through a surrogate.
-        tch::with_grad(|| (param * g).sum(Kind::Float).backward());
-    }
 }
 
 /// MoCo's k ← m·k + (1 − m)·q as libtorch's kernels compute it: k·m, then q·(1 − m), each rounded to
