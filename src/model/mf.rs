@@ -8,7 +8,9 @@ use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, TchError, Tensor};
 
-use super::{ContrastiveModel, HostTables, HostTablesMut};
+use std::sync::Mutex;
+
+use super::{accumulate_grad, ContrastiveModel, HostTables, HostTablesMut, RowGrads};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -46,6 +48,22 @@ impl Default for SgnsConfig {
 pub struct Mf {
     users: Tensor,
     items: Tensor,
+    /// This step's gathers made apart from autograd (`gather_apart`).
+    apart: Mutex<Apart>,
+}
+
+/// A step's gathers made apart from autograd: each table's rows are read without gradient into a leaf
+/// whose gradient, after backward, is the table's gradient at those rows. An embedding table's
+/// gradient through autograd is table-sized (zero-filled, then read whole by the optimiser) for the
+/// few thousand rows a batch touches; this leaves out both passes.
+#[derive(Debug, Default)]
+struct Apart {
+    /// Whether the step's next `queries_and_items` gathers apart.
+    armed: bool,
+    /// (table, ids, leaf) of each gather made apart this step.
+    gathered: Vec<(Tensor, Tensor, Tensor)>,
+    /// Their gradients after backward, for the optimiser.
+    grads: Vec<RowGrads>,
 }
 
 impl Mf {
@@ -60,10 +78,7 @@ impl Mf {
             Tensor::from_slice(&values).view([rows as i64, c.dim])
         };
         let (u, i) = (init(n_queries), init(n_items));
-        Mf {
-            users: root.var_copy("user", &u),
-            items: root.var_copy("item", &i),
-        }
+        Mf::of(root.var_copy("user", &u), root.var_copy("item", &i))
     }
 
     /// Shallow node embeddings (graph domain): one table whose rows are both the queries and the
@@ -79,10 +94,7 @@ impl Mf {
             "node",
             &Tensor::from_slice(&values).view([n_nodes as i64, c.dim]),
         );
-        Mf {
-            users: nodes.shallow_clone(),
-            items: nodes,
-        }
+        Mf::of(nodes.shallow_clone(), nodes)
     }
 }
 
@@ -100,16 +112,91 @@ impl Mf {
             .collect();
         let centre = Tensor::from_slice(&values).view([n_words as i64, c.dim]);
         let context = Tensor::zeros([n_words as i64, c.dim], (Kind::Float, Device::Cpu));
+        Mf::of(
+            root.var_copy("centre", &centre),
+            root.var_copy("context", &context),
+        )
+    }
+
+    fn of(users: Tensor, items: Tensor) -> Mf {
         Mf {
-            users: root.var_copy("centre", &centre),
-            items: root.var_copy("context", &context),
+            users,
+            items,
+            apart: Mutex::new(Apart::default()),
         }
+    }
+
+    fn apart(&self) -> std::sync::MutexGuard<'_, Apart> {
+        self.apart.lock().expect("no panic while gathering")
+    }
+
+    /// `table`'s rows `ids` as a leaf of their own, recorded for `after_backward`.
+    fn gather_leaf(&self, apart: &mut Apart, table: &Tensor, ids: &Tensor) -> Tensor {
+        let rows = tch::no_grad(|| table.index_select(0, ids)).set_requires_grad(true);
+        apart.gathered.push((
+            table.shallow_clone(),
+            ids.shallow_clone(),
+            rows.shallow_clone(),
+        ));
+        rows
     }
 }
 
 impl ContrastiveModel for Mf {
     fn queries(&self, ids: &Tensor) -> Tensor {
         self.users.index_select(0, ids)
+    }
+
+    /// Gathered apart from autograd when `gather_apart` armed it (once a step: a second call in the same
+    /// step goes through autograd, and `after_backward` adds the two gradients as autograd would).
+    fn queries_and_items(&self, queries: &Tensor, items: &Tensor) -> (Tensor, Tensor) {
+        let mut apart = self.apart();
+        if !std::mem::take(&mut apart.armed) {
+            return (self.queries(queries), self.items(items));
+        }
+        let u = self.gather_leaf(&mut apart, &self.users, queries);
+        let mut shape = items.size();
+        shape.push(self.items.size()[1]);
+        let i = self.gather_leaf(&mut apart, &self.items, &items.reshape([-1]));
+        (u, i.view(shape.as_slice()))
+    }
+
+    /// Armed only for two distinct tables on the host: one table behind both sides (graph nodes) would
+    /// take two gathers' gradients, which autograd sums in an order of its own.
+    fn gather_apart(&self, on: bool) {
+        let mut apart = self.apart();
+        if on {
+            apart.gathered.clear();
+            apart.grads.clear();
+        }
+        apart.armed = on && self.host_tables_mut().is_some();
+    }
+
+    /// A table that also took a gradient through autograd this step (the L2 penalty over whole tables,
+    /// a second gather) gets the gathered rows' gradient added to it, as autograd adds its two.
+    fn after_backward(&self) {
+        let mut apart = self.apart();
+        let _no_grad = tch::no_grad_guard();
+        for (table, ids, rows) in std::mem::take(&mut apart.gathered) {
+            let grads = rows.grad();
+            if !grads.defined() {
+                continue;
+            }
+            let row_grads = RowGrads {
+                param: table,
+                ids,
+                grads,
+            };
+            if row_grads.param.grad().defined() {
+                accumulate_grad(&row_grads.param, &row_grads.dense());
+            } else {
+                apart.grads.push(row_grads);
+            }
+        }
+    }
+
+    fn take_row_grads(&self) -> Vec<RowGrads> {
+        std::mem::take(&mut self.apart().grads)
     }
 
     fn items(&self, ids: &Tensor) -> Tensor {
@@ -269,5 +356,42 @@ mod tests {
             .score_candidates(&q, &cand)
             .unwrap()
             .allclose(&reference, 1e-4, 1e-5, false));
+    }
+
+    #[test]
+    fn rows_are_gathered_apart_once_a_step_and_only_from_two_distinct_tables() {
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let c = MfConfig {
+            dim: 3,
+            init_std: 0.5,
+        };
+        let (q, items) = (
+            Tensor::from_slice(&[0i64, 2, 0]),
+            Tensor::from_slice(&[1i64, 4, 4, 0, 3, 1]).view([3, 2]),
+        );
+        let two = Mf::new(&vs.root().sub("two"), &c, 3, 5, 1);
+        two.gather_apart(true);
+        let (u, i) = two.queries_and_items(&q, &items);
+        assert!(u.is_leaf() && i.size() == [3, 2, 3], "armed: leaves");
+        assert!(
+            !two.queries_and_items(&q, &items).0.is_leaf(),
+            "once a step"
+        );
+        let loss = (u.unsqueeze(1) * &i).sum(Kind::Float) + u.square().sum(Kind::Float);
+        loss.backward();
+        two.after_backward();
+        let grads = two.take_row_grads();
+        assert_eq!(grads.len(), 2);
+        // The rows' gradients spread over the tables are autograd's through the gathers.
+        let (u, i) = (two.queries(&q), two.items(&items));
+        let loss = (u.unsqueeze(1) * &i).sum(Kind::Float) + u.square().sum(Kind::Float);
+        let dense = Tensor::run_backward(&[&loss], &[&two.users, &two.items], false, false);
+        assert!(grads[0].dense().equal(&dense[0]) && grads[1].dense().equal(&dense[1]));
+        let one = Mf::shared(&vs.root().sub("one"), &c, 5, 1);
+        one.gather_apart(true);
+        assert!(
+            !one.queries_and_items(&q, &items).0.is_leaf(),
+            "one table: autograd"
+        );
     }
 }

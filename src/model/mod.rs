@@ -425,6 +425,15 @@ pub trait ContrastiveModel: Send {
     /// embeddings outside autograd (LightGCN's propagation) carries their gradients back to its
     /// parameters here. Default: nothing to carry.
     fn after_backward(&self) {}
+    /// Asks for this step's embedding rows to be gathered apart from autograd (`on`, before the loss's
+    /// forward pass; off again after it): their gradients then reach the optimiser as rows
+    /// (`take_row_grads`), not as a table-sized tensor that is zero except where the batch gathered. A
+    /// model that cannot ignores it (the default), as may one whose tables are not on the host.
+    fn gather_apart(&self, _on: bool) {}
+    /// The gradients of this step's gathers made apart, once `after_backward` has run. Default: none.
+    fn take_row_grads(&self) -> Vec<RowGrads> {
+        Vec::new()
+    }
     /// Applied after every optimiser step: constraints of the model's paper (TransE keeps entity
     /// embeddings on the unit sphere). Default: none.
     fn after_step(&self) {}
@@ -441,6 +450,29 @@ pub trait ContrastiveModel: Send {
     fn score_all(&self, queries: &Tensor) -> Result<Tensor, TchError> {
         self.similarity()
             .f_all(&self.queries(queries), &self.all_items())
+    }
+}
+
+/// The gradient of a table `param` that is zero except at the rows one gather read: row `j` of `grads`
+/// belongs to row `ids[j]` of the table, rows read more than once summing in the order of `ids` from
+/// +0, as libtorch's backward of `index_select` (`index_add_` into zeros) sums them.
+#[derive(Debug)]
+pub struct RowGrads {
+    pub param: Tensor,
+    /// (n) i64 row ids.
+    pub ids: Tensor,
+    /// (n, D): one gradient row per id.
+    pub grads: Tensor,
+}
+
+impl RowGrads {
+    /// The whole table's gradient, as autograd's backward of the gather makes it.
+    pub fn dense(&self) -> Tensor {
+        tch::no_grad(|| {
+            self.param
+                .zeros_like()
+                .index_add_(0, &self.ids, &self.grads)
+        })
     }
 }
 

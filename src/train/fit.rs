@@ -15,9 +15,9 @@ use super::word2vec::PerPairSgd;
 use super::{OptimizerKind, TrainConfig};
 use crate::data::Dataset;
 use crate::error::TrainError;
-use crate::loss::{self, LossConfig};
+use crate::loss::{self, LossConfig, Objective};
 use crate::metrics::{MetricValues, PerQuery, Protocol};
-use crate::model::ContrastiveModel;
+use crate::model::{accumulate_grad, ContrastiveModel, RowGrads};
 use crate::sampler::{Batch, NegativeItems, Negatives, SampleContext, Sampler};
 
 /// The random streams of one cell's training, each seeded from (suite, cell, seed).
@@ -456,6 +456,7 @@ pub fn train_step(
     let negatives = sampler.sample(batch, ratio, cx)?;
     let sampled = t.elapsed();
     inspect(&negatives)?;
+    model.gather_apart(opt.takes_row_grads() && touches_tables_by_gather(&negatives));
     let (value, neg_score, positives) = step_loss(
         cfg,
         loss,
@@ -464,16 +465,27 @@ pub fn train_step(
         batch.positives_t,
         &negatives,
     );
+    model.gather_apart(false);
     if sampler.wants_positives() {
         sampler.observe_positives(batch, &positives.detach());
     }
     opt.zero_grad();
     value.backward();
     model.after_backward();
-    opt.step();
+    opt.step(model.take_row_grads());
     model.after_step();
     sampler.observe(batch, &negatives, &neg_score.detach());
     Ok((value.detach(), sampled))
+}
+
+/// Whether the step's loss reads the embedding tables through one gather of the batch's rows (id
+/// negatives under the domain's loss) and otherwise at most through the L2 penalty's whole-table sum:
+/// a table's gradient is then autograd's sum of at most two, which `gather_apart` reproduces in any
+/// order. Every candidate as a negative, stored embeddings, or a whole-data objective read the tables in
+/// more ways, whose sum autograd orders its own way.
+fn touches_tables_by_gather(negatives: &Negatives) -> bool {
+    matches!(negatives.items, NegativeItems::Ids(_))
+        && matches!(negatives.objective, Objective::Domain)
 }
 
 /// How a cell's parameters are updated: a libtorch optimiser over the loss's gradient, or word2vec's
@@ -524,10 +536,22 @@ impl Optimizer {
         self.torch.zero_grad();
     }
 
-    pub fn step(&mut self) {
+    /// Whether a table's gradient may come as rows (`RowGrads`) and be used as such: the host update
+    /// reads them where they are; libtorch's would need them spread over the whole table first.
+    pub fn takes_row_grads(&self) -> bool {
+        self.host.is_some()
+    }
+
+    /// One update from the variables' gradients and `rows`, tables' gradients given as their rows.
+    pub fn step(&mut self, rows: Vec<RowGrads>) {
         match &mut self.host {
-            Some(host) => host.step(&self.torch),
-            None => self.torch.step(),
+            Some(host) => host.step(&self.torch, &rows),
+            None => {
+                for r in &rows {
+                    accumulate_grad(&r.param, &r.dense());
+                }
+                self.torch.step()
+            }
         }
     }
 }
@@ -1226,6 +1250,100 @@ mod tests {
             for (a, b) in gw.iter().zip(&gg) {
                 assert!(a.allclose(b, 1e-5, 1e-5, false), "gradients differ");
             }
+        }
+    }
+
+    /// Gathering the tables' rows apart from autograd and updating from their row gradients gives
+    /// the tables libtorch's Adam gives from autograd's whole-table gradients, bit for bit: with tables
+    /// larger than a batch's gathers (rows only) and smaller (the L2 penalty's whole-table sum adds its
+    /// gradient to the rows'), with and without L2.
+    #[test]
+    fn gathering_rows_apart_changes_no_bit_of_training() {
+        use crate::data::Interactions;
+        use crate::sampler::{SamplerConfig, UniformConfig};
+        use rand::{Rng, SeedableRng};
+        let (n_users, n_items) = (40, 60);
+        let mut train = Interactions::default();
+        let mut draw = Pcg64Mcg::seed_from_u64(5);
+        for _ in 0..400 {
+            train.push(draw.random_range(0..40), draw.random_range(0..60));
+        }
+        let (queries, positives): (Vec<i64>, Vec<i64>) = (
+            train.queries.iter().map(|&q| q as i64).collect(),
+            train.items.iter().map(|&i| i as i64).collect(),
+        );
+        let empty = Interactions::default;
+        let data = Dataset::new(
+            "apart".into(),
+            n_users,
+            n_items,
+            train,
+            empty(),
+            empty(),
+            None,
+        );
+        // 16 rows × (2 + k = 2) gathered < 100 table rows; 64 × 4 ≥ 100: the penalty weighs whole tables.
+        for (batch_size, l2, rows_only) in [(16, 1e-2, true), (16, 0.0, true), (64, 1e-2, false)] {
+            let cfg = TrainConfig {
+                batch_size,
+                lr: 0.05,
+                l2,
+                ..Default::default()
+            };
+            let train = |host: bool| {
+                let vs = nn::VarStore::new(Device::Cpu);
+                let c = MfConfig {
+                    dim: 5,
+                    init_std: 0.3,
+                };
+                let model = Mf::new(&vs.root(), &c, n_users, n_items, 2);
+                let mut opt = optimizer(&cfg, &vs, 0.0).unwrap();
+                if !host {
+                    opt.host = None;
+                }
+                assert_eq!(opt.takes_row_grads(), host);
+                let uniform = SamplerConfig::Uniform(UniformConfig {
+                    exclude_positives: true,
+                });
+                let mut sampler = uniform.build(&data).unwrap();
+                let mut rng = Pcg64Mcg::seed_from_u64(9);
+                for step in 0..6 {
+                    let at = step * batch_size..(step + 1) * batch_size;
+                    let (q, p) = (&queries[at.clone()], &positives[at]);
+                    let (q_t, p_t) = (Tensor::from_slice(q), Tensor::from_slice(p));
+                    let batch = Batch {
+                        queries: q,
+                        positives: p,
+                        queries_t: &q_t,
+                        positives_t: &p_t,
+                    };
+                    let mut cx = SampleContext {
+                        rng: &mut rng,
+                        loss: &LossConfig::Bpr,
+                        model: &model,
+                        device: Device::Cpu,
+                        epoch: 1,
+                        epochs: 1,
+                        step: step as u64,
+                    };
+                    let (bpr, sampler) = (&LossConfig::Bpr, &mut *sampler);
+                    let inspect = |_: &Negatives| Ok(());
+                    let (loss, _) = train_step(
+                        &cfg, bpr, &model, &mut opt, sampler, &batch, 2, &mut cx, inspect,
+                    )
+                    .unwrap();
+                    assert!(loss.double_value(&[]).is_finite());
+                }
+                let users = model.query_table().unwrap();
+                // Through rows alone autograd never reaches the tables.
+                assert_eq!(users.grad().defined(), !(host && rows_only));
+                (users, model.all_items())
+            };
+            let (host, torch) = (train(true), train(false));
+            assert!(
+                host.0.equal(&torch.0) && host.1.equal(&torch.1),
+                "batch {batch_size}, l2 {l2}"
+            );
         }
     }
 
