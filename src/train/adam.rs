@@ -2,8 +2,9 @@
 //! `torch::optim::Adam` computes it, in three passes over each cache-sized block of a parameter instead
 //! of libtorch's eight tensor operations over the whole (the moments' `mul_` and `add_` / `addcmul_`,
 //! `sqrt`, a division, `add_`, `addcdiv_`, each a pass through memory and two of them new tensors): the
-//! moments on the host, libtorch's own square root into a block-sized buffer (MKL's, which is not always
-//! the correctly rounded one), then the step on the host. For an embedding table of millions of rows that
+//! moments on the host, the square root as libtorch computes it into a block-sized buffer (MKL's, which
+//! is not always the correctly rounded one: on the host where `vml_sqrt` reproduces it, else through
+//! libtorch), then the step on the host. For an embedding table of millions of rows that
 //! update is a large share of a step. The host passes do the same float operations in the same order
 //! with the same roundings (fused multiply-adds where libtorch's kernels fuse), so the result is
 //! libtorch's bits: the first `HostAdam` of a process checks that on a problem of several blocks against
@@ -25,6 +26,7 @@ use rand_distr::StandardNormal;
 use rand_pcg::Pcg64Mcg;
 use tch::{nn, Device, Kind, Tensor};
 
+use super::vml_sqrt;
 use crate::model::RowGrads;
 
 /// Elements updated together (2 MB for the five arrays' blocks: within the last-level cache).
@@ -189,6 +191,7 @@ impl HostAdam {
             Gradient::Rows(sums) => sums.dim,
             Gradient::Dense(_) => 1,
         };
+        let host_sqrt = vml_sqrt::agrees_with_libtorch();
         let block = (BLOCK / row).max(1) * row;
         if self.roots.numel() < block {
             self.roots = Tensor::zeros([block as i64], (Kind::Float, Device::Cpu));
@@ -209,9 +212,14 @@ impl HostAdam {
                 Gradient::Dense(g) => moments(view(p, start), view(g, start), m, v, s),
                 Gradient::Rows(sums) => moments_of_rows(view(p, start), sums, start / row, m, v, s),
             }
-            // libtorch's sqrt (MKL's, not always the correctly rounded one) into the roots.
-            let roots = self.roots.narrow(0, 0, len as i64);
-            let _ = state.v.narrow(0, start as i64, len as i64).sqrt_out(&roots);
+            // libtorch's sqrt (MKL's, not always the correctly rounded one) into the roots: on the host
+            // where that gives its bits, else libtorch's call.
+            if host_sqrt {
+                vml_sqrt::sqrt_into(v, view(&self.roots, 0));
+            } else {
+                let roots = self.roots.narrow(0, 0, len as i64);
+                let _ = state.v.narrow(0, start as i64, len as i64).sqrt_out(&roots);
+            }
             descend(
                 view(p, start),
                 view(&self.roots, 0),

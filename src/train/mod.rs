@@ -4,6 +4,7 @@ mod adam;
 pub mod diagnostics;
 mod examples;
 mod fit;
+mod vml_sqrt;
 pub mod word2vec;
 
 pub use crate::loss::{LossConfig, Losses};
