@@ -163,6 +163,27 @@ mod tests {
         }
     }
 
+    /// Eight lanes and one give the same bits, special lanes among the eight included: the check
+    /// against libtorch holds whichever runs, or fails for both.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn eight_lanes_and_one_agree() {
+        if !std::arch::is_x86_feature_detected!("avx") {
+            return;
+        }
+        let x = spread_inputs();
+        let (mut eight, mut one) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+        // SAFETY: AVX was just detected; SSE2 is part of x86-64.
+        unsafe {
+            wide::sqrt_avx(&x, &mut eight);
+            wide::sqrt_sse(&x, &mut one);
+        }
+        assert!(eight
+            .iter()
+            .zip(&one)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+
     #[test]
     fn the_fast_path_is_not_the_correctly_rounded_root() {
         // So the start-up check tells the two apart: a libtorch whose root is correctly rounded fails it.
