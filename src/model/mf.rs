@@ -2,15 +2,15 @@
 //! per user and per item, score = dot product. Skip-gram (word2vec) is the same model over words: centre
 //! and context tables.
 
+use std::sync::Mutex;
+
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, TchError, Tensor};
 
-use std::sync::Mutex;
-
-use super::{accumulate_grad, ContrastiveModel, HostTables, HostTablesMut, RowGrads};
+use super::{ContrastiveModel, HostTables, HostTablesMut, RowGrads};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -62,8 +62,6 @@ struct Apart {
     armed: bool,
     /// (table, ids, leaf) of each gather made apart this step.
     gathered: Vec<(Tensor, Tensor, Tensor)>,
-    /// Their gradients after backward, for the optimiser.
-    grads: Vec<RowGrads>,
 }
 
 impl Mf {
@@ -130,7 +128,7 @@ impl Mf {
         self.apart.lock().expect("no panic while gathering")
     }
 
-    /// `table`'s rows `ids` as a leaf of their own, recorded for `after_backward`.
+    /// `table`'s rows `ids` as a leaf of their own, recorded for `take_row_grads`.
     fn gather_leaf(&self, apart: &mut Apart, table: &Tensor, ids: &Tensor) -> Tensor {
         let rows = tch::no_grad(|| table.index_select(0, ids)).set_requires_grad(true);
         apart.gathered.push((
@@ -148,7 +146,7 @@ impl ContrastiveModel for Mf {
     }
 
     /// Gathered apart from autograd when `gather_apart` armed it (once a step: a second call in the same
-    /// step goes through autograd, and `after_backward` adds the two gradients as autograd would).
+    /// step goes through autograd, and the optimiser adds the two gradients as autograd would).
     fn queries_and_items(&self, queries: &Tensor, items: &Tensor) -> (Tensor, Tensor) {
         let mut apart = self.apart();
         if !std::mem::take(&mut apart.armed) {
@@ -167,36 +165,22 @@ impl ContrastiveModel for Mf {
         let mut apart = self.apart();
         if on {
             apart.gathered.clear();
-            apart.grads.clear();
         }
         apart.armed = on && self.host_tables_mut().is_some();
     }
 
-    /// A table that also took a gradient through autograd this step (the L2 penalty over whole tables,
-    /// a second gather) gets the gathered rows' gradient added to it, as autograd adds its two.
-    fn after_backward(&self) {
-        let mut apart = self.apart();
-        let _no_grad = tch::no_grad_guard();
-        for (table, ids, rows) in std::mem::take(&mut apart.gathered) {
-            let grads = rows.grad();
-            if !grads.defined() {
-                continue;
-            }
-            let row_grads = RowGrads {
-                param: table,
-                ids,
-                grads,
-            };
-            if row_grads.param.grad().defined() {
-                accumulate_grad(&row_grads.param, &row_grads.dense());
-            } else {
-                apart.grads.push(row_grads);
-            }
-        }
-    }
-
+    /// The leaves' gradients; a gather whose rows the loss did not reach has none.
     fn take_row_grads(&self) -> Vec<RowGrads> {
-        std::mem::take(&mut self.apart().grads)
+        let gathered = std::mem::take(&mut self.apart().gathered);
+        gathered
+            .into_iter()
+            .map(|(param, ids, rows)| RowGrads {
+                param,
+                ids,
+                grads: rows.grad(),
+            })
+            .filter(|r| r.grads.defined())
+            .collect()
     }
 
     fn items(&self, ids: &Tensor) -> Tensor {
@@ -379,7 +363,6 @@ mod tests {
         );
         let loss = (u.unsqueeze(1) * &i).sum(Kind::Float) + u.square().sum(Kind::Float);
         loss.backward();
-        two.after_backward();
         let grads = two.take_row_grads();
         assert_eq!(grads.len(), 2);
         // The rows' gradients spread over the tables are autograd's through the gathers.

@@ -430,7 +430,8 @@ pub trait ContrastiveModel: Send {
     /// (`take_row_grads`), not as a table-sized tensor that is zero except where the batch gathered. A
     /// model that cannot ignores it (the default), as may one whose tables are not on the host.
     fn gather_apart(&self, _on: bool) {}
-    /// The gradients of this step's gathers made apart, once `after_backward` has run. Default: none.
+    /// The gradients of this step's gathers made apart, after the backward pass (the optimiser adds
+    /// them to whatever gradient autograd gave the same tables). Default: none.
     fn take_row_grads(&self) -> Vec<RowGrads> {
         Vec::new()
     }
